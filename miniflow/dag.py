@@ -1,0 +1,410 @@
+"""The DAG: a set of tasks, their dependencies, and the schedule they run on.
+
+A DAG is built by running a DAG file: tasks join the DAG given as ``dag=``, or the one
+open in a ``with DAG(...)`` block, and ``>>`` draws the edges. `DAG.validate()` runs
+once the file is loaded (the loader calls it) and checks the whole graph: a cycle is
+reported with the tasks that form it, in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from miniflow.exceptions import (
+    DagCycleError,
+    DagDefinitionError,
+    DuplicateTaskIdError,
+    InvalidIdError,
+    TaskAlreadyInDagError,
+    TaskNotFoundError,
+)
+from miniflow.timetables import TimeRestriction, Timetable, timetable_for, to_utc
+
+if TYPE_CHECKING:
+    from miniflow.baseoperator import BaseOperator
+
+__all__ = ["DAG", "DagContext", "validate_key", "topological_order", "find_cycle"]
+
+KEY_PATTERN = re.compile(r"^[\w.-]+$")
+MAX_KEY_LENGTH = 250
+DEFAULT_SCHEDULE = dt.timedelta(days=1)  # Airflow 2.x's default when schedule is omitted
+_UNSET: Any = object()
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+
+
+def validate_key(kind: str, key: object, where: str = "") -> str:
+    """Check a dag_id or task_id; ids name log folders and URLs, so they stay plain."""
+    if not isinstance(key, str):
+        raise InvalidIdError(f"{where}{kind} must be a string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidIdError(f"{where}{kind} {key[:40]!r}... is longer than {MAX_KEY_LENGTH}")
+    if not KEY_PATTERN.match(key):
+        raise InvalidIdError(
+            f"{where}invalid {kind} {key!r}: use only letters, digits, '_', '-' and '.'"
+        )
+    return key
+
+
+def _caller_file() -> str:
+    """The file of the first frame outside miniflow: the DAG file being loaded."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_code.co_filename if frame is not None else "<unknown>"
+
+
+def _parse_datetime(value: Any, name: str, where: str) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise DagDefinitionError(f"{where}{name} {value!r} is not a datetime")
+
+
+class DagContext:
+    """The stack of DAGs opened with ``with DAG(...)``; tasks join the innermost one."""
+
+    _stack: list[DAG] = []
+    # DAGs opened as context managers while a file loads; the loader keeps them even
+    # when the file does not bind them to a global name (e.g. a bare ``@dag`` call).
+    autoregistered: list[DAG] = []
+
+    @classmethod
+    def push(cls, dag: DAG) -> None:
+        cls._stack.append(dag)
+        if dag.auto_register:
+            cls.autoregistered.append(dag)
+
+    @classmethod
+    def pop(cls) -> None:
+        cls._stack.pop()
+
+    @classmethod
+    def current(cls) -> DAG | None:
+        return cls._stack[-1] if cls._stack else None
+
+
+class DAG:
+    """A workflow: tasks with dependencies, run on a schedule.
+
+    The arguments are Airflow 2.10's, with its defaults: ``schedule`` (alias
+    ``schedule_interval``) defaults to one day, ``catchup`` to True,
+    ``max_active_runs`` and ``max_active_tasks`` to 16. The DAG's timezone is that of
+    ``start_date`` (or ``default_args["start_date"]``); naive dates mean UTC.
+    """
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        schedule: Any = _UNSET,
+        schedule_interval: Any = _UNSET,
+        timetable: Timetable | None = None,
+        start_date: dt.datetime | None = None,
+        end_date: dt.datetime | None = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: type | None = None,
+        user_defined_macros: dict[str, Any] | None = None,
+        user_defined_filters: dict[str, Callable[..., Any]] | None = None,
+        default_args: dict[str, Any] | None = None,
+        concurrency: int | None = None,
+        max_active_tasks: int = 16,
+        max_active_runs: int = 16,
+        max_consecutive_failed_dag_runs: int = 0,
+        dagrun_timeout: dt.timedelta | None = None,
+        sla_miss_callback: Callable[..., Any] | None = None,
+        default_view: str = "grid",
+        orientation: str = "LR",
+        catchup: bool = True,
+        on_success_callback: Callable[..., Any] | None = None,
+        on_failure_callback: Callable[..., Any] | None = None,
+        doc_md: str | None = None,
+        params: dict[str, Any] | None = None,
+        access_control: dict[str, Any] | None = None,
+        is_paused_upon_creation: bool | None = None,
+        jinja_environment_kwargs: dict[str, Any] | None = None,
+        render_template_as_native_obj: bool = False,
+        tags: Iterable[str] | None = None,
+        owner_links: dict[str, str] | None = None,
+        auto_register: bool = True,
+        fail_stop: bool = False,
+        dag_display_name: str | None = None,
+    ) -> None:
+        self.fileloc = _caller_file()
+        where = f"{self.fileloc}: "
+        self.dag_id = validate_key("dag_id", dag_id, where)
+        where = f"{self.fileloc}: DAG {dag_id!r}: "
+        self.default_args = dict(default_args or {})
+        self.description = description
+        self.doc_md = doc_md
+
+        start_date = _parse_datetime(
+            start_date if start_date is not None else self.default_args.get("start_date"),
+            "start_date", where,
+        )
+        end_date = _parse_datetime(
+            end_date if end_date is not None else self.default_args.get("end_date"),
+            "end_date", where,
+        )
+        self.timezone: dt.tzinfo = (start_date.tzinfo if start_date else None) or dt.timezone.utc
+        self.start_date = self._localized(start_date)
+        self.end_date = self._localized(end_date)
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise DagDefinitionError(
+                f"{where}start_date {self.start_date.isoformat()} is after "
+                f"end_date {self.end_date.isoformat()}"
+            )
+
+        if schedule is not _UNSET and schedule_interval is not _UNSET:
+            raise DagDefinitionError(f"{where}give schedule or schedule_interval, not both")
+        if timetable is not None:
+            schedule = timetable
+        elif schedule is _UNSET:
+            schedule = DEFAULT_SCHEDULE if schedule_interval is _UNSET else schedule_interval
+        self.schedule = schedule
+        try:
+            self.timetable = timetable_for(schedule, self.timezone)
+        except DagDefinitionError as exc:
+            raise type(exc)(f"{where}{exc}") from None
+
+        self.catchup = catchup
+        self.max_active_tasks = concurrency if concurrency is not None else max_active_tasks
+        self.max_active_runs = max_active_runs
+        self.max_consecutive_failed_dag_runs = max_consecutive_failed_dag_runs
+        self.dagrun_timeout = dagrun_timeout
+        self.sla_miss_callback = sla_miss_callback
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
+        self.params: dict[str, Any] = dict(self.default_args.get("params") or {})
+        self.params.update(params or {})
+        self.tags = sorted(set(tags or ()))
+        self.owner_links = owner_links or {}
+        self.is_paused_upon_creation = is_paused_upon_creation
+        self.default_view = default_view
+        self.orientation = orientation
+        self.fail_stop = fail_stop
+        self.dag_display_name = dag_display_name or dag_id
+        self.access_control = access_control
+
+        if isinstance(template_searchpath, str):
+            template_searchpath = [template_searchpath]
+        self.template_searchpath = list(template_searchpath or [])
+        self.template_undefined = template_undefined
+        self.user_defined_macros = user_defined_macros or {}
+        self.user_defined_filters = user_defined_filters or {}
+        self.jinja_environment_kwargs = jinja_environment_kwargs or {}
+        self.render_template_as_native_obj = render_template_as_native_obj
+
+        self.task_dict: dict[str, BaseOperator] = {}
+        self.auto_register = auto_register
+
+    def _localized(self, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.timezone)
+        return to_utc(value)
+
+    # --- context manager --------------------------------------------------------------
+
+    def __enter__(self) -> DAG:
+        DagContext.push(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        DagContext.pop()
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.dag_id}>"
+
+    # --- tasks -----------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> list[BaseOperator]:
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_dict)
+
+    @property
+    def owner(self) -> str:
+        return ", ".join(sorted({t.owner for t in self.task_dict.values()}))
+
+    def add_task(self, task: BaseOperator) -> None:
+        if task.task_id in self.task_dict and self.task_dict[task.task_id] is not task:
+            raise DuplicateTaskIdError(
+                f"{self.fileloc}: DAG {self.dag_id!r}: task id {task.task_id!r} is used "
+                "by two tasks; give each task its own task_id"
+            )
+        if task._dag is not None and task._dag is not self:
+            raise TaskAlreadyInDagError(
+                f"{self.fileloc}: task {task.task_id!r} already belongs to DAG "
+                f"{task._dag.dag_id!r} and cannot be added to DAG {self.dag_id!r}"
+            )
+        self.task_dict[task.task_id] = task
+        task._dag = self
+
+    def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:
+        for task in tasks:
+            self.add_task(task)
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.task_dict
+
+    def get_task(self, task_id: str) -> BaseOperator:
+        try:
+            return self.task_dict[task_id]
+        except KeyError:
+            raise TaskNotFoundError(
+                f"DAG {self.dag_id!r} has no task {task_id!r}"
+            ) from None
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
+
+    def edges(self) -> list[tuple[str, str]]:
+        return [(t.task_id, d) for t in self.task_dict.values() for d in sorted(t.downstream_task_ids)]
+
+    def _downstream_of(self, task_id: str) -> set[str]:
+        return self.task_dict[task_id].downstream_task_ids
+
+    def topological_sort(self) -> list[BaseOperator]:
+        """The tasks in an order where every edge points forward; a cycle is an error."""
+        order = topological_order(self.task_dict, self._downstream_of)
+        if order is None:
+            cycle = find_cycle(self.task_dict, self._downstream_of) or []
+            raise DagCycleError(self.dag_id, cycle, self.fileloc)
+        return [self.task_dict[t] for t in order]
+
+    def validate(self) -> None:
+        """Check the finished graph; the loader calls this once the DAG file has run."""
+        for task in self.task_dict.values():
+            for other in task.upstream_task_ids | task.downstream_task_ids:
+                if other not in self.task_dict:
+                    raise DagDefinitionError(
+                        f"{self.fileloc}: DAG {self.dag_id!r}: task {task.task_id!r} depends "
+                        f"on {other!r}, which is not in this DAG"
+                    )
+        self.topological_sort()
+
+    def get_flat_relative_ids(self, task_id: str, upstream: bool = False) -> set[str]:
+        """Every task reachable from `task_id` going downstream (or upstream)."""
+        seen: set[str] = set()
+        todo = [task_id]
+        while todo:
+            task = self.task_dict[todo.pop()]
+            for rel in task.upstream_task_ids if upstream else task.downstream_task_ids:
+                if rel not in seen:
+                    seen.add(rel)
+                    todo.append(rel)
+        return seen
+
+    def partial_subset(
+        self, task_ids: Iterable[str], include_upstream: bool = False, include_downstream: bool = False
+    ) -> set[str]:
+        """The ids selected plus, on request, everything up- or downstream of them."""
+        selected = set(task_ids)
+        for tid in list(selected):
+            if include_upstream:
+                selected |= self.get_flat_relative_ids(tid, upstream=True)
+            if include_downstream:
+                selected |= self.get_flat_relative_ids(tid)
+        return selected
+
+    # --- schedule ---------------------------------------------------------------------
+
+    @property
+    def schedule_interval(self) -> Any:
+        return self.schedule
+
+    @property
+    def time_restriction(self) -> TimeRestriction:
+        """start_date/end_date bounds: the DAG's, widened by its tasks' as in Airflow."""
+        starts = [t.start_date for t in self.task_dict.values() if t.start_date]
+        if self.start_date:
+            starts.append(self.start_date)
+        latest = self.end_date
+        ends = [t.end_date for t in self.task_dict.values() if t.end_date]
+        if self.task_dict and len(ends) == len(self.task_dict):
+            if self.end_date:
+                ends.append(self.end_date)
+            latest = max(ends)
+        return TimeRestriction(min(starts) if starts else None, latest, self.catchup)
+
+    # --- authoring sugar --------------------------------------------------------------
+
+    def __hash__(self) -> int:
+        return hash(self.dag_id)
+
+    def test(self, logical_date: dt.datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
+        """Run this DAG once in this process, as ``miniflow dags test`` does."""
+        from miniflow.dag_test import run_dag_test
+
+        return run_dag_test(self, logical_date=logical_date, conf=conf)
+
+
+def topological_order(
+    nodes: Iterable[str], downstream: Callable[[str], Iterable[str]]
+) -> list[str] | None:
+    """Kahn's algorithm: the nodes with every edge pointing forward, or None on a cycle."""
+    nodes = list(nodes)
+    indegree = dict.fromkeys(nodes, 0)
+    for n in nodes:
+        for d in downstream(n):
+            indegree[d] += 1
+    ready = deque(n for n in nodes if indegree[n] == 0)
+    order: list[str] = []
+    while ready:
+        n = ready.popleft()
+        order.append(n)
+        for d in downstream(n):
+            indegree[d] -= 1
+            if indegree[d] == 0:
+                ready.append(d)
+    return order if len(order) == len(nodes) else None
+
+
+def find_cycle(
+    nodes: Iterable[str], downstream: Callable[[str], Iterable[str]]
+) -> list[str] | None:
+    """One cycle, in edge order with its first node repeated last, or None if acyclic.
+
+    Iterative depth-first search (no recursion, so a 10,000-task chain is fine): a
+    node met again while still on the current path closes a cycle.
+    """
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(nodes, WHITE)
+    for root in list(colour):
+        if colour[root] != WHITE:
+            continue
+        path: list[str] = [root]
+        stack = [iter(sorted(downstream(root)))]
+        colour[root] = GREY
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = BLACK
+                stack.pop()
+            elif colour[nxt] == GREY:
+                return path[path.index(nxt):] + [nxt]
+            elif colour[nxt] == WHITE:
+                colour[nxt] = GREY
+                path.append(nxt)
+                stack.append(iter(sorted(downstream(nxt))))
+    return None

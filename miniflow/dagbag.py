@@ -1,0 +1,229 @@
+"""Loading DAG files: every file on its own, and a broken one never stops the rest.
+
+A file is imported as a module with a name unique to its path, with its folder on
+``sys.path`` so it can import helper modules beside it. Only files that mention both
+"dag" and "miniflow" or "airflow" are imported (Airflow's "safe mode"), so helper
+modules are not run as DAG files. Whatever goes wrong -- a syntax error, an exception,
+an invalid DAG, an import that takes longer than ``core.dagbag_import_timeout`` -- is
+recorded as an import error with the file, the line and the message.
+
+Files and folders matching a regular expression in a ``.miniflowignore`` (or
+``.airflowignore``) file are skipped; the patterns apply below the folder holding it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from miniflow import airflow_compat
+from miniflow.dag import DAG, DagContext
+from miniflow.exceptions import DagNotFoundError
+
+__all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
+
+IGNORE_FILES = (".miniflowignore", ".airflowignore")
+EXAMPLES_FOLDER = Path(__file__).parent / "examples"
+_MIGHT_BE_DAG = re.compile(rb"dag", re.IGNORECASE)
+_MENTIONS_ENGINE = re.compile(rb"miniflow|airflow", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImportErrorInfo:
+    filepath: str
+    lineno: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.filepath}:{self.lineno}" if self.lineno else self.filepath
+        return f"{where}: {self.message}"
+
+
+def _might_contain_dag(path: Path) -> bool:
+    try:
+        content = path.read_bytes()
+    except OSError:
+        return False
+    return bool(_MIGHT_BE_DAG.search(content) and _MENTIONS_ENGINE.search(content))
+
+
+def _ignore_rules(folder: Path) -> list[tuple[Path, re.Pattern[str]]]:
+    rules = []
+    for name in IGNORE_FILES:
+        path = folder / name
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    rules.append((folder, re.compile(line.strip())))
+    return rules
+
+
+def list_dag_files(folder: Path) -> list[Path]:
+    """Python files under `folder` that may hold DAGs, minus ignored ones, sorted."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    found: list[Path] = []
+    todo = [(folder, _ignore_rules(folder))]
+    while todo:
+        here, rules = todo.pop()
+        for entry in sorted(here.iterdir()):
+            if any(p.search(str(entry.relative_to(base))) for base, p in rules):
+                continue
+            if entry.is_dir():
+                if not entry.name.startswith((".", "__")):
+                    todo.append((entry, rules + _ignore_rules(entry)))
+            elif entry.suffix == ".py" and _might_contain_dag(entry):
+                found.append(entry)
+    return sorted(found)
+
+
+@contextmanager
+def _timeout(seconds: float, filepath: Path) -> Iterator[None]:
+    """Abort an import that runs too long (main thread only: signals need it)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"importing the file took longer than {seconds:g} s (core.dagbag_import_timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _error_line(exc: BaseException, filepath: str) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename == filepath:
+        return exc.lineno
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filepath]
+    return lines[-1] if lines else None
+
+
+class DagBag:
+    """The DAGs of a folder (and optionally miniflow's examples), loaded once."""
+
+    def __init__(
+        self,
+        dag_folder: str | Path | None = None,
+        include_examples: bool | None = None,
+        import_timeout: float | None = None,
+    ) -> None:
+        from miniflow.config import get_config
+
+        config = get_config()
+        self.dag_folder = Path(dag_folder) if dag_folder is not None else config.dags_folder
+        if include_examples is None:
+            include_examples = config.get("core", "load_examples")
+        if import_timeout is None:
+            import_timeout = config.get("core", "dagbag_import_timeout")
+        self.import_timeout = float(import_timeout)
+        self.dags: dict[str, DAG] = {}
+        self.import_errors: dict[str, ImportErrorInfo] = {}
+        self.file_mtimes: dict[str, float] = {}
+        self.load_seconds: dict[str, float] = {}
+        airflow_compat.install()
+        folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])
+        for folder in folders:
+            if folder.exists():
+                for path in list_dag_files(folder):
+                    self.process_file(path)
+
+    def process_file(self, path: Path) -> list[DAG]:
+        """Load one file; returns its DAGs and records an import error if it fails."""
+        filepath = str(Path(path).resolve())
+        started = time.perf_counter()
+        for dag_id in [d for d, dag in self.dags.items() if dag.fileloc == filepath]:
+            del self.dags[dag_id]
+        self.import_errors.pop(filepath, None)
+        try:
+            self.file_mtimes[filepath] = os.path.getmtime(filepath)
+            found = self._import(filepath)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 -- any failure (even sys.exit) is the file's
+            self.import_errors[filepath] = ImportErrorInfo(
+                filepath, _error_line(exc, filepath), f"{type(exc).__name__}: {exc}"
+            )
+            return []
+        finally:
+            self.load_seconds[filepath] = time.perf_counter() - started
+        kept = []
+        for dag in found:
+            try:
+                dag.validate()
+                if dag.dag_id in self.dags and self.dags[dag.dag_id].fileloc != filepath:
+                    other = self.dags[dag.dag_id].fileloc
+                    raise ValueError(f"DAG id {dag.dag_id!r} is already defined in {other}")
+            except Exception as exc:  # noqa: BLE001
+                self.import_errors[filepath] = ImportErrorInfo(filepath, None, f"{type(exc).__name__}: {exc}")
+                continue
+            self.dags[dag.dag_id] = dag
+            kept.append(dag)
+        return kept
+
+    def _import(self, filepath: str) -> list[DAG]:
+        digest = hashlib.sha1(filepath.encode()).hexdigest()[:12]
+        module_name = f"miniflow_dagfile_{digest}_{Path(filepath).stem}"
+        folder = str(Path(filepath).parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
+        spec = importlib.util.spec_from_file_location(module_name, filepath)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        DagContext.autoregistered = []
+        try:
+            with _timeout(self.import_timeout, Path(filepath)):
+                spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_name, None)
+            raise
+        finally:
+            registered, DagContext.autoregistered = DagContext.autoregistered, []
+        dags: dict[int, DAG] = {id(d): d for d in registered}
+        dags.update({id(v): v for v in vars(module).values() if isinstance(v, DAG)})
+        for dag in dags.values():
+            dag.fileloc = filepath
+        return list(dags.values())
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def get_dag(self, dag_id: str) -> DAG:
+        try:
+            return self.dags[dag_id]
+        except KeyError:
+            hint = ""
+            if self.import_errors:
+                hint = f"; {len(self.import_errors)} file(s) failed to load: see 'miniflow dags list-import-errors'"
+            raise DagNotFoundError(f"DAG {dag_id!r} not found in {self.dag_folder}{hint}") from None
+
+    @property
+    def dag_ids(self) -> list[str]:
+        return sorted(self.dags)
+
+    def changed_files(self) -> list[str]:
+        """Files whose modification time moved since they were loaded."""
+        changed = []
+        for filepath, mtime in self.file_mtimes.items():
+            try:
+                if os.path.getmtime(filepath) != mtime:
+                    changed.append(filepath)
+            except FileNotFoundError:
+                changed.append(filepath)
+        return changed

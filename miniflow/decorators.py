@@ -1,0 +1,198 @@
+"""TaskFlow: ``@dag`` and ``@task``, Airflow's decorator style.
+
+Calling a ``@task`` function inside a DAG creates a task and returns an `XComArg`;
+passing that to another ``@task`` call draws the dependency and, at run time, hands
+over the value::
+
+    @dag(schedule="@daily", start_date=datetime(2024, 1, 1))
+    def etl():
+        @task
+        def extract() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def load(rows: list[int]) -> None:
+            print(sum(rows))
+
+        load(extract())
+
+    etl()
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from miniflow.baseoperator import BaseOperator
+from miniflow.dag import DAG, DagContext, _caller_file
+from miniflow.exceptions import DagDefinitionError
+from miniflow.operators.bash import BashOperator
+from miniflow.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+    callable_kwargs,
+)
+from miniflow.sensors.python import PythonSensor
+from miniflow.xcom import DagParam, XComArg
+
+__all__ = ["dag", "task"]
+
+
+class _DecoratedBash(BashOperator):
+    """``@task.bash``: the function returns the command to run."""
+
+    def __init__(self, *, python_callable: Callable[..., Any], op_args: Any = None,
+                 op_kwargs: Any = None, **kwargs: Any) -> None:
+        super().__init__(bash_command="", **kwargs)
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+
+    template_fields = ("bash_command", "env", "cwd", "op_args", "op_kwargs")
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        merged = {**context, **self.op_kwargs}
+        command = self.python_callable(*self.op_args, **callable_kwargs(self.python_callable, self.op_args, merged))
+        if not isinstance(command, str) or not command.strip():
+            raise DagDefinitionError(
+                f"@task.bash function {self.task_id!r} must return a non-empty command string"
+            )
+        from miniflow.templating import render_value
+
+        self.bash_command = render_value(self, command, context)
+        return super().execute(context)
+
+
+class _DecoratedSensor(PythonSensor):
+    """``@task.sensor``: the function is the poke; it returns a bool or PokeReturnValue."""
+
+
+def _unique_task_id(dag: DAG | None, task_id: str) -> str:
+    if dag is None or task_id not in dag.task_dict:
+        return task_id
+    base = task_id.split("__")[0]
+    n = 1
+    while f"{base}__{n}" in dag.task_dict:
+        n += 1
+    return f"{base}__{n}"
+
+
+def _returns_mapping(func: Callable[..., Any]) -> bool:
+    try:
+        ret = typing.get_type_hints(func).get("return")
+    except Exception:  # unresolvable annotations: infer nothing
+        return False
+    origin = typing.get_origin(ret) or ret
+    return isinstance(origin, type) and issubclass(origin, dict)
+
+
+class _TaskDecorator:
+    """A function turned into a task factory; each call inside a DAG adds a task."""
+
+    def __init__(self, function: Callable[..., Any], operator_class: type[BaseOperator],
+                 multiple_outputs: bool | None, kwargs: dict[str, Any]) -> None:
+        self.function = function
+        self.operator_class = operator_class
+        if multiple_outputs is None:
+            multiple_outputs = _returns_mapping(function)
+        self.multiple_outputs = multiple_outputs
+        self.kwargs = kwargs
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        op_kwargs = dict(self.kwargs)
+        dag = op_kwargs.get("dag") or DagContext.current()
+        task_id = _unique_task_id(dag, op_kwargs.pop("task_id", self.function.__name__))
+        try:
+            inspect.signature(self.function).bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise DagDefinitionError(f"@task {task_id!r}: {exc}") from None
+        op = self.operator_class(
+            task_id=task_id,
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            multiple_outputs=self.multiple_outputs,
+            doc_md=op_kwargs.pop("doc_md", None) or self.function.__doc__,
+            **op_kwargs,
+        )
+        return XComArg(op)
+
+    def override(self, **kwargs: Any) -> _TaskDecorator:
+        """The same task with other operator arguments (``task_id``, ``retries``...)."""
+        multiple = kwargs.pop("multiple_outputs", self.multiple_outputs)
+        return _TaskDecorator(self.function, self.operator_class, multiple, {**self.kwargs, **kwargs})
+
+    def expand(self, **kwargs: Any) -> XComArg:
+        raise DagDefinitionError(
+            f"@task {self.function.__name__!r}: dynamic task mapping (.expand) is not supported "
+            "by miniflow; generate one task per item at parse time instead"
+        )
+
+    partial = expand
+
+
+def _task_factory(operator_class: type[BaseOperator]) -> Callable[..., Any]:
+    def decorator(python_callable: Callable[..., Any] | None = None,
+                  multiple_outputs: bool | None = None, **kwargs: Any) -> Any:
+        if python_callable is not None:
+            return _TaskDecorator(python_callable, operator_class, multiple_outputs, kwargs)
+        return lambda f: _TaskDecorator(f, operator_class, multiple_outputs, kwargs)
+
+    return decorator
+
+
+class _TaskNamespace:
+    """``@task``, and its variants ``@task.branch``, ``@task.short_circuit``..."""
+
+    __call__ = staticmethod(_task_factory(PythonOperator))
+    python = staticmethod(_task_factory(PythonOperator))
+    branch = staticmethod(_task_factory(BranchPythonOperator))
+    short_circuit = staticmethod(_task_factory(ShortCircuitOperator))
+    bash = staticmethod(_task_factory(_DecoratedBash))
+    sensor = staticmethod(_task_factory(_DecoratedSensor))
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"@task.{name} is not supported by miniflow; supported: python, branch, "
+            "short_circuit, bash, sensor"
+        )
+
+
+task = _TaskNamespace()
+
+
+def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> Any:
+    """Turn a function into a DAG factory: calling it builds the DAG and returns it.
+
+    The function's parameters become DAG params; inside the function they are
+    references that resolve to the run's params when a task runs.
+    """
+
+    def wrapper(func: Callable[..., Any]) -> Callable[..., DAG]:
+        @functools.wraps(func)
+        def factory(*args: Any, **kwargs: Any) -> DAG:
+            bound = inspect.signature(func).bind(*args, **kwargs)
+            bound.apply_defaults()
+            params = dict(dag_kwargs.get("params") or {})
+            params.update(bound.arguments)
+            options = {**dag_kwargs, "params": params}
+            options.setdefault("doc_md", func.__doc__)
+            with DAG(name or func.__name__, **options) as new_dag:
+                new_dag.fileloc = _caller_file()
+                func(**{k: DagParam(k, v) for k, v in bound.arguments.items()})
+            return new_dag
+
+        return factory
+
+    if callable(dag_id):  # bare @dag
+        name = None
+        return wrapper(dag_id)
+    name = dag_id
+    return wrapper
+

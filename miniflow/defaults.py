@@ -1,0 +1,76 @@
+"""Every setting miniflow has, with its default and a sentence on what it does.
+
+Values come from here, then ``$MINIFLOW_HOME/miniflow.toml``, then environment
+variables ``MINIFLOW__SECTION__KEY`` (see `miniflow.config`). ``{home}`` in a default
+stands for ``$MINIFLOW_HOME``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Setting", "DEFAULTS"]
+
+
+class Setting(NamedTuple):
+    default: str | int | float | bool
+    help: str
+
+
+DEFAULTS: dict[str, dict[str, Setting]] = {
+    "core": {
+        "dags_folder": Setting("{home}/dags", "Folder scanned for DAG files."),
+        "executor": Setting("local", "How tasks run: sequential, local or celery."),
+        "parallelism": Setting(32, "Most task instances running at once, over all DAGs."),
+        "max_active_tasks_per_dag": Setting(16, "Default of a DAG's max_active_tasks."),
+        "max_active_runs_per_dag": Setting(16, "Default of a DAG's max_active_runs."),
+        "dags_are_paused_at_creation": Setting(
+            True, "New DAGs start paused unless they set is_paused_upon_creation."
+        ),
+        "dagbag_import_timeout": Setting(
+            30.0, "Seconds a DAG file may take to import before it counts as broken."
+        ),
+        "load_examples": Setting(False, "Also load the example DAGs shipped with miniflow."),
+        "default_pool_slots": Setting(128, "Slots of default_pool, the pool tasks use unless told."),
+        "max_task_retry_delay": Setting(
+            86400, "Cap, in seconds, on a retry delay grown by exponential backoff."
+        ),
+    },
+    "database": {
+        "sql_alchemy_conn": Setting(
+            "sqlite:///{home}/miniflow.db",
+            "SQLAlchemy URL of the metadata DB (MINIFLOW_DATABASE_URL also sets it).",
+        ),
+        "sqlite_busy_timeout": Setting(30.0, "Seconds a SQLite writer waits for a lock."),
+    },
+    "scheduler": {
+        "loop_interval": Setting(
+            1.0, "Longest sleep of the scheduler loop when nothing wakes it earlier."
+        ),
+        "dag_dir_list_interval": Setting(
+            10.0, "Seconds between scans of the DAG folder for new or changed files."
+        ),
+        "zombie_threshold": Setting(
+            60.0, "Seconds without a heartbeat after which a running task is a zombie."
+        ),
+        "heartbeat_interval": Setting(5.0, "Seconds between heartbeats of a running task."),
+        "shutdown_grace_period": Setting(
+            30.0, "Seconds running tasks get to finish after SIGTERM before they are killed."
+        ),
+    },
+    "logging": {
+        "base_log_folder": Setting("{home}/logs", "Where task logs are written."),
+        "level": Setting("INFO", "Level of miniflow's own log messages."),
+    },
+    "webserver": {
+        "host": Setting("127.0.0.1", "Address the webserver listens on."),
+        "port": Setting(8080, "Port the webserver listens on."),
+        "secret_key": Setting("", "Signs session cookies; generated into the home folder if empty."),
+        "page_size": Setting(25, "Rows per page in the UI's lists."),
+    },
+    "celery": {
+        "broker_url": Setting("redis://127.0.0.1:6379/0", "Celery broker (redis:// or amqp://)."),
+        "worker_concurrency": Setting(4, "Task processes per Celery worker."),
+        "default_queue": Setting("default", "Queue of tasks that do not set queue=."),
+    },
+}

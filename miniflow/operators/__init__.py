@@ -1,0 +1,1 @@
+"""The core operators: bash, python (plain, branch, short-circuit) and empty."""

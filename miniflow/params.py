@@ -1,0 +1,72 @@
+"""Param: a DAG or task parameter with a default and a light JSON-schema check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniflow.exceptions import MiniflowError
+
+__all__ = ["Param", "ParamValidationError", "resolve_params"]
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+class ParamValidationError(MiniflowError, ValueError):
+    """A param's value does not match its declared type, enum or range."""
+
+
+class Param:
+    """A param with a default; ``type``, ``enum``, ``minimum`` and ``maximum`` are checked."""
+
+    def __init__(self, default: Any = None, description: str | None = None, **schema: Any) -> None:
+        self.value = default
+        self.description = description
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"Param({self.value!r})"
+
+    def resolve(self, value: Any = None, name: str = "param", use_default: bool = True) -> Any:
+        value = self.value if value is None and use_default else value
+        types = self.schema.get("type")
+        if types is not None:
+            allowed = [types] if isinstance(types, str) else list(types)
+            ok = any(
+                isinstance(value, _TYPES.get(t, object)) and not (t in ("integer", "number") and isinstance(value, bool))
+                for t in allowed
+            )
+            if not ok:
+                raise ParamValidationError(f"param {name!r}: {value!r} is not of type {types}")
+        if "enum" in self.schema and value not in self.schema["enum"]:
+            raise ParamValidationError(f"param {name!r}: {value!r} is not one of {self.schema['enum']}")
+        if "minimum" in self.schema and value < self.schema["minimum"]:
+            raise ParamValidationError(f"param {name!r}: {value!r} is below {self.schema['minimum']}")
+        if "maximum" in self.schema and value > self.schema["maximum"]:
+            raise ParamValidationError(f"param {name!r}: {value!r} is above {self.schema['maximum']}")
+        return value
+
+    def dump(self) -> dict[str, Any]:
+        return {"value": self.value, "description": self.description, "schema": self.schema}
+
+
+def resolve_params(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plain values of `params`, with run-conf `overrides` applied and checked."""
+    overrides = overrides or {}
+    resolved: dict[str, Any] = {}
+    for name, spec in params.items():
+        given = overrides.get(name)
+        if isinstance(spec, Param):
+            resolved[name] = spec.resolve(given, name)
+        else:
+            resolved[name] = given if name in overrides else spec
+    for name, value in overrides.items():
+        resolved.setdefault(name, value)
+    return resolved

@@ -1,0 +1,111 @@
+"""BaseSensorOperator: poke until true, in one of two modes.
+
+``mode="poke"`` keeps the worker slot and sleeps between pokes; ``mode="reschedule"``
+gives the slot back between pokes (the task waits as ``up_for_reschedule``). Either
+way ``timeout`` counts from the first poke of the try; past it the task fails without
+retry, or is skipped with ``soft_fail=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from miniflow.baseoperator import BaseOperator
+from miniflow.exceptions import DagDefinitionError, SensorTimeoutError, TaskRescheduled, TaskSkipped
+
+__all__ = ["BaseSensorOperator", "PokeReturnValue"]
+
+
+@dataclass
+class PokeReturnValue:
+    """A poke result that also carries an XCom value for when the sensor succeeds."""
+
+    is_done: bool
+    xcom_value: Any = None
+
+    def __bool__(self) -> bool:
+        return self.is_done
+
+
+class BaseSensorOperator(BaseOperator):
+    ui_color = "#e6f1f2"
+    valid_modes = ("poke", "reschedule")
+
+    def __init__(
+        self,
+        *,
+        poke_interval: dt.timedelta | float = 60,
+        timeout: dt.timedelta | float = 60 * 60 * 24 * 7,
+        soft_fail: bool = False,
+        mode: str = "poke",
+        exponential_backoff: bool = False,
+        max_wait: dt.timedelta | float | None = None,
+        silent_fail: bool = False,
+        never_fail: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if mode not in self.valid_modes:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: sensor mode must be one of {self.valid_modes}, got {mode!r}"
+            )
+        self.poke_interval = _seconds(poke_interval)
+        self.timeout = _seconds(timeout)
+        if self.poke_interval < 0 or self.timeout < 0:
+            raise DagDefinitionError(f"task {self.task_id!r}: poke_interval and timeout must be >= 0")
+        self.soft_fail = soft_fail
+        self.mode = mode
+        self.exponential_backoff = exponential_backoff
+        self.max_wait = _seconds(max_wait) if max_wait is not None else None
+        self.silent_fail = silent_fail
+        self.never_fail = never_fail
+
+    @abstractmethod
+    def poke(self, context: dict[str, Any]) -> bool | PokeReturnValue:
+        """Check the condition once."""
+
+    def _next_interval(self, pokes: int, context: dict[str, Any]) -> float:
+        if not self.exponential_backoff:
+            return self.poke_interval
+        # Airflow's deterministic jitter: the same task instance waits the same times.
+        key = f"{self.dag_id}#{self.task_id}#{context['logical_date'].isoformat()}#{pokes}"
+        jitter = int(hashlib.sha1(key.encode()).hexdigest(), 16) % 100 / 100
+        wait = min(self.poke_interval * (2 ** pokes) * (1 + jitter), 86400.0)
+        return min(wait, self.max_wait) if self.max_wait is not None else wait
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        ti = context["ti"]
+        started = ti.sensor_started_at()  # the first poke of this try, across reschedules
+        pokes = ti.sensor_poke_count()
+        while True:
+            try:
+                result = self.poke(context)
+            except Exception:
+                if not self.silent_fail:
+                    raise
+                self.log.exception("Poke failed; silent_fail is set, trying again later")
+                result = False
+            pokes += 1
+            if result:
+                self.log.info("Success criteria met. Exiting.")
+                return result.xcom_value if isinstance(result, PokeReturnValue) else None
+            waited = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+            if waited > self.timeout:
+                message = f"Sensor has timed out; run duration of {waited:.1f}s is more than timeout {self.timeout}s"
+                if self.soft_fail or self.never_fail:
+                    raise TaskSkipped(message)
+                raise SensorTimeoutError(message)
+            interval = self._next_interval(pokes, context)
+            if self.mode == "reschedule":
+                raise TaskRescheduled(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=interval))
+            self.log.info("Condition not met; poking again in %.1f s", interval)
+            time.sleep(interval)
+
+
+def _seconds(value: dt.timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)

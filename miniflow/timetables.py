@@ -1,0 +1,345 @@
+"""Schedules: which runs a DAG gets, and when each may start.
+
+This module is pure: no database, no clock reads. The current time is always passed in
+as `now`, so tests can hammer every rule with any instant they like.
+
+The semantics are Airflow 2.10's data intervals:
+
+- A scheduled run covers a *data interval* ``[start, end)``; its ``logical_date`` is the
+  interval's start, and the run is created only once the interval has ended
+  (``end <= now``). A daily DAG's run for 2024-03-05 starts just after midnight on
+  2024-03-06.
+- The first interval starts at ``start_date`` if that is a cron tick, else at the next
+  tick after it. Runs whose logical date is after ``end_date`` are never created.
+- ``catchup=True`` creates every missed interval since ``start_date``;
+  ``catchup=False`` skips to the latest *complete* interval and goes on from there.
+- Cron expressions are evaluated in the timezone of ``start_date``; wall-clock times
+  that do not exist (spring forward) move forward, and ambiguous ones (autumn back)
+  take the second occurrence, so a daily 02:00 job runs once a day across DST.
+  Schedules that fire at least hourly follow absolute time instead, so no hour is
+  skipped or run twice.
+- ``catchup=False`` with a ``timedelta`` schedule (which Airflow leaves loosely
+  defined) follows Airflow 2.10's code: the latest complete interval is the one ending
+  at ``now`` rounded down to a multiple of the delta since the Unix epoch, but never
+  before ``start_date``.
+- ``@once`` runs once, at ``start_date``; ``None`` never runs on its own.
+
+Every datetime handed out is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+from miniflow.exceptions import InvalidScheduleError
+
+__all__ = [
+    "DataInterval",
+    "DagRunInfo",
+    "TimeRestriction",
+    "Timetable",
+    "NullTimetable",
+    "OnceTimetable",
+    "CronTimetable",
+    "DeltaTimetable",
+    "PRESETS",
+    "timetable_for",
+    "due_runs",
+    "upcoming_runs",
+    "to_utc",
+]
+
+UTC = dt.timezone.utc
+
+PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime; naive values are taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC, fold=0)
+    return value.astimezone(UTC).replace(fold=0)
+
+
+def _localize(naive: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """Attach `tz` to a wall-clock time: gaps move forward, folds take the later time."""
+    first = naive.replace(tzinfo=tz, fold=0)
+    roundtrip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if roundtrip != naive:  # the wall time does not exist: fold=0 lands past the gap
+        return first
+    return naive.replace(tzinfo=tz, fold=1)
+
+
+@dataclass(frozen=True, order=True)
+class DataInterval:
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class DagRunInfo:
+    """A run a timetable asks for: its data interval, and when it may be created."""
+
+    data_interval: DataInterval
+    run_after: dt.datetime
+
+    @property
+    def logical_date(self) -> dt.datetime:
+        return self.data_interval.start
+
+
+@dataclass(frozen=True)
+class TimeRestriction:
+    """The bounds a DAG puts on its timetable: start_date, end_date and catchup."""
+
+    earliest: dt.datetime | None
+    latest: dt.datetime | None
+    catchup: bool
+
+
+class Timetable(ABC):
+    """Base class: answers which run comes after the last one."""
+
+    can_be_scheduled = True
+    summary = ""
+
+    @abstractmethod
+    def next_dagrun_info(
+        self,
+        last: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        """The run after `last` (None: the first run), or None if there is none."""
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        """The data interval of a run triggered by hand for `run_after`."""
+        return DataInterval(run_after, run_after)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.summary!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.summary))
+
+
+class NullTimetable(Timetable):
+    """`schedule=None`: runs only when triggered."""
+
+    can_be_scheduled = False
+    summary = "None"
+
+    def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+        return None
+
+
+class OnceTimetable(Timetable):
+    """`@once`: one run at start_date, whatever catchup says (as in Airflow)."""
+
+    summary = "@once"
+
+    def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+        if last is not None or restriction.earliest is None:
+            return None
+        at = restriction.earliest
+        if restriction.latest is not None and at > restriction.latest:
+            return None
+        return DagRunInfo(DataInterval(at, at), run_after=at)
+
+
+class _IntervalTimetable(Timetable):
+    """Shared logic of cron and delta schedules; subclasses say what a step is."""
+
+    @abstractmethod
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        """The tick one step after `current`."""
+
+    @abstractmethod
+    def _prev(self, current: dt.datetime) -> dt.datetime:
+        """The tick one step before `current`."""
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    @abstractmethod
+    def _skip_to_latest(self, earliest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        """Start of the latest complete interval at `now` (catchup=False), not before `earliest`."""
+
+    def next_dagrun_info(
+        self,
+        last: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        earliest = restriction.earliest
+        if not restriction.catchup:
+            earliest = self._skip_to_latest(earliest, to_utc(now))
+        elif earliest is not None:
+            earliest = self._align_to_next(earliest)
+        if last is None:
+            if earliest is None:
+                return None
+            start = earliest
+        else:
+            # Realign: the schedule may have changed since the last run.
+            start = self._align_to_prev(last.end)
+            if earliest is not None:
+                start = max(start, earliest)
+        if restriction.latest is not None and start > restriction.latest:
+            return None
+        end = self._next(start)
+        return DagRunInfo(DataInterval(start, end), run_after=end)
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        start = self._align_to_prev(to_utc(run_after))
+        return DataInterval(start, self._next(start))
+
+
+class CronTimetable(_IntervalTimetable):
+    """A cron expression (or preset) evaluated in the DAG's timezone."""
+
+    def __init__(self, expression: str, timezone: dt.tzinfo = UTC) -> None:
+        self.expression = PRESETS.get(expression, expression)
+        self.summary = expression
+        self.timezone = timezone
+        if not croniter.is_valid(self.expression):
+            raise InvalidScheduleError(f"invalid cron expression {expression!r}")
+        # Schedules firing at least hourly step in absolute time across DST (see module doc).
+        self._every_hour = croniter(self.expression).expanded[1] == ["*"]
+
+    def _step(self, current: dt.datetime, forward: bool) -> dt.datetime:
+        local = current.astimezone(self.timezone)
+        naive = local.replace(tzinfo=None)
+        it = croniter(self.expression, naive)
+        tick = it.get_next(dt.datetime) if forward else it.get_prev(dt.datetime)
+        if self._every_hour:
+            return to_utc(current) + (tick - naive)
+        return to_utc(_localize(tick, self.timezone))
+
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        return self._step(current, forward=True)
+
+    def _prev(self, current: dt.datetime) -> dt.datetime:
+        return self._step(current, forward=False)
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        following = self._next(current)
+        return following if self._prev(following) != current else current
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        previous = self._prev(current)
+        return previous if self._next(previous) != current else current
+
+    def _skip_to_latest(self, earliest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        last_start = self._prev(now)
+        if self._next(last_start) == now:  # now is a tick: the interval ending now is due
+            latest = last_start
+        else:
+            latest = self._prev(last_start)
+        if earliest is None:
+            return latest
+        return max(latest, self._align_to_next(earliest))
+
+
+class DeltaTimetable(_IntervalTimetable):
+    """A fixed period (`timedelta`, or dateutil's `relativedelta`) from start_date."""
+
+    def __init__(self, delta: Any) -> None:
+        if isinstance(delta, dt.timedelta) and delta <= dt.timedelta(0):
+            raise InvalidScheduleError(f"schedule timedelta must be positive, got {delta!r}")
+        self.delta = delta
+        self.summary = str(delta)
+
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        return to_utc(current + self.delta)
+
+    def _prev(self, current: dt.datetime) -> dt.datetime:
+        return to_utc(current - self.delta)
+
+    def _skip_to_latest(self, earliest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        if isinstance(self.delta, dt.timedelta):
+            seconds = self.delta.total_seconds()
+        else:  # relativedelta: Airflow's fixed approximation of months and years
+            d = self.delta
+            seconds = (
+                d.years * 365 * 86400 + d.months * 30 * 86400 + d.days * 86400
+                + d.hours * 3600 + d.minutes * 60 + d.seconds
+            )
+        stamp = now.timestamp()
+        rounded = dt.datetime.fromtimestamp(stamp - stamp % seconds, tz=UTC)
+        latest = self._prev(rounded)
+        return latest if earliest is None else max(latest, earliest)
+
+
+def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
+    """The timetable of a DAG's `schedule` argument; an unusable value is an error."""
+    if schedule is None:
+        return NullTimetable()
+    if isinstance(schedule, Timetable):
+        return schedule
+    if isinstance(schedule, str):
+        if schedule == "@once":
+            return OnceTimetable()
+        return CronTimetable(schedule, timezone)
+    if isinstance(schedule, dt.timedelta) or type(schedule).__name__ == "relativedelta":
+        return DeltaTimetable(schedule)
+    raise InvalidScheduleError(
+        f"schedule {schedule!r} is not a cron expression, a preset, a timedelta or None"
+    )
+
+
+def due_runs(
+    timetable: Timetable,
+    restriction: TimeRestriction,
+    now: dt.datetime,
+    last: DataInterval | None = None,
+    limit: int | None = None,
+) -> list[DagRunInfo]:
+    """The runs a scheduler creates at `now`, after `last`, oldest first."""
+    now = to_utc(now)
+    runs: list[DagRunInfo] = []
+    while limit is None or len(runs) < limit:
+        info = timetable.next_dagrun_info(last, restriction, now)
+        if info is None or info.run_after > now:
+            break
+        runs.append(info)
+        last = info.data_interval
+    return runs
+
+
+def upcoming_runs(
+    timetable: Timetable,
+    restriction: TimeRestriction,
+    now: dt.datetime,
+    count: int,
+    last: DataInterval | None = None,
+) -> list[DagRunInfo]:
+    """The next `count` runs after `last`, due or not (`dags next-execution`)."""
+    runs: list[DagRunInfo] = []
+    while len(runs) < count:
+        info = timetable.next_dagrun_info(last, restriction, now)
+        if info is None or (last is not None and info.data_interval == last):
+            break
+        runs.append(info)
+        last = info.data_interval
+    return runs

@@ -1,0 +1,144 @@
+"""Trigger rules: when may a task run, given the states of its direct upstream tasks?
+
+`decide()` is the one place that answers it. It is a pure function of the rule and a
+count of upstream states, and it follows Airflow 2.10's trigger-rule dependency:
+
+- a task runs as soon as its rule is met (`one_success` does not wait for the rest);
+- a rule that can no longer be met ends the task without running it: as
+  `upstream_failed` when a failure made it impossible, as `skipped` when skips did;
+- otherwise the task waits.
+
+A task with no upstream tasks always runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from miniflow.state import TaskInstanceState as TIS
+
+__all__ = ["TriggerRule", "Decision", "UpstreamCounts", "decide"]
+
+
+class TriggerRule(str, Enum):
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ALL_SKIPPED = "all_skipped"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
+    NONE_FAILED = "none_failed"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    NONE_SKIPPED = "none_skipped"
+    ALWAYS = "always"
+    # Airflow 1.x/2.0 name of none_failed_min_one_success, still accepted.
+    NONE_FAILED_OR_SKIPPED = "none_failed_or_skipped"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def is_valid(cls, value: str) -> bool:
+        return value in cls._value2member_map_
+
+    @classmethod
+    def all_triggers(cls) -> set[str]:
+        return set(cls._value2member_map_)
+
+
+class Decision(str, Enum):
+    RUN = "run"  # the rule is met
+    WAIT = "wait"  # not met yet, may still be
+    SKIP = "skip"  # can no longer be met because of skips (or successes, for *_failed rules)
+    UPSTREAM_FAILED = "upstream_failed"  # can no longer be met because of failures
+
+
+@dataclass(frozen=True)
+class UpstreamCounts:
+    """How many direct upstream tasks are in each state; `total` counts them all."""
+
+    total: int
+    success: int = 0
+    failed: int = 0
+    upstream_failed: int = 0
+    skipped: int = 0
+    removed: int = 0
+
+    @classmethod
+    def of(cls, states: Iterable[TIS | str | None]) -> UpstreamCounts:
+        states = list(states)
+        c = Counter(TIS(s) if s is not None else None for s in states)
+        return cls(
+            total=len(states),
+            success=c[TIS.SUCCESS],
+            failed=c[TIS.FAILED],
+            upstream_failed=c[TIS.UPSTREAM_FAILED],
+            skipped=c[TIS.SKIPPED],
+            removed=c[TIS.REMOVED],
+        )
+
+    @property
+    def done(self) -> int:
+        return self.success + self.failed + self.upstream_failed + self.skipped + self.removed
+
+    @property
+    def all_done(self) -> bool:
+        return self.done >= self.total
+
+
+def decide(rule: TriggerRule | str, up: UpstreamCounts) -> Decision:
+    """The fate of a task whose direct upstream tasks are counted in `up`."""
+    rule = TriggerRule(rule)
+    if up.total == 0 or rule is TriggerRule.ALWAYS:
+        return Decision.RUN
+    failures = up.failed + up.upstream_failed
+    R = TriggerRule
+    if rule is R.ALL_SUCCESS:
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        if up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if up.success + up.removed >= up.total else Decision.WAIT
+    if rule is R.ALL_FAILED:
+        if up.success or up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if failures + up.removed >= up.total else Decision.WAIT
+    if rule is R.ALL_DONE:
+        return Decision.RUN if up.all_done else Decision.WAIT
+    if rule is R.ALL_SKIPPED:
+        if up.success or failures:
+            return Decision.SKIP
+        return Decision.RUN if up.skipped + up.removed >= up.total else Decision.WAIT
+    if rule is R.ONE_SUCCESS:
+        if up.success:
+            return Decision.RUN
+        if up.all_done:
+            return Decision.SKIP if up.skipped == up.done else Decision.UPSTREAM_FAILED
+        return Decision.WAIT
+    if rule is R.ONE_FAILED:
+        if failures:
+            return Decision.RUN
+        return Decision.SKIP if up.all_done else Decision.WAIT
+    if rule is R.ONE_DONE:
+        if up.success or up.failed:
+            return Decision.RUN
+        return Decision.SKIP if up.all_done else Decision.WAIT
+    if rule is R.NONE_FAILED:
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        return Decision.RUN if up.all_done else Decision.WAIT
+    if rule in (R.NONE_FAILED_MIN_ONE_SUCCESS, R.NONE_FAILED_OR_SKIPPED):
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        if up.skipped >= up.total:
+            return Decision.SKIP
+        return Decision.RUN if up.all_done else Decision.WAIT
+    if rule is R.NONE_SKIPPED:
+        if up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if up.all_done else Decision.WAIT
+    raise AssertionError(f"unhandled trigger rule {rule}")

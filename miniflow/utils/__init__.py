@@ -1,0 +1,1 @@
+"""Airflow-shaped import paths for helpers (``miniflow.utils.trigger_rule``)."""
