@@ -88,6 +88,14 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = types.ModuleType(spec.name)
         module.__path__ = []  # a package, so its submodules resolve through this finder
+
+        def submodule(attr: str) -> types.ModuleType:  # ``import airflow; airflow.utils.dates``
+            child = f"{spec.name}.{attr}"
+            if child not in _PACKAGES:
+                raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
+            return importlib.import_module(child)
+
+        module.__getattr__ = submodule  # type: ignore[method-assign]
         for ref in AIRFLOW_MODULES.get(spec.name, []):
             source, attr = ref.split(":")
             src = importlib.import_module(source)

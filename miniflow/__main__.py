@@ -1,0 +1,3 @@
+from miniflow.cli import main
+
+main()

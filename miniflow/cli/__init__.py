@@ -1,0 +1,92 @@
+"""The ``miniflow`` command line, in Airflow 2's shape (``dags``, ``tasks``, ``db``...).
+
+Subcommands are imported only when run, so ``miniflow --help`` stays fast. Errors are
+one line on stderr (the traceback only with ``--verbose``) and a non-zero exit code:
+1 for an error or a failed run, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+__all__ = ["main", "cli"]
+
+# name -> (module:attribute, one-line help). Airflow 1.x names are aliases at the end.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dags": ("miniflow.cli.dags:dags", "Inspect, test, trigger and pause DAGs."),
+    "tasks": ("miniflow.cli.tasks:tasks", "Inspect, test, run and clear task instances."),
+    "config": ("miniflow.cli.config:config", "Show configuration values and their sources."),
+    "version": ("miniflow.cli:version", "Show the version."),
+    # Airflow 1.x names
+    "list_dags": ("miniflow.cli.dags:list_dags", "Alias of 'dags list'."),
+    "list_tasks": ("miniflow.cli.tasks:list_tasks", "Alias of 'tasks list'."),
+    "show_dag": ("miniflow.cli.dags:show", "Alias of 'dags show'."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.lazy:
+            return None
+        module, attr = self.lazy[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in self.lazy.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """miniflow: a small, fast, Airflow-compatible workflow scheduler."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+@click.command()
+def version() -> None:
+    """Show the version."""
+    from miniflow.version import __version__
+
+    click.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``miniflow`` script."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    try:
+        cli.main(args=args, prog_name="miniflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 -- every error ends as one clear line
+        if verbose:
+            raise
+        message = str(exc) or type(exc).__name__
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(1)

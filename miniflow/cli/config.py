@@ -1,0 +1,42 @@
+"""``miniflow config ...``: the settings in force and where each came from."""
+
+from __future__ import annotations
+
+import click
+
+from miniflow.cli.output import emit, output_option
+
+__all__ = ["config"]
+
+
+@click.group()
+def config() -> None:
+    """Show configuration values and their sources."""
+
+
+@config.command("list")
+@click.option("--section", default=None, help="Only this section.")
+@output_option
+def list_config(section: str | None, output: str) -> None:
+    """Every setting: section, key, value and source (default, file or env)."""
+    from miniflow.config import Config
+    from miniflow.defaults import DEFAULTS
+
+    rows = [
+        {"section": s, "key": k, "value": v.value, "source": v.source, "help": DEFAULTS[s][k].help}
+        for s, k, v in Config().items()
+        if section is None or s == section
+    ]
+    emit(rows, output, ["section", "key", "value", "source"] + (["help"] if output == "json" else []))
+
+
+@config.command("get")
+@click.argument("section")
+@click.argument("key")
+@click.option("--source", is_flag=True, help="Also print where the value came from.")
+def get_value(section: str, key: str, source: bool) -> None:
+    """Print one setting's value."""
+    from miniflow.config import Config
+
+    found = Config().lookup(section, key)
+    click.echo(f"{found.value}\t{found.source}" if source else str(found.value))
