@@ -324,6 +324,8 @@ class BaseOperator(DependencyMixin):
             )
         self.downstream_task_ids.add(downstream.task_id)
         downstream.upstream_task_ids.add(self.task_id)
+        if self._dag is not None:
+            self._dag._topological_cache = None
 
     @property
     def upstream_list(self) -> list[BaseOperator]:

@@ -207,6 +207,7 @@ class DAG:
 
         self.task_dict: dict[str, BaseOperator] = {}
         self.auto_register = auto_register
+        self._topological_cache: list[BaseOperator] | None = None
 
     def _localized(self, value: dt.datetime | None) -> dt.datetime | None:
         if value is None:
@@ -254,6 +255,7 @@ class DAG:
             )
         self.task_dict[task.task_id] = task
         task._dag = self
+        self._topological_cache = None
 
     def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:
         for task in tasks:
@@ -285,12 +287,18 @@ class DAG:
         return self.task_dict[task_id].downstream_task_ids
 
     def topological_sort(self) -> list[BaseOperator]:
-        """The tasks in an order where every edge points forward; a cycle is an error."""
-        order = topological_order(self.task_dict, self._downstream_of)
-        if order is None:
-            cycle = find_cycle(self.task_dict, self._downstream_of) or []
-            raise DagCycleError(self.dag_id, cycle, self.fileloc)
-        return [self.task_dict[t] for t in order]
+        """The tasks in an order where every edge points forward; a cycle is an error.
+
+        Cached: the scheduler asks for it on every pass. Adding a task or an edge
+        forgets the cache.
+        """
+        if self._topological_cache is None:
+            order = topological_order(self.task_dict, self._downstream_of)
+            if order is None:
+                cycle = find_cycle(self.task_dict, self._downstream_of) or []
+                raise DagCycleError(self.dag_id, cycle, self.fileloc)
+            self._topological_cache = [self.task_dict[t] for t in order]
+        return list(self._topological_cache)
 
     def validate(self) -> None:
         """Check the finished graph; the loader calls this once the DAG file has run."""

@@ -1,0 +1,118 @@
+"""The template context of a try: the names templates and callables can use.
+
+The keys are Airflow 2.10's (``ds``, ``ts``, ``logical_date``, ``data_interval_start``,
+``params``, ``ti``, ``dag_run``, ``macros``, ``var``...). Dates are in UTC. ``params``
+are the DAG's and task's params with the run's conf laid over them (Airflow's
+``dag_run_conf_overrides_params``); ``conf`` is the configuration, as in Airflow --
+the run's conf is ``dag_run.conf``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from miniflow import macros
+from miniflow.params import resolve_params
+
+if TYPE_CHECKING:
+    from miniflow.taskinstance import TaskInstance
+
+__all__ = ["Context", "build_context", "current_context", "bind_context"]
+
+Context = dict[str, Any]
+
+
+class _VariableAccessor:
+    """``{{ var.value.name }}`` and ``{{ var.json.name }}``."""
+
+    def __init__(self, deserialize_json: bool) -> None:
+        self._json = deserialize_json
+
+    def __getattr__(self, key: str) -> Any:
+        from miniflow.variables import Variable
+
+        return Variable.get(key, deserialize_json=self._json)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        from miniflow.variables import Variable
+
+        return Variable.get(key, default_var=default, deserialize_json=self._json)
+
+
+def _ds(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+def build_context(ti: TaskInstance) -> Context:
+    task, run = ti.task, ti.dag_run
+    logical = run.logical_date
+    start = run.data_interval_start or logical
+    end = run.data_interval_end or logical
+    period = end - start
+    ts = logical.isoformat()
+    from miniflow.config import get_config
+
+    context: Context = {
+        "conf": get_config(),
+        "dag": task.dag,
+        "dag_run": run,
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "ds": _ds(logical),
+        "ds_nodash": logical.strftime("%Y%m%d"),
+        "execution_date": logical,
+        "expanded_ti_count": None,
+        "inlets": task.inlets or [],
+        "logical_date": logical,
+        "macros": macros,
+        "map_index_template": None,
+        "next_ds": _ds(end),
+        "next_ds_nodash": end.strftime("%Y%m%d"),
+        "next_execution_date": end,
+        "outlets": task.outlets or [],
+        "params": resolve_params(task.params, run.conf),
+        "prev_ds": _ds(logical - period),
+        "prev_ds_nodash": (logical - period).strftime("%Y%m%d"),
+        "prev_execution_date": logical - period,
+        "run_id": run.run_id,
+        "task": task,
+        "task_instance": ti,
+        "task_instance_key_str": f"{run.dag_id}__{task.task_id}__{logical.strftime('%Y%m%d')}",
+        "test_mode": ti.test_mode,
+        "ti": ti,
+        "tomorrow_ds": _ds(logical + dt.timedelta(days=1)),
+        "tomorrow_ds_nodash": (logical + dt.timedelta(days=1)).strftime("%Y%m%d"),
+        "triggering_dataset_events": {},
+        "ts": ts,
+        "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),
+        "var": {"value": _VariableAccessor(False), "json": _VariableAccessor(True)},
+        "yesterday_ds": _ds(logical - dt.timedelta(days=1)),
+        "yesterday_ds_nodash": (logical - dt.timedelta(days=1)).strftime("%Y%m%d"),
+    }
+    context.update(task.dag.user_defined_macros)
+    return context
+
+
+_current: list[Context] = []
+
+
+@contextmanager
+def bind_context(context: Context) -> Iterator[None]:
+    """Make `context` what `get_current_context()` returns while the task runs."""
+    _current.append(context)
+    try:
+        yield
+    finally:
+        _current.pop()
+
+
+def current_context() -> Context:
+    if not _current:
+        from miniflow.exceptions import AirflowException
+
+        raise AirflowException("get_current_context() called outside a running task")
+    return _current[-1]

@@ -1,0 +1,1 @@
+"""The metadata database: models, engine setup, migrations and the store interface."""

@@ -1,0 +1,62 @@
+"""Connecting to the metadata DB; every SQLite/PostgreSQL difference lives here.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, so readers never
+block the writer. pysqlite's own transaction handling is turned off and miniflow
+issues ``BEGIN IMMEDIATE`` for write transactions: a deferred transaction that reads
+and then writes can fail at once with "database is locked" when another writer got in
+between, and no busy timeout helps with that. PostgreSQL gets a connection pool with
+pre-ping, and row locks with ``FOR UPDATE SKIP LOCKED`` where several schedulers race.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+__all__ = ["make_engine", "is_sqlite", "supports_skip_locked", "WRITE"]
+
+WRITE = "miniflow_write"  # execution option: this transaction will write
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def supports_skip_locked(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
+        # One connection per checkout: cheap for SQLite, and safe across fork().
+        poolclass=NullPool if os.environ.get("MINIFLOW_SQLITE_NULLPOOL") else None,
+    )
+    busy_ms = int(sqlite_busy_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see module doc)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+    return engine

@@ -1,0 +1,560 @@
+"""The metadata store: the one narrow interface through which miniflow reads and writes
+its database. Everything else calls these methods; no other module writes SQL.
+
+State changes are conditional updates (``UPDATE ... WHERE state IN (<expected>)``) that
+report whether they took effect, so two processes can never both take the same step.
+Queries use SQLAlchemy Core on the typed tables of `miniflow.db.models`: it is several
+times faster than the ORM on the runner's hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from miniflow.db import models as m
+from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
+from miniflow.state import DagRunState, TaskInstanceState
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
+    from miniflow.dagbag import ImportErrorInfo
+    from miniflow.timetables import DataInterval
+
+__all__ = ["Store", "get_store", "reset_store", "utcnow"]
+
+DAG_T = m.DagModel.__table__
+SER_T = m.SerializedDagModel.__table__
+RUN_T = m.DagRunModel.__table__
+TI_T = m.TaskInstanceModel.__table__
+HIST_T = m.TaskInstanceHistory.__table__
+XCOM_T = m.XComModel.__table__
+ERR_T = m.ImportErrorModel.__table__
+POOL_T = m.PoolModel.__table__
+VAR_T = m.VariableModel.__table__
+USER_T = m.UserModel.__table__
+LOG_T = m.EventLog.__table__
+JOB_T = m.JobModel.__table__
+
+HOSTNAME = socket.gethostname()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _state(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _state_filter(column: Any, states: Iterable[TaskInstanceState | DagRunState | str | None]) -> Any:
+    states = list(states)
+    named = [str(s) for s in states if s is not None]
+    clauses = [column.in_(named)] if named else []
+    if None in states:
+        clauses.append(column.is_(None))
+    return or_(*clauses)
+
+
+class Store:
+    """Reads and writes of the metadata DB, grouped by table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+        self.skip_locked = supports_skip_locked(engine)
+
+    @classmethod
+    def from_url(cls, url: str, sqlite_busy_timeout: float = 30.0) -> Store:
+        return cls(make_engine(url, sqlite_busy_timeout))
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A short write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def check_ready(self) -> None:
+        from miniflow.db.migrate import check_ready
+
+        check_ready(self.engine)
+
+    # --- DAGs ----------------------------------------------------------------------------
+
+    def sync_dags(
+        self,
+        dags: Sequence[DAG],
+        import_errors: Sequence[ImportErrorInfo] = (),
+        processed_files: Iterable[str] | None = None,
+        paused_by_default: bool = True,
+    ) -> None:
+        """Record loaded DAGs (and their structure) and the import errors of their files.
+
+        New DAGs start paused unless they say otherwise; a DAG already known keeps its
+        paused flag and its next-run fields. DAGs that vanished from a processed file
+        are marked inactive.
+        """
+        from miniflow.serialization import dag_hash, serialize_dag
+
+        now = utcnow()
+        files = set(processed_files) if processed_files is not None else {d.fileloc for d in dags}
+        files |= {e.filepath for e in import_errors}
+        with self.write() as conn:
+            known = {r.dag_id: r for r in conn.execute(select(DAG_T.c.dag_id, DAG_T.c.fileloc))}
+            hashes = dict(conn.execute(select(SER_T.c.dag_id, SER_T.c.dag_hash)).all())
+            seen = set()
+            for dag in dags:
+                seen.add(dag.dag_id)
+                values = dict(
+                    fileloc=dag.fileloc, owners=dag.owner, description=dag.description,
+                    schedule=dag.timetable.summary, timezone=str(dag.timezone), tags=list(dag.tags),
+                    is_active=True, max_active_runs=dag.max_active_runs,
+                    max_active_tasks=dag.max_active_tasks, last_parsed=now,
+                )
+                if dag.dag_id in known:
+                    conn.execute(update(DAG_T).where(DAG_T.c.dag_id == dag.dag_id).values(**values))
+                else:
+                    paused = dag.is_paused_upon_creation
+                    conn.execute(insert(DAG_T).values(
+                        dag_id=dag.dag_id, is_paused=paused_by_default if paused is None else paused, **values
+                    ))
+                data = serialize_dag(dag)
+                digest = dag_hash(data)
+                if hashes.get(dag.dag_id) != digest:
+                    row = dict(fileloc=dag.fileloc, data=data, dag_hash=digest, last_updated=now,
+                               source_code=_read_source(dag.fileloc))
+                    if dag.dag_id in hashes:
+                        conn.execute(update(SER_T).where(SER_T.c.dag_id == dag.dag_id).values(**row))
+                    else:
+                        conn.execute(insert(SER_T).values(dag_id=dag.dag_id, **row))
+            gone = [d for d, r in known.items() if r.fileloc in files and d not in seen]
+            if gone:
+                conn.execute(update(DAG_T).where(DAG_T.c.dag_id.in_(gone)).values(is_active=False))
+            if files:
+                conn.execute(delete(ERR_T).where(ERR_T.c.filename.in_(files)))
+            for err in import_errors:
+                conn.execute(insert(ERR_T).values(
+                    filename=err.filepath, lineno=err.lineno, message=err.message, timestamp=now
+                ))
+
+    def get_dag_row(self, dag_id: str) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(DAG_T).where(DAG_T.c.dag_id == dag_id)).first()
+
+    def dag_rows(self, active_only: bool = True) -> list[Row[Any]]:
+        query = select(DAG_T).order_by(DAG_T.c.dag_id)
+        if active_only:
+            query = query.where(DAG_T.c.is_active.is_(True))
+        with self.read() as conn:
+            return list(conn.execute(query))
+
+    def set_paused(self, dag_id: str, paused: bool) -> bool:
+        with self.write() as conn:
+            result = conn.execute(update(DAG_T).where(DAG_T.c.dag_id == dag_id).values(is_paused=paused))
+            return result.rowcount > 0
+
+    def import_errors(self) -> list[Row[Any]]:
+        with self.read() as conn:
+            return list(conn.execute(select(ERR_T).order_by(ERR_T.c.filename)))
+
+    def serialized_dag(self, dag_id: str) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(SER_T).where(SER_T.c.dag_id == dag_id)).first()
+
+    # --- DAG runs --------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        dag: DAG,
+        run_id: str,
+        logical_date: dt.datetime,
+        data_interval: DataInterval | None,
+        run_type: str,
+        conf: dict[str, Any] | None = None,
+        state: DagRunState = DagRunState.QUEUED,
+        external_trigger: bool = False,
+        triggered_by: str | None = None,
+        conn: Connection | None = None,
+    ) -> Row[Any] | None:
+        """Insert a run and one task instance per task; None if the run already exists
+        (same run_id, or same logical date: never two runs for one date)."""
+        if conn is None:
+            with self.write() as own:
+                return self.create_run(dag, run_id, logical_date, data_interval, run_type, conf,
+                                       state, external_trigger, triggered_by, own)
+        now = utcnow()
+        exists = conn.execute(select(RUN_T.c.id).where(RUN_T.c.dag_id == dag.dag_id).where(
+            or_(RUN_T.c.run_id == run_id, RUN_T.c.logical_date == logical_date))).first()
+        if exists:
+            return None
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(RUN_T).values(
+                    dag_id=dag.dag_id, run_id=run_id, logical_date=logical_date,
+                    data_interval_start=data_interval.start if data_interval else None,
+                    data_interval_end=data_interval.end if data_interval else None,
+                    run_type=run_type, state=str(state), conf=conf or {},
+                    external_trigger=external_trigger, queued_at=now, triggered_by=triggered_by,
+                    start_date=now if state == DagRunState.RUNNING else None,
+                ))
+        except IntegrityError:
+            return None
+        weights = _priority_weights(dag)
+        conn.execute(insert(TI_T), [
+            dict(dag_id=dag.dag_id, run_id=run_id, task_id=t.task_id, state=None, try_number=0,
+                 max_tries=t.retries, operator=type(t).__name__, pool=t.pool, pool_slots=t.pool_slots,
+                 queue=t.queue, priority_weight=weights[t.task_id], poke_count=0)
+            for t in dag.task_dict.values()
+        ])
+        return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag.dag_id, RUN_T.c.run_id == run_id)).first()
+
+    def get_run(self, dag_id: str, run_id: str) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)).first()
+
+    def find_run(self, dag_id: str, logical_date: dt.datetime) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(RUN_T).where(
+                RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date == logical_date)).first()
+
+    def list_runs(
+        self,
+        dag_id: str | None = None,
+        states: Iterable[DagRunState] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[Row[Any]]:
+        query = select(RUN_T)
+        if dag_id is not None:
+            query = query.where(RUN_T.c.dag_id == dag_id)
+        if states is not None:
+            query = query.where(_state_filter(RUN_T.c.state, states))
+        if start is not None:
+            query = query.where(RUN_T.c.logical_date >= start)
+        if end is not None:
+            query = query.where(RUN_T.c.logical_date <= end)
+        order = RUN_T.c.logical_date.desc() if newest_first else RUN_T.c.logical_date
+        query = query.order_by(order).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.read() as conn:
+            return list(conn.execute(query))
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        with self.write() as conn:
+            for table in (XCOM_T, HIST_T, TI_T):
+                conn.execute(delete(table).where(table.c.dag_id == dag_id, table.c.run_id == run_id))
+            conn.execute(delete(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id))
+
+    def set_run_state(
+        self,
+        dag_id: str,
+        run_id: str,
+        new: DagRunState,
+        expected: Iterable[DagRunState] | None = None,
+        conn: Connection | None = None,
+    ) -> bool:
+        if conn is None:
+            with self.write() as own:
+                return self.set_run_state(dag_id, run_id, new, expected, own)
+        now = utcnow()
+        values: dict[str, Any] = {"state": str(new)}
+        if new == DagRunState.RUNNING:
+            values["start_date"] = func.coalesce(RUN_T.c.start_date, now)
+            values["end_date"] = None
+        elif new in (DagRunState.SUCCESS, DagRunState.FAILED):
+            values["end_date"] = now
+        elif new == DagRunState.QUEUED:
+            values.update(queued_at=now, end_date=None)
+        query = update(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
+        if expected is not None:
+            query = query.where(_state_filter(RUN_T.c.state, expected))
+        return conn.execute(query.values(**values)).rowcount > 0
+
+    # --- task instances -------------------------------------------------------------------
+
+    def tis_of_run(self, dag_id: str, run_id: str, conn: Connection | None = None) -> list[Row[Any]]:
+        query = select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
+        if conn is not None:
+            return list(conn.execute(query))
+        with self.read() as own:
+            return list(own.execute(query))
+
+    def get_ti(self, dag_id: str, run_id: str, task_id: str) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)).first()
+
+    def set_ti_states(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Iterable[str],
+        new: TaskInstanceState | None,
+        expected: Iterable[TaskInstanceState | None],
+        conn: Connection | None = None,
+        **values: Any,
+    ) -> int:
+        """Move these task instances to `new` if they are in an `expected` state; returns
+        how many moved. This is the conditional update every transition goes through."""
+        task_ids = list(task_ids)
+        if not task_ids:
+            return 0
+        if conn is None:
+            with self.write() as own:
+                return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, **values)
+        now = utcnow()
+        if new == TaskInstanceState.QUEUED:
+            values.setdefault("queued_at", now)
+        if new in (TaskInstanceState.SKIPPED, TaskInstanceState.UPSTREAM_FAILED):
+            values.setdefault("start_date", now)
+            values.setdefault("end_date", now)
+            values.setdefault("duration", 0.0)
+        query = (
+            update(TI_T)
+            .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids))
+            .where(_state_filter(TI_T.c.state, expected))
+            .values(state=_state(new), **values)
+        )
+        return conn.execute(query).rowcount
+
+    def claim_ti(self, dag_id: str, run_id: str, task_id: str, pid: int | None = None) -> Row[Any] | None:
+        """queued -> running for one try; returns the updated row, or None if someone
+        else claimed it (or it was cleared) first. Starts the try with no XComs."""
+        now = utcnow()
+        key = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
+        with self.write() as conn:
+            claimed = conn.execute(
+                update(TI_T).where(*key, TI_T.c.state == str(TaskInstanceState.QUEUED)).values(
+                    state=str(TaskInstanceState.RUNNING), try_number=TI_T.c.try_number + 1,
+                    start_date=now, end_date=None, duration=None, heartbeat=now,
+                    hostname=HOSTNAME, pid=pid or os.getpid(),
+                    first_poke_at=func.coalesce(TI_T.c.first_poke_at, now),
+                )
+            ).rowcount
+            if not claimed:
+                return None
+            conn.execute(delete(XCOM_T).where(
+                XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id))
+            return conn.execute(select(TI_T).where(*key)).first()
+
+    def finish_ti(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        state: TaskInstanceState,
+        xcoms: Sequence[tuple[str, str]] = (),
+        next_try_at: dt.datetime | None = None,
+        rendered_fields: dict[str, Any] | None = None,
+        from_states: Iterable[TaskInstanceState] = (TaskInstanceState.RUNNING,),
+    ) -> bool:
+        """Record a try's outcome (and its XComs) if the try still owns the row."""
+        now = utcnow()
+        key = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
+        rescheduled = state == TaskInstanceState.UP_FOR_RESCHEDULE
+        with self.write() as conn:
+            row = conn.execute(select(TI_T.c.start_date, TI_T.c.hostname, TI_T.c.pid).where(
+                *key, TI_T.c.try_number == try_number, _state_filter(TI_T.c.state, from_states))).first()
+            if row is None:
+                return False
+            start = row.start_date or now
+            duration = (now - start).total_seconds()
+            values: dict[str, Any] = dict(state=str(state), end_date=now, duration=duration,
+                                          next_try_at=next_try_at, heartbeat=None)
+            if rescheduled:  # a reschedule is not a new try, as in Airflow
+                values.update(try_number=try_number - 1, poke_count=TI_T.c.poke_count + 1)
+            else:
+                values["first_poke_at"] = None
+                values["poke_count"] = 0
+            if rendered_fields is not None:
+                values["rendered_fields"] = rendered_fields
+            conn.execute(update(TI_T).where(*key, TI_T.c.try_number == try_number).values(**values))
+            if not rescheduled:
+                conn.execute(insert(HIST_T).values(
+                    dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=try_number,
+                    state=str(state), start_date=start, end_date=now, duration=duration,
+                    hostname=row.hostname, pid=row.pid,
+                ))
+            if xcoms:
+                conn.execute(insert(XCOM_T), [
+                    dict(dag_id=dag_id, run_id=run_id, task_id=task_id, key=k, value=v, timestamp=now)
+                    for k, v in xcoms
+                ])
+            return True
+
+    def heartbeat_ti(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> bool:
+        with self.write() as conn:
+            return conn.execute(update(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
+                TI_T.c.try_number == try_number, TI_T.c.state == str(TaskInstanceState.RUNNING),
+            ).values(heartbeat=utcnow())).rowcount > 0
+
+    def ti_history(self, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+        with self.read() as conn:
+            return list(conn.execute(select(HIST_T).where(
+                HIST_T.c.dag_id == dag_id, HIST_T.c.run_id == run_id, HIST_T.c.task_id == task_id,
+            ).order_by(HIST_T.c.try_number)))
+
+    def clear_tis(self, items: Sequence[tuple[str, str, str, int]]) -> int:
+        """Reset task instances ``(dag_id, run_id, task_id, retries)`` so they run again.
+
+        As in Airflow, the try count goes on and the task gets its retries anew
+        (``max_tries = try_number + retries``); a running try is left alone. Their
+        runs go back to queued so the scheduler picks them up.
+        """
+        with self.write() as conn:
+            total = 0
+            for dag_id, run_id, task_id, retries in items:
+                total += conn.execute(update(TI_T).where(
+                    TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
+                    TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)),
+                ).values(state=None, next_try_at=None, end_date=None, duration=None,
+                         max_tries=TI_T.c.try_number + retries)).rowcount
+            for dag_id, run_id in {(i[0], i[1]) for i in items}:
+                self.set_run_state(dag_id, run_id, DagRunState.QUEUED, conn=conn)
+            return total
+
+    # --- XCom ------------------------------------------------------------------------------
+
+    def xcom_push(self, dag_id: str, run_id: str, task_id: str, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute(delete(XCOM_T).where(
+                XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id,
+                XCOM_T.c.task_id == task_id, XCOM_T.c.key == key))
+            conn.execute(insert(XCOM_T).values(
+                dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, value=value, timestamp=utcnow()))
+
+    def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None) -> list[Row[Any]]:
+        """XCom rows of one run, newest first; `task_ids`/`key` None mean any."""
+        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id)
+        if task_ids is not None:
+            query = query.where(XCOM_T.c.task_id.in_(list(task_ids)))
+        if key is not None:
+            query = query.where(XCOM_T.c.key == key)
+        with self.read() as conn:
+            return list(conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
+
+    # --- pools, variables ------------------------------------------------------------------
+
+    def set_pool(self, name: str, slots: int, description: str | None = None) -> None:
+        with self.write() as conn:
+            if conn.execute(update(POOL_T).where(POOL_T.c.name == name).values(
+                    slots=slots, description=description)).rowcount == 0:
+                conn.execute(insert(POOL_T).values(name=name, slots=slots, description=description))
+
+    def pools(self) -> dict[str, Row[Any]]:
+        with self.read() as conn:
+            return {r.name: r for r in conn.execute(select(POOL_T))}
+
+    def delete_pool(self, name: str) -> bool:
+        with self.write() as conn:
+            return conn.execute(delete(POOL_T).where(POOL_T.c.name == name)).rowcount > 0
+
+    def get_variable(self, key: str) -> str | None:
+        with self.read() as conn:
+            return conn.execute(select(VAR_T.c.val).where(VAR_T.c.key == key)).scalar()
+
+    def set_variable(self, key: str, value: str, description: str | None = None) -> None:
+        with self.write() as conn:
+            if conn.execute(update(VAR_T).where(VAR_T.c.key == key).values(
+                    val=value, description=description)).rowcount == 0:
+                conn.execute(insert(VAR_T).values(key=key, val=value, description=description))
+
+    def delete_variable(self, key: str) -> bool:
+        with self.write() as conn:
+            return conn.execute(delete(VAR_T).where(VAR_T.c.key == key)).rowcount > 0
+
+    def variables(self) -> list[Row[Any]]:
+        with self.read() as conn:
+            return list(conn.execute(select(VAR_T).order_by(VAR_T.c.key)))
+
+    # --- event log ---------------------------------------------------------------------
+
+    def log_event(self, event: str, owner: str | None = None, dag_id: str | None = None,
+                  task_id: str | None = None, run_id: str | None = None, extra: str | None = None) -> None:
+        with self.write() as conn:
+            conn.execute(insert(LOG_T).values(dttm=utcnow(), event=event, owner=owner, dag_id=dag_id,
+                                              task_id=task_id, run_id=run_id, extra=extra))
+
+    def events(self, dag_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Row[Any]]:
+        query = select(LOG_T).order_by(LOG_T.c.dttm.desc(), LOG_T.c.id.desc()).limit(limit).offset(offset)
+        if dag_id is not None:
+            query = query.where(LOG_T.c.dag_id == dag_id)
+        with self.read() as conn:
+            return list(conn.execute(query))
+
+
+def _priority_weights(dag: DAG) -> dict[str, int]:
+    """Each task's weight under its weight_rule, in one pass over the graph."""
+    order = [t.task_id for t in dag.topological_sort()]
+    tasks = dag.task_dict
+    below: dict[str, set[str]] = {}
+    for tid in reversed(order):
+        acc: set[str] = set()
+        for d in tasks[tid].downstream_task_ids:
+            acc.add(d)
+            acc |= below[d]
+        below[tid] = acc
+    above: dict[str, set[str]] = {}
+    for tid in order:
+        acc = set()
+        for u in tasks[tid].upstream_task_ids:
+            acc.add(u)
+            acc |= above[u]
+        above[tid] = acc
+    weights = {}
+    for tid, task in tasks.items():
+        relatives = {"downstream": below[tid], "upstream": above[tid]}.get(task.weight_rule, set())
+        weights[tid] = task.priority_weight + sum(tasks[r].priority_weight for r in relatives)
+    return weights
+
+
+def _read_source(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+_store: Store | None = None
+
+
+def get_store(check: bool = True) -> Store:
+    """The process-wide store for the configured database (checked to be migrated)."""
+    global _store
+    if _store is None:
+        from miniflow.config import get_config
+
+        config = get_config()
+        store = Store.from_url(config.get("database", "sql_alchemy_conn"),
+                               config.get("database", "sqlite_busy_timeout"))
+        if check:
+            store.check_ready()
+        _store = store
+    return _store
+
+
+def reset_store() -> None:
+    """Forget the process-wide store (after fork, or when tests switch databases)."""
+    global _store
+    if _store is not None:
+        _store.engine.dispose(close=False)
+    _store = None

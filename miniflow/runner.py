@@ -1,0 +1,185 @@
+"""The task runner: one try of one task instance, from claim to recorded outcome.
+
+    claim (queued -> running)  ->  build context  ->  resolve XComArgs, render templates
+    ->  execute under execution_timeout, output to the try's log file, heartbeating
+    ->  record the outcome and the XComs in one transaction  ->  callbacks
+
+The outcome follows Airflow: the skip exception skips; the fail-now exception (and a
+sensor timeout) fails at once; any other exception, a timeout or a return value that
+is not JSON fails the try, which is retried after its delay while tries remain. A
+callback that raises is logged and changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from miniflow.context import bind_context, build_context
+from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
+from miniflow.retries import retry_wait
+from miniflow.serialization import to_plain
+from miniflow.state import TaskInstanceState as TIS
+from miniflow.task_log import capture_task_log, log_path
+from miniflow.taskinstance import DagRun, TaskInstance
+from miniflow.timeouts import time_limit
+from miniflow.xcom import XCOM_RETURN_KEY, XComArg, serialize_value
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
+    from miniflow.db.store import Store
+
+__all__ = ["Outcome", "execute_try", "run_task_instance"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    state: TIS
+    xcoms: list[tuple[str, str]] = field(default_factory=list)
+    next_try_at: dt.datetime | None = None
+    rendered: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _return_xcoms(ti: TaskInstance, result: Any) -> list[tuple[str, str]]:
+    task = ti.task
+    if not task.do_xcom_push or result is None:
+        return []
+    where = f"task {task.task_id!r}: "
+    xcoms = []
+    if task.multiple_outputs:
+        if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
+            raise TypeError(f"{where}multiple_outputs=True needs a dict with str keys, got {type(result).__name__}")
+        xcoms = [(k, serialize_value(v, where)) for k, v in result.items()]
+    return [*xcoms, (XCOM_RETURN_KEY, serialize_value(result, where))]
+
+
+def execute_try(ti: TaskInstance) -> Outcome:
+    """Run the operator for `ti` (already claimed) and classify what happened."""
+    task = ti.task
+    logger = ti.log
+    rendered: dict[str, Any] | None = None
+    context = build_context(ti)
+    try:
+        for name in task.template_fields:
+            setattr(task, name, XComArg.resolve_all(getattr(task, name), context))
+        task.render_template_fields(context)
+        rendered = {name: to_plain(getattr(task, name)) for name in task.template_fields}
+        task.pre_execute(context)
+        _call_callbacks(task.on_execute_callback, context, "on_execute_callback")
+        with bind_context(context):
+            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+            try:
+                with time_limit(timeout, f"task {task.task_id!r}"):
+                    result = task.execute(context)
+            except BaseException:
+                if timeout:
+                    task.on_kill()
+                raise
+        task.post_execute(context, result)
+        xcoms = _return_xcoms(ti, result)
+        outcome = Outcome(TIS.SUCCESS, xcoms, rendered=rendered)
+    except TaskSkipped as exc:
+        logger.info("Task skipped: %s", exc)
+        outcome = Outcome(TIS.SKIPPED, rendered=rendered)
+    except TaskRescheduled as exc:
+        logger.info("Rescheduling: next poke at %s", exc.reschedule_date.isoformat())
+        outcome = Outcome(TIS.UP_FOR_RESCHEDULE, next_try_at=exc.reschedule_date, rendered=rendered)
+    except TaskFailNow as exc:
+        logger.error("Task failed without retry: %s", exc)
+        outcome = Outcome(TIS.FAILED, rendered=rendered, error=exc)
+    except Exception as exc:  # noqa: BLE001 -- any exception from task code fails the try
+        logger.exception("Task failed with exception")
+        outcome = _failed_try(ti, exc, rendered)
+    context["exception"] = outcome.error
+    ti.state = outcome.state
+    ti.end_date = _now()
+    hooks = {
+        TIS.SUCCESS: ("on_success_callback", task.on_success_callback),
+        TIS.FAILED: ("on_failure_callback", task.on_failure_callback),
+        TIS.UP_FOR_RETRY: ("on_retry_callback", task.on_retry_callback),
+        TIS.SKIPPED: ("on_skipped_callback", task.on_skipped_callback),
+    }
+    if outcome.state in hooks:
+        name, callback = hooks[outcome.state]
+        _call_callbacks(callback, context, name)
+    logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
+                outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
+    return outcome
+
+
+def _failed_try(ti: TaskInstance, exc: BaseException, rendered: dict[str, Any] | None) -> Outcome:
+    task = ti.task
+    if ti.try_number <= ti.max_tries:
+        wait = retry_wait(
+            task.retry_delay or dt.timedelta(0), ti.try_number, task.retry_exponential_backoff,
+            task.max_retry_delay, f"{ti.dag_id}#{ti.task_id}#{ti.logical_date.isoformat()}",
+        )
+        return Outcome(TIS.UP_FOR_RETRY, next_try_at=_now() + wait, rendered=rendered, error=exc)
+    return Outcome(TIS.FAILED, rendered=rendered, error=exc)
+
+
+def _call_callbacks(callbacks: Callable[..., Any] | list[Callable[..., Any]] | None,
+                    context: dict[str, Any], name: str) -> None:
+    if callbacks is None:
+        return
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 -- a callback never changes the task's state
+            logging.getLogger("miniflow.task").exception("%s raised; the task state stays as it is", name)
+
+
+class _Heartbeat(threading.Thread):
+    """Stamps the running try every few seconds, so a dead worker is noticed."""
+
+    def __init__(self, store: Store, key: tuple[str, str, str], try_number: int, interval: float) -> None:
+        super().__init__(daemon=True, name="miniflow-heartbeat")
+        self.store, self.key, self.try_number, self.interval = store, key, try_number, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.store.heartbeat_ti(*self.key, self.try_number)
+            except Exception:  # noqa: BLE001 -- a missed beat is retried next interval
+                log.warning("heartbeat of %s failed", self.key, exc_info=True)
+
+
+def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str) -> TIS | None:
+    """Claim and run one try; returns its final state, or None if it was not ours to run."""
+    from miniflow.config import get_config
+
+    config = get_config()
+    row = store.claim_ti(dag.dag_id, run_id, task_id, pid=os.getpid())
+    if row is None:
+        return None
+    run_row = store.get_run(dag.dag_id, run_id)
+    task = copy.copy(dag.get_task(task_id))  # rendering must not touch the loaded DAG
+    ti = TaskInstance(task, DagRun.from_row(run_row), row.try_number, row.max_tries, store,
+                      row.hostname, row.start_date, row.first_poke_at, row.poke_count)
+    path = log_path(config.get("logging", "base_log_folder"), dag.dag_id, run_id, task_id, row.try_number)
+    heartbeat = _Heartbeat(store, (dag.dag_id, run_id, task_id), row.try_number,
+                           config.get("scheduler", "heartbeat_interval"))
+    heartbeat.start()
+    try:
+        with capture_task_log(path) as logger:
+            logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
+            outcome = execute_try(ti)
+    finally:
+        heartbeat.stopped.set()
+    store.finish_ti(dag.dag_id, run_id, task_id, row.try_number, outcome.state, outcome.xcoms,
+                    outcome.next_try_at, outcome.rendered)
+    return outcome.state

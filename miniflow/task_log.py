@@ -1,0 +1,78 @@
+"""Task logs: one file per try, at
+``<base_log_folder>/<dag_id>/<run_id>/<task_id>/attempt=<n>.log``.
+
+While a try runs, the ``miniflow.task`` logger and the process's stdout and stderr
+(``print`` in a callable, a library writing to stderr) all go to that file. The path
+is built only from ids the metadata DB knows, never from a path a user sent.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+
+__all__ = ["log_path", "capture_task_log", "LOG_FORMAT"]
+
+LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
+TASK_LOGGER = "miniflow.task"
+
+
+def log_path(base: str | Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+    path = Path(base) / dag_id / run_id / task_id / f"attempt={int(try_number)}.log"
+    if ".." in path.parts:
+        raise ValueError(f"refusing log path with '..': {path}")
+    return path
+
+
+class _LineLogger(io.TextIOBase):
+    """A text stream that sends each complete line to a logger."""
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self.logger = logger
+        self.level = level
+        self._buffer = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self.logger.log(self.level, "%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.logger.log(self.level, "%s", self._buffer)
+            self._buffer = ""
+
+
+@contextmanager
+def capture_task_log(path: Path | None) -> Iterator[logging.Logger]:
+    """Route the try's output to `path` (appending), or to the terminal when None."""
+    logger = logging.getLogger(TASK_LOGGER)
+    if path is None:
+        handler: logging.Handler = logging.StreamHandler(sys.__stdout__)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    out, err = _LineLogger(logger, logging.INFO), _LineLogger(logger, logging.WARNING)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            yield logger
+    finally:
+        out.flush()
+        err.flush()
+        handler.close()
+        logger.handlers, level, logger.propagate = saved[0], saved[1], saved[2]
+        logger.setLevel(level)

@@ -1,0 +1,172 @@
+"""The objects task code sees while it runs: ``ti`` (a `TaskInstance`) and ``dag_run``.
+
+They carry what a try knows about itself and reach the metadata DB through the store
+for XCom and skips. In ``tasks test`` mode (no store to record into) XComs pushed by
+the task stay in memory, and pulls read existing runs if a database is there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from miniflow.state import TaskInstanceState
+from miniflow.xcom import XCOM_RETURN_KEY, deserialize_value, serialize_value
+
+if TYPE_CHECKING:
+    from miniflow.baseoperator import BaseOperator
+    from miniflow.db.store import Store
+
+__all__ = ["DagRun", "TaskInstance"]
+
+
+@dataclass
+class DagRun:
+    """What a task knows of its run (``{{ dag_run }}`` in templates)."""
+
+    dag_id: str
+    run_id: str
+    logical_date: dt.datetime
+    data_interval_start: dt.datetime | None
+    data_interval_end: dt.datetime | None
+    run_type: str = "manual"
+    conf: dict[str, Any] = field(default_factory=dict)
+    external_trigger: bool = False
+    start_date: dt.datetime | None = None
+    state: str | None = None
+
+    @property
+    def execution_date(self) -> dt.datetime:
+        return self.logical_date
+
+    @classmethod
+    def from_row(cls, row: Any) -> DagRun:
+        return cls(
+            dag_id=row.dag_id, run_id=row.run_id, logical_date=row.logical_date,
+            data_interval_start=row.data_interval_start, data_interval_end=row.data_interval_end,
+            run_type=row.run_type, conf=dict(row.conf or {}), external_trigger=row.external_trigger,
+            start_date=row.start_date, state=row.state,
+        )
+
+
+class TaskInstance:
+    """One try of one task in one run (``{{ ti }}``)."""
+
+    def __init__(
+        self,
+        task: BaseOperator,
+        dag_run: DagRun,
+        try_number: int = 1,
+        max_tries: int = 0,
+        store: Store | None = None,
+        hostname: str | None = None,
+        start_date: dt.datetime | None = None,
+        first_poke_at: dt.datetime | None = None,
+        poke_count: int = 0,
+    ) -> None:
+        self.task = task
+        self.dag_run = dag_run
+        self.try_number = try_number
+        self.max_tries = max_tries
+        self.hostname = hostname
+        self.start_date = start_date
+        self.end_date: dt.datetime | None = None
+        self.state: TaskInstanceState | None = TaskInstanceState.RUNNING
+        self.map_index = -1
+        self._store = store
+        self._local_xcoms: dict[tuple[str, str], Any] = {}
+        self._first_poke_at = first_poke_at
+        self._poke_count = poke_count
+
+    dag_id = property(lambda self: self.dag_run.dag_id)
+    run_id = property(lambda self: self.dag_run.run_id)
+    task_id = property(lambda self: self.task.task_id)
+    logical_date = property(lambda self: self.dag_run.logical_date)
+    execution_date = property(lambda self: self.dag_run.logical_date)
+    operator = property(lambda self: type(self.task).__name__)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.dag_id, self.task_id, self.run_id, self.try_number)
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger("miniflow.task")
+
+    @property
+    def test_mode(self) -> bool:
+        return self._store is None
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
+
+    def get_dagrun(self) -> DagRun:
+        return self.dag_run
+
+    # --- XCom ----------------------------------------------------------------------------
+
+    def xcom_push(self, key: str, value: Any, execution_date: dt.datetime | None = None) -> None:
+        """Store `value` under `key` for downstream tasks of this run (JSON only)."""
+        text = serialize_value(value, f"task {self.task_id!r}: ")
+        if self._store is None:
+            self._local_xcoms[self.task_id, key] = value
+        else:
+            self._store.xcom_push(self.dag_id, self.run_id, self.task_id, key, text)
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | None = None,
+        dag_id: str | None = None,
+        key: str = XCOM_RETURN_KEY,
+        include_prior_dates: bool = False,
+        map_indexes: Any = None,
+        default: Any = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """One value for one task id (or None: any task), a list for a list of ids."""
+        if isinstance(task_ids, str) or task_ids is None:
+            values = self._pull([task_ids] if task_ids else None, key, dag_id, run_id)
+            return values[0][1] if values else default
+        found = dict(self._pull(list(task_ids), key, dag_id, run_id))
+        return [found[t] for t in task_ids if t in found]
+
+    def _pull(self, task_ids: list[str] | None, key: str | None, dag_id: str | None,
+              run_id: str | None) -> list[tuple[str, Any]]:
+        dag_id = dag_id or self.dag_id
+        run_id = run_id or self.run_id
+        values: list[tuple[str, Any]] = []
+        if dag_id == self.dag_id and run_id == self.run_id:
+            values = [(t, v) for (t, k), v in self._local_xcoms.items()
+                      if (task_ids is None or t in task_ids) and (key is None or k == key)]
+        store = self._store if self._store is not None else _database_available()
+        if store is not None:
+            values += [(r.task_id, deserialize_value(r.value)) for r in store.xcom_pull(dag_id, run_id, task_ids, key)]
+        return values
+
+    def skip_tasks(self, task_ids: list[str]) -> None:
+        """Mark tasks of this run skipped before they run (branching, short-circuit)."""
+        self.log.info("Skipping tasks: %s", ", ".join(task_ids))
+        if self._store is not None:
+            self._store.set_ti_states(self.dag_id, self.run_id, task_ids, TaskInstanceState.SKIPPED,
+                                      expected=[None, TaskInstanceState.SCHEDULED])
+
+    # --- sensors -------------------------------------------------------------------------
+
+    def sensor_started_at(self) -> dt.datetime:
+        """When the sensor first poked in this try (reschedules included)."""
+        return self._first_poke_at or self.start_date or dt.datetime.now(dt.timezone.utc)
+
+    def sensor_poke_count(self) -> int:
+        return self._poke_count
+
+
+def _database_available() -> Store | None:
+    """The configured store if its DB is migrated; ``tasks test`` works without one."""
+    from miniflow.db.store import get_store
+
+    try:
+        return get_store()
+    except Exception:  # noqa: BLE001 -- no (migrated) DB is fine in test mode
+        return None
