@@ -19,6 +19,7 @@ from miniflow.dagrun import evaluate_run
 from miniflow.runner import run_task_instance
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.taskinstance import DagRun
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -66,16 +67,14 @@ def run_dag_test(
 
 def run_until_done(store: Store, dag: DAG, run_id: str) -> DagRunState:
     """Drive one run to its end in this process; returns its final state."""
+    dag_run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
     while True:
-        rows = store.tis_of_run(dag.dag_id, run_id)
-        states = {r.task_id: r.state for r in rows}
-        decisions = evaluate_run(dag, states, _now(), {r.task_id: r.next_try_at for r in rows})
-        with store.write() as conn:
-            store.set_ti_states(dag.dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
-            store.set_ti_states(dag.dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
-            store.set_ti_states(dag.dag_id, run_id, decisions.retry_due, TIS.QUEUED,
-                                [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
-            store.set_ti_states(dag.dag_id, run_id, decisions.runnable, TIS.QUEUED, [None], conn)
+        rows = store.ti_states(dag.dag_id, run_id)
+        states, next_try_at, weights = {}, {}, {}
+        for task_id, state, next_try, weight in rows:
+            states[task_id], next_try_at[task_id], weights[task_id] = state, next_try, weight
+        decisions = evaluate_run(dag, states, _now(), next_try_at)
+        store.record_decisions(dag.dag_id, run_id, decisions, ready_state=TIS.QUEUED)
         if decisions.outcome is not None:
             store.set_run_state(dag.dag_id, run_id, decisions.outcome)
             _dag_callback(dag, decisions.outcome, run_id)
@@ -84,9 +83,8 @@ def run_until_done(store: Store, dag: DAG, run_id: str) -> DagRunState:
         if not ready:
             _wait_for_next_try(rows)
             continue
-        weights = {r.task_id: r.priority_weight for r in rows}
         for task_id in sorted(ready, key=lambda t: -weights[t]):
-            run_task_instance(store, dag, run_id, task_id)
+            run_task_instance(store, dag, run_id, task_id, dag_run)
 
 
 def _wait_for_next_try(rows: list[Any]) -> None:

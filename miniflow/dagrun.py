@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
-from miniflow.trigger_rules import Decision, UpstreamCounts, decide
+from miniflow.trigger_rules import Decision, TriggerRule, UpstreamCounts, decide
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -64,7 +64,10 @@ def evaluate_run(
             continue
         if state is not None:
             continue
-        counts = UpstreamCounts.of(current.get(u) for u in task.upstream_task_ids)
+        upstream = [current.get(u) for u in task.upstream_task_ids]
+        if upstream and task.trigger_rule is not TriggerRule.ALWAYS and not any(s in FINISHED for s in upstream):
+            continue  # no upstream task has finished yet: every other rule waits
+        counts = UpstreamCounts.of(upstream)
         verdict = decide(task.trigger_rule, counts)
         if verdict is Decision.RUN:
             if past_allows is None or past_allows(tid):

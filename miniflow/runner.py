@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -143,43 +144,62 @@ def _call_callbacks(callbacks: Callable[..., Any] | list[Callable[..., Any]] | N
 
 
 class _Heartbeat(threading.Thread):
-    """Stamps the running try every few seconds, so a dead worker is noticed."""
+    """Stamps the try running in this process every few seconds, so a dead worker is
+    noticed. One thread per process, started on first use: cheaper than one per try."""
 
-    def __init__(self, store: Store, key: tuple[str, str, str], try_number: int, interval: float) -> None:
+    _instance: _Heartbeat | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, interval: float) -> None:
         super().__init__(daemon=True, name="miniflow-heartbeat")
-        self.store, self.key, self.try_number, self.interval = store, key, try_number, interval
-        self.stopped = threading.Event()
+        self.interval = interval
+        self.current: tuple[Store, Any] | None = None
+
+    @classmethod
+    def watch(cls, store: Store | None, row: Any, interval: float) -> None:
+        with cls._lock:
+            if cls._instance is None or not cls._instance.is_alive():
+                cls._instance = cls(interval)
+                cls._instance.start()
+            cls._instance.current = (store, row) if store is not None else None
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while True:
+            time.sleep(self.interval)
+            current = self.current
+            if current is None:
+                continue
+            store, row = current
             try:
-                self.store.heartbeat_ti(*self.key, self.try_number)
+                store.heartbeat_ti(row.dag_id, row.run_id, row.task_id, row.try_number)
             except Exception:  # noqa: BLE001 -- a missed beat is retried next interval
-                log.warning("heartbeat of %s failed", self.key, exc_info=True)
+                log.warning("heartbeat of %s.%s failed", row.dag_id, row.task_id, exc_info=True)
 
 
-def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str) -> TIS | None:
-    """Claim and run one try; returns its final state, or None if it was not ours to run."""
+def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
+                      dag_run: DagRun | None = None) -> TIS | None:
+    """Claim and run one try; returns its final state, or None if it was not ours to run.
+
+    `dag_run` saves a query when the caller already has the run (``dags test``).
+    """
     from miniflow.config import get_config
 
     config = get_config()
     row = store.claim_ti(dag.dag_id, run_id, task_id, pid=os.getpid())
     if row is None:
         return None
-    run_row = store.get_run(dag.dag_id, run_id)
+    if dag_run is None:
+        dag_run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
     task = copy.copy(dag.get_task(task_id))  # rendering must not touch the loaded DAG
-    ti = TaskInstance(task, DagRun.from_row(run_row), row.try_number, row.max_tries, store,
+    ti = TaskInstance(task, dag_run, row.try_number, row.max_tries, store,
                       row.hostname, row.start_date, row.first_poke_at, row.poke_count)
     path = log_path(config.get("logging", "base_log_folder"), dag.dag_id, run_id, task_id, row.try_number)
-    heartbeat = _Heartbeat(store, (dag.dag_id, run_id, task_id), row.try_number,
-                           config.get("scheduler", "heartbeat_interval"))
-    heartbeat.start()
+    _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"))
     try:
         with capture_task_log(path) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
     finally:
-        heartbeat.stopped.set()
-    store.finish_ti(dag.dag_id, run_id, task_id, row.try_number, outcome.state, outcome.xcoms,
-                    outcome.next_try_at, outcome.rendered)
+        _Heartbeat.watch(None, None, 0)
+    store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered)
     return outcome.state

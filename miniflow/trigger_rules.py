@@ -70,10 +70,9 @@ class UpstreamCounts:
 
     @classmethod
     def of(cls, states: Iterable[TIS | str | None]) -> UpstreamCounts:
-        states = list(states)
-        c = Counter(TIS(s) if s is not None else None for s in states)
+        c = Counter(states)  # TaskInstanceState is a str Enum: its members equal their values
         return cls(
-            total=len(states),
+            total=sum(c.values()),
             success=c[TIS.SUCCESS],
             failed=c[TIS.FAILED],
             upstream_failed=c[TIS.UPSTREAM_FAILED],

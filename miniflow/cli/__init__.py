@@ -19,12 +19,19 @@ __all__ = ["main", "cli"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "dags": ("miniflow.cli.dags:dags", "Inspect, test, trigger and pause DAGs."),
     "tasks": ("miniflow.cli.tasks:tasks", "Inspect, test, run and clear task instances."),
+    "db": ("miniflow.cli.db:db", "Create, upgrade, reset and check the metadata DB."),
     "config": ("miniflow.cli.config:config", "Show configuration values and their sources."),
     "version": ("miniflow.cli:version", "Show the version."),
     # Airflow 1.x names
+    "initdb": ("miniflow.cli.db:migrate", "Alias of 'db migrate'."),
     "list_dags": ("miniflow.cli.dags:list_dags", "Alias of 'dags list'."),
     "list_tasks": ("miniflow.cli.tasks:list_tasks", "Alias of 'tasks list'."),
     "show_dag": ("miniflow.cli.dags:show", "Alias of 'dags show'."),
+    "pause": ("miniflow.cli.dags:pause", "Alias of 'dags pause'."),
+    "unpause": ("miniflow.cli.dags:unpause", "Alias of 'dags unpause'."),
+    "test": ("miniflow.cli.tasks:test", "Alias of 'tasks test'."),
+    "run": ("miniflow.cli.tasks:run", "Alias of 'tasks run'."),
+    "clear": ("miniflow.cli.tasks:clear", "Alias of 'tasks clear'."),
 }
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.dagbag import DagBag
 
-__all__ = ["subdir_option", "load_dagbag", "load_dag", "parse_datetime"]
+__all__ = ["subdir_option", "load_dagbag", "load_dag", "parse_datetime", "get_store", "find_run", "parse_conf"]
 
 
 def subdir_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,3 +42,40 @@ def parse_datetime(value: str, name: str = "date") -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc)
+
+
+def get_store():  # type: ignore[no-untyped-def]
+    """The metadata store, checked to be migrated (else a one-line error with the fix)."""
+    from miniflow.db.store import get_store as store
+
+    return store()
+
+
+def find_run(store, dag_id: str, run_id_or_date: str):  # type: ignore[no-untyped-def]
+    """A run by its id, or by its logical date (Airflow 1.x commands take dates)."""
+    run = store.get_run(dag_id, run_id_or_date)
+    if run is None:
+        try:
+            when = parse_datetime(run_id_or_date)
+        except click.BadParameter:
+            when = None
+        if when is not None:
+            run = store.find_run(dag_id, when)
+    if run is None:
+        raise click.ClickException(f"DAG {dag_id!r} has no run {run_id_or_date!r}; see 'miniflow dags list-runs {dag_id}'")
+    return run
+
+
+def parse_conf(conf: str | None) -> dict[str, Any]:
+    """Run configuration from --conf: a JSON object."""
+    import json
+
+    if not conf:
+        return {}
+    try:
+        value = json.loads(conf)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object, like '{\"key\": 1}'", param_hint="--conf")
+    return value

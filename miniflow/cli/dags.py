@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from miniflow.cli.common import load_dag, load_dagbag, parse_datetime, subdir_option
+from miniflow.cli.common import (
+    find_run,
+    get_store,
+    load_dag,
+    load_dagbag,
+    parse_conf,
+    parse_datetime,
+    subdir_option,
+)
 from miniflow.cli.output import emit, iso, output_option
 
 if TYPE_CHECKING:
@@ -27,22 +35,35 @@ def dags() -> None:
 def list_dags(subdir: str | None, output: str) -> None:
     """List the DAGs of the DAG folder."""
     bag = load_dagbag(subdir)
+    paused = _paused_flags()
     rows = [
         {
             "dag_id": dag.dag_id,
             "fileloc": dag.fileloc,
             "owners": dag.owner,
+            "is_paused": paused.get(dag.dag_id),
             "schedule": dag.timetable.summary,
             "tags": dag.tags,
         }
         for dag in (bag.dags[d] for d in bag.dag_ids)
     ]
-    emit(rows, output, ["dag_id", "fileloc", "owners", "schedule", "tags"])
+    emit(rows, output, ["dag_id", "fileloc", "owners", "is_paused", "schedule", "tags"])
     if bag.import_errors and output == "table":
         click.echo(
             f"{len(bag.import_errors)} file(s) failed to load; "
             "see 'miniflow dags list-import-errors'", err=True,
         )
+
+
+def _paused_flags() -> dict[str, bool]:
+    """Paused flags from the metadata DB; empty when there is no migrated DB yet."""
+    from miniflow.db.store import get_store
+    from miniflow.exceptions import DatabaseNotReadyError
+
+    try:
+        return {r.dag_id: r.is_paused for r in get_store().dag_rows(active_only=False)}
+    except DatabaseNotReadyError:
+        return {}
 
 
 @dags.command("list-import-errors")
@@ -111,3 +132,81 @@ def _run_row(run: DagRunInfo) -> dict[str, str | None]:
         "data_interval_start": iso(run.data_interval.start),
         "data_interval_end": iso(run.data_interval.end),
     }
+
+
+@dags.command("test")
+@click.argument("dag_id")
+@click.argument("logical_date", required=False)
+@click.option("-c", "--conf", default=None, help="Run configuration, a JSON object.")
+@subdir_option
+@output_option
+def test(dag_id: str, logical_date: str | None, conf: str | None, subdir: str | None, output: str) -> None:
+    """Run one whole DAG run in this process, without a scheduler; exit 1 if it fails."""
+    from miniflow.dag_test import run_dag_test
+
+    run_conf = parse_conf(conf)
+    when = parse_datetime(logical_date, "LOGICAL_DATE") if logical_date else None
+    dag = load_dag(dag_id, subdir)
+    result = run_dag_test(dag, when, run_conf, store=get_store())
+    rows = [
+        {"task_id": r.task_id, "state": r.state, "try_number": r.try_number,
+         "duration": round(r.duration, 3) if r.duration is not None else None}
+        for r in result.task_instances
+    ]
+    emit(rows, output, ["task_id", "state", "try_number", "duration"], title=f"{dag_id} {result.run_id}")
+    if output != "json":
+        click.echo(f"Run {result.run_id}: {result.state}")
+    if result.state != "success":
+        raise SystemExit(1)
+
+
+@dags.command("list-runs")
+@click.argument("dag_id", required=False)
+@click.option("-d", "--dag-id", "dag_id_opt", default=None, help="The DAG (Airflow 2 spelling).")
+@click.option("--state", default=None, help="Only runs in this state.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@output_option
+def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, limit: int, output: str) -> None:
+    """List a DAG's runs, newest first."""
+    from miniflow.state import DagRunState
+
+    dag_id = dag_id or dag_id_opt
+    if not dag_id:
+        raise click.UsageError("give the DAG id")
+    states = [DagRunState(state)] if state else None
+    runs = get_store().list_runs(dag_id, states=states, limit=limit)
+    emit([r._asdict() for r in runs], output,
+         ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"])
+
+
+@dags.command("state")
+@click.argument("dag_id")
+@click.argument("logical_date")
+def state(dag_id: str, logical_date: str) -> None:
+    """Print the state of the DAG's run for a logical date (or run id)."""
+    click.echo(find_run(get_store(), dag_id, logical_date).state)
+
+
+def _set_paused(dag_id: str, paused: bool, subdir: str | None) -> None:
+    store = get_store()
+    if store.get_dag_row(dag_id) is None:  # not recorded yet: load it (checks it exists)
+        store.sync_dags([load_dag(dag_id, subdir)])
+    store.set_paused(dag_id, paused)
+    store.log_event("pause" if paused else "unpause", owner="cli", dag_id=dag_id)
+    click.echo(f"Dag: {dag_id}, paused: {paused}")
+
+
+@dags.command("pause")
+@click.argument("dag_id")
+@subdir_option
+def pause(dag_id: str, subdir: str | None) -> None:
+    """Pause a DAG: the scheduler creates no new runs and queues no new tasks for it."""
+    _set_paused(dag_id, True, subdir)
+
+
+@dags.command("unpause")
+@click.argument("dag_id")
+@subdir_option
+def unpause(dag_id: str, subdir: str | None) -> None:
+    """Unpause a DAG."""
+    _set_paused(dag_id, False, subdir)

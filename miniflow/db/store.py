@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
@@ -26,6 +26,7 @@ from miniflow.state import DagRunState, TaskInstanceState
 if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.dagbag import ImportErrorInfo
+    from miniflow.dagrun import RunDecisions
     from miniflow.timetables import DataInterval
 
 __all__ = ["Store", "get_store", "reset_store", "utcnow"]
@@ -44,6 +45,34 @@ LOG_T = m.EventLog.__table__
 JOB_T = m.JobModel.__table__
 
 HOSTNAME = socket.gethostname()
+
+# The runner's hot path, built once with bind parameters: building a statement costs
+# more than running it on SQLite, and these run several times per task try.
+_TI_KEY = (TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"),
+           TI_T.c.task_id == bindparam("k_task"))
+_CLAIM = (
+    update(TI_T)
+    .where(*_TI_KEY, TI_T.c.state == str(TaskInstanceState.QUEUED))
+    .values(state=str(TaskInstanceState.RUNNING), try_number=TI_T.c.try_number + 1,
+            start_date=bindparam("now", type_=m.UtcDateTime), end_date=None, duration=None,
+            heartbeat=bindparam("now", type_=m.UtcDateTime), hostname=bindparam("hostname"),
+            pid=bindparam("pid"), first_poke_at=func.coalesce(TI_T.c.first_poke_at, bindparam("now", type_=m.UtcDateTime)))
+    .returning(*TI_T.c)
+)
+_CLEAR_XCOM = delete(XCOM_T).where(XCOM_T.c.dag_id == bindparam("k_dag"), XCOM_T.c.run_id == bindparam("k_run"),
+                                   XCOM_T.c.task_id == bindparam("k_task"))
+_FINISH_VALUES = dict(state=bindparam("state"), end_date=bindparam("now", type_=m.UtcDateTime),
+                      duration=bindparam("duration"), next_try_at=bindparam("next_try_at", type_=m.UtcDateTime),
+                      heartbeat=None, rendered_fields=bindparam("rendered", type_=TI_T.c.rendered_fields.type))
+_OWNED_TRY = (*_TI_KEY, TI_T.c.try_number == bindparam("k_try"), TI_T.c.state == str(TaskInstanceState.RUNNING))
+_FINISH = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, first_poke_at=None, poke_count=0)
+# A sensor's reschedule is not a new try, as in Airflow: give the try number back.
+_RESCHEDULE = update(TI_T).where(*_OWNED_TRY).values(
+    **_FINISH_VALUES, try_number=TI_T.c.try_number - 1, poke_count=TI_T.c.poke_count + 1)
+_INSERT_HISTORY = insert(HIST_T)
+_INSERT_XCOM = insert(XCOM_T)
+_TI_STATES = select(TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
+    TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
 def utcnow() -> dt.datetime:
@@ -295,6 +324,12 @@ class Store:
         with self.read() as own:
             return list(own.execute(query))
 
+    def ti_states(self, dag_id: str, run_id: str) -> list[Row[Any]]:
+        """(task_id, state, next_try_at, priority_weight) of a run's task instances: the
+        light read a scheduling pass needs."""
+        with self.read() as conn:
+            return list(conn.execute(_TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
+
     def get_ti(self, dag_id: str, run_id: str, task_id: str) -> Row[Any] | None:
         with self.read() as conn:
             return conn.execute(select(TI_T).where(
@@ -333,68 +368,62 @@ class Store:
         )
         return conn.execute(query).rowcount
 
+    def record_decisions(self, dag_id: str, run_id: str, decisions: RunDecisions,
+                         ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
+        """Apply `evaluate_run`'s verdicts in one transaction: skips, upstream failures,
+        and tasks that may run (and retries that are due) moved to `ready_state`."""
+        if not (decisions.skip or decisions.upstream_failed or decisions.retry_due or decisions.runnable):
+            return
+        TIS = TaskInstanceState
+        with self.write() as conn:
+            self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
+            self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
+            self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
+                               [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
+            self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+
     def claim_ti(self, dag_id: str, run_id: str, task_id: str, pid: int | None = None) -> Row[Any] | None:
         """queued -> running for one try; returns the updated row, or None if someone
         else claimed it (or it was cleared) first. Starts the try with no XComs."""
-        now = utcnow()
-        key = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
+        key = {"k_dag": dag_id, "k_run": run_id, "k_task": task_id}
         with self.write() as conn:
-            claimed = conn.execute(
-                update(TI_T).where(*key, TI_T.c.state == str(TaskInstanceState.QUEUED)).values(
-                    state=str(TaskInstanceState.RUNNING), try_number=TI_T.c.try_number + 1,
-                    start_date=now, end_date=None, duration=None, heartbeat=now,
-                    hostname=HOSTNAME, pid=pid or os.getpid(),
-                    first_poke_at=func.coalesce(TI_T.c.first_poke_at, now),
-                )
-            ).rowcount
-            if not claimed:
-                return None
-            conn.execute(delete(XCOM_T).where(
-                XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id))
-            return conn.execute(select(TI_T).where(*key)).first()
+            row = conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME,
+                                        "pid": pid or os.getpid()}).first()
+            if row is not None:
+                conn.execute(_CLEAR_XCOM, key)
+            return row
 
     def finish_ti(
         self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        try_number: int,
+        claimed: Row[Any],
         state: TaskInstanceState,
         xcoms: Sequence[tuple[str, str]] = (),
         next_try_at: dt.datetime | None = None,
         rendered_fields: dict[str, Any] | None = None,
-        from_states: Iterable[TaskInstanceState] = (TaskInstanceState.RUNNING,),
     ) -> bool:
-        """Record a try's outcome (and its XComs) if the try still owns the row."""
+        """Record the outcome (and XComs) of the try `claim_ti` returned as `claimed`,
+        if that try still owns the row (it was not failed as a zombie meanwhile)."""
         now = utcnow()
-        key = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
+        duration = (now - claimed.start_date).total_seconds()
+        key = {"k_dag": claimed.dag_id, "k_run": claimed.run_id, "k_task": claimed.task_id}
         rescheduled = state == TaskInstanceState.UP_FOR_RESCHEDULE
         with self.write() as conn:
-            row = conn.execute(select(TI_T.c.start_date, TI_T.c.hostname, TI_T.c.pid).where(
-                *key, TI_T.c.try_number == try_number, _state_filter(TI_T.c.state, from_states))).first()
-            if row is None:
+            owned = conn.execute(_RESCHEDULE if rescheduled else _FINISH, {
+                **key, "k_try": claimed.try_number, "state": str(state), "now": now,
+                "duration": duration, "next_try_at": next_try_at, "rendered": rendered_fields,
+            }).rowcount
+            if not owned:
                 return False
-            start = row.start_date or now
-            duration = (now - start).total_seconds()
-            values: dict[str, Any] = dict(state=str(state), end_date=now, duration=duration,
-                                          next_try_at=next_try_at, heartbeat=None)
-            if rescheduled:  # a reschedule is not a new try, as in Airflow
-                values.update(try_number=try_number - 1, poke_count=TI_T.c.poke_count + 1)
-            else:
-                values["first_poke_at"] = None
-                values["poke_count"] = 0
-            if rendered_fields is not None:
-                values["rendered_fields"] = rendered_fields
-            conn.execute(update(TI_T).where(*key, TI_T.c.try_number == try_number).values(**values))
             if not rescheduled:
-                conn.execute(insert(HIST_T).values(
-                    dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=try_number,
-                    state=str(state), start_date=start, end_date=now, duration=duration,
-                    hostname=row.hostname, pid=row.pid,
-                ))
+                conn.execute(_INSERT_HISTORY, [dict(
+                    dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
+                    try_number=claimed.try_number, state=str(state), start_date=claimed.start_date,
+                    end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
+                )])
             if xcoms:
-                conn.execute(insert(XCOM_T), [
-                    dict(dag_id=dag_id, run_id=run_id, task_id=task_id, key=k, value=v, timestamp=now)
+                conn.execute(_INSERT_XCOM, [
+                    dict(dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
+                         key=k, value=v, timestamp=now)
                     for k, v in xcoms
                 ])
             return True
