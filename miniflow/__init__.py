@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from miniflow.version import __version__
 
-__all__ = ["DAG", "BaseOperator", "chain", "cross_downstream", "dag", "task", "Param",
+# The @dag decorator is miniflow.decorators.dag: `miniflow.dag` is the module of the DAG class.
+__all__ = ["DAG", "BaseOperator", "chain", "cross_downstream", "task", "Param",
            "TaskGroup", "Variable", "__version__"]
 
 _LAZY = {
@@ -24,7 +25,6 @@ _LAZY = {
     "BaseOperator": "miniflow.baseoperator",
     "chain": "miniflow.baseoperator",
     "cross_downstream": "miniflow.baseoperator",
-    "dag": "miniflow.decorators",
     "task": "miniflow.decorators",
     "Param": "miniflow.params",
     "TaskGroup": "miniflow.task_group",
@@ -34,7 +34,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator, chain, cross_downstream
     from miniflow.dag import DAG
-    from miniflow.decorators import dag, task
+    from miniflow.decorators import task
     from miniflow.params import Param
     from miniflow.task_group import TaskGroup
     from miniflow.variables import Variable

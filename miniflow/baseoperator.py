@@ -99,6 +99,7 @@ def _init_arg_names(cls: type) -> frozenset[str]:
 
 
 def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an operator ``__init__`` so the outermost call merges default_args first."""
     @functools.wraps(init)
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
         if self.__dict__.get("_init_started"):  # a super().__init__ call: defaults are in
@@ -392,6 +393,10 @@ class BaseOperator(DependencyMixin):
 
     def xcom_pull(self, context: dict[str, Any], task_ids: Any = None, key: str = "return_value", **kw: Any) -> Any:
         return context["ti"].xcom_pull(task_ids=task_ids, key=key, **kw)
+
+
+# Also BaseOperator's own __init__: classes without one (EmptyOperator) call it first.
+BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]
 
 
 def _as_timedelta(value: dt.timedelta | float | None) -> dt.timedelta | None:

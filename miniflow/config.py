@@ -54,8 +54,12 @@ def _convert(raw: Any, default: Any, name: str, source: str) -> Any:
                 return False
             raise ValueError
         if isinstance(default, int):
+            if isinstance(raw, (bool, float)):  # 8.5 or true is not a whole number
+                raise ValueError
             return int(raw)
         if isinstance(default, float):
+            if isinstance(raw, bool):
+                raise ValueError
             return float(raw)
         return str(raw)
     except (TypeError, ValueError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -73,13 +74,18 @@ class _DecoratedSensor(PythonSensor):
 
 
 def _unique_task_id(dag: DAG | None, task_id: str) -> str:
-    if dag is None or task_id not in dag.task_dict:
+    """`task_id`, or ``task_id__<n>`` with the next free n when the DAG has it already
+    (a ``@task`` function called several times); counts within the task group."""
+    from miniflow.task_group import TaskGroupContext
+
+    group = TaskGroupContext.current()
+    full_id = group.child_id(task_id) if group is not None else task_id
+    if dag is None or full_id not in dag.task_dict:
         return task_id
-    base = task_id.split("__")[0]
-    n = 1
-    while f"{base}__{n}" in dag.task_dict:
-        n += 1
-    return f"{base}__{n}"
+    core, full_core = re.split(r"__\d+$", task_id)[0], re.split(r"__\d+$", full_id)[0]
+    suffixes = [int(m.group(1)) for t in dag.task_dict
+                if (m := re.fullmatch(rf"{re.escape(full_core)}__(\d+)", t))]
+    return f"{core}__{max(suffixes, default=0) + 1}"
 
 
 def _returns_mapping(func: Callable[..., Any]) -> bool:

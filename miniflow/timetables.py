@@ -211,8 +211,10 @@ class _IntervalTimetable(Timetable):
         return DagRunInfo(DataInterval(start, end), run_after=end)
 
     def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
-        start = self._align_to_prev(to_utc(run_after))
-        return DataInterval(start, self._next(start))
+        """The last complete period before `run_after` (Airflow 2.10): a daily DAG
+        triggered at 01:00 on the 25th covers the 24th, midnight to midnight."""
+        end = self._align_to_prev(to_utc(run_after))
+        return DataInterval(self._prev(end), end)
 
 
 class CronTimetable(_IntervalTimetable):
@@ -265,8 +267,9 @@ class DeltaTimetable(_IntervalTimetable):
     """A fixed period (`timedelta`, or dateutil's `relativedelta`) from start_date."""
 
     def __init__(self, delta: Any) -> None:
-        if isinstance(delta, dt.timedelta) and delta <= dt.timedelta(0):
-            raise InvalidScheduleError(f"schedule timedelta must be positive, got {delta!r}")
+        probe = dt.datetime(2000, 1, 1, tzinfo=UTC)
+        if probe + delta <= probe:
+            raise InvalidScheduleError(f"schedule period must be positive, got {delta!r}")
         self.delta = delta
         self.summary = str(delta)
 

@@ -1,0 +1,55 @@
+"""The executor interface the scheduler and backfill talk to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+__all__ = ["BaseExecutor", "TaskEvent", "TaskKey"]
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int  # the try about to start (the task instance's try_number + 1)
+    fileloc: str  # the DAG file, so a worker can load the DAG
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A try's process is done. `ok` is False when it died without recording its outcome
+    itself (killed, crashed, ``os._exit``): the scheduler then fails or retries it."""
+
+    key: TaskKey
+    ok: bool
+    detail: str = ""
+
+
+class BaseExecutor(ABC):
+    """Runs task instances the scheduler has queued; reports when each try ends."""
+
+    def __init__(self, parallelism: int) -> None:
+        self.parallelism = parallelism
+        self.running: set[TaskKey] = set()
+
+    @property
+    def open_slots(self) -> int:
+        return self.parallelism - len(self.running)
+
+    def start(self) -> None:
+        """Start workers; called once before the first `queue`."""
+
+    @abstractmethod
+    def queue(self, key: TaskKey) -> None:
+        """Hand over one queued task instance."""
+
+    @abstractmethod
+    def events(self, timeout: float) -> list[TaskEvent]:
+        """Finished tries; waits up to `timeout` seconds for the first one."""
+
+    @abstractmethod
+    def end(self, grace: float) -> list[TaskKey]:
+        """Stop: wait up to `grace` seconds for running tries, then kill the rest and
+        return their keys (their outcome is for the caller to record)."""

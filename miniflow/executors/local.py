@@ -1,0 +1,159 @@
+"""LocalExecutor: warm worker processes on this machine, a forked child per try.
+
+    scheduler --(task queue)--> worker 1..N --fork--> child: run one try, exit
+              <--(result queue)-- worker reaps the child and reports
+
+Workers are started once with ``spawn`` (a clean interpreter that imports miniflow),
+so each try costs a ``fork`` of a warm process rather than a new interpreter, and a
+try that crashes or calls ``os._exit`` takes down only its own child. A worker is
+single-threaded, which keeps forking it safe: it waits on its task queue and on a
+SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
+running tries finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from miniflow.executors.base import BaseExecutor, TaskEvent, TaskKey
+
+__all__ = ["LocalExecutor"]
+
+log = logging.getLogger(__name__)
+_STOP = None  # sentinel on the task queue
+
+
+def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
+    """A worker's loop: fork a child per task key; report each child's end."""
+    from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, run_key
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the scheduler to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: dict[int, TaskKey] = {}
+    accepting = True
+    while accepting or children:
+        ready = mp.connection.wait([tasks._reader, wake_r] if accepting else [wake_r], timeout=1.0)
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        while children:  # reap every finished child
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            key = children.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            results.put(TaskEvent(key, code == 0, "" if code == 0 else _describe(code)))
+        if os.getppid() != parent_pid:
+            accepting = False  # the scheduler is gone: finish what runs, take nothing new
+        if not (accepting and tasks._reader in ready):
+            continue
+        key = tasks.get()
+        if key is _STOP:
+            accepting = False
+            continue
+        try:
+            load_dag_cached(key.fileloc, key.dag_id)  # parse here, so every child inherits it
+        except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
+            results.put(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
+            continue
+        pid = os.fork()
+        if pid == 0:  # the child: run one try and leave without running cleanup handlers
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                exit_on_sigterm()
+                ok, detail = run_key(key)
+                if not ok:
+                    print(detail, file=sys.stderr, flush=True)
+                code = 0 if ok else 1
+            finally:
+                os._exit(code)
+        children[pid] = key
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        return f"the task process was killed by signal {signal.Signals(-code).name}"
+    return f"the task process exited with code {code} before recording its outcome"
+
+
+class LocalExecutor(BaseExecutor):
+    def __init__(self, parallelism: int, workers: int | None = None) -> None:
+        super().__init__(parallelism)
+        self.worker_count = workers or max(1, min(parallelism, os.cpu_count() or 1))
+        self._ctx = mp.get_context("spawn")
+        self._results = self._ctx.SimpleQueue()
+        self._queues: list[Any] = []
+        self._workers: list[Any] = []
+        self._load: list[set[TaskKey]] = []  # the keys each worker is running
+
+    def start(self) -> None:
+        for n in range(self.worker_count):
+            queue = self._ctx.SimpleQueue()
+            proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
+                                     args=(queue, self._results, os.getpid()))
+            proc.start()
+            self._queues.append(queue)
+            self._workers.append(proc)
+            self._load.append(set())
+
+    def queue(self, key: TaskKey) -> None:
+        """Give the try to the worker with the fewest running."""
+        n = min(range(len(self._workers)), key=lambda i: len(self._load[i]))
+        self._load[n].add(key)
+        self.running.add(key)
+        self._queues[n].put(key)
+
+    def events(self, timeout: float) -> list[TaskEvent]:
+        mp.connection.wait([self._results._reader], timeout=timeout)
+        found = []
+        while not self._results.empty():
+            event = self._results.get()
+            self.running.discard(event.key)
+            for load in self._load:
+                load.discard(event.key)
+            found.append(event)
+        return found
+
+    def end(self, grace: float) -> list[TaskKey]:
+        for queue in self._queues:
+            queue.put(_STOP)
+        deadline = time.monotonic() + grace
+        while self.running and time.monotonic() < deadline:
+            self.events(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        killed = list(self.running)
+        if killed:
+            for proc in self._workers:
+                if proc.is_alive():
+                    self._terminate_children(proc.pid)
+        for proc in self._workers:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        self.events(timeout=0)
+        return killed
+
+    @staticmethod
+    def _terminate_children(worker_pid: int) -> None:
+        """SIGTERM the tries still running under a worker (each records its failure)."""
+        try:
+            with open(f"/proc/{worker_pid}/task/{worker_pid}/children") as fh:
+                children = fh.read().split()
+        except OSError:
+            return
+        for pid in children:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                pass

@@ -1,0 +1,67 @@
+"""What a worker does with a task key: load the DAG (cached per file), run the try.
+
+Used in-process by the sequential executor, in forked children by the local executor
+and inside Celery tasks. A DAG file is parsed once per worker and re-parsed only when
+its modification time changes; children forked afterwards inherit the parsed DAG.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from miniflow.exceptions import AirflowException
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
+    from miniflow.executors.base import TaskKey
+
+__all__ = ["load_dag_cached", "run_key", "TaskTerminated", "exit_on_sigterm"]
+
+_cache: dict[str, tuple[float, dict[str, DAG]]] = {}
+
+
+class TaskTerminated(AirflowException):
+    """The try's process got SIGTERM (shutdown, or the task was stopped); retries apply."""
+
+
+def load_dag_cached(fileloc: str, dag_id: str) -> DAG:
+    from miniflow.dagbag import DagBag
+    from miniflow.exceptions import DagNotFoundError
+
+    mtime = os.path.getmtime(fileloc)
+    cached = _cache.get(fileloc)
+    if cached is None or cached[0] != mtime:
+        bag = DagBag(Path(fileloc), include_examples=False)
+        if fileloc in bag.import_errors:
+            raise DagNotFoundError(f"cannot load {fileloc}: {bag.import_errors[fileloc].message}")
+        cached = (mtime, dict(bag.dags))
+        _cache[fileloc] = cached
+    try:
+        return cached[1][dag_id]
+    except KeyError:
+        raise DagNotFoundError(f"DAG {dag_id!r} is not in {fileloc}") from None
+
+
+def exit_on_sigterm() -> None:
+    """In a try's process: SIGTERM fails the try through the runner, so it is recorded."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise TaskTerminated("the task process received SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_key(key: TaskKey) -> tuple[bool, str]:
+    """Run the try; (True, "") once its outcome is recorded (or it was not ours to run)."""
+    from miniflow.db.store import get_store
+    from miniflow.runner import run_task_instance
+
+    try:
+        dag = load_dag_cached(key.fileloc, key.dag_id)
+        run_task_instance(get_store(), dag, key.run_id, key.task_id)
+    except Exception as exc:  # noqa: BLE001 -- reported to the scheduler, which records it
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, ""

@@ -1,0 +1,352 @@
+"""DAG files written for Airflow 1.x, 2.x and 3.x load unchanged (miniflow.airflow_compat)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from miniflow.dagbag import DagBag
+
+# The classic Airflow 1.x tutorial, as people still have it on disk.
+AIRFLOW_1_TUTORIAL = """
+    from datetime import timedelta
+
+    from airflow import DAG
+    from airflow.operators.bash_operator import BashOperator
+    from airflow.operators.dummy_operator import DummyOperator
+    from airflow.utils.dates import days_ago
+
+    default_args = {
+        'owner': 'airflow',
+        'depends_on_past': False,
+        'start_date': days_ago(2),
+        'email': ['airflow@example.com'],
+        'email_on_failure': False,
+        'email_on_retry': False,
+        'retries': 1,
+        'retry_delay': timedelta(minutes=5),
+    }
+
+    dag = DAG(
+        'tutorial',
+        default_args=default_args,
+        description='A simple tutorial DAG',
+        schedule_interval='@daily',
+    )
+
+    t1 = BashOperator(
+        task_id='print_date',
+        bash_command='date',
+        dag=dag,
+    )
+
+    t2 = BashOperator(
+        task_id='sleep',
+        depends_on_past=False,
+        bash_command='sleep 5',
+        retries=3,
+        dag=dag,
+    )
+
+    templated_command = \"\"\"
+    {% for i in range(5) %}
+        echo "{{ ds }}"
+        echo "{{ macros.ds_add(ds, 7)}}"
+        echo "{{ params.my_param }}"
+    {% endfor %}
+    \"\"\"
+
+    t3 = BashOperator(
+        task_id='templated',
+        depends_on_past=False,
+        bash_command=templated_command,
+        params={'my_param': 'Parameter I passed in'},
+        dag=dag,
+    )
+
+    done = DummyOperator(task_id='done', dag=dag)
+
+    t1 >> t2 >> t3 >> done
+"""
+
+AIRFLOW_2 = """
+    import pendulum
+    from datetime import timedelta
+
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.exceptions import AirflowSkipException, AirflowFailException, AirflowException
+    from airflow.models.baseoperator import chain
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator, BranchPythonOperator, ShortCircuitOperator
+    from airflow.sensors.filesystem import FileSensor
+    from airflow.sensors.python import PythonSensor
+    from airflow.utils.trigger_rule import TriggerRule
+
+    def _extract(**context):
+        if context.get("skip"):
+            raise AirflowSkipException("nothing to do")
+        return [1, 2, 3]
+
+    with DAG(
+        dag_id="airflow2_etl",
+        schedule="0 2 * * *",
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["etl", "v2"],
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    ) as dag:
+        wait_file = FileSensor(task_id="wait_file", filepath="/tmp/in.csv", poke_interval=5, timeout=60)
+        wait_py = PythonSensor(task_id="wait_py", python_callable=lambda: True, poke_interval=5)
+        extract = PythonOperator(task_id="extract", python_callable=_extract)
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "transform")
+        gate = ShortCircuitOperator(task_id="gate", python_callable=lambda: True)
+
+        @task
+        def transform(rows: list[int]) -> int:
+            return sum(rows)
+
+        summed = transform(extract.output)
+        load = BashOperator(task_id="load", bash_command="echo {{ ds }}")
+        done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+
+        chain([wait_file, wait_py], extract, branch, summed, gate, load, done)
+"""
+
+AIRFLOW_3 = """
+    import pendulum
+
+    from airflow.sdk import DAG, chain, dag, task
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.providers.standard.sensors.filesystem import FileSensor
+
+    @dag(schedule="@hourly", start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), catchup=False)
+    def airflow3_taskflow():
+        @task
+        def extract() -> dict[str, int]:
+            return {"a": 1}
+
+        @task
+        def load(a: int) -> None:
+            print(a)
+
+        begin = EmptyOperator(task_id="begin")
+        begin >> load(extract()["a"])
+
+    airflow3_taskflow()
+
+    with DAG("airflow3_classic", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC")):
+        wait = FileSensor(task_id="wait", filepath="/tmp/x")
+        py = PythonOperator(task_id="py", python_callable=print)
+        sh = BashOperator(task_id="sh", bash_command="echo 3")
+        chain(wait, py, sh)
+"""
+
+EXPECTED = {
+    "airflow1_tutorial.py": {
+        "tutorial": {
+            "print_date": ("BashOperator", [], ["sleep"]),
+            "sleep": ("BashOperator", ["print_date"], ["templated"]),
+            "templated": ("BashOperator", ["sleep"], ["done"]),
+            "done": ("EmptyOperator", ["templated"], []),
+        },
+    },
+    "airflow2_etl.py": {
+        "airflow2_etl": {
+            "wait_file": ("FileSensor", [], ["extract"]),
+            "wait_py": ("PythonSensor", [], ["extract"]),
+            "extract": ("PythonOperator", ["wait_file", "wait_py"], ["branch", "transform"]),
+            "branch": ("BranchPythonOperator", ["extract"], ["transform"]),
+            "transform": (None, ["branch", "extract"], ["gate"]),
+            "gate": ("ShortCircuitOperator", ["transform"], ["load"]),
+            "load": ("BashOperator", ["gate"], ["done"]),
+            "done": ("EmptyOperator", ["load"], []),
+        },
+    },
+    "airflow3_dags.py": {
+        "airflow3_taskflow": {
+            "begin": ("EmptyOperator", [], ["load"]),
+            "extract": (None, [], ["load"]),
+            "load": (None, ["begin", "extract"], []),
+        },
+        "airflow3_classic": {
+            "wait": ("FileSensor", [], ["py"]),
+            "py": ("PythonOperator", ["wait"], ["sh"]),
+            "sh": ("BashOperator", ["py"], []),
+        },
+    },
+}
+SOURCES = {"airflow1_tutorial.py": AIRFLOW_1_TUTORIAL, "airflow2_etl.py": AIRFLOW_2, "airflow3_dags.py": AIRFLOW_3}
+
+
+@pytest.mark.parametrize("filename", sorted(SOURCES))
+def test_airflow_dag_file_loads_through_the_dagbag(filename: str, write_dag, dags_folder: Path) -> None:
+    path = write_dag(filename, SOURCES[filename])
+    bag = DagBag(dags_folder)
+    assert bag.import_errors == {}, bag.import_errors
+    assert bag.dag_ids == sorted(EXPECTED[filename])
+    for dag_id, tasks in EXPECTED[filename].items():
+        dag = bag.get_dag(dag_id)
+        assert dag.fileloc == str(path.resolve())
+        assert sorted(dag.task_ids) == sorted(tasks)
+        for task_id, (operator, upstream, downstream) in tasks.items():
+            task = dag.get_task(task_id)
+            if operator is not None:
+                assert type(task).__name__ == operator, task_id
+            assert sorted(task.upstream_task_ids) == upstream, task_id
+            assert sorted(task.downstream_task_ids) == downstream, task_id
+
+
+@pytest.mark.parametrize("filename", sorted(SOURCES))
+def test_airflow_dag_file_shows_up_in_the_cli(filename: str, write_dag, run_cli) -> None:
+    write_dag(filename, SOURCES[filename])
+    listed = run_cli("dags", "list", "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(row["dag_id"] for row in json.loads(listed.stdout)) == sorted(EXPECTED[filename])
+    for dag_id, tasks in EXPECTED[filename].items():
+        result = run_cli("tasks", "list", dag_id, "--output", "json")
+        assert result.returncode == 0, result.stderr
+        rows = {row["task_id"]: row for row in json.loads(result.stdout)}
+        assert set(rows) == set(tasks)
+        for task_id, (operator, upstream, downstream) in tasks.items():
+            if operator is not None:
+                assert rows[task_id]["operator"] == operator
+            assert rows[task_id]["upstream"] == upstream
+            assert rows[task_id]["downstream"] == downstream
+
+
+def test_airflow_1_tutorial_details(write_dag, dags_folder: Path) -> None:
+    write_dag("tutorial.py", AIRFLOW_1_TUTORIAL)
+    dag = DagBag(dags_folder).get_dag("tutorial")
+    assert dag.schedule_interval == "@daily"
+    assert dag.description == "A simple tutorial DAG"
+    assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0
+    assert (dag.start_date.hour, dag.start_date.minute) == (0, 0)  # days_ago(2) is a midnight
+    sleep, templated = dag.get_task("sleep"), dag.get_task("templated")
+    assert sleep.retries == 3 and dag.get_task("print_date").retries == 1
+    assert sleep.email_on_failure is False
+    assert templated.params["my_param"] == "Parameter I passed in"
+
+
+def test_airflow_1_tutorial_default_args_reach_the_dummy_operator(write_dag, dags_folder: Path) -> None:
+    write_dag("tutorial.py", AIRFLOW_1_TUTORIAL)
+    done = DagBag(dags_folder).get_dag("tutorial").get_task("done")
+    assert (done.retries, done.email_on_failure, done.retry_delay.total_seconds()) == (1, False, 300)
+
+
+def test_airflow_2_details(write_dag, dags_folder: Path) -> None:
+    write_dag("etl.py", AIRFLOW_2)
+    dag = DagBag(dags_folder).get_dag("airflow2_etl")
+    assert dag.catchup is False
+    assert dag.tags == ["etl", "v2"]
+    assert str(dag.get_task("done").trigger_rule) == "none_failed_min_one_success"
+    assert dag.get_task("load").retries == 2
+    assert dag.start_date is not None and dag.start_date.isoformat() == "2024-01-01T00:00:00+00:00"
+
+
+def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
+    write_dag("exc.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.exceptions import AirflowException, AirflowSkipException, AirflowFailException
+        from miniflow.exceptions import MiniflowError, TaskSkipped, TaskFailNow
+
+        assert issubclass(AirflowException, MiniflowError)
+        assert AirflowSkipException is TaskSkipped
+        assert AirflowFailException is TaskFailNow
+
+        dag = DAG("exceptions_ok", start_date=datetime(2024, 1, 1))
+    """)
+    bag = DagBag(dags_folder)
+    assert bag.import_errors == {}
+    assert bag.dag_ids == ["exceptions_ok"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import airflow; airflow.utils.dates.days_ago(1)",
+        "from airflow.models import DAG, BaseOperator, Variable, Param",
+        "from airflow.models.dag import DAG",
+        "from airflow.operators.python_operator import PythonOperator",
+        "from airflow.operators.dummy import DummyOperator",
+        "from airflow.utils.helpers import chain, cross_downstream",
+        "from airflow.utils.task_group import TaskGroup",
+        "from airflow.sensors.base import BaseSensorOperator, PokeReturnValue",
+        "from airflow.contrib.sensors.file_sensor import FileSensor",
+        "from airflow.providers.standard.sensors.python import PythonSensor",
+        "from airflow.sdk import TaskGroup, Param, Variable, get_current_context",
+        "import airflow; assert airflow.__version__.startswith('2.')",
+    ],
+)
+def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:
+    write_dag("paths.py", f"""
+        from datetime import datetime
+        from airflow import DAG
+        {statement}
+
+        dag = DAG("paths_ok", start_date=datetime(2024, 1, 1))
+    """)
+    bag = DagBag(dags_folder)
+    assert bag.import_errors == {}, bag.import_errors
+    assert bag.dag_ids == ["paths_ok"]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "airflow.providers.amazon.aws.operators.s3",
+        "airflow.providers.postgres.operators.postgres",
+        "airflow.operators.docker_operator",
+        "airflow.contrib.hooks.gcs_hook",
+    ],
+)
+def test_unsupported_airflow_import_is_an_error_naming_the_module(
+    module: str, write_dag, dags_folder: Path,
+) -> None:
+    write_dag("good.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+
+        with DAG("still_good", start_date=datetime(2024, 1, 1)) as dag:
+            BashOperator(task_id="t", bash_command="echo")
+    """)
+    path = write_dag("provider.py", f"""
+        from datetime import datetime
+        from airflow import DAG
+        import {module}
+
+        dag = DAG("provider", start_date=datetime(2024, 1, 1))
+    """)
+    bag = DagBag(dags_folder)
+    assert bag.dag_ids == ["still_good"]
+    error = bag.import_errors[str(path.resolve())]
+    assert error.lineno == 4
+    # The message names the first unsupported package of the dotted path.
+    top = module.split(".")
+    named = [".".join(top[:i]) for i in range(2, len(top) + 1)]
+    assert any(f"'{name}'" in error.message for name in named), error.message
+    assert "not supported" in error.message
+
+
+def test_unsupported_import_shows_in_cli_import_errors(write_dag, run_cli) -> None:
+    path = write_dag("s3.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
+
+        dag = DAG("s3", start_date=datetime(2024, 1, 1))
+    """)
+    result = run_cli("dags", "list-import-errors", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 1
+    assert rows[0]["filepath"] == str(path.resolve())
+    assert rows[0]["lineno"] == 4
+    assert "airflow.providers.amazon" in rows[0]["error"]
