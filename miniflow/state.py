@@ -60,7 +60,8 @@ UNFINISHED: frozenset[TaskInstanceState | None] = frozenset(
 # Clearing (`tasks clear`, the UI) may move any state back to None; it is not listed.
 TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = {
     None: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
-    TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED}),
+    # scheduled -> success: an EmptyOperator is done without a worker, as in Airflow.
+    TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SUCCESS, TIS.SKIPPED, TIS.UPSTREAM_FAILED}),
     TIS.QUEUED: frozenset({TIS.RUNNING, TIS.SCHEDULED, TIS.FAILED, TIS.UP_FOR_RETRY}),
     TIS.RUNNING: frozenset(
         {TIS.SUCCESS, TIS.FAILED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE, TIS.SKIPPED}

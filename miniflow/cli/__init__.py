@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("miniflow.cli.tasks:tasks", "Inspect, test, run and clear task instances."),
     "db": ("miniflow.cli.db:db", "Create, upgrade, reset and check the metadata DB."),
     "config": ("miniflow.cli.config:config", "Show configuration values and their sources."),
+    "scheduler": ("miniflow.cli.daemons:scheduler", "Run the scheduler."),
     "version": ("miniflow.cli:version", "Show the version."),
     # Airflow 1.x names
     "initdb": ("miniflow.cli.db:migrate", "Alias of 'db migrate'."),

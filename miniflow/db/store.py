@@ -20,6 +20,11 @@ from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
+from miniflow.db.tables import (
+    DAG_T, ERR_T, HIST_T, LOG_T, POOL_T, RUN_T, SER_T, TI_T, VAR_T, XCOM_T,
+    state_filter, utcnow,
+)
+from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
 from miniflow.state import DagRunState, TaskInstanceState
 
@@ -30,19 +35,6 @@ if TYPE_CHECKING:
     from miniflow.timetables import DataInterval
 
 __all__ = ["Store", "get_store", "reset_store", "utcnow"]
-
-DAG_T = m.DagModel.__table__
-SER_T = m.SerializedDagModel.__table__
-RUN_T = m.DagRunModel.__table__
-TI_T = m.TaskInstanceModel.__table__
-HIST_T = m.TaskInstanceHistory.__table__
-XCOM_T = m.XComModel.__table__
-ERR_T = m.ImportErrorModel.__table__
-POOL_T = m.PoolModel.__table__
-VAR_T = m.VariableModel.__table__
-USER_T = m.UserModel.__table__
-LOG_T = m.EventLog.__table__
-JOB_T = m.JobModel.__table__
 
 HOSTNAME = socket.gethostname()
 
@@ -75,24 +67,7 @@ _TI_STATES = select(TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.pri
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _state(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _state_filter(column: Any, states: Iterable[TaskInstanceState | DagRunState | str | None]) -> Any:
-    states = list(states)
-    named = [str(s) for s in states if s is not None]
-    clauses = [column.in_(named)] if named else []
-    if None in states:
-        clauses.append(column.is_(None))
-    return or_(*clauses)
-
-
-class Store:
+class Store(SchedulerQueries):
     """Reads and writes of the metadata DB, grouped by table."""
 
     def __init__(self, engine: Engine) -> None:
@@ -272,7 +247,7 @@ class Store:
         if dag_id is not None:
             query = query.where(RUN_T.c.dag_id == dag_id)
         if states is not None:
-            query = query.where(_state_filter(RUN_T.c.state, states))
+            query = query.where(state_filter(RUN_T.c.state, states))
         if start is not None:
             query = query.where(RUN_T.c.logical_date >= start)
         if end is not None:
@@ -312,7 +287,7 @@ class Store:
             values.update(queued_at=now, end_date=None)
         query = update(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
         if expected is not None:
-            query = query.where(_state_filter(RUN_T.c.state, expected))
+            query = query.where(state_filter(RUN_T.c.state, expected))
         return conn.execute(query.values(**values)).rowcount > 0
 
     # --- task instances -------------------------------------------------------------------
@@ -363,8 +338,8 @@ class Store:
         query = (
             update(TI_T)
             .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids))
-            .where(_state_filter(TI_T.c.state, expected))
-            .values(state=_state(new), **values)
+            .where(state_filter(TI_T.c.state, expected))
+            .values(state=None if new is None else str(new), **values)
         )
         return conn.execute(query).rowcount
 
@@ -459,6 +434,22 @@ class Store:
             for dag_id, run_id in {(i[0], i[1]) for i in items}:
                 self.set_run_state(dag_id, run_id, DagRunState.QUEUED, conn=conn)
             return total
+
+    def warm_up(self) -> None:
+        """Compile the runner's hot statements once (in a rolled-back transaction), so
+        processes forked afterwards inherit them compiled. Connections are then dropped:
+        a forked child must open its own."""
+        key = {"k_dag": "", "k_run": "", "k_task": ""}
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn:
+            trans = conn.begin()
+            conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
+            conn.execute(_CLEAR_XCOM, key)
+            conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
+            for stmt in (_FINISH, _RESCHEDULE):
+                conn.execute(stmt, {**key, "k_try": 0, "state": "", "now": utcnow(), "duration": 0.0,
+                                    "next_try_at": None, "rendered": None})
+            trans.rollback()
+        self.engine.dispose()
 
     # --- XCom ------------------------------------------------------------------------------
 

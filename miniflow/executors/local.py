@@ -32,8 +32,9 @@ _STOP = None  # sentinel on the task queue
 
 def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
     """A worker's loop: fork a child per task key; report each child's end."""
-    from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, run_key
+    from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, prepare_worker, run_key
 
+    prepare_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the scheduler to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     wake_r, wake_w = os.pipe()

@@ -1,0 +1,301 @@
+"""The scheduler's queries: due runs, runs to examine, task instances to queue within
+the limits, jobs and their heartbeats, zombies and orphans.
+
+A mixin of `miniflow.db.store.Store`, kept in its own file so each reads on its own.
+Where several schedulers share PostgreSQL, the rows a scheduler is about to change are
+locked with ``FOR UPDATE SKIP LOCKED``, so the others pass over them instead of waiting
+or doing the same work; on SQLite only one scheduler runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
+
+from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
+from miniflow.state import DagRunState, TaskInstanceState
+
+if TYPE_CHECKING:
+    from miniflow.timetables import DagRunInfo, DataInterval
+
+__all__ = ["SchedulerQueries", "ACTIVE_TI_STATES", "AUTOMATED_RUN_TYPES"]
+
+TIS = TaskInstanceState
+ACTIVE_TI_STATES = (TIS.QUEUED, TIS.RUNNING)
+AUTOMATED_RUN_TYPES = ("scheduled", "backfill")
+
+
+class SchedulerQueries:
+    engine: Any
+    skip_locked: bool
+
+    write: Any
+    read: Any
+
+    def _locked(self, query: Any, of: Any = None) -> Any:
+        return query.with_for_update(skip_locked=True, of=of) if self.skip_locked else query
+
+    # --- jobs --------------------------------------------------------------------------
+
+    def register_job(self, job_type: str, hostname: str, pid: int) -> int:
+        now = utcnow()
+        with self.write() as conn:
+            return conn.execute(insert(JOB_T).values(
+                job_type=job_type, hostname=hostname, pid=pid, state="running",
+                start_date=now, latest_heartbeat=now,
+            ).returning(JOB_T.c.id)).scalar_one()
+
+    def heartbeat_job(self, job_id: int) -> None:
+        with self.write() as conn:
+            conn.execute(update(JOB_T).where(JOB_T.c.id == job_id).values(latest_heartbeat=utcnow()))
+
+    def end_job(self, job_id: int) -> None:
+        with self.write() as conn:
+            conn.execute(update(JOB_T).where(JOB_T.c.id == job_id).values(state="stopped", end_date=utcnow()))
+
+    def live_jobs(self, job_type: str, threshold: float) -> list[Row[Any]]:
+        """Jobs still running whose heartbeat is fresher than `threshold` seconds."""
+        since = utcnow() - dt.timedelta(seconds=threshold)
+        with self.read() as conn:
+            return list(conn.execute(select(JOB_T).where(
+                JOB_T.c.job_type == job_type, JOB_T.c.state == "running", JOB_T.c.latest_heartbeat >= since)))
+
+    def end_dead_jobs(self, job_type: str, threshold: float) -> int:
+        since = utcnow() - dt.timedelta(seconds=threshold)
+        with self.write() as conn:
+            return conn.execute(update(JOB_T).where(
+                JOB_T.c.job_type == job_type, JOB_T.c.state == "running", JOB_T.c.latest_heartbeat < since,
+            ).values(state="stopped", end_date=utcnow())).rowcount
+
+    # --- creating runs -----------------------------------------------------------------
+
+    def set_next_dagrun(self, dag_id: str, info: DagRunInfo | None, conn: Connection | None = None) -> None:
+        values = dict(
+            next_dagrun=info.logical_date if info else None,
+            next_dagrun_data_interval_start=info.data_interval.start if info else None,
+            next_dagrun_data_interval_end=info.data_interval.end if info else None,
+            next_dagrun_create_after=info.run_after if info else None,
+        )
+        query = update(DAG_T).where(DAG_T.c.dag_id == dag_id).values(**values)
+        if conn is not None:
+            conn.execute(query)
+            return
+        with self.write() as own:
+            own.execute(query)
+
+    def dags_due(self, now: dt.datetime) -> list[Row[Any]]:
+        """Unpaused, active DAGs whose next run may be created now."""
+        with self.read() as conn:
+            return list(conn.execute(select(DAG_T).where(
+                DAG_T.c.is_paused.is_(False), DAG_T.c.is_active.is_(True),
+                DAG_T.c.next_dagrun_create_after <= now,
+            ).order_by(DAG_T.c.next_dagrun_create_after)))
+
+    @contextmanager
+    def lock_dag(self, dag_id: str) -> Iterator[Connection | None]:
+        """A transaction holding the DAG's row, or None if another scheduler holds it."""
+        with self.write() as conn:
+            row = conn.execute(self._locked(select(DAG_T.c.dag_id).where(DAG_T.c.dag_id == dag_id))).first()
+            yield conn if row is not None else None
+
+    def last_automated_interval(self, dag_id: str, conn: Connection | None = None) -> DataInterval | None:
+        from miniflow.timetables import DataInterval
+
+        query = (select(RUN_T.c.data_interval_start, RUN_T.c.data_interval_end)
+                 .where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_type.in_(AUTOMATED_RUN_TYPES))
+                 .order_by(RUN_T.c.logical_date.desc()).limit(1))
+        if conn is None:
+            with self.read() as own:
+                row = own.execute(query).first()
+        else:
+            row = conn.execute(query).first()
+        if row is None or row.data_interval_start is None:
+            return None
+        return DataInterval(row.data_interval_start, row.data_interval_end)
+
+    def active_run_counts(self, conn: Connection | None = None) -> Counter[str]:
+        """Queued plus running runs per DAG (max_active_runs counts both, as in Airflow)."""
+        query = (select(RUN_T.c.dag_id, func.count())
+                 .where(state_filter(RUN_T.c.state, [DagRunState.QUEUED, DagRunState.RUNNING]))
+                 .group_by(RUN_T.c.dag_id))
+        if conn is None:
+            with self.read() as own:
+                return Counter(dict(own.execute(query).all()))
+        return Counter(dict(conn.execute(query).all()))
+
+    # --- runs to start and to examine ----------------------------------------------------
+
+    def start_queued_runs(self, limits: dict[str, int]) -> list[Row[Any]]:
+        """queued -> running, oldest first, while each DAG has fewer than its limit running;
+        only unpaused DAGs in `limits`. Backfill runs are backfill's business."""
+        started = []
+        with self.write() as conn:
+            running = Counter(dict(conn.execute(
+                select(RUN_T.c.dag_id, func.count()).where(RUN_T.c.state == str(DagRunState.RUNNING))
+                .group_by(RUN_T.c.dag_id)).all()))
+            queued = conn.execute(self._locked(
+                select(RUN_T.c.dag_id, RUN_T.c.run_id)
+                .join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
+                .where(RUN_T.c.state == str(DagRunState.QUEUED), DAG_T.c.is_paused.is_(False),
+                       RUN_T.c.run_type != "backfill")
+                .order_by(RUN_T.c.logical_date), of=RUN_T)).all()
+            for dag_id, run_id in queued:
+                if dag_id not in limits or running[dag_id] >= limits[dag_id]:
+                    continue
+                moved = conn.execute(update(RUN_T).where(
+                    RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id,
+                    RUN_T.c.state == str(DagRunState.QUEUED),
+                ).values(state=str(DagRunState.RUNNING), start_date=func.coalesce(RUN_T.c.start_date, utcnow()),
+                         end_date=None)).rowcount
+                if moved:
+                    running[dag_id] += 1
+                    started.append((dag_id, run_id))
+        return started
+
+    def runs_to_examine(self, include_backfill: bool = False, dag_id: str | None = None,
+                        run_ids: list[str] | None = None) -> list[Row[Any]]:
+        """Running runs of unpaused DAGs (backfill runs only when asked)."""
+        query = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
+                 .where(RUN_T.c.state == str(DagRunState.RUNNING)))
+        if not include_backfill:
+            query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+        if dag_id is not None:
+            query = query.where(RUN_T.c.dag_id == dag_id)
+        if run_ids is not None:
+            query = query.where(RUN_T.c.run_id.in_(run_ids))
+        with self.read() as conn:
+            return list(conn.execute(query.order_by(RUN_T.c.logical_date)))
+
+    def previous_ti_states(self, dag_id: str, logical_date: dt.datetime, task_ids: list[str]) -> dict[str, Any] | None:
+        """States in the DAG's previous run (by logical date); None when there is none."""
+        with self.read() as conn:
+            prev = conn.execute(select(RUN_T.c.run_id).where(
+                RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date < logical_date,
+            ).order_by(RUN_T.c.logical_date.desc()).limit(1)).first()
+            if prev is None:
+                return None
+            return dict(conn.execute(select(TI_T.c.task_id, TI_T.c.state).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == prev.run_id, TI_T.c.task_id.in_(task_ids))).all())
+
+    # --- queueing within the limits ------------------------------------------------------
+
+    def queue_within_limits(
+        self,
+        slots: int,
+        dag_limits: dict[str, int],
+        task_limits: dict[tuple[str, str], int],
+        job_id: int | None,
+        include_backfill: bool = False,
+        run_filter: tuple[str, list[str]] | None = None,
+        default_pool_slots: int = 128,
+    ) -> list[Row[Any]]:
+        """Move scheduled task instances to queued, highest priority_weight first, within
+        `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
+        names the DAGs this scheduler has loaded), per-task limits and pool slots.
+        Returns the queued rows."""
+        if slots <= 0:
+            return []
+        with self.write() as conn:
+            occupancy = conn.execute(
+                select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots)
+                .where(state_filter(TI_T.c.state, ACTIVE_TI_STATES))).all()
+            per_dag: Counter[str] = Counter(r.dag_id for r in occupancy)
+            per_task: Counter[tuple[str, str]] = Counter((r.dag_id, r.task_id) for r in occupancy)
+            per_pool: Counter[str] = Counter()
+            for r in occupancy:
+                per_pool[r.pool] += r.pool_slots
+            pools = {r.name: r.slots for r in conn.execute(select(POOL_T.c.name, POOL_T.c.slots))}
+            pools.setdefault("default_pool", default_pool_slots)
+            query = (
+                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots,
+                       TI_T.c.try_number)
+                .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
+                .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
+                .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
+                .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id)
+                .limit(max(slots * 4, 64))
+            )
+            if run_filter is not None:
+                query = query.where(TI_T.c.dag_id == run_filter[0], TI_T.c.run_id.in_(run_filter[1]))
+            elif not include_backfill:
+                query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+            chosen = []
+            for ti in conn.execute(self._locked(query, of=TI_T)):
+                if len(chosen) >= slots or ti.dag_id not in dag_limits:
+                    continue
+                if per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
+                    continue
+                limit = task_limits.get((ti.dag_id, ti.task_id))
+                if limit is not None and per_task[ti.dag_id, ti.task_id] >= limit:
+                    continue
+                if per_pool[ti.pool] + ti.pool_slots > pools.get(ti.pool, 0):
+                    continue  # full, or an unknown pool: the task waits, as in Airflow
+                per_dag[ti.dag_id] += 1
+                per_task[ti.dag_id, ti.task_id] += 1
+                per_pool[ti.pool] += ti.pool_slots
+                chosen.append(ti)
+            queued = []
+            now = utcnow()
+            for ti in chosen:
+                if conn.execute(update(TI_T).where(
+                    TI_T.c.dag_id == ti.dag_id, TI_T.c.run_id == ti.run_id, TI_T.c.task_id == ti.task_id,
+                    TI_T.c.state == str(TIS.SCHEDULED),
+                ).values(state=str(TIS.QUEUED), queued_at=now, queued_by=str(job_id) if job_id else None)).rowcount:
+                    queued.append(ti)
+            return queued
+
+    # --- tries that ended without recording themselves -----------------------------------
+
+    def fail_try(self, row: Row[Any], failed_try: int, retry_at: dt.datetime | None) -> bool:
+        """The try `failed_try` of task instance `row` ended without recording an outcome
+        (its process died, or it never started): up_for_retry when `retry_at` is given,
+        else failed. Conditional on the row being unchanged, so a late report is a no-op."""
+        now = utcnow()
+        state = TIS.UP_FOR_RETRY if retry_at is not None else TIS.FAILED
+        duration = (now - row.start_date).total_seconds() if row.start_date else None
+        with self.write() as conn:
+            changed = conn.execute(update(TI_T).where(
+                TI_T.c.dag_id == row.dag_id, TI_T.c.run_id == row.run_id, TI_T.c.task_id == row.task_id,
+                TI_T.c.state == row.state, TI_T.c.try_number == row.try_number,
+            ).values(state=str(state), end_date=now, next_try_at=retry_at, heartbeat=None,
+                     duration=duration, try_number=failed_try)).rowcount
+            if changed:
+                conn.execute(insert(HIST_T).values(
+                    dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, try_number=failed_try,
+                    state=str(state), start_date=row.start_date or now, end_date=now, duration=duration,
+                    hostname=row.hostname, pid=row.pid,
+                ))
+            return bool(changed)
+
+    def zombies(self, threshold: float) -> list[Row[Any]]:
+        """Running tries whose heartbeat is older than `threshold` seconds."""
+        since = utcnow() - dt.timedelta(seconds=threshold)
+        with self.read() as conn:
+            return list(conn.execute(select(TI_T).where(
+                TI_T.c.state == str(TIS.RUNNING), TI_T.c.heartbeat < since)))
+
+    def reset_orphans(self, live_job_ids: list[int]) -> int:
+        """Queued task instances whose scheduler is gone go back to scheduled."""
+        owners = [str(j) for j in live_job_ids]
+        with self.write() as conn:
+            query = update(TI_T).where(TI_T.c.state == str(TIS.QUEUED))
+            if owners:
+                query = query.where((TI_T.c.queued_by.is_(None)) | (TI_T.c.queued_by.not_in(owners)))
+            return conn.execute(query.values(state=str(TIS.SCHEDULED), queued_by=None)).rowcount
+
+    def mark_empty_success(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        """EmptyOperators succeed without a worker (scheduled -> success), as in Airflow."""
+        if not task_ids:
+            return
+        now = utcnow()
+        with self.write() as conn:
+            conn.execute(update(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids),
+                TI_T.c.state == str(TIS.SCHEDULED),
+            ).values(state=str(TIS.SUCCESS), start_date=now, end_date=now, duration=0.0,
+                     try_number=TI_T.c.try_number + 1))

@@ -1,0 +1,45 @@
+"""Core handles of the metadata tables, and small helpers every query module shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import or_
+
+from miniflow.db import models as m
+from miniflow.state import DagRunState, TaskInstanceState
+
+__all__ = [
+    "DAG_T", "SER_T", "RUN_T", "TI_T", "HIST_T", "XCOM_T", "ERR_T", "POOL_T", "VAR_T",
+    "USER_T", "LOG_T", "JOB_T", "utcnow", "state_filter",
+]
+
+DAG_T = m.DagModel.__table__
+SER_T = m.SerializedDagModel.__table__
+RUN_T = m.DagRunModel.__table__
+TI_T = m.TaskInstanceModel.__table__
+HIST_T = m.TaskInstanceHistory.__table__
+XCOM_T = m.XComModel.__table__
+ERR_T = m.ImportErrorModel.__table__
+POOL_T = m.PoolModel.__table__
+VAR_T = m.VariableModel.__table__
+USER_T = m.UserModel.__table__
+LOG_T = m.EventLog.__table__
+JOB_T = m.JobModel.__table__
+
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def state_filter(column: Any, states: Iterable[TaskInstanceState | DagRunState | str | None]) -> Any:
+    """``column IN (...)``, with None meaning SQL NULL (a task instance with no state)."""
+    states = list(states)
+    named = [str(s) for s in states if s is not None]
+    clauses = [column.in_(named)] if named else []
+    if None in states:
+        clauses.append(column.is_(None))
+    return or_(*clauses)

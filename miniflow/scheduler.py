@@ -1,0 +1,358 @@
+"""The scheduler: turns schedules into runs and runs into tries handed to an executor.
+
+Its loop (`Scheduler.run`) is the whole algorithm; each step is a method below it.
+Housekeeping that need not happen on every pass -- the job heartbeat, the zombie check
+and the DAG folder rescan -- runs on APScheduler timers in the background.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+from miniflow.dagrun import evaluate_run
+from miniflow.executors.base import TaskKey
+from miniflow.retries import retry_wait
+from miniflow.state import DagRunState
+from miniflow.state import TaskInstanceState as TIS
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
+    from miniflow.db.store import Store
+    from miniflow.executors.base import BaseExecutor, TaskEvent
+
+__all__ = ["Scheduler", "SchedulerAlreadyRunning"]
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class SchedulerAlreadyRunning(RuntimeError):
+    """SQLite serves one scheduler; a second one is refused."""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        executor: BaseExecutor,
+        dag_folder: str | None = None,
+        include_examples: bool | None = None,
+        num_runs: int = -1,
+    ) -> None:
+        from miniflow.config import get_config
+
+        config = get_config()
+        self.store = store
+        self.executor = executor
+        self.dag_folder = dag_folder
+        self.include_examples = include_examples
+        self.num_runs = num_runs
+        self.loop_interval = float(config.get("scheduler", "loop_interval"))
+        self.rescan_interval = float(config.get("scheduler", "dag_dir_list_interval"))
+        self.zombie_threshold = float(config.get("scheduler", "zombie_threshold"))
+        self.grace = float(config.get("scheduler", "shutdown_grace_period"))
+        self.paused_by_default = bool(config.get("core", "dags_are_paused_at_creation"))
+        self.default_pool_slots = int(config.get("core", "default_pool_slots"))
+        self.dags: dict[str, DAG] = {}
+        self.job_id: int | None = None
+        self.stopping = threading.Event()
+        self.rescan_due = threading.Event()
+        self._housekeeping: Any = None
+        self._bag: Any = None
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Schedule until stopped (SIGTERM/SIGINT) or until `num_runs` passes are done.
+
+        Each pass:
+          1. reload DAG files that changed (after a rescan tick)
+          2. create the runs whose data interval has ended
+          3. start queued runs, within each DAG's max_active_runs
+          4. decide every task instance of the running runs: trigger rules, retries
+             that are due, and the run's own end
+          5. queue what may run, highest priority first, within parallelism, pools and
+             max_active_tasks, and hand it to the executor
+          6. wait until a try ends (or the loop interval passes), then handle tries
+             that ended without recording their outcome
+        """
+        self.start()
+        passes = 0
+        try:
+            while not self.stopping.is_set() and passes != self.num_runs:
+                self.refresh_dags()
+                created = self.create_due_runs()
+                self.start_queued_runs()
+                self.schedule_runs()
+                queued = self.queue_task_instances()
+                wait = 0.0 if (created or queued) else self.loop_interval
+                self.handle_events(self.executor.events(timeout=wait))
+                passes += 1
+        finally:
+            self.shutdown()
+
+    # --- start and stop ----------------------------------------------------------------
+
+    def start(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._refuse_second_on_sqlite()
+        self.job_id = self.store.register_job("scheduler", socket.gethostname(), os.getpid())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.executor.start()
+        self.load_all_dags()
+        self.adopt_or_reset_orphans()
+        self._housekeeping = BackgroundScheduler(daemon=True)
+        self._housekeeping.add_job(self.heartbeat, "interval", seconds=max(1.0, self.zombie_threshold / 6))
+        self._housekeeping.add_job(self.fail_zombies, "interval", seconds=max(1.0, self.zombie_threshold / 4))
+        self._housekeeping.add_job(self.rescan_due.set, "interval", seconds=self.rescan_interval)
+        self._housekeeping.start()
+        log.info("scheduler %s started with %d DAGs, executor %s", self.job_id, len(self.dags),
+                 type(self.executor).__name__)
+
+    def shutdown(self) -> None:
+        """Stop queueing; give running tries the grace period; record what was killed."""
+        if self._housekeeping is not None:
+            self._housekeeping.shutdown(wait=False)
+        killed = self.executor.end(self.grace)
+        for key in killed:
+            self._fail_try(key, "killed at scheduler shutdown")
+        if self.job_id is not None:
+            self.store.end_job(self.job_id)
+        log.info("scheduler %s stopped", self.job_id)
+
+    def _refuse_second_on_sqlite(self) -> None:
+        if not self.store.sqlite:
+            return
+        self.store.end_dead_jobs("scheduler", self.zombie_threshold)
+        others = self.store.live_jobs("scheduler", self.zombie_threshold)
+        if others:
+            other = others[0]
+            raise SchedulerAlreadyRunning(
+                f"another scheduler (pid {other.pid} on {other.hostname}) is running on this SQLite "
+                "database; SQLite serves one scheduler -- use PostgreSQL to run several"
+            )
+
+    def heartbeat(self) -> None:
+        if self.job_id is not None:
+            self.store.heartbeat_job(self.job_id)
+
+    def adopt_or_reset_orphans(self) -> None:
+        """What dead schedulers left queued goes back to scheduled; running tries are left
+        to the zombie check, since a worker may still be finishing them."""
+        self.store.end_dead_jobs("scheduler", self.zombie_threshold)
+        live = [j.id for j in self.store.live_jobs("scheduler", self.zombie_threshold)]
+        reset = self.store.reset_orphans(live)
+        if reset:
+            log.info("reset %d task instance(s) queued by a scheduler that is gone", reset)
+
+    # --- 1. DAG files ----------------------------------------------------------------------
+
+    def load_all_dags(self) -> None:
+        from miniflow.dagbag import DagBag
+
+        self._bag = DagBag(self.dag_folder, include_examples=self.include_examples)
+        self.dags = dict(self._bag.dags)
+        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()), None)
+
+    def refresh_dags(self) -> None:
+        """Reload new, changed and deleted DAG files (once per rescan tick)."""
+        if not self.rescan_due.is_set():
+            return
+        self.rescan_due.clear()
+        from miniflow.dagbag import EXAMPLES_FOLDER, list_dag_files
+
+        bag = self._bag
+        folders = [bag.dag_folder] + ([EXAMPLES_FOLDER] if self.include_examples else [])
+        present = {str(p.resolve()) for f in folders if f.exists() for p in list_dag_files(f)}
+        changed = [p for p in present if p not in bag.file_mtimes] + bag.changed_files()
+        if not changed:
+            return
+        reloaded = []
+        for path in set(changed):
+            if path in present:
+                reloaded += bag.process_file(path)
+            else:
+                bag.file_mtimes.pop(path, None)
+                bag.import_errors.pop(path, None)
+                for dag_id in [d for d, dag in bag.dags.items() if dag.fileloc == path]:
+                    del bag.dags[dag_id]
+        self.dags = dict(bag.dags)
+        errors = [e for p, e in bag.import_errors.items() if p in changed]
+        self._sync(reloaded, errors, set(changed))
+
+    def _sync(self, dags: list[DAG], errors: list[Any], files: set[str] | None) -> None:
+        self.store.sync_dags(dags, errors, processed_files=files, paused_by_default=self.paused_by_default)
+        now = _now()
+        for dag in dags:
+            self._update_next_dagrun(dag, now)
+
+    def _update_next_dagrun(self, dag: DAG, now: dt.datetime, conn: Any = None) -> None:
+        last = self.store.last_automated_interval(dag.dag_id, conn)
+        info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
+        self.store.set_next_dagrun(dag.dag_id, info, conn)
+
+    # --- 2. and 3. runs ------------------------------------------------------------------
+
+    def create_due_runs(self) -> int:
+        """Create the runs whose data interval has ended (catchup, end_date and
+        max_active_runs respected); at most one per DAG per pass, so one DAG with a
+        long catchup does not hold up the others."""
+        now = _now()
+        created = 0
+        active = self.store.active_run_counts()
+        for row in self.store.dags_due(now):
+            dag = self.dags.get(row.dag_id)
+            if dag is None or active[row.dag_id] >= dag.max_active_runs:
+                continue
+            with self.store.lock_dag(dag.dag_id) as conn:
+                if conn is None:
+                    continue  # another scheduler is on it
+                last = self.store.last_automated_interval(dag.dag_id, conn)
+                info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
+                if info is None or info.run_after > now:
+                    self.store.set_next_dagrun(dag.dag_id, info, conn)
+                    continue
+                run = self.store.create_run(
+                    dag, f"scheduled__{info.logical_date.isoformat()}", info.logical_date,
+                    info.data_interval, "scheduled", conn=conn)
+                if run is not None:
+                    created += 1
+                following = dag.timetable.next_dagrun_info(info.data_interval, dag.time_restriction, now)
+                self.store.set_next_dagrun(dag.dag_id, following, conn)
+        return created
+
+    def start_queued_runs(self) -> None:
+        limits = {d: dag.max_active_runs for d, dag in self.dags.items()}
+        self.store.start_queued_runs(limits)
+
+    # --- 4. deciding task instances ---------------------------------------------------------
+
+    def schedule_runs(self, include_backfill: bool = False, **scope: Any) -> dict[str, DagRunState]:
+        """Apply the trigger rules to every running run; finish runs that are over.
+        Returns the runs that ended in this pass."""
+        ended = {}
+        now = _now()
+        for run in self.store.runs_to_examine(include_backfill=include_backfill, **scope):
+            dag = self.dags.get(run.dag_id)
+            if dag is None:
+                continue
+            rows = self.store.ti_states(run.dag_id, run.run_id)
+            states = {r.task_id: r.state for r in rows}
+            decisions = evaluate_run(dag, states, now, {r.task_id: r.next_try_at for r in rows},
+                                     self._past_check(dag, run))
+            self.store.record_decisions(run.dag_id, run.run_id, decisions, ready_state=TIS.SCHEDULED)
+            if decisions.outcome is not None and self.store.set_run_state(
+                    run.dag_id, run.run_id, decisions.outcome, expected=[DagRunState.RUNNING]):
+                ended[run.run_id] = decisions.outcome
+                self._run_finished(dag, run, decisions.outcome)
+        return ended
+
+    def _past_check(self, dag: DAG, run: Any) -> Any:
+        """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
+        if not any(t.depends_on_past for t in dag.task_dict.values()):
+            return None
+        cache: dict[str, Any] = {}
+
+        def allows(task_id: str) -> bool:
+            task = dag.task_dict[task_id]
+            if not task.depends_on_past:
+                return True
+            if "prev" not in cache:
+                cache["prev"] = self.store.previous_ti_states(dag.dag_id, run.logical_date, list(dag.task_dict))
+            prev = cache["prev"]
+            if prev is None:  # the first run: ignore_first_depends_on_past
+                return True
+            done = (TIS.SUCCESS, TIS.SKIPPED)
+            if prev.get(task_id) not in done:
+                return False
+            if task.wait_for_downstream:
+                return all(prev.get(d) in done for d in task.downstream_task_ids)
+            return True
+
+        return allows
+
+    def _run_finished(self, dag: DAG, run: Any, outcome: DagRunState) -> None:
+        log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)
+        callback = dag.on_success_callback if outcome == DagRunState.SUCCESS else dag.on_failure_callback
+        if callback is not None:
+            context = {"dag": dag, "run_id": run.run_id, "dag_run": run,
+                       "reason": "success" if outcome == DagRunState.SUCCESS else "task_failure"}
+            for fn in callback if isinstance(callback, list) else [callback]:
+                try:
+                    fn(context)
+                except Exception:  # noqa: BLE001 -- a callback never changes the run
+                    log.exception("DAG callback of %s raised", dag.dag_id)
+        if run.run_type == "scheduled":  # a slot under max_active_runs freed up
+            self._update_next_dagrun(dag, _now())
+
+    # --- 5. queueing -------------------------------------------------------------------------
+
+    def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None) -> int:
+        """Hand what may run to the executor; EmptyOperators just succeed."""
+        from miniflow.operators.empty import EmptyOperator
+
+        dag_limits = {d: dag.max_active_tasks for d, dag in self.dags.items()}
+        task_limits = {(d, t.task_id): t.max_active_tis_per_dag for d, dag in self.dags.items()
+                       for t in dag.task_dict.values() if t.max_active_tis_per_dag}
+        rows = self.store.queue_within_limits(
+            self.executor.open_slots, dag_limits, task_limits, self.job_id,
+            include_backfill=include_backfill, run_filter=run_filter,
+            default_pool_slots=self.default_pool_slots)
+        for ti in rows:
+            dag = self.dags[ti.dag_id]
+            task = dag.task_dict.get(ti.task_id)
+            if type(task) is EmptyOperator and not (task.on_execute_callback or task.on_success_callback):
+                claimed = self.store.claim_ti(ti.dag_id, ti.run_id, ti.task_id)
+                if claimed is not None:
+                    self.store.finish_ti(claimed, TIS.SUCCESS)
+                continue
+            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.try_number + 1, dag.fileloc))
+        return len(rows)
+
+    # --- 6. tries that ended badly -------------------------------------------------------------
+
+    def handle_events(self, events: list[TaskEvent]) -> None:
+        for event in events:
+            if not event.ok:
+                self._fail_try(event.key, event.detail)
+
+    def _fail_try(self, key: TaskKey, reason: str) -> None:
+        """The try's process ended without recording an outcome: fail it, or retry."""
+        row = self.store.get_ti(key.dag_id, key.run_id, key.task_id)
+        if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING):
+            return
+        if row.state == TIS.RUNNING and row.try_number != key.try_number:
+            return
+        self._fail_row(row, reason)
+
+    def _fail_row(self, row: Any, reason: str) -> None:
+        dag = self.dags.get(row.dag_id)
+        task = dag.task_dict.get(row.task_id) if dag else None
+        # A queued try that never started still counts, or a file that cannot load would
+        # be retried forever.
+        failed_try = row.try_number + (1 if row.state == TIS.QUEUED else 0)
+        retry_at = None
+        if task is not None and failed_try <= row.max_tries:
+            run = self.store.get_run(row.dag_id, row.run_id)
+            wait = retry_wait(task.retry_delay or dt.timedelta(0), failed_try, task.retry_exponential_backoff,
+                              task.max_retry_delay, f"{row.dag_id}#{row.task_id}#{run.logical_date.isoformat()}")
+            retry_at = _now() + wait
+        if self.store.fail_try(row, failed_try, retry_at):
+            log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason,
+                        "up_for_retry" if retry_at else "failed")
+
+    def fail_zombies(self) -> None:
+        """Running tries whose heartbeat stopped: their process is gone."""
+        for row in self.store.zombies(self.zombie_threshold):
+            self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
