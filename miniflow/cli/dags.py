@@ -210,3 +210,104 @@ def pause(dag_id: str, subdir: str | None) -> None:
 def unpause(dag_id: str, subdir: str | None) -> None:
     """Unpause a DAG."""
     _set_paused(dag_id, False, subdir)
+
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
+
+
+@dags.command("trigger")
+@click.argument("dag_id")
+@click.option("-c", "--conf", default=None, help="Run configuration, a JSON object.")
+@click.option("-r", "--run-id", default=None, help="Run id (default: manual__<logical date>).")
+@click.option("-e", "--logical-date", "--exec-date", "logical_date", default=None,
+              help="Logical date, ISO 8601 (default: now).")
+@subdir_option
+@output_option
+def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str | None,
+            subdir: str | None, output: str) -> None:
+    """Create a manual run; the scheduler runs it (even if the DAG is paused, it waits)."""
+    import re
+
+    from miniflow.params import resolve_params
+    from miniflow.state import DagRunState
+
+    run_conf = parse_conf(conf)
+    when = parse_datetime(logical_date, "--logical-date") if logical_date else dt.datetime.now(dt.timezone.utc)
+    run_id = run_id or f"manual__{when.isoformat()}"
+    if not re.match(RUN_ID_PATTERN, run_id):
+        raise click.BadParameter(f"{run_id!r}: use letters, digits and _ . ~ : + - only", param_hint="--run-id")
+    store = get_store()
+    dag = load_dag(dag_id, subdir)
+    resolve_params(dag.params, run_conf)  # a conf that breaks a Param is refused here
+    store.sync_dags([dag])
+    run = store.create_run(dag, run_id, when, dag.timetable.infer_manual_data_interval(when), "manual",
+                           conf=run_conf, state=DagRunState.QUEUED, external_trigger=True, triggered_by="cli")
+    if run is None:
+        raise click.ClickException(f"DAG {dag_id!r} already has a run {run_id!r} or a run at {when.isoformat()}")
+    store.log_event("trigger", owner="cli", dag_id=dag_id, run_id=run_id)
+    emit([run._asdict()], output, ["dag_id", "run_id", "state", "logical_date", "conf"])
+
+
+@dags.command("backfill")
+@click.argument("dag_id")
+@click.option("-s", "--start-date", required=True, help="First logical date, ISO 8601.")
+@click.option("-e", "--end-date", required=True, help="Last logical date, ISO 8601 (inclusive).")
+@click.option("--dry-run", is_flag=True, help="Only list the runs that would run.")
+@click.option("--reset-dagruns", is_flag=True, help="Delete existing runs in the range and run them anew.")
+@click.option("--rerun-failed-tasks", is_flag=True, help="Run failed tasks of existing runs again.")
+@click.option("--max-active-runs", type=click.IntRange(min=1), default=None,
+              help="Runs at once (default: the DAG's max_active_runs).")
+@click.option("--executor", "executor_name", type=click.Choice(["sequential", "local"]), default="local",
+              show_default=True)
+@click.option("-p", "--parallelism", type=click.IntRange(min=1), default=None)
+@subdir_option
+@output_option
+def backfill(dag_id: str, start_date: str, end_date: str, dry_run: bool, reset_dagruns: bool,
+             rerun_failed_tasks: bool, max_active_runs: int | None, executor_name: str,
+             parallelism: int | None, subdir: str | None, output: str) -> None:
+    """Run a DAG for every schedule interval between two dates (inclusive)."""
+    from miniflow.backfill import Backfill, backfill_infos
+
+    start = parse_datetime(start_date, "--start-date")
+    end = parse_datetime(end_date, "--end-date")
+    if start > end:
+        raise click.BadParameter("the start date is after the end date", param_hint="--start-date")
+    dag = load_dag(dag_id, subdir)
+    if dry_run:
+        emit([_run_row(i) for i in backfill_infos(dag, start, end)], output,
+             ["logical_date", "data_interval_start", "data_interval_end"])
+        return
+    from miniflow.config import get_config
+    from miniflow.executors import get_executor
+
+    store = get_store()
+    job = Backfill(store, get_executor(executor_name, parallelism or get_config().get("core", "parallelism")),
+                   dag, start, end, reset_dagruns, rerun_failed_tasks, max_active_runs)
+    result = _run_with_progress(job)
+    rows = sorted(({"run_id": r, "state": s} for r, s in result.states.items()), key=lambda r: r["run_id"])
+    emit(rows, output, ["run_id", "state"], title=f"backfill of {dag_id}")
+    if any(s != "success" for s in result.states.values()):
+        raise SystemExit(1)
+
+
+def _run_with_progress(job: object) -> object:
+    """Drive the backfill with a progress bar (runs and tasks done, ETA) on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("runs {task.fields[runs]}"),
+               TextColumn("tasks {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
+        handle = bar.add_task("backfill", total=None, runs="0/0")
+
+        def show(p: object) -> None:
+            bar.update(handle, total=p.tasks_total, completed=p.tasks_done,  # type: ignore[attr-defined]
+                       runs=f"{p.runs_done}/{p.runs_total}")  # type: ignore[attr-defined]
+
+        try:
+            return job.run(on_progress=show)  # type: ignore[attr-defined]
+        except KeyboardInterrupt:
+            console.print("Interrupted: running tries were stopped; run the same command again to continue.")
+            raise SystemExit(130) from None

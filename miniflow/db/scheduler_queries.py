@@ -182,6 +182,16 @@ class SchedulerQueries:
             return dict(conn.execute(select(TI_T.c.task_id, TI_T.c.state).where(
                 TI_T.c.dag_id == dag_id, TI_T.c.run_id == prev.run_id, TI_T.c.task_id.in_(task_ids))).all())
 
+    def finished_ti_count(self, dag_id: str, run_ids: list[str]) -> int:
+        from miniflow.state import FINISHED
+
+        if not run_ids:
+            return 0
+        with self.read() as conn:
+            return conn.execute(select(func.count()).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids), state_filter(TI_T.c.state, FINISHED),
+            )).scalar_one()
+
     # --- queueing within the limits ------------------------------------------------------
 
     def queue_within_limits(
