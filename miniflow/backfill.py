@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.timetables import DagRunInfo, TimeRestriction
@@ -87,7 +88,7 @@ class Backfill:
                 self.store.delete_run(dag.dag_id, existing.run_id)
                 existing = None
             if existing is None:
-                run = self.store.create_run(dag, f"backfill__{info.logical_date.isoformat()}", info.logical_date,
+                run = self.store.create_run(dag.dag_id, task_rows(dag), f"backfill__{info.logical_date.isoformat()}", info.logical_date,
                                             info.data_interval, "backfill", state=DagRunState.QUEUED)
                 if run is None:  # the scheduler created it a moment ago
                     run = self.store.find_run(dag.dag_id, info.logical_date)

@@ -10,8 +10,8 @@ the run's conf is ``dag_run.conf``.
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniflow import macros

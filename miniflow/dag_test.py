@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from miniflow.dagrun import evaluate_run
 from miniflow.runner import run_task_instance
+from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstance import DagRun
@@ -57,7 +58,7 @@ def run_dag_test(
     old = store.find_run(dag.dag_id, logical_date)
     if old is not None:
         store.delete_run(dag.dag_id, old.run_id)
-    store.create_run(dag, run_id, logical_date, interval, "manual", conf=conf,
+    store.create_run(dag.dag_id, task_rows(dag), run_id, logical_date, interval, "manual", conf=conf,
                      state=DagRunState.RUNNING, external_trigger=True, triggered_by="test")
     state = run_until_done(store, dag, run_id)
     order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}

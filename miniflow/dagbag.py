@@ -34,7 +34,19 @@ from miniflow.exceptions import DagNotFoundError
 __all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
 
 IGNORE_FILES = (".miniflowignore", ".airflowignore")
-EXAMPLES_FOLDER = Path(__file__).parent / "examples"
+
+
+def _examples_folder() -> Path:
+    """Where the example DAGs are: inside the installed package, or the repo's examples/."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("miniflow.examples")
+    if spec is None or not spec.submodule_search_locations:
+        return Path(__file__).parent / "examples"
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+EXAMPLES_FOLDER = _examples_folder()
 _MIGHT_BE_DAG = re.compile(rb"dag", re.IGNORECASE)
 _MENTIONS_ENGINE = re.compile(rb"miniflow|airflow", re.IGNORECASE)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
 from miniflow.retries import retry_wait
+from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 
@@ -224,7 +225,7 @@ class Scheduler:
                     self.store.set_next_dagrun(dag.dag_id, info, conn)
                     continue
                 run = self.store.create_run(
-                    dag, f"scheduled__{info.logical_date.isoformat()}", info.logical_date,
+                    dag.dag_id, task_rows(dag), f"scheduled__{info.logical_date.isoformat()}", info.logical_date,
                     info.data_interval, "scheduled", conn=conn)
                 if run is not None:
                     created += 1

@@ -7,10 +7,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from miniflow.timetables import timetable_to_json
+
 if TYPE_CHECKING:
     from miniflow.dag import DAG
 
-__all__ = ["serialize_dag", "dag_hash", "to_plain"]
+__all__ = ["serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights"]
 
 
 def to_plain(value: Any) -> Any:
@@ -32,7 +34,36 @@ def to_plain(value: Any) -> Any:
     return repr(value)
 
 
+def priority_weights(dag: DAG) -> dict[str, int]:
+    """Each task's effective weight under its weight_rule, in one pass over the graph
+    (``downstream``: its own plus all tasks after it; ``upstream``: before it)."""
+    order = [t.task_id for t in dag.topological_sort()]
+    tasks = dag.task_dict
+    below: dict[str, set[str]] = {}
+    for tid in reversed(order):
+        below[tid] = set().union(*([{d} | below[d] for d in tasks[tid].downstream_task_ids] or [set()]))
+    above: dict[str, set[str]] = {}
+    for tid in order:
+        above[tid] = set().union(*([{u} | above[u] for u in tasks[tid].upstream_task_ids] or [set()]))
+    weights = {}
+    for tid, task in tasks.items():
+        relatives = {"downstream": below[tid], "upstream": above[tid]}.get(task.weight_rule, set())
+        weights[tid] = task.priority_weight + sum(tasks[r].priority_weight for r in relatives)
+    return weights
+
+
+def task_rows(dag: DAG) -> list[dict[str, Any]]:
+    """One task-instance row per task, as a new run needs them."""
+    weights = priority_weights(dag)
+    return [
+        {"task_id": t.task_id, "max_tries": t.retries, "operator": type(t).__name__, "pool": t.pool,
+         "pool_slots": t.pool_slots, "queue": t.queue, "priority_weight": weights[t.task_id]}
+        for t in dag.task_dict.values()
+    ]
+
+
 def serialize_dag(dag: DAG) -> dict[str, Any]:
+    rows = {r["task_id"]: r for r in task_rows(dag)}
     tasks = []
     for task in dag.topological_sort():
         tasks.append({
@@ -43,8 +74,10 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             "trigger_rule": str(task.trigger_rule),
             "retries": task.retries,
             "pool": task.pool,
+            "pool_slots": task.pool_slots,
             "queue": task.queue,
             "priority_weight": task.priority_weight,
+            "row": rows[task.task_id],
             "owner": task.owner,
             "ui_color": task.ui_color,
             "ui_fgcolor": task.ui_fgcolor,
@@ -57,6 +90,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "doc_md": dag.doc_md,
         "fileloc": dag.fileloc,
         "schedule": dag.timetable.summary,
+        "timetable": timetable_to_json(dag.timetable),
         "timezone": str(dag.timezone),
         "start_date": to_plain(dag.start_date),
         "end_date": to_plain(dag.end_date),

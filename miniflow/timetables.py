@@ -52,6 +52,8 @@ __all__ = [
     "due_runs",
     "upcoming_runs",
     "to_utc",
+    "timetable_to_json",
+    "timetable_from_json",
 ]
 
 UTC = dt.timezone.utc
@@ -309,6 +311,33 @@ def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
     raise InvalidScheduleError(
         f"schedule {schedule!r} is not a cron expression, a preset, a timedelta or None"
     )
+
+
+def timetable_to_json(timetable: Timetable) -> dict[str, Any]:
+    """A JSON form of the timetable, so processes that do not import DAG files (the
+    webserver) can still infer the data interval of a run they trigger."""
+    if isinstance(timetable, CronTimetable):
+        return {"type": "cron", "expression": timetable.summary, "timezone": str(timetable.timezone)}
+    if isinstance(timetable, DeltaTimetable) and isinstance(timetable.delta, dt.timedelta):
+        return {"type": "delta", "seconds": timetable.delta.total_seconds()}
+    if isinstance(timetable, OnceTimetable):
+        return {"type": "once"}
+    return {"type": "other" if timetable.can_be_scheduled else "none", "summary": timetable.summary}
+
+
+def timetable_from_json(data: dict[str, Any]) -> Timetable:
+    from zoneinfo import ZoneInfo
+
+    kind = data.get("type")
+    if kind == "cron":
+        name = data.get("timezone") or "UTC"
+        tz: dt.tzinfo = UTC if name in ("UTC", "UTC+00:00") else ZoneInfo(name)
+        return CronTimetable(data["expression"], tz)
+    if kind == "delta":
+        return DeltaTimetable(dt.timedelta(seconds=data["seconds"]))
+    if kind == "once":
+        return OnceTimetable()
+    return NullTimetable()
 
 
 def due_runs(

@@ -212,9 +212,6 @@ def unpause(dag_id: str, subdir: str | None) -> None:
     _set_paused(dag_id, False, subdir)
 
 
-RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
-
-
 @dags.command("trigger")
 @click.argument("dag_id")
 @click.option("-c", "--conf", default=None, help="Run configuration, a JSON object.")
@@ -225,26 +222,14 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]+$"
 @output_option
 def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str | None,
             subdir: str | None, output: str) -> None:
-    """Create a manual run; the scheduler runs it (even if the DAG is paused, it waits)."""
-    import re
-
-    from miniflow.params import resolve_params
-    from miniflow.state import DagRunState
+    """Create a manual run; the scheduler runs it once the DAG is unpaused."""
+    from miniflow.triggering import trigger_dag_run
 
     run_conf = parse_conf(conf)
-    when = parse_datetime(logical_date, "--logical-date") if logical_date else dt.datetime.now(dt.timezone.utc)
-    run_id = run_id or f"manual__{when.isoformat()}"
-    if not re.match(RUN_ID_PATTERN, run_id):
-        raise click.BadParameter(f"{run_id!r}: use letters, digits and _ . ~ : + - only", param_hint="--run-id")
+    when = parse_datetime(logical_date, "--logical-date") if logical_date else None
     store = get_store()
-    dag = load_dag(dag_id, subdir)
-    resolve_params(dag.params, run_conf)  # a conf that breaks a Param is refused here
-    store.sync_dags([dag])
-    run = store.create_run(dag, run_id, when, dag.timetable.infer_manual_data_interval(when), "manual",
-                           conf=run_conf, state=DagRunState.QUEUED, external_trigger=True, triggered_by="cli")
-    if run is None:
-        raise click.ClickException(f"DAG {dag_id!r} already has a run {run_id!r} or a run at {when.isoformat()}")
-    store.log_event("trigger", owner="cli", dag_id=dag_id, run_id=run_id)
+    store.sync_dags([load_dag(dag_id, subdir)])
+    run = trigger_dag_run(store, dag_id, run_conf, run_id, when, user="cli")
     emit([run._asdict()], output, ["dag_id", "run_id", "state", "logical_date", "conf"])
 
 

@@ -23,7 +23,8 @@ def db() -> None:
 @db.command("migrate")
 def migrate() -> None:
     """Create the metadata DB, or upgrade it to this version's schema."""
-    from miniflow.db.migrate import HEAD_REVISION, migrate as run_migrations
+    from miniflow.db.migrate import HEAD_REVISION
+    from miniflow.db.migrate import migrate as run_migrations
 
     engine = _engine()
     run_migrations(engine)

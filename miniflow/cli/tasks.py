@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import click
-
 import datetime as dt
 import re
 import sys
+
+import click
 
 from miniflow.cli.common import find_run, get_store, load_dag, parse_datetime, subdir_option
 from miniflow.cli.output import emit, output_option

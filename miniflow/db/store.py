@@ -20,12 +20,23 @@ from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
-from miniflow.db.tables import (
-    DAG_T, ERR_T, HIST_T, LOG_T, POOL_T, RUN_T, SER_T, TI_T, VAR_T, XCOM_T,
-    state_filter, utcnow,
-)
-from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
+from miniflow.db.scheduler_queries import SchedulerQueries
+from miniflow.db.tables import (
+    DAG_T,
+    ERR_T,
+    HIST_T,
+    LOG_T,
+    POOL_T,
+    RUN_T,
+    SER_T,
+    TI_T,
+    VAR_T,
+    XCOM_T,
+    state_filter,
+    utcnow,
+)
+from miniflow.db.web_queries import WebQueries
 from miniflow.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
@@ -67,7 +78,7 @@ _TI_STATES = select(TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.pri
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
-class Store(SchedulerQueries):
+class Store(SchedulerQueries, WebQueries):
     """Reads and writes of the metadata DB, grouped by table."""
 
     def __init__(self, engine: Engine) -> None:
@@ -181,7 +192,8 @@ class Store(SchedulerQueries):
 
     def create_run(
         self,
-        dag: DAG,
+        dag_id: str,
+        task_rows: Sequence[dict[str, Any]],
         run_id: str,
         logical_date: dt.datetime,
         data_interval: DataInterval | None,
@@ -192,21 +204,22 @@ class Store(SchedulerQueries):
         triggered_by: str | None = None,
         conn: Connection | None = None,
     ) -> Row[Any] | None:
-        """Insert a run and one task instance per task; None if the run already exists
-        (same run_id, or same logical date: never two runs for one date)."""
+        """Insert a run and its task instances (`task_rows`, from
+        `miniflow.serialization.task_rows`); None if the run already exists (same run_id,
+        or same logical date: never two runs for one date)."""
         if conn is None:
             with self.write() as own:
-                return self.create_run(dag, run_id, logical_date, data_interval, run_type, conf,
-                                       state, external_trigger, triggered_by, own)
+                return self.create_run(dag_id, task_rows, run_id, logical_date, data_interval, run_type,
+                                       conf, state, external_trigger, triggered_by, own)
         now = utcnow()
-        exists = conn.execute(select(RUN_T.c.id).where(RUN_T.c.dag_id == dag.dag_id).where(
+        exists = conn.execute(select(RUN_T.c.id).where(RUN_T.c.dag_id == dag_id).where(
             or_(RUN_T.c.run_id == run_id, RUN_T.c.logical_date == logical_date))).first()
         if exists:
             return None
         try:
             with conn.begin_nested():
                 conn.execute(insert(RUN_T).values(
-                    dag_id=dag.dag_id, run_id=run_id, logical_date=logical_date,
+                    dag_id=dag_id, run_id=run_id, logical_date=logical_date,
                     data_interval_start=data_interval.start if data_interval else None,
                     data_interval_end=data_interval.end if data_interval else None,
                     run_type=run_type, state=str(state), conf=conf or {},
@@ -215,14 +228,12 @@ class Store(SchedulerQueries):
                 ))
         except IntegrityError:
             return None
-        weights = _priority_weights(dag)
-        conn.execute(insert(TI_T), [
-            dict(dag_id=dag.dag_id, run_id=run_id, task_id=t.task_id, state=None, try_number=0,
-                 max_tries=t.retries, operator=type(t).__name__, pool=t.pool, pool_slots=t.pool_slots,
-                 queue=t.queue, priority_weight=weights[t.task_id], poke_count=0)
-            for t in dag.task_dict.values()
-        ])
-        return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag.dag_id, RUN_T.c.run_id == run_id)).first()
+        if task_rows:
+            conn.execute(insert(TI_T), [
+                dict(dag_id=dag_id, run_id=run_id, state=None, try_number=0, poke_count=0, **row)
+                for row in task_rows
+            ])
+        return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)).first()
 
     def get_run(self, dag_id: str, run_id: str) -> Row[Any] | None:
         with self.read() as conn:
@@ -519,31 +530,6 @@ class Store(SchedulerQueries):
             query = query.where(LOG_T.c.dag_id == dag_id)
         with self.read() as conn:
             return list(conn.execute(query))
-
-
-def _priority_weights(dag: DAG) -> dict[str, int]:
-    """Each task's weight under its weight_rule, in one pass over the graph."""
-    order = [t.task_id for t in dag.topological_sort()]
-    tasks = dag.task_dict
-    below: dict[str, set[str]] = {}
-    for tid in reversed(order):
-        acc: set[str] = set()
-        for d in tasks[tid].downstream_task_ids:
-            acc.add(d)
-            acc |= below[d]
-        below[tid] = acc
-    above: dict[str, set[str]] = {}
-    for tid in order:
-        acc = set()
-        for u in tasks[tid].upstream_task_ids:
-            acc.add(u)
-            acc |= above[u]
-        above[tid] = acc
-    weights = {}
-    for tid, task in tasks.items():
-        relatives = {"downstream": below[tid], "upstream": above[tid]}.get(task.weight_rule, set())
-        weights[tid] = task.priority_weight + sum(tasks[r].priority_weight for r in relatives)
-    return weights
 
 
 def _read_source(path: str) -> str | None:

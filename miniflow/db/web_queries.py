@@ -1,0 +1,194 @@
+"""The webserver's queries: paginated lists, the grid, users, and the admin actions
+(mark success/failed). A mixin of `miniflow.db.store.Store`.
+
+Every list is paginated in SQL and served from an index: no page loads all runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, or_, select, update
+
+from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, TI_T, USER_T, XCOM_T, utcnow
+from miniflow.state import DagRunState, TaskInstanceState
+
+__all__ = ["WebQueries", "ROLES"]
+
+ROLES = ("Admin", "Op", "Viewer")
+
+
+class WebQueries:
+    read: Any
+    write: Any
+
+    # --- DAGs ---------------------------------------------------------------------------
+
+    def dag_page(self, search: str | None = None, tag: str | None = None, paused: bool | None = None,
+                 limit: int = 25, offset: int = 0, order_by: str = "dag_id") -> tuple[list[Row[Any]], int]:
+        query = select(DAG_T).where(DAG_T.c.is_active.is_(True))
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(DAG_T.c.dag_id.ilike(f"%{escaped}%", escape="\\"))
+        if paused is not None:
+            query = query.where(DAG_T.c.is_paused.is_(paused))
+        with self.read() as conn:
+            if tag:
+                # Tags are a small JSON list per DAG: filter in Python, then paginate.
+                rows = [r for r in conn.execute(query.order_by(_order(DAG_T, order_by))) if tag in (r.tags or [])]
+                return rows[offset:offset + limit], len(rows)
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = list(conn.execute(query.order_by(_order(DAG_T, order_by)).limit(limit).offset(offset)))
+            return rows, total
+
+    def all_tags(self) -> list[str]:
+        with self.read() as conn:
+            tags = {t for (ts,) in conn.execute(select(DAG_T.c.tags).where(DAG_T.c.is_active.is_(True))) for t in ts or []}
+        return sorted(tags)
+
+    def recent_run_states(self, dag_ids: list[str], per_dag: int = 10) -> dict[str, list[Row[Any]]]:
+        """The latest runs of each DAG (newest first), in one query."""
+        if not dag_ids:
+            return {}
+        ranked = select(
+            RUN_T.c.dag_id, RUN_T.c.run_id, RUN_T.c.state, RUN_T.c.logical_date,
+            func.row_number().over(partition_by=RUN_T.c.dag_id, order_by=RUN_T.c.logical_date.desc()).label("n"),
+        ).where(RUN_T.c.dag_id.in_(dag_ids)).subquery()
+        out: dict[str, list[Row[Any]]] = {d: [] for d in dag_ids}
+        with self.read() as conn:
+            for row in conn.execute(select(ranked).where(ranked.c.n <= per_dag).order_by(ranked.c.dag_id, ranked.c.n)):
+                out[row.dag_id].append(row)
+        return out
+
+    # --- runs and task instances ----------------------------------------------------------
+
+    def run_page(self, dag_id: str, limit: int = 25, offset: int = 0,
+                 order_by: str = "-logical_date", state: str | None = None) -> tuple[list[Row[Any]], int]:
+        query = select(RUN_T).where(RUN_T.c.dag_id == dag_id)
+        if state:
+            query = query.where(RUN_T.c.state == state)
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = list(conn.execute(query.order_by(_order(RUN_T, order_by)).limit(limit).offset(offset)))
+        return rows, total
+
+    def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
+        if not run_ids:
+            return []
+        with self.read() as conn:
+            return list(conn.execute(select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
+
+    def ti_page(self, dag_id: str, run_id: str, limit: int = 100, offset: int = 0,
+                order_by: str = "task_id") -> tuple[list[Row[Any]], int]:
+        query = select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = list(conn.execute(query.order_by(_order(TI_T, order_by)).limit(limit).offset(offset)))
+        return rows, total
+
+    def xcom_entries(self, dag_id: str, run_id: str, task_id: str, key: str | None = None) -> list[Row[Any]]:
+        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id)
+        if key is not None:
+            query = query.where(XCOM_T.c.key == key)
+        with self.read() as conn:
+            return list(conn.execute(query.order_by(XCOM_T.c.key)))
+
+    def mark_tis(self, dag_id: str, run_id: str, task_ids: list[str], state: TaskInstanceState) -> int:
+        """An operator's override: set these task instances to success or failed (a
+        running try is left to finish). The run is re-examined by the scheduler."""
+        now = utcnow()
+        with self.write() as conn:
+            count = conn.execute(update(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids),
+                TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)),
+            ).values(state=str(state), end_date=now, start_date=func.coalesce(TI_T.c.start_date, now),
+                     next_try_at=None)).rowcount
+            conn.execute(update(RUN_T).where(
+                RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id,
+                RUN_T.c.state.in_([str(DagRunState.SUCCESS), str(DagRunState.FAILED)]),
+            ).values(state=str(DagRunState.QUEUED), end_date=None))
+            return count
+
+    def mark_run(self, dag_id: str, run_id: str, state: DagRunState) -> bool:
+        """Set a run and its unfinished task instances to success or failed."""
+        ti_state = TaskInstanceState.SUCCESS if state == DagRunState.SUCCESS else TaskInstanceState.FAILED
+        now = utcnow()
+        with self.write() as conn:
+            conn.execute(update(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id,
+                or_(TI_T.c.state.is_(None), TI_T.c.state.not_in([
+                    str(TaskInstanceState.SUCCESS), str(TaskInstanceState.SKIPPED),
+                    str(TaskInstanceState.FAILED), str(TaskInstanceState.UPSTREAM_FAILED),
+                    str(TaskInstanceState.RUNNING)])),
+            ).values(state=str(ti_state), end_date=now, start_date=func.coalesce(TI_T.c.start_date, now)))
+            return conn.execute(update(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
+                                .values(state=str(state), end_date=now)).rowcount > 0
+
+    # --- import errors, events, health ---------------------------------------------------
+
+    def import_error_page(self, limit: int = 100, offset: int = 0) -> tuple[list[Row[Any]], int]:
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(ERR_T)).scalar_one()
+            rows = list(conn.execute(select(ERR_T).order_by(ERR_T.c.filename).limit(limit).offset(offset)))
+        return rows, total
+
+    def event_page(self, dag_id: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Row[Any]], int]:
+        query = select(LOG_T)
+        if dag_id:
+            query = query.where(LOG_T.c.dag_id == dag_id)
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = list(conn.execute(query.order_by(LOG_T.c.dttm.desc(), LOG_T.c.id.desc()).limit(limit).offset(offset)))
+        return rows, total
+
+    def latest_heartbeat(self, job_type: str = "scheduler") -> dt.datetime | None:
+        with self.read() as conn:
+            return conn.execute(select(func.max(JOB_T.c.latest_heartbeat)).where(
+                JOB_T.c.job_type == job_type, JOB_T.c.state == "running")).scalar()
+
+    # --- users -----------------------------------------------------------------------------
+
+    def create_user(self, username: str, password_hash: str, role: str, email: str | None = None) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        with self.write() as conn:
+            if conn.execute(select(USER_T.c.id).where(USER_T.c.username == username)).first():
+                raise ValueError(f"user {username!r} exists already")
+            conn.execute(insert(USER_T).values(username=username, password_hash=password_hash, role=role,
+                                               email=email, created_at=utcnow()))
+
+    def get_user(self, username: str) -> Row[Any] | None:
+        with self.read() as conn:
+            return conn.execute(select(USER_T).where(USER_T.c.username == username)).first()
+
+    def users(self) -> list[Row[Any]]:
+        with self.read() as conn:
+            return list(conn.execute(select(USER_T).order_by(USER_T.c.username)))
+
+    def delete_user(self, username: str) -> bool:
+        with self.write() as conn:
+            return conn.execute(delete(USER_T).where(USER_T.c.username == username)).rowcount > 0
+
+    def set_password(self, username: str, password_hash: str) -> bool:
+        with self.write() as conn:
+            return conn.execute(update(USER_T).where(USER_T.c.username == username)
+                                .values(password_hash=password_hash)).rowcount > 0
+
+    def touch_login(self, username: str) -> None:
+        with self.write() as conn:
+            conn.execute(update(USER_T).where(USER_T.c.username == username).values(last_login=utcnow()))
+
+
+def _order(table: Any, order_by: str) -> Any:
+    """``name`` or ``-name`` for a column of `table`; an unknown column is a ValueError."""
+    desc = order_by.startswith("-")
+    name = order_by.lstrip("-")
+    if name == "dag_run_id":
+        name = "run_id"
+    if name == "execution_date":
+        name = "logical_date"
+    if name not in table.c:
+        raise ValueError(f"cannot order by {name!r}")
+    column = table.c[name]
+    return column.desc() if desc else column.asc()

@@ -1,0 +1,66 @@
+"""miniflow's web UI and REST API (installed as ``miniflow.web``).
+
+`create_app` builds the Flask app. It reads the metadata DB only and never imports DAG
+files: DAG structure comes from the serialized copy the scheduler stores.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def _secret_key(home: Path, configured: str) -> str:
+    """The configured key, else one generated once into the home folder (mode 0600)."""
+    if configured:
+        return configured
+    path = home / "webserver_secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(store: Any = None, testing: bool = False) -> Flask:
+    from miniflow.config import get_config
+    from miniflow.db.store import get_store
+
+    config = get_config()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(config.home, config.get("webserver", "secret_key")),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TESTING=testing,
+        PAGE_SIZE=int(config.get("webserver", "page_size")),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["miniflow_store"] = store or get_store()
+
+    from miniflow.web import api, auth, views
+
+    auth.init_app(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        return response
+
+    return app
