@@ -1,0 +1,1 @@
+"""Input files of the example pipelines, and the generator of the sales CSV."""

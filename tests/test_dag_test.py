@@ -1,0 +1,390 @@
+"""miniflow.dag_test: whole DAG runs in this process, as ``airflow dags test`` gives them.
+
+Every test builds a small DAG, runs it through `run_dag_test` (or `DAG.test()`) on the
+`store` fixture, so on SQLite and on PostgreSQL, and checks the final state of each
+task instance and of the run against Airflow 2.10:
+
+- trigger rules, fed with upstream tasks that succeed, fail (raise), skip
+  (AirflowSkipException) or end upstream_failed;
+- a run succeeds iff, once every task is done, every leaf is success or skipped;
+- branching (BranchPythonOperator, ``@task.branch``) and ShortCircuitOperator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from miniflow import DAG, task
+from miniflow.dag_test import run_dag_test
+from miniflow.exceptions import AirflowSkipException
+from miniflow.operators.empty import EmptyOperator
+from miniflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from miniflow.trigger_rules import TriggerRule
+
+UTC = dt.timezone.utc
+START = dt.datetime(2024, 1, 1, tzinfo=UTC)
+DATE = dt.datetime(2024, 1, 2, tzinfo=UTC)
+
+S, F, K, U = "success", "failed", "skipped", "upstream_failed"
+
+
+def new_dag(dag_id: str, **kwargs: Any) -> DAG:
+    return DAG(dag_id, start_date=START, schedule=None, **kwargs)
+
+
+def states_of(result: Any) -> dict[str, str | None]:
+    return {ti.task_id: (str(ti.state) if ti.state is not None else None) for ti in result.task_instances}
+
+
+def run(dag: DAG, store: Any, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, str | None]]:
+    result = run_dag_test(dag, DATE, conf, store=store)
+    return result, states_of(result)
+
+
+def ok() -> str:
+    return "ok"
+
+
+def boom() -> None:
+    raise ValueError("boom")
+
+
+def skip_me() -> None:
+    raise AirflowSkipException("not today")
+
+
+def producer(code: str, name: str) -> list[PythonOperator]:
+    """Tasks whose final state will be `code`; returns the one to put upstream."""
+    if code == "S":
+        return [PythonOperator(task_id=name, python_callable=ok)]
+    if code == "F":
+        return [PythonOperator(task_id=name, python_callable=boom)]
+    if code == "K":
+        return [PythonOperator(task_id=name, python_callable=skip_me)]
+    assert code == "U"
+    root = PythonOperator(task_id=f"{name}_root", python_callable=boom)
+    down = PythonOperator(task_id=name, python_callable=ok)  # all_success below a failure
+    root >> down
+    return [down]
+
+
+# --- trigger rules ---------------------------------------------------------------------
+
+# Upstream mixes (S success, F failed, K skipped, U upstream_failed) -> the final state of
+# a task with each trigger rule below them, per Airflow 2.10's TriggerRuleDep.
+RULE_TABLE: dict[str, dict[str, str]] = {
+    "S": dict(all_success=S, all_failed=K, all_done=S, all_skipped=K, one_success=S, one_failed=K,
+              one_done=S, none_failed=S, none_failed_min_one_success=S, none_skipped=S, always=S),
+    "F": dict(all_success=U, all_failed=S, all_done=S, all_skipped=K, one_success=U, one_failed=S,
+              one_done=S, none_failed=U, none_failed_min_one_success=U, none_skipped=S, always=S),
+    "K": dict(all_success=K, all_failed=K, all_done=S, all_skipped=S, one_success=K, one_failed=K,
+              one_done=K, none_failed=S, none_failed_min_one_success=K, none_skipped=K, always=S),
+    # upstream_failed counts as a failure, but not as "done" for one_done
+    "U": dict(all_success=U, all_failed=S, all_done=S, all_skipped=K, one_success=U, one_failed=S,
+              one_done=K, none_failed=U, none_failed_min_one_success=U, none_skipped=S, always=S),
+    "SF": dict(all_success=U, all_failed=K, all_done=S, all_skipped=K, one_success=S, one_failed=S,
+               one_done=S, none_failed=U, none_failed_min_one_success=U, none_skipped=S, always=S),
+    "SK": dict(all_success=K, all_failed=K, all_done=S, all_skipped=K, one_success=S, one_failed=K,
+               one_done=S, none_failed=S, none_failed_min_one_success=S, none_skipped=K, always=S),
+    # a failure outranks a skip for all_success; no success and not all skipped: upstream_failed
+    "FK": dict(all_success=U, all_failed=K, all_done=S, all_skipped=K, one_success=U, one_failed=S,
+               one_done=S, none_failed=U, none_failed_min_one_success=U, none_skipped=K, always=S),
+    "KU": dict(all_success=U, all_failed=K, all_done=S, all_skipped=K, one_success=U, one_failed=S,
+               one_done=K, none_failed=U, none_failed_min_one_success=U, none_skipped=K, always=S),
+    "SFKU": dict(all_success=U, all_failed=K, all_done=S, all_skipped=K, one_success=S, one_failed=S,
+                 one_done=S, none_failed=U, none_failed_min_one_success=U, none_skipped=K, always=S),
+}
+UPSTREAM_STATE = {"S": S, "F": F, "K": K, "U": U}
+
+
+def test_the_table_covers_every_trigger_rule() -> None:
+    rules = {r.value for r in TriggerRule if r is not TriggerRule.NONE_FAILED_OR_SKIPPED}
+    for mix, expected in RULE_TABLE.items():
+        assert set(expected) == rules, mix
+
+
+@pytest.mark.parametrize("mix", list(RULE_TABLE))
+def test_trigger_rules_against_upstream_states(mix: str, store) -> None:
+    with new_dag(f"rules_{mix}") as dag:
+        upstream = []
+        for i, code in enumerate(mix):
+            upstream += producer(code, f"up{i}_{code}")
+        for rule in RULE_TABLE[mix]:
+            upstream >> PythonOperator(task_id=f"rule_{rule}", python_callable=ok, trigger_rule=rule)
+    result, states = run(dag, store)
+    for i, code in enumerate(mix):
+        assert states[f"up{i}_{code}"] == UPSTREAM_STATE[code]
+    got = {rule: states[f"rule_{rule}"] for rule in RULE_TABLE[mix]}
+    assert got == RULE_TABLE[mix]
+    # every rule task is a leaf: the run fails iff one of them failed or is upstream_failed
+    leaf_failed = any(s in (F, U) for s in RULE_TABLE[mix].values())
+    assert result.state == ("failed" if leaf_failed else "success")
+
+
+def test_none_failed_or_skipped_is_the_old_name_of_none_failed_min_one_success(store) -> None:
+    with new_dag("old_rule_name") as dag:
+        a = PythonOperator(task_id="a", python_callable=ok)
+        b = PythonOperator(task_id="b", python_callable=skip_me)
+        c = PythonOperator(task_id="c", python_callable=skip_me)
+        [a, b] >> PythonOperator(task_id="mixed", python_callable=ok, trigger_rule="none_failed_or_skipped")
+        c >> PythonOperator(task_id="all_skipped_up", python_callable=ok, trigger_rule="none_failed_or_skipped")
+    result, states = run(dag, store)
+    assert states["mixed"] == S
+    assert states["all_skipped_up"] == K
+    assert result.state == "success"
+
+
+def test_skip_cascades_down_a_chain_of_all_success_tasks(store) -> None:
+    with new_dag("skip_chain") as dag:
+        first = PythonOperator(task_id="first", python_callable=skip_me)
+        first >> PythonOperator(task_id="second", python_callable=ok) >> PythonOperator(task_id="third", python_callable=ok)
+    result, states = run(dag, store)
+    assert states == {"first": K, "second": K, "third": K}
+    assert result.state == "success"
+
+
+def test_failure_cascades_as_upstream_failed(store) -> None:
+    with new_dag("fail_chain") as dag:
+        first = PythonOperator(task_id="first", python_callable=boom)
+        first >> PythonOperator(task_id="second", python_callable=ok) >> PythonOperator(task_id="third", python_callable=ok)
+    result, states = run(dag, store)
+    assert states == {"first": F, "second": U, "third": U}
+    assert result.state == "failed"
+    rows = {ti.task_id: ti for ti in result.task_instances}
+    assert rows["first"].try_number == 1
+    assert rows["second"].try_number == 0  # never ran
+
+
+# --- the run's state -------------------------------------------------------------------
+
+
+def test_run_succeeds_when_a_failure_is_absorbed_before_the_leaf(store) -> None:
+    """Only leaves decide: a failed middle task under an all_done leaf that succeeds
+    leaves the run successful, as in Airflow."""
+    with new_dag("absorbed") as dag:
+        bad = PythonOperator(task_id="bad", python_callable=boom)
+        bad >> PythonOperator(task_id="cleanup", python_callable=ok, trigger_rule="all_done")
+    result, states = run(dag, store)
+    assert states == {"bad": F, "cleanup": S}
+    assert result.state == "success"
+
+
+def test_run_fails_when_a_leaf_fails_even_if_others_succeed(store) -> None:
+    with new_dag("leaf_fails") as dag:
+        PythonOperator(task_id="good", python_callable=ok)
+        PythonOperator(task_id="bad", python_callable=boom)
+    result, states = run(dag, store)
+    assert states == {"good": S, "bad": F}
+    assert result.state == "failed"
+
+
+def test_run_with_only_skipped_leaves_succeeds(store) -> None:
+    with new_dag("all_skipped") as dag:
+        PythonOperator(task_id="a", python_callable=skip_me)
+        PythonOperator(task_id="b", python_callable=skip_me)
+    result, states = run(dag, store)
+    assert states == {"a": K, "b": K}
+    assert result.state == "success"
+
+
+def test_run_row_records_the_final_state(store) -> None:
+    with new_dag("run_row") as dag:
+        PythonOperator(task_id="a", python_callable=boom)
+    result, _ = run(dag, store)
+    row = store.get_run("run_row", result.run_id)
+    assert row.state == "failed"
+    assert row.end_date is not None
+    assert result.run_id == f"manual__{DATE.isoformat()}"
+
+
+def test_dag_test_method_runs_the_dag_with_its_conf(store) -> None:
+    seen: dict[str, Any] = {}
+
+    def grab(dag_run, params) -> None:
+        seen.update(conf=dict(dag_run.conf), params=dict(params))
+
+    with new_dag("method", params={"who": "default", "n": 1}) as dag:
+        PythonOperator(task_id="grab", python_callable=grab)
+    result = dag.test(DATE, conf={"who": "conf"})
+    assert result.state == "success"
+    assert states_of(result) == {"grab": S}
+    assert seen == {"conf": {"who": "conf"}, "params": {"who": "conf", "n": 1}}
+    assert store.get_run("method", result.run_id).conf == {"who": "conf"}
+
+
+def test_testing_again_replaces_the_run_of_the_same_date(store) -> None:
+    calls = []
+    with new_dag("again") as dag:
+        PythonOperator(task_id="a", python_callable=lambda: calls.append(1))
+    first = run_dag_test(dag, DATE, store=store)
+    second = run_dag_test(dag, DATE, store=store)
+    assert first.state == second.state == "success"
+    assert len(calls) == 2
+    runs = store.list_runs("again")
+    assert [r.run_id for r in runs] == [second.run_id]
+    assert [ti.try_number for ti in second.task_instances] == [1]
+
+
+def test_tasks_run_in_dependency_order(store) -> None:
+    order: list[str] = []
+    with new_dag("order") as dag:
+        a = PythonOperator(task_id="a", python_callable=lambda: order.append("a"))
+        b = PythonOperator(task_id="b", python_callable=lambda: order.append("b"))
+        c = PythonOperator(task_id="c", python_callable=lambda: order.append("c"))
+        d = PythonOperator(task_id="d", python_callable=lambda: order.append("d"))
+        c >> b >> a
+        [a, b] >> d
+    result, states = run(dag, store)
+    assert result.state == "success"
+    assert order == ["c", "b", "a", "d"]
+    assert [ti.task_id for ti in result.task_instances] == ["c", "b", "a", "d"]
+
+
+# --- branching -------------------------------------------------------------------------
+
+
+def _branch_dag(dag_id: str, choose: Any, join_rule: str = "none_failed_min_one_success") -> DAG:
+    """branch >> [a, b, c]; each >> its own tail; [a, b, c] >> join."""
+    with new_dag(dag_id) as dag:
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: choose)
+        join = PythonOperator(task_id="join", python_callable=ok, trigger_rule=join_rule)
+        for name in "abc":
+            step = PythonOperator(task_id=name, python_callable=ok)
+            branch >> step >> join
+            step >> PythonOperator(task_id=f"{name}_tail", python_callable=ok)
+    return dag
+
+
+def test_branch_follows_one_branch_and_skips_the_others(store) -> None:
+    result, states = run(_branch_dag("branch_one", "a"), store)
+    assert states == {"branch": S, "a": S, "b": K, "c": K, "a_tail": S, "b_tail": K, "c_tail": K, "join": S}
+    assert result.state == "success"
+    xcom = store.xcom_pull("branch_one", result.run_id, ["branch"], "return_value")
+    assert [r.value for r in xcom] == ['"a"']
+
+
+def test_branch_follows_several_branches(store) -> None:
+    result, states = run(_branch_dag("branch_two", ["a", "c"]), store)
+    assert states == {"branch": S, "a": S, "b": K, "c": S, "a_tail": S, "b_tail": K, "c_tail": S, "join": S}
+    assert result.state == "success"
+
+
+def test_branch_join_with_all_success_is_skipped(store) -> None:
+    result, states = run(_branch_dag("branch_all_success", "b", join_rule="all_success"), store)
+    assert states["b"] == S
+    assert states["a"] == states["c"] == K
+    assert states["join"] == K
+    assert result.state == "success"
+
+
+def test_branch_returning_none_skips_every_direct_downstream(store) -> None:
+    result, states = run(_branch_dag("branch_none", None), store)
+    assert states == {"branch": S, "a": K, "b": K, "c": K, "a_tail": K, "b_tail": K, "c_tail": K, "join": K}
+    assert result.state == "success"
+
+
+def test_branch_returning_an_unknown_task_id_fails(store) -> None:
+    result, states = run(_branch_dag("branch_unknown", "nope"), store)
+    assert states["branch"] == F
+    assert states["a"] == states["b"] == states["c"] == U
+    assert states["join"] == U
+    assert result.state == "failed"
+
+
+def test_branch_to_a_join_that_is_also_a_direct_downstream_keeps_the_join(store) -> None:
+    """The empty branch: branch >> join and branch >> work >> join; choosing 'join'
+    skips 'work' only, and the join runs under none_failed_min_one_success."""
+    with new_dag("branch_empty") as dag:
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "join")
+        work = PythonOperator(task_id="work", python_callable=ok)
+        join = PythonOperator(task_id="join", python_callable=ok, trigger_rule="none_failed_min_one_success")
+        branch >> work >> join
+        branch >> join
+    result, states = run(dag, store)
+    assert states == {"branch": S, "work": K, "join": S}
+    assert result.state == "success"
+
+
+def test_task_branch_decorator(store) -> None:
+    with new_dag("task_branch") as dag:
+        @task.branch
+        def pick(params) -> list[str]:
+            return params["paths"]
+
+        chosen = pick()
+        for name in ("x", "y", "z"):
+            chosen >> EmptyOperator(task_id=name)
+    result, states = run(dag, store, conf={"paths": ["x", "z"]})
+    assert states == {"pick": S, "x": S, "y": K, "z": S}
+    assert result.state == "success"
+
+    result, states = run(dag, store, conf={"paths": "y"})
+    assert states == {"pick": S, "x": K, "y": S, "z": K}
+
+
+def test_task_branch_returning_none(store) -> None:
+    with new_dag("task_branch_none") as dag:
+        @task.branch
+        def pick() -> None:
+            return None
+
+        chosen = pick()
+        join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
+        for name in ("x", "y"):
+            chosen >> EmptyOperator(task_id=name) >> join
+    result, states = run(dag, store)
+    assert states == {"pick": S, "x": K, "y": K, "join": K}
+    assert result.state == "success"
+
+
+# --- short-circuit ---------------------------------------------------------------------
+
+
+def _short_circuit_dag(dag_id: str, condition: Any, ignore: bool = True) -> DAG:
+    """check >> a >> [b (all_success), c (all_done)]; other >> c."""
+    with new_dag(dag_id) as dag:
+        check = ShortCircuitOperator(task_id="check", python_callable=lambda: condition,
+                                     ignore_downstream_trigger_rules=ignore)
+        a = PythonOperator(task_id="a", python_callable=ok)
+        b = PythonOperator(task_id="b", python_callable=ok)
+        c = PythonOperator(task_id="c", python_callable=ok, trigger_rule="all_done")
+        other = PythonOperator(task_id="other", python_callable=ok)
+        check >> a >> [b, c]
+        other >> c
+    return dag
+
+
+@pytest.mark.parametrize("falsy", [False, 0, "", [], None])
+def test_short_circuit_falsy_skips_everything_downstream(falsy: Any, store) -> None:
+    result, states = run(_short_circuit_dag("sc_falsy", falsy), store)
+    # with ignore_downstream_trigger_rules=True (the default) even the all_done task is skipped
+    assert states == {"check": S, "a": K, "b": K, "c": K, "other": S}
+    assert result.state == "success"
+
+
+def test_short_circuit_respecting_trigger_rules_skips_only_direct_downstream(store) -> None:
+    result, states = run(_short_circuit_dag("sc_direct", False, ignore=False), store)
+    assert states == {"check": S, "a": K, "b": K, "c": S, "other": S}
+    assert result.state == "success"
+
+
+def test_short_circuit_truthy_lets_everything_run(store) -> None:
+    result, states = run(_short_circuit_dag("sc_truthy", {"go": 1}), store)
+    assert states == {"check": S, "a": S, "b": S, "c": S, "other": S}
+    assert result.state == "success"
+
+
+def test_task_short_circuit_decorator(store) -> None:
+    with new_dag("task_sc") as dag:
+        @task.short_circuit
+        def gate(params) -> bool:
+            return params["go"]
+
+        gate() >> EmptyOperator(task_id="after")
+    _, states = run(dag, store, conf={"go": False})
+    assert states == {"gate": S, "after": K}
+    _, states = run(dag, store, conf={"go": True})
+    assert states == {"gate": S, "after": S}

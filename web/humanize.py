@@ -1,0 +1,50 @@
+"""Schedules in words, for the DAG list: ``0 2 * * *`` -> "every day at 02:00"."""
+
+from __future__ import annotations
+
+__all__ = ["describe_schedule"]
+
+_PRESETS = {
+    "@once": "once", "@hourly": "every hour", "@daily": "every day at 00:00", "@midnight": "every day at 00:00",
+    "@weekly": "every Sunday at 00:00", "@monthly": "on day 1 of every month at 00:00",
+    "@quarterly": "on day 1 of every third month at 00:00", "@yearly": "every 1 January at 00:00",
+    "@annually": "every 1 January at 00:00", "None": "manual only",
+}
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _num(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def describe_schedule(summary: str | None) -> str:
+    """A short English phrase for common schedules; the expression itself otherwise."""
+    if summary is None or summary == "":
+        return "manual only"
+    if summary in _PRESETS:
+        return _PRESETS[summary]
+    fields = summary.split()
+    if len(fields) != 5:
+        return f"every {summary}"  # a timedelta's text, e.g. "1 day, 0:00:00"
+    minute, hour, dom, month, dow = fields
+    if month != "*":
+        return summary
+    m, h = _num(minute), _num(hour)
+    if minute.startswith("*/") and hour == "*" and dom == "*" and dow == "*":
+        return f"every {minute[2:]} minutes"
+    if m is not None and hour == "*" and dom == "*" and dow == "*":
+        return f"every hour at minute {m}"
+    if m is not None and hour.startswith("*/") and dom == "*" and dow == "*":
+        return f"every {hour[2:]} hours at minute {m}"
+    if m is None or h is None:
+        return summary
+    at = f"{h:02d}:{m:02d}"
+    if dom == "*" and dow == "*":
+        return f"every day at {at}"
+    if dom == "*" and _num(dow) is not None and int(dow) <= 7:
+        return f"every {_DAYS[int(dow)]} at {at}"
+    if dom == "*" and dow == "1-5":
+        return f"every weekday at {at}"
+    if _num(dom) is not None and dow == "*":
+        return f"on day {dom} of every month at {at}"
+    return summary

@@ -1,0 +1,348 @@
+"""The HTML pages: DAG list, DAG page (grid, graph, Gantt, runs, code), task instance
+page, import errors and the audit log, plus the actions (trigger, pause, clear, mark).
+
+Every page reads the metadata DB; every list is paginated; every action is a POST
+that `write_required` guards (login, CSRF token, Op or Admin role). Jinja escapes
+everything user-supplied (DAG ids, conf, logs, XCom) since autoescape is on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from miniflow.web.auth import check_credentials, csrf_token, login_required, write_required
+from miniflow.web.humanize import describe_schedule
+
+from miniflow.state import DagRunState, TaskInstanceState
+
+__all__ = ["bp"]
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+ACTIVE = {str(TaskInstanceState.QUEUED), str(TaskInstanceState.RUNNING), str(TaskInstanceState.SCHEDULED),
+          str(TaskInstanceState.UP_FOR_RETRY), str(TaskInstanceState.UP_FOR_RESCHEDULE), str(DagRunState.QUEUED),
+          None}
+
+
+def _store() -> Any:
+    return current_app.extensions["miniflow_store"]
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+def _serialized(dag_id: str) -> Any:
+    row = _store().serialized_dag(dag_id)
+    if row is None or _store().get_dag_row(dag_id) is None:
+        abort(404, description=f"DAG {dag_id!r} not found")
+    return row
+
+
+@bp.app_template_filter("dt")
+def _format_dt(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@bp.app_template_filter("pager_args")
+def _pager_args(args: Any, page: int) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({**{k: v for k, v in args.items() if k != "page"}, "page": page})
+
+
+@bp.app_template_filter("duration")
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+# --- login -------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        if request.form.get("csrf_token") != session.get("csrf"):
+            abort(400, description="The login form expired; reload the page and try again.")
+        user = check_credentials(request.form.get("username", ""), request.form.get("password", ""))
+        if user is None:
+            error = "Wrong username or password."
+        else:
+            session.clear()
+            session["user"] = user.username
+            csrf_token()
+            _store().touch_login(user.username)
+            _store().log_event("login", owner=user.username)
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("ui.dags"))
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    if request.form.get("csrf_token") == session.get("csrf"):
+        session.clear()
+    return redirect(url_for("ui.login"))
+
+
+# --- DAG list ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def dags() -> Any:
+    size = current_app.config["PAGE_SIZE"]
+    page = _page()
+    search = request.args.get("q", "").strip() or None
+    tag = request.args.get("tag") or None
+    rows, total = _store().dag_page(search=search, tag=tag, limit=size, offset=(page - 1) * size)
+    recent = _store().recent_run_states([r.dag_id for r in rows], per_dag=12)
+    errors, error_count = _store().import_error_page(limit=1)
+    return render_template(
+        "dags.html", dags=rows, recent=recent, describe=describe_schedule, page=page,
+        pages=max(1, math.ceil(total / size)), total=total, q=search or "", tag=tag or "",
+        tags=_store().all_tags(), import_error_count=error_count,
+    )
+
+
+@bp.post("/dags/<dag_id>/pause")
+@write_required
+def pause(dag_id: str) -> Any:
+    _serialized(dag_id)
+    paused = request.form.get("is_paused") == "true"
+    _store().set_paused(dag_id, paused)
+    _store().log_event("pause" if paused else "unpause", owner=g.user.username, dag_id=dag_id)
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):  # only same-site targets
+        target = url_for("ui.dag", dag_id=dag_id)
+    return redirect(target)
+
+
+# --- DAG page -------------------------------------------------------------------------------
+
+
+def _grid(dag_id: str, page: int, size: int) -> tuple[list[Any], dict[str, dict[str, Any]], int]:
+    runs, total = _store().run_page(dag_id, limit=size, offset=(page - 1) * size)
+    cells: dict[str, dict[str, Any]] = {r.run_id: {} for r in runs}
+    for ti in _store().tis_for_runs(dag_id, [r.run_id for r in runs]):
+        cells[ti.run_id][ti.task_id] = ti
+    return list(reversed(runs)), cells, total
+
+
+@bp.get("/dags/<dag_id>")
+@login_required
+def dag(dag_id: str) -> Any:
+    from miniflow.web.graph import layout
+
+    serialized = _serialized(dag_id)
+    data = serialized.data
+    row = _store().get_dag_row(dag_id)
+    tab = request.args.get("tab", "grid")
+    size = current_app.config["PAGE_SIZE"]
+    page = _page()
+    runs, cells, total = _grid(dag_id, page, size)
+    run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
+    run = _store().get_run(dag_id, run_id) if run_id else None
+    run_tis = {t.task_id: t for t in _store().tis_for_runs(dag_id, [run.run_id])} if run else {}
+    nodes, edges, width, height = layout(data["tasks"])
+    gantt = sorted((t for t in run_tis.values() if t.start_date), key=lambda t: t.start_date)
+    return render_template(
+        "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
+        pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
+        width=width, height=height, gantt=_gantt_bars(gantt), source=serialized.source_code,
+        describe=describe_schedule, conf_json=json.dumps(run.conf or {}, indent=2) if run else "",
+        trigger_error=None, trigger_conf="{}",
+    )
+
+
+def _gantt_bars(tis: list[Any]) -> dict[str, Any]:
+    if not tis:
+        return {"bars": [], "span": 0}
+    start = min(t.start_date for t in tis)
+    end = max((t.end_date or t.start_date) for t in tis)
+    span = max((end - start).total_seconds(), 0.001)
+    bars = [{"ti": t, "left": 100 * (t.start_date - start).total_seconds() / span,
+             "width": max(0.5, 100 * ((t.end_date or end) - t.start_date).total_seconds() / span)} for t in tis]
+    return {"bars": bars, "span": span}
+
+
+@bp.get("/dags/<dag_id>/grid.json")
+@login_required
+def grid_json(dag_id: str) -> Any:
+    """States of the grid's cells, polled by the page while anything is unfinished."""
+    _serialized(dag_id)
+    runs, cells, _ = _grid(dag_id, _page(), current_app.config["PAGE_SIZE"])
+    return jsonify({
+        "runs": {r.run_id: r.state for r in runs},
+        "cells": {run_id: {t: ti.state or "none" for t, ti in row.items()} for run_id, row in cells.items()},
+    })
+
+
+@bp.post("/dags/<dag_id>/trigger")
+@write_required
+def trigger(dag_id: str) -> Any:
+    from miniflow.triggering import TriggerError, trigger_dag_run
+
+    _serialized(dag_id)
+    text = request.form.get("conf", "").strip() or "{}"
+    try:
+        conf = json.loads(text)
+        run = trigger_dag_run(_store(), dag_id, conf=conf, run_id=request.form.get("run_id") or None,
+                              logical_date=request.form.get("logical_date") or None, user=g.user.username)
+    except (json.JSONDecodeError, TriggerError) as exc:
+        message = f"Invalid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        flash(message, "error")
+        return redirect(url_for("ui.dag", dag_id=dag_id, tab="trigger", conf=text))
+    flash(f"Triggered {run.run_id}", "info")
+    return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run.run_id))
+
+
+def _relatives(tasks: list[dict[str, Any]], task_id: str, key: str) -> set[str]:
+    by_id = {t["task_id"]: t for t in tasks}
+    seen: set[str] = set()
+    todo = [task_id]
+    while todo:
+        for rel in by_id[todo.pop()][key]:
+            if rel not in seen:
+                seen.add(rel)
+                todo.append(rel)
+    return seen
+
+
+@bp.post("/dags/<dag_id>/clear")
+@write_required
+def clear(dag_id: str) -> Any:
+    """Clear a task instance (and on request its up/downstream); confirm first."""
+    data = _serialized(dag_id).data
+    run_id = request.form.get("run_id", "")
+    task_id = request.form.get("task_id", "")
+    run = _store().get_run(dag_id, run_id)
+    tasks = {t["task_id"]: t for t in data["tasks"]}
+    if run is None or task_id not in tasks:
+        abort(404, description="no such run or task")
+    chosen = {task_id}
+    if request.form.get("downstream"):
+        chosen |= _relatives(data["tasks"], task_id, "downstream")
+    if request.form.get("upstream"):
+        chosen |= _relatives(data["tasks"], task_id, "upstream")
+    tis = [t for t in _store().tis_for_runs(dag_id, [run_id]) if t.task_id in chosen]
+    if request.form.get("only_failed"):
+        tis = [t for t in tis if t.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)]
+    if not request.form.get("confirmed"):
+        return render_template("confirm_clear.html", dag_id=dag_id, run_id=run_id, task_id=task_id, tis=tis,
+                               form=request.form)
+    count = _store().clear_tis([(dag_id, run_id, t.task_id, tasks[t.task_id]["retries"]) for t in tis])
+    _store().log_event("clear", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                       extra=f"{count} task instances")
+    flash(f"Cleared {count} task instance(s)", "info")
+    return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run_id))
+
+
+@bp.post("/dags/<dag_id>/runs/<run_id>/mark")
+@write_required
+def mark(dag_id: str, run_id: str) -> Any:
+    _serialized(dag_id)
+    state = request.form.get("state")
+    if state not in ("success", "failed") or _store().get_run(dag_id, run_id) is None:
+        abort(400, description="state must be success or failed, for an existing run")
+    task_id = request.form.get("task_id")
+    if task_id:
+        _store().mark_tis(dag_id, run_id, [task_id], TaskInstanceState(state))
+    else:
+        _store().mark_run(dag_id, run_id, DagRunState(state))
+    _store().log_event(f"mark_{state}", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id)
+    return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run_id))
+
+
+# --- task instance --------------------------------------------------------------------------
+
+
+@bp.get("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>")
+@login_required
+def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
+    from miniflow.web.logs import read_log
+
+    _serialized(dag_id)
+    ti = _store().get_ti(dag_id, run_id, task_id)
+    if ti is None:
+        abort(404, description="no such task instance")
+    history = _store().ti_history(dag_id, run_id, task_id)
+    tries = sorted({h.try_number for h in history} | ({ti.try_number} if ti.try_number else set()))
+    try:
+        chosen = int(request.args.get("try", tries[-1] if tries else 0))
+    except ValueError:
+        chosen = tries[-1] if tries else 0
+    log = read_log(dag_id, run_id, task_id, chosen) if chosen in tries else None
+    xcoms = _store().xcom_entries(dag_id, run_id, task_id)
+    return render_template("task_instance.html", ti=ti, history=history, tries=tries, chosen=chosen, log=log,
+                           xcoms=xcoms, rendered=ti.rendered_fields or {}, active=ti.state in ACTIVE)
+
+
+@bp.get("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log.json")
+@login_required
+def log_json(dag_id: str, run_id: str, task_id: str) -> Any:
+    from miniflow.web.logs import read_log
+
+    ti = _store().get_ti(dag_id, run_id, task_id)
+    if ti is None:
+        abort(404)
+    try:
+        number = int(request.args.get("try", ti.try_number))
+    except ValueError:
+        abort(400)
+    return jsonify({"state": ti.state, "content": read_log(dag_id, run_id, task_id, number) or ""})
+
+
+# --- import errors and audit log ------------------------------------------------------------
+
+
+@bp.get("/import-errors")
+@login_required
+def import_errors() -> Any:
+    rows, total = _store().import_error_page(limit=200)
+    return render_template("import_errors.html", errors=rows, total=total)
+
+
+@bp.get("/audit")
+@login_required
+def audit() -> Any:
+    size = 50
+    page = _page()
+    rows, total = _store().event_page(dag_id=request.args.get("dag_id") or None, limit=size, offset=(page - 1) * size)
+    return render_template("audit.html", events=rows, page=page, pages=max(1, math.ceil(total / size)))
+
+
+@bp.app_errorhandler(400)
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+def error_page(exc: Any) -> Any:
+    if request.path.startswith("/api/"):
+        from miniflow.web.api import problem
+
+        return problem(exc.code, exc.name, exc.description)
+    return render_template("error.html", error=exc), exc.code
