@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.nativetypes
-
 from miniflow.exceptions import TemplateError
 
 if TYPE_CHECKING:
+    import jinja2
+
     from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
 
@@ -39,6 +38,9 @@ def jinja_env(dag: DAG) -> jinja2.Environment:
     cached = getattr(dag, "_jinja_env", None)
     if cached is not None:
         return cached
+    import jinja2  # imported on first use: tasks without templates never pay for it
+    import jinja2.nativetypes
+
     searchpath = [os.path.dirname(dag.fileloc), *dag.template_searchpath]
     options: dict[str, Any] = {
         "loader": jinja2.FileSystemLoader(searchpath),
@@ -55,15 +57,27 @@ def jinja_env(dag: DAG) -> jinja2.Environment:
     return env
 
 
+def _has_template(value: Any, exts: tuple[str, ...]) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value or "{#" in value or bool(exts and value.endswith(exts))
+    if isinstance(value, (list, tuple, set)):
+        return any(_has_template(v, exts) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v, exts) for v in value.values())
+    return False
+
+
 def render_value(task: BaseOperator, value: Any, context: dict[str, Any],
                  env: jinja2.Environment | None = None) -> Any:
-    """`value` with every string in it rendered against `context`."""
+    """`value` with every string in it rendered against `context`. Values without
+    template markup are returned as they are, without touching Jinja."""
+    exts = tuple(task.template_ext)
+    if not _has_template(value, exts):
+        return value
     env = env or jinja_env(task.dag)
     if isinstance(value, str):
-        if task.template_ext and value.endswith(tuple(task.template_ext)):
+        if exts and value.endswith(exts):
             return env.get_template(value).render(context)
-        if "{{" not in value and "{%" not in value and "{#" not in value:
-            return value  # nothing to render: skip Jinja's parse
         return env.from_string(value).render(context)
     if isinstance(value, (list, tuple)):
         return type(value)(render_value(task, v, context, env) for v in value)
@@ -76,14 +90,18 @@ def render_value(task: BaseOperator, value: Any, context: dict[str, Any],
 
 def render_task_fields(task: BaseOperator, context: dict[str, Any], env: jinja2.Environment | None = None) -> None:
     """Render each of `task.template_fields` in place; errors name the field and task."""
-    env = env or jinja_env(task.dag)
     for field in task.template_fields:
+        value = getattr(task, field)
         try:
-            setattr(task, field, render_value(task, getattr(task, field), context, env))
-        except jinja2.TemplateNotFound as exc:
-            raise TemplateError(
-                f"task {task.task_id!r}: template file {exc.name!r} (field {field!r}) not found "
-                f"in {env.loader.searchpath if hasattr(env.loader, 'searchpath') else 'the search path'}"
-            ) from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"task {task.task_id!r}: cannot render field {field!r}: {exc}") from None
+            setattr(task, field, render_value(task, value, context, env))
+        except Exception as exc:
+            import jinja2
+
+            if isinstance(exc, jinja2.TemplateNotFound):
+                raise TemplateError(
+                    f"task {task.task_id!r}: template file {exc.name!r} (field {field!r}) not found in "
+                    f"{[os.path.dirname(task.dag.fileloc), *task.dag.template_searchpath]}"
+                ) from None
+            if isinstance(exc, jinja2.TemplateError):
+                raise TemplateError(f"task {task.task_id!r}: cannot render field {field!r}: {exc}") from None
+            raise
