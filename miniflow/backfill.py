@@ -107,13 +107,13 @@ class Backfill:
         self.executor.start()
         interrupted = False
         try:
-            progress = self._progress()
+            runs, progress = self._progress()
             while progress.runs_done < progress.runs_total:
-                self._start_runs()
+                self._start_runs(runs)
                 self.steps.schedule_runs(include_backfill=True, dag_id=self.dag.dag_id, run_ids=self.run_ids)
                 queued = self.steps.queue_task_instances(run_filter=(self.dag.dag_id, self.run_ids))
                 self.steps.handle_events(self.executor.events(timeout=0.0 if queued else 0.2))
-                progress = self._progress()
+                runs, progress = self._progress()
                 if on_progress:
                     on_progress(progress)
         except KeyboardInterrupt:
@@ -125,10 +125,9 @@ class Backfill:
                 self._reset_unfinished(killed)
         return progress
 
-    def _start_runs(self) -> None:
-        """queued -> running for this backfill's runs, within max_active_runs."""
-        runs = self.store.list_runs(self.dag.dag_id, newest_first=False)
-        mine = [r for r in runs if r.run_id in set(self.run_ids)]
+    def _start_runs(self, runs: list[Any]) -> None:
+        """queued -> running for this backfill's runs (oldest first), within max_active_runs."""
+        mine = sorted(runs, key=lambda r: r.logical_date)
         running = sum(1 for r in mine if r.state == DagRunState.RUNNING)
         for r in mine:
             if running >= self.max_active_runs:
@@ -137,7 +136,8 @@ class Backfill:
                     self.dag.dag_id, r.run_id, DagRunState.RUNNING, expected=[DagRunState.QUEUED]):
                 running += 1
 
-    def _progress(self) -> BackfillProgress:
+    def _progress(self) -> tuple[list[Any], BackfillProgress]:
+        """This backfill's run rows, and how far it has come."""
         ids = set(self.run_ids)
         runs = [r for r in self.store.list_runs(self.dag.dag_id) if r.run_id in ids]
         progress = BackfillProgress(runs_total=len(ids))
@@ -150,7 +150,7 @@ class Backfill:
         done_runs = progress.runs_done
         counted = self.store.finished_ti_count(self.dag.dag_id, [r.run_id for r in runs if r.state not in FINISHED_RUN])
         progress.tasks_done = done_runs * tasks + counted
-        return progress
+        return runs, progress
 
     def _reset_unfinished(self, killed: list[Any]) -> None:
         """After Ctrl-C: tries that were cut off, and queued ones, will run again."""

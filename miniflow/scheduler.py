@@ -242,17 +242,19 @@ class Scheduler:
     def schedule_runs(self, include_backfill: bool = False, **scope: Any) -> dict[str, DagRunState]:
         """Apply the trigger rules to every running run; finish runs that are over.
         Returns the runs that ended in this pass."""
-        ended = {}
         now = _now()
-        for run in self.store.runs_to_examine(include_backfill=include_backfill, **scope):
+        examined = []
+        for run, rows in self.store.runs_to_examine(include_backfill=include_backfill, **scope):
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
-            rows = self.store.ti_states(run.dag_id, run.run_id)
             states = {r.task_id: r.state for r in rows}
             decisions = evaluate_run(dag, states, now, {r.task_id: r.next_try_at for r in rows},
                                      self._past_check(dag, run))
-            self.store.record_decisions(run.dag_id, run.run_id, decisions, ready_state=TIS.SCHEDULED)
+            examined.append((dag, run, decisions))
+        self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
+        ended = {}
+        for dag, run, decisions in examined:
             if decisions.outcome is not None and self.store.set_run_state(
                     run.dag_id, run.run_id, decisions.outcome, expected=[DagRunState.RUNNING]):
                 ended[run.run_id] = decisions.outcome

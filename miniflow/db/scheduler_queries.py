@@ -158,18 +158,26 @@ class SchedulerQueries:
         return started
 
     def runs_to_examine(self, include_backfill: bool = False, dag_id: str | None = None,
-                        run_ids: list[str] | None = None) -> list[Row[Any]]:
-        """Running runs of unpaused DAGs (backfill runs only when asked)."""
-        query = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
-                 .where(RUN_T.c.state == str(DagRunState.RUNNING)))
+                        run_ids: list[str] | None = None) -> list[tuple[Row[Any], list[Row[Any]]]]:
+        """Running runs of unpaused DAGs (backfill runs only when asked), each with the
+        light state rows of its task instances: two queries, however many runs."""
+        runs = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
+                .where(RUN_T.c.state == str(DagRunState.RUNNING)))
         if not include_backfill:
-            query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+            runs = runs.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
         if dag_id is not None:
-            query = query.where(RUN_T.c.dag_id == dag_id)
+            runs = runs.where(RUN_T.c.dag_id == dag_id)
         if run_ids is not None:
-            query = query.where(RUN_T.c.run_id.in_(run_ids))
+            runs = runs.where(RUN_T.c.run_id.in_(run_ids))
+        picked = runs.with_only_columns(RUN_T.c.dag_id, RUN_T.c.run_id).subquery()
+        tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at)
+               .join(picked, and_(picked.c.dag_id == TI_T.c.dag_id, picked.c.run_id == TI_T.c.run_id)))
         with self.read() as conn:
-            return list(conn.execute(query.order_by(RUN_T.c.logical_date)))
+            run_rows = list(conn.execute(runs.order_by(RUN_T.c.logical_date)))
+            by_run: dict[tuple[str, str], list[Row[Any]]] = {(r.dag_id, r.run_id): [] for r in run_rows}
+            for ti in conn.execute(tis):
+                by_run.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+        return [(r, by_run[r.dag_id, r.run_id]) for r in run_rows]
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime, task_ids: list[str]) -> dict[str, Any] | None:
         """States in the DAG's previous run (by logical date); None when there is none."""

@@ -356,17 +356,24 @@ class Store(SchedulerQueries, WebQueries):
 
     def record_decisions(self, dag_id: str, run_id: str, decisions: RunDecisions,
                          ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
-        """Apply `evaluate_run`'s verdicts in one transaction: skips, upstream failures,
-        and tasks that may run (and retries that are due) moved to `ready_state`."""
-        if not (decisions.skip or decisions.upstream_failed or decisions.retry_due or decisions.runnable):
+        """Apply `evaluate_run`'s verdicts for one run (see `record_all_decisions`)."""
+        self.record_all_decisions([(dag_id, run_id, decisions)], ready_state)
+
+    def record_all_decisions(self, items: Sequence[tuple[str, str, RunDecisions]],
+                             ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
+        """Apply `evaluate_run`'s verdicts of several runs in one transaction: skips,
+        upstream failures, and tasks that may run (and due retries) moved to `ready_state`."""
+        items = [i for i in items if i[2].skip or i[2].upstream_failed or i[2].retry_due or i[2].runnable]
+        if not items:
             return
         TIS = TaskInstanceState
         with self.write() as conn:
-            self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
-            self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
-            self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
-                               [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
-            self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+            for dag_id, run_id, decisions in items:
+                self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
+                self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
+                self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
+                                   [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
+                self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
 
     def claim_ti(self, dag_id: str, run_id: str, task_id: str, pid: int | None = None) -> Row[Any] | None:
         """queued -> running for one try; returns the updated row, or None if someone
