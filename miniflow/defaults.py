@@ -72,5 +72,8 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "broker_url": Setting("redis://127.0.0.1:6379/0", "Celery broker (redis:// or amqp://)."),
         "worker_concurrency": Setting(4, "Task processes per Celery worker."),
         "default_queue": Setting("default", "Queue of tasks that do not set queue=."),
+        "visibility_timeout": Setting(
+            300, "Seconds after which Redis re-delivers a try whose worker vanished unacknowledged."
+        ),
     },
 }

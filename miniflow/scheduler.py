@@ -320,7 +320,7 @@ class Scheduler:
                 if claimed is not None:
                     self.store.finish_ti(claimed, TIS.SUCCESS)
                 continue
-            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.try_number + 1, dag.fileloc))
+            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.try_number + 1, dag.fileloc, ti.queue))
         return len(rows)
 
     # --- 6. tries that ended badly -------------------------------------------------------------

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("miniflow.cli.daemons:scheduler", "Run the scheduler."),
     "webserver": ("miniflow.cli.daemons:webserver", "Run the web UI and REST API."),
     "standalone": ("miniflow.cli.daemons:standalone", "Run everything for local use."),
+    "celery": ("miniflow.cli.celery:celery", "Run Celery workers."),
     "trigger": ("miniflow.cli.dags:trigger", "Trigger a DAG run."),
     "backfill": ("miniflow.cli.dags:backfill", "Run a DAG over a range of dates."),
     "version": ("miniflow.cli:version", "Show the version."),

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, select, text, update
 
 from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
 from miniflow.state import DagRunState, TaskInstanceState
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["SchedulerQueries", "ACTIVE_TI_STATES", "AUTOMATED_RUN_TYPES"]
 
 TIS = TaskInstanceState
+_LOCK_KEYS = {"queue": 72_001, "sync": 72_002}  # arbitrary, fixed advisory-lock ids
 ACTIVE_TI_STATES = (TIS.QUEUED, TIS.RUNNING)
 AUTOMATED_RUN_TYPES = ("scheduled", "backfill")
 
@@ -36,6 +37,12 @@ class SchedulerQueries:
 
     write: Any
     read: Any
+
+    def serialize_schedulers(self, conn: Connection, what: str) -> None:
+        """Let one scheduler at a time into this transaction's critical step (PostgreSQL
+        advisory lock, released at commit); SQLite runs one scheduler and needs none."""
+        if self.skip_locked:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEYS[what]})
 
     def _locked(self, query: Any, of: Any = None) -> Any:
         return query.with_for_update(skip_locked=True, of=of) if self.skip_locked else query
@@ -219,6 +226,7 @@ class SchedulerQueries:
         if slots <= 0:
             return []
         with self.write() as conn:
+            self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
             occupancy = conn.execute(
                 select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots)
                 .where(state_filter(TI_T.c.state, ACTIVE_TI_STATES))).all()
@@ -231,7 +239,7 @@ class SchedulerQueries:
             pools.setdefault("default_pool", default_pool_slots)
             query = (
                 select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots,
-                       TI_T.c.try_number)
+                       TI_T.c.try_number, TI_T.c.queue)
                 .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
                 .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
                 .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
@@ -289,6 +297,17 @@ class SchedulerQueries:
                     hostname=row.hostname, pid=row.pid,
                 ))
             return bool(changed)
+
+    def ti_rows_for_keys(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Row[Any]]:
+        """(state, try_number) of these task instances, by key, in one query."""
+        if not keys:
+            return {}
+        from sqlalchemy import tuple_
+
+        with self.read() as conn:
+            rows = conn.execute(select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.try_number)
+                                .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id).in_(keys)))
+            return {(r.dag_id, r.run_id, r.task_id): r for r in rows}
 
     def zombies(self, threshold: float) -> list[Row[Any]]:
         """Running tries whose heartbeat is older than `threshold` seconds."""

@@ -127,6 +127,7 @@ class Store(SchedulerQueries, WebQueries):
         files = set(processed_files) if processed_files is not None else {d.fileloc for d in dags}
         files |= {e.filepath for e in import_errors}
         with self.write() as conn:
+            self.serialize_schedulers(conn, "sync")  # schedulers sharing PostgreSQL sync in turn
             known = {r.dag_id: r for r in conn.execute(select(DAG_T.c.dag_id, DAG_T.c.fileloc))}
             hashes = dict(conn.execute(select(SER_T.c.dag_id, SER_T.c.dag_hash)).all())
             seen = set()

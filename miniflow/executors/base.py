@@ -15,6 +15,7 @@ class TaskKey:
     task_id: str
     try_number: int  # the try about to start (the task instance's try_number + 1)
     fileloc: str  # the DAG file, so a worker can load the DAG
+    queue: str = "default"  # the task's queue= (Celery routes by it)
 
 
 @dataclass(frozen=True)

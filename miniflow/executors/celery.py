@@ -1,0 +1,152 @@
+"""CeleryExecutor: tries run on Celery workers, on any number of machines.
+
+    scheduler --(broker: Redis or RabbitMQ, one queue per task `queue=`)--> workers
+    workers run the try with the same runner, which records the outcome in the
+    metadata DB; the scheduler learns it from the DB, woken by a Redis notice
+
+The outcome never travels through Celery's result backend, so nothing depends on the
+broker keeping results. Messages are acknowledged late and re-queued when a worker is
+lost; a re-delivered try that was already claimed finds its task instance running and
+does nothing, and the zombie check retries or fails it once its heartbeat stops. A
+try is therefore never lost and never runs twice to success.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+from typing import Any
+
+from miniflow.executors.base import BaseExecutor, TaskEvent, TaskKey
+
+__all__ = ["CeleryExecutor", "celery_app", "EVENTS_CHANNEL"]
+
+log = logging.getLogger(__name__)
+EVENTS_CHANNEL = "miniflow:task-events"
+TASK_NAME = "miniflow.run_task"
+
+
+@cache
+def celery_app() -> Any:
+    from celery import Celery
+
+    from miniflow.config import get_config
+
+    config = get_config()
+    broker = config.get("celery", "broker_url")
+    app = Celery("miniflow", broker=broker)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=config.get("celery", "default_queue"),
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        # Redis re-delivers an unacknowledged message after this long (a lost worker).
+        broker_transport_options={"visibility_timeout": int(config.get("celery", "visibility_timeout"))},
+        worker_hijack_root_logger=False,
+    )
+
+    @app.task(name=TASK_NAME)
+    def run_task(dag_id: str, run_id: str, task_id: str, try_number: int, fileloc: str, queue: str) -> None:
+        from miniflow.executors.worker import run_key
+
+        key = TaskKey(dag_id, run_id, task_id, try_number, fileloc, queue)
+        ok, detail = run_key(key)
+        if not ok:
+            log.error("%s.%s in %s could not run: %s", dag_id, task_id, run_id, detail)
+        _notify(broker, key)
+
+    return app
+
+
+def _notify(broker: str, key: TaskKey) -> None:
+    """Wake the schedulers (Redis brokers); with RabbitMQ they poll the DB instead."""
+    if not broker.startswith("redis"):
+        return
+    try:
+        import redis
+
+        redis.Redis.from_url(broker).publish(EVENTS_CHANNEL, f"{key.dag_id}\t{key.run_id}\t{key.task_id}")
+    except Exception:  # noqa: BLE001 -- only a wake-up; the scheduler polls anyway
+        log.warning("could not publish the task event", exc_info=True)
+
+
+class CeleryExecutor(BaseExecutor):
+    POLL = 0.25  # seconds between DB checks when no Redis notice comes
+
+    def __init__(self, parallelism: int) -> None:
+        super().__init__(parallelism)
+        self._pubsub: Any = None
+
+    def start(self) -> None:
+        from miniflow.config import get_config
+
+        broker = get_config().get("celery", "broker_url")
+        celery_app()
+        if broker.startswith("redis"):
+            import redis
+
+            self._pubsub = redis.Redis.from_url(broker).pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(EVENTS_CHANNEL)
+
+    def queue(self, key: TaskKey) -> None:
+        self.running.add(key)
+        celery_app().send_task(TASK_NAME, args=[key.dag_id, key.run_id, key.task_id, key.try_number,
+                                                key.fileloc, key.queue], queue=key.queue)
+
+    def events(self, timeout: float) -> list[TaskEvent]:
+        """Tries of ours that have ended, by their task instances' state in the DB."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self._finished()
+            remaining = deadline - time.monotonic()
+            if done or remaining <= 0 or not self.running:
+                if not self.running and remaining > 0 and not done:
+                    time.sleep(remaining)
+                return done
+            self._wait_for_notice(min(remaining, self.POLL))
+
+    def _wait_for_notice(self, seconds: float) -> None:
+        if self._pubsub is None:
+            time.sleep(seconds)
+            return
+        message = self._pubsub.get_message(timeout=seconds)
+        while message is not None:  # drain: one check of the DB covers them all
+            message = self._pubsub.get_message(timeout=0)
+
+    def _finished(self) -> list[TaskEvent]:
+        from miniflow.db.store import get_store
+        from miniflow.state import TaskInstanceState as TIS
+
+        if not self.running:
+            return []
+        rows = get_store().ti_rows_for_keys([(k.dag_id, k.run_id, k.task_id) for k in self.running])
+        done = []
+        for key in list(self.running):
+            row = rows.get((key.dag_id, key.run_id, key.task_id))
+            started_other_try = row is not None and row.try_number >= key.try_number and row.state != TIS.RUNNING
+            if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING) or started_other_try:
+                self.running.discard(key)
+                done.append(TaskEvent(key, True))
+        return done
+
+    def end(self, grace: float) -> list[TaskKey]:
+        """Running tries belong to the workers, which finish them; nothing to kill here."""
+        deadline = time.monotonic() + grace
+        while self.running and time.monotonic() < deadline:
+            self.events(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._pubsub is not None:
+            self._pubsub.close()
+        return []
+
+
+def run_worker(queues: str | None, concurrency: int | None) -> None:
+    """``miniflow celery worker``: a Celery worker (prefork pool) for these queues."""
+    from miniflow.config import get_config
+
+    config = get_config()
+    argv = ["worker", "--loglevel=INFO", "-c", str(concurrency or config.get("celery", "worker_concurrency")),
+            "-Q", queues or config.get("celery", "default_queue"), "--without-gossip", "--without-mingle"]
+    celery_app().worker_main(argv)
