@@ -36,6 +36,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _alive(job: Any) -> bool:
+    """Whether a scheduler job's process lives; one on another host is taken at its word."""
+    if job.hostname != socket.gethostname():
+        return True
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class SchedulerAlreadyRunning(RuntimeError):
     """SQLite serves one scheduler; a second one is refused."""
 
@@ -117,6 +130,7 @@ class Scheduler:
         self._housekeeping.add_job(self.heartbeat, "interval", seconds=max(1.0, self.zombie_threshold / 6))
         self._housekeeping.add_job(self.fail_zombies, "interval", seconds=max(1.0, self.zombie_threshold / 4))
         self._housekeeping.add_job(self.rescan_due.set, "interval", seconds=self.rescan_interval)
+        self._housekeeping.add_job(self.adopt_or_reset_orphans, "interval", seconds=max(5.0, self.zombie_threshold))
         self._housekeeping.start()
         log.info("scheduler %s started with %d DAGs, executor %s", self.job_id, len(self.dags),
                  type(self.executor).__name__)
@@ -136,7 +150,7 @@ class Scheduler:
         if not self.store.sqlite:
             return
         self.store.end_dead_jobs("scheduler", self.zombie_threshold)
-        others = self.store.live_jobs("scheduler", self.zombie_threshold)
+        others = [job for job in self.store.live_jobs("scheduler", self.zombie_threshold) if _alive(job)]
         if others:
             other = others[0]
             raise SchedulerAlreadyRunning(
@@ -149,10 +163,11 @@ class Scheduler:
             self.store.heartbeat_job(self.job_id)
 
     def adopt_or_reset_orphans(self) -> None:
-        """What dead schedulers left queued goes back to scheduled; running tries are left
-        to the zombie check, since a worker may still be finishing them."""
+        """What dead schedulers left queued goes back to scheduled (at start, then now and
+        then); running tries are left to the zombie check, since a worker may still be
+        finishing them."""
         self.store.end_dead_jobs("scheduler", self.zombie_threshold)
-        live = [j.id for j in self.store.live_jobs("scheduler", self.zombie_threshold)]
+        live = [j.id for j in self.store.live_jobs("scheduler", self.zombie_threshold) if _alive(j)]
         reset = self.store.reset_orphans(live)
         if reset:
             log.info("reset %d task instance(s) queued by a scheduler that is gone", reset)
