@@ -95,6 +95,7 @@ class Backfill:
                 self.run_ids.append(run.run_id)
                 continue
             self.run_ids.append(existing.run_id)
+            self._reset_stale(existing.run_id)
             if self.rerun_failed_tasks and existing.state == DagRunState.FAILED:
                 failed = [(dag.dag_id, existing.run_id, r.task_id, dag.task_dict[r.task_id].retries)
                           for r in self.store.tis_of_run(dag.dag_id, existing.run_id)
@@ -151,6 +152,12 @@ class Backfill:
         counted = self.store.finished_ti_count(self.dag.dag_id, [r.run_id for r in runs if r.state not in FINISHED_RUN])
         progress.tasks_done = done_runs * tasks + counted
         return runs, progress
+
+    def _reset_stale(self, run_id: str) -> None:
+        """Tries an earlier, killed backfill left queued (queued by no scheduler) run again."""
+        stale = [r.task_id for r in self.store.tis_of_run(self.dag.dag_id, run_id)
+                 if r.state == TIS.QUEUED and r.queued_by is None]
+        self.store.set_ti_states(self.dag.dag_id, run_id, stale, None, [TIS.QUEUED])
 
     def _reset_unfinished(self, killed: list[Any]) -> None:
         """After Ctrl-C: tries that were cut off, and queued ones, will run again."""

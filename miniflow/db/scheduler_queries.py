@@ -317,13 +317,13 @@ class SchedulerQueries:
                 TI_T.c.state == str(TIS.RUNNING), TI_T.c.heartbeat < since)))
 
     def reset_orphans(self, live_job_ids: list[int]) -> int:
-        """Queued task instances whose scheduler is gone go back to scheduled."""
+        """Task instances queued by a scheduler that is gone go back to scheduled. Those
+        queued by no scheduler (backfill, ``dags test``) are their owner's to recover."""
         owners = [str(j) for j in live_job_ids]
         with self.write() as conn:
-            query = update(TI_T).where(TI_T.c.state == str(TIS.QUEUED))
-            if owners:
-                query = query.where((TI_T.c.queued_by.is_(None)) | (TI_T.c.queued_by.not_in(owners)))
-            return conn.execute(query.values(state=str(TIS.SCHEDULED), queued_by=None)).rowcount
+            return conn.execute(update(TI_T).where(
+                TI_T.c.state == str(TIS.QUEUED), TI_T.c.queued_by.is_not(None), TI_T.c.queued_by.not_in(owners),
+            ).values(state=str(TIS.SCHEDULED), queued_by=None)).rowcount
 
     def mark_empty_success(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         """EmptyOperators succeed without a worker (scheduled -> success), as in Airflow."""
