@@ -19,7 +19,7 @@ from miniflow.cli.common import (
 from miniflow.cli.output import emit, iso, output_option
 
 if TYPE_CHECKING:
-    from miniflow.timetables import DagRunInfo
+    from miniflow.timetables import DagRunInfo, DataInterval
 
 __all__ = ["dags", "list_dags", "show"]
 
@@ -101,7 +101,7 @@ def next_execution(dag_id: str, num_executions: int, subdir: str | None, output:
 
     dag = load_dag(dag_id, subdir)
     now = dt.datetime.now(dt.timezone.utc)
-    runs = upcoming_runs(dag.timetable, dag.time_restriction, now, num_executions)
+    runs = upcoming_runs(dag.timetable, dag.time_restriction, now, num_executions, last=_last_interval(dag_id))
     if not runs:
         click.echo("None" if output != "json" else "[]")
         return
@@ -110,6 +110,17 @@ def next_execution(dag_id: str, num_executions: int, subdir: str | None, output:
     else:
         for run in runs:
             click.echo(iso(run.logical_date))
+
+
+def _last_interval(dag_id: str) -> DataInterval | None:
+    """The data interval of the DAG's latest scheduled run, if a migrated DB has one."""
+    from miniflow.db.store import get_store
+    from miniflow.exceptions import DatabaseNotReadyError
+
+    try:
+        return get_store().last_automated_interval(dag_id)
+    except DatabaseNotReadyError:
+        return None
 
 
 @dags.command("due")

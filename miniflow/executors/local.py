@@ -98,16 +98,34 @@ class LocalExecutor(BaseExecutor):
         self._queues: list[Any] = []
         self._workers: list[Any] = []
         self._load: list[set[TaskKey]] = []  # the keys each worker is running
+        self._ending = False
 
     def start(self) -> None:
-        for n in range(self.worker_count):
-            queue = self._ctx.SimpleQueue()
-            proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
-                                     args=(queue, self._results, os.getpid()))
-            proc.start()
-            self._queues.append(queue)
-            self._workers.append(proc)
+        for _ in range(self.worker_count):
+            self._queues.append(None)
+            self._workers.append(None)
             self._load.append(set())
+            self._spawn(len(self._workers) - 1)
+
+    def _spawn(self, n: int) -> None:
+        queue = self._ctx.SimpleQueue()
+        proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
+                                 args=(queue, self._results, os.getpid()))
+        proc.start()
+        self._queues[n], self._workers[n] = queue, proc
+
+    def _replace_dead_workers(self) -> None:
+        """A worker killed from outside: start another in its place. Its tries are let
+        go here; still running, they record their own end, and if they died too the
+        zombie check fails or retries them."""
+        if self._ending:
+            return
+        for n, proc in enumerate(self._workers):
+            if proc is not None and not proc.is_alive():
+                log.warning("worker %s (pid %s) died; starting a new one", proc.name, proc.pid)
+                self.running -= self._load[n]
+                self._load[n] = set()
+                self._spawn(n)
 
     def queue(self, key: TaskKey) -> None:
         """Give the try to the worker with the fewest running."""
@@ -118,6 +136,7 @@ class LocalExecutor(BaseExecutor):
 
     def events(self, timeout: float) -> list[TaskEvent]:
         mp.connection.wait([self._results._reader], timeout=timeout)
+        self._replace_dead_workers()
         found = []
         while not self._results.empty():
             event = self._results.get()
@@ -128,6 +147,7 @@ class LocalExecutor(BaseExecutor):
         return found
 
     def end(self, grace: float) -> list[TaskKey]:
+        self._ending = True
         for queue in self._queues:
             queue.put(_STOP)
         deadline = time.monotonic() + grace
