@@ -293,7 +293,8 @@ class CheckResult:
 def run_quality_checks(db_url: str, table_name: str, start: dt.datetime, end: dt.datetime,
                        expected_rows: int | None = None, min_rows: int = 1) -> list[CheckResult]:
     """Check the interval's rows in the table; one result per named check."""
-    from sqlalchemy import create_engine, extract as sql_extract, func, or_, select
+    from sqlalchemy import create_engine, func, or_, select
+    from sqlalchemy import extract as sql_extract
 
     table = _sales_table(table_name)
     c = table.c
@@ -360,7 +361,8 @@ def write_report(db_url: str, table_name: str, start: dt.datetime, end: dt.datet
     summary = (
         rows.groupby(["sale_date", "product"], as_index=False)
         .agg(orders=("order_id", "count"), units=("quantity", "sum"), revenue=("revenue", "sum"))
-        .assign(avg_order_value=lambda d: (d["revenue"] / d["orders"]).round(2), revenue=lambda d: d["revenue"].round(2))
+        .assign(avg_order_value=lambda d: (d["revenue"] / d["orders"]).round(2),
+                revenue=lambda d: d["revenue"].round(2))
     )
     label = interval_label(start, end)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,7 @@ def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
     path = log_path(config.get("logging", "base_log_folder"), dag.dag_id, run_id, task_id, row.try_number)
     _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"))
     try:
-        with capture_task_log(path) as logger:
+        with capture_task_log(path, append=row.poke_count > 0) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
     finally:

@@ -1,9 +1,10 @@
 """Task logs: one file per try, at
 ``<base_log_folder>/<dag_id>/<run_id>/<task_id>/attempt=<n>.log``.
 
-While a try runs, the ``miniflow.task`` logger and the process's stdout and stderr
-(``print`` in a callable, a library writing to stderr) all go to that file. The path
-is built only from ids the metadata DB knows, never from a path a user sent.
+While a try runs, everything logged at INFO or above (by any logger, as in Airflow)
+and the process's stdout and stderr (``print`` in a callable, a library writing to
+stderr) go to that file. The path is built only from ids the metadata DB knows, never
+from a path a user sent.
 """
 
 from __future__ import annotations
@@ -53,19 +54,22 @@ class _LineLogger(io.TextIOBase):
 
 
 @contextmanager
-def capture_task_log(path: Path | None) -> Iterator[logging.Logger]:
-    """Route the try's output to `path` (appending), or to the terminal when None."""
+def capture_task_log(path: Path | None, append: bool = False) -> Iterator[logging.Logger]:
+    """Route the try's output to `path`, or to the terminal when None. A new try starts
+    a fresh file; `append` continues one (a sensor poking again after a reschedule)."""
     logger = logging.getLogger(TASK_LOGGER)
+    root = logging.getLogger()
     if path is None:
         handler: logging.Handler = logging.StreamHandler(sys.__stdout__)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler = logging.FileHandler(path, mode="a" if append else "w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    logger.handlers = [handler]
+    handler.setLevel(logging.INFO)
+    saved_level, saved_task_level = root.level, logger.level
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
     logger.setLevel(logging.INFO)
-    logger.propagate = False
     out, err = _LineLogger(logger, logging.INFO), _LineLogger(logger, logging.WARNING)
     try:
         with redirect_stdout(out), redirect_stderr(err):
@@ -73,6 +77,7 @@ def capture_task_log(path: Path | None) -> Iterator[logging.Logger]:
     finally:
         out.flush()
         err.flush()
+        root.removeHandler(handler)
         handler.close()
-        logger.handlers, level, logger.propagate = saved[0], saved[1], saved[2]
-        logger.setLevel(level)
+        root.setLevel(saved_level)
+        logger.setLevel(saved_task_level)

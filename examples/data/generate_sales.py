@@ -7,7 +7,7 @@ The file is deterministic: the same seed gives the same bytes. It holds about
 - duplicated orders (the same order exported twice, its text cased differently),
 - dates in three formats ("2024-01-05", "2024/01/05", "05.01.2024") and bad dates
   ("2024-02-30", "not a date", empty),
-- negative revenue (refunds booked with the wrong sign),
+- negative revenue (refunds booked with the wrong sign) and zero quantities,
 - text with stray spaces and random case (" wIDGET ", "pocket  gizmo").
 
 Run it as a script::
@@ -95,6 +95,7 @@ def generate_sales(rows: int = 100_000, seed: int = 42) -> pd.DataFrame:
     span = (LAST_DAY - FIRST_DAY).days + 1
     days = np.datetime64(FIRST_DAY) + rng.integers(0, span, unique).astype("timedelta64[D]")
     quantity = rng.integers(1, 21, unique)
+    quantity[rng.random(unique) < 0.003] = 0  # cancelled orders exported as sales
     discount = rng.choice([1.0, 1.0, 1.0, 0.9, 0.8], unique)
     unit_price = np.round(np.array(list(PRODUCTS.values()))[product_idx] * discount, 2)
     revenue = np.round(quantity * unit_price, 2)
