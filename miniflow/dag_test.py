@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.runner import run_task_instance
 from miniflow.serialization import task_rows
@@ -78,7 +79,7 @@ def run_until_done(store: Store, dag: DAG, run_id: str) -> DagRunState:
         store.record_decisions(dag.dag_id, run_id, decisions, ready_state=TIS.QUEUED)
         if decisions.outcome is not None:
             store.set_run_state(dag.dag_id, run_id, decisions.outcome)
-            _dag_callback(dag, decisions.outcome, run_id)
+            run_dag_callback(dag, store, run_id, decisions.outcome)
             return decisions.outcome
         ready = decisions.retry_due + decisions.runnable
         if not ready:
@@ -93,15 +94,3 @@ def _wait_for_next_try(rows: list[Any]) -> None:
     due = [r.next_try_at for r in rows if r.state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and r.next_try_at]
     if due:
         time.sleep(max(0.0, (min(due) - _now()).total_seconds()))
-
-
-def _dag_callback(dag: DAG, outcome: DagRunState, run_id: str) -> None:
-    callback = dag.on_success_callback if outcome == DagRunState.SUCCESS else dag.on_failure_callback
-    if callback is None:
-        return
-    context = {"dag": dag, "run_id": run_id, "reason": "success" if outcome == DagRunState.SUCCESS else "task_failure"}
-    for fn in callback if isinstance(callback, list) else [callback]:
-        try:
-            fn(context)
-        except Exception:  # noqa: BLE001 -- a callback never changes the run's state
-            log.exception("DAG %s callback raised", outcome)

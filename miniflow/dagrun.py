@@ -52,6 +52,7 @@ def evaluate_run(
     `past_allows(task_id)` answers depends_on_past; None means no constraint.
     """
     decisions = RunDecisions()
+    held_by_past = False
     current: dict[str, TIS | None] = {t: (TIS(s) if s is not None else None) for t, s in states.items()}
     next_try_at = next_try_at or {}
     for task in dag.topological_sort():
@@ -73,6 +74,8 @@ def evaluate_run(
             if past_allows is None or past_allows(tid):
                 decisions.runnable.append(tid)
                 current[tid] = TIS.SCHEDULED
+            else:
+                held_by_past = True  # waits for the previous run: not a deadlock (Airflow)
         elif verdict is Decision.SKIP:
             decisions.skip.append(tid)
             current[tid] = TIS.SKIPPED
@@ -80,7 +83,7 @@ def evaluate_run(
             decisions.upstream_failed.append(tid)
             current[tid] = TIS.UPSTREAM_FAILED
     decisions.outcome = run_outcome(dag, current, can_progress=bool(
-        decisions.runnable or decisions.retry_due or any(
+        held_by_past or decisions.runnable or decisions.retry_due or any(
             s in (TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING, *_WAITING) for s in current.values())))
     return decisions
 

@@ -18,10 +18,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from miniflow.callbacks import call_callbacks
 from miniflow.context import bind_context, build_context
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
 from miniflow.retries import retry_wait
@@ -79,7 +79,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
         task.render_template_fields(context)
         rendered = {name: to_plain(getattr(task, name)) for name in task.template_fields}
         task.pre_execute(context)
-        _call_callbacks(task.on_execute_callback, context, "on_execute_callback")
+        call_callbacks(task.on_execute_callback, context, "on_execute_callback")
         with bind_context(context):
             timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
             try:
@@ -115,7 +115,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
     }
     if outcome.state in hooks:
         name, callback = hooks[outcome.state]
-        _call_callbacks(callback, context, name)
+        call_callbacks(callback, context, name)
     logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
                 outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
     return outcome
@@ -130,17 +130,6 @@ def _failed_try(ti: TaskInstance, exc: BaseException, rendered: dict[str, Any] |
         )
         return Outcome(TIS.UP_FOR_RETRY, next_try_at=_now() + wait, rendered=rendered, error=exc)
     return Outcome(TIS.FAILED, rendered=rendered, error=exc)
-
-
-def _call_callbacks(callbacks: Callable[..., Any] | list[Callable[..., Any]] | None,
-                    context: dict[str, Any], name: str) -> None:
-    if callbacks is None:
-        return
-    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
-        try:
-            callback(context)
-        except Exception:  # noqa: BLE001 -- a callback never changes the task's state
-            logging.getLogger("miniflow.task").exception("%s raised; the task state stays as it is", name)
 
 
 class _Heartbeat(threading.Thread):

@@ -15,6 +15,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
+from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
 from miniflow.retries import retry_wait
@@ -302,15 +303,7 @@ class Scheduler:
 
     def _run_finished(self, dag: DAG, run: Any, outcome: DagRunState) -> None:
         log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)
-        callback = dag.on_success_callback if outcome == DagRunState.SUCCESS else dag.on_failure_callback
-        if callback is not None:
-            context = {"dag": dag, "run_id": run.run_id, "dag_run": run,
-                       "reason": "success" if outcome == DagRunState.SUCCESS else "task_failure"}
-            for fn in callback if isinstance(callback, list) else [callback]:
-                try:
-                    fn(context)
-                except Exception:  # noqa: BLE001 -- a callback never changes the run
-                    log.exception("DAG callback of %s raised", dag.dag_id)
+        run_dag_callback(dag, self.store, run.run_id, outcome)
         if run.run_type == "scheduled":  # a slot under max_active_runs freed up
             self._update_next_dagrun(dag, _now())
 
@@ -335,7 +328,8 @@ class Scheduler:
                 if claimed is not None:
                     self.store.finish_ti(claimed, TIS.SUCCESS)
                 continue
-            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.try_number + 1, dag.fileloc, ti.queue))
+            next_try = ti.try_number + (0 if ti.poke_count else 1)  # a reschedule continues its try
+            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, next_try, dag.fileloc, ti.queue))
         return len(rows)
 
     # --- 6. tries that ended badly -------------------------------------------------------------
@@ -359,7 +353,7 @@ class Scheduler:
         task = dag.task_dict.get(row.task_id) if dag else None
         # A queued try that never started still counts, or a file that cannot load would
         # be retried forever.
-        failed_try = row.try_number + (1 if row.state == TIS.QUEUED else 0)
+        failed_try = row.try_number + (1 if row.state == TIS.QUEUED and not row.poke_count else 0)
         retry_at = None
         if task is not None and failed_try <= row.max_tries:
             run = self.store.get_run(row.dag_id, row.run_id)

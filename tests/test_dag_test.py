@@ -15,13 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
-
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test
 from miniflow.exceptions import AirflowSkipException
 from miniflow.operators.empty import EmptyOperator
-from miniflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from miniflow.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
 from miniflow.trigger_rules import TriggerRule
 
 UTC = dt.timezone.utc
@@ -106,22 +108,26 @@ def test_the_table_covers_every_trigger_rule() -> None:
         assert set(expected) == rules, mix
 
 
-@pytest.mark.parametrize("mix", list(RULE_TABLE))
-def test_trigger_rules_against_upstream_states(mix: str, store) -> None:
-    with new_dag(f"rules_{mix}") as dag:
-        upstream = []
+def test_trigger_rules_against_upstream_states(store) -> None:
+    """One DAG (one run) per upstream mix, each with one leaf task per trigger rule."""
+    wrong = {}
+    for mix, expected in RULE_TABLE.items():
+        with new_dag(f"rules_{mix}") as dag:
+            upstream = []
+            for i, code in enumerate(mix):
+                upstream += producer(code, f"up{i}_{code}")
+            for rule in expected:
+                upstream >> PythonOperator(task_id=f"rule_{rule}", python_callable=ok, trigger_rule=rule)
+        result, states = run(dag, store)
         for i, code in enumerate(mix):
-            upstream += producer(code, f"up{i}_{code}")
-        for rule in RULE_TABLE[mix]:
-            upstream >> PythonOperator(task_id=f"rule_{rule}", python_callable=ok, trigger_rule=rule)
-    result, states = run(dag, store)
-    for i, code in enumerate(mix):
-        assert states[f"up{i}_{code}"] == UPSTREAM_STATE[code]
-    got = {rule: states[f"rule_{rule}"] for rule in RULE_TABLE[mix]}
-    assert got == RULE_TABLE[mix]
-    # every rule task is a leaf: the run fails iff one of them failed or is upstream_failed
-    leaf_failed = any(s in (F, U) for s in RULE_TABLE[mix].values())
-    assert result.state == ("failed" if leaf_failed else "success")
+            assert states[f"up{i}_{code}"] == UPSTREAM_STATE[code], mix
+        got = {rule: states[f"rule_{rule}"] for rule in expected}
+        # every rule task is a leaf: the run fails iff one of them failed or is upstream_failed
+        run_state = "failed" if any(s in (F, U) for s in expected.values()) else "success"
+        if got != expected or result.state != run_state:
+            wrong[mix] = ({r: (got[r], expected[r]) for r in expected if got[r] != expected[r]},
+                          (result.state, run_state))
+    assert wrong == {}, "mix -> ({rule: (got, expected)}, (run state got, expected))"
 
 
 def test_none_failed_or_skipped_is_the_old_name_of_none_failed_min_one_success(store) -> None:
@@ -215,6 +221,39 @@ def test_dag_test_method_runs_the_dag_with_its_conf(store) -> None:
     assert store.get_run("method", result.run_id).conf == {"who": "conf"}
 
 
+def test_dag_callbacks_receive_the_run_context_and_the_reason(store) -> None:
+    """As in Airflow 2.10 (DAG.handle_callback): the template context of a task
+    instance of the run, plus ``reason``."""
+    calls: list[dict[str, Any]] = []
+
+    def record(context) -> None:
+        calls.append({"reason": context["reason"], "run_id": context["dag_run"].run_id,
+                      "ds": context["ds"], "dag_id": context["dag"].dag_id})
+
+    with new_dag("dag_cb_fail", on_failure_callback=record, on_success_callback=record) as failing:
+        PythonOperator(task_id="bad", python_callable=boom)
+    with new_dag("dag_cb_ok", on_failure_callback=record, on_success_callback=record) as passing:
+        PythonOperator(task_id="good", python_callable=ok)
+    failed, _ = run(failing, store)
+    succeeded, _ = run(passing, store)
+    assert (failed.state, succeeded.state) == ("failed", "success")
+    assert calls == [
+        {"reason": "task_failure", "run_id": failed.run_id, "ds": "2024-01-02", "dag_id": "dag_cb_fail"},
+        {"reason": "success", "run_id": succeeded.run_id, "ds": "2024-01-02", "dag_id": "dag_cb_ok"},
+    ]
+
+
+def test_a_dag_callback_that_raises_does_not_change_the_run(store) -> None:
+    def broken(context) -> None:
+        raise RuntimeError("dag callback broke")
+
+    with new_dag("dag_cb_raises", on_success_callback=broken) as dag:
+        PythonOperator(task_id="good", python_callable=ok)
+    result, _ = run(dag, store)
+    assert result.state == "success"
+    assert store.get_run("dag_cb_raises", result.run_id).state == "success"
+
+
 def test_testing_again_replaces_the_run_of_the_same_date(store) -> None:
     calls = []
     with new_dag("again") as dag:
@@ -237,7 +276,7 @@ def test_tasks_run_in_dependency_order(store) -> None:
         d = PythonOperator(task_id="d", python_callable=lambda: order.append("d"))
         c >> b >> a
         [a, b] >> d
-    result, states = run(dag, store)
+    result, _ = run(dag, store)
     assert result.state == "success"
     assert order == ["c", "b", "a", "d"]
     assert [ti.task_id for ti in result.task_instances] == ["c", "b", "a", "d"]
@@ -357,12 +396,12 @@ def _short_circuit_dag(dag_id: str, condition: Any, ignore: bool = True) -> DAG:
     return dag
 
 
-@pytest.mark.parametrize("falsy", [False, 0, "", [], None])
-def test_short_circuit_falsy_skips_everything_downstream(falsy: Any, store) -> None:
-    result, states = run(_short_circuit_dag("sc_falsy", falsy), store)
-    # with ignore_downstream_trigger_rules=True (the default) even the all_done task is skipped
-    assert states == {"check": S, "a": K, "b": K, "c": K, "other": S}
-    assert result.state == "success"
+def test_short_circuit_falsy_skips_everything_downstream(store) -> None:
+    for falsy in (False, 0, "", [], None):
+        result, states = run(_short_circuit_dag("sc_falsy", falsy), store)
+        # with ignore_downstream_trigger_rules=True (the default) even the all_done task is skipped
+        assert states == {"check": S, "a": K, "b": K, "c": K, "other": S}, falsy
+        assert result.state == "success"
 
 
 def test_short_circuit_respecting_trigger_rules_skips_only_direct_downstream(store) -> None:

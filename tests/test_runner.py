@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import os
 import threading
 import time
 from pathlib import Path
@@ -134,6 +133,24 @@ def test_retries_exhausted_fails(store) -> None:
         "up_for_retry", "up_for_retry", "failed"]
 
 
+def test_retries_from_default_args(store) -> None:
+    calls = []
+
+    def fails_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise ValueError("not yet")
+
+    with new_dag("retry_defaults", default_args={"retries": 2, "retry_delay": NO_DELAY}) as dag:
+        PythonOperator(task_id="t", python_callable=fails_twice)
+        PythonOperator(task_id="own", python_callable=boom, retries=0)
+    _, tis = run(dag, store)
+    assert tis["t"].state == TIS.SUCCESS
+    assert tis["t"].try_number == 3
+    assert tis["own"].state == TIS.FAILED
+    assert tis["own"].try_number == 1
+
+
 def test_retry_delay_is_waited(store) -> None:
     stamps: list[float] = []
 
@@ -149,7 +166,7 @@ def test_retry_delay_is_waited(store) -> None:
     assert tis["t"].try_number == 2
     assert stamps[1] - stamps[0] >= 0.95
     first, second = store.ti_history("retry_wait_1s", RUN_ID, "t")
-    assert (second.start_date - first.end_date).total_seconds() >= 0.9
+    assert (second.start_date - first.end_date).total_seconds() >= 0.8
 
 
 def test_retry_delay_given_in_seconds_and_zero_delay(store) -> None:
@@ -227,14 +244,14 @@ def test_runner_schedules_the_retry_with_exponential_backoff(store) -> None:
     assert row.state == TIS.UP_FOR_RETRY
     assert row.try_number == 1
     wait = (row.next_try_at - row.end_date).total_seconds()
-    assert 10 - 0.5 <= wait < 20  # try 1: [retry_delay, 2 * retry_delay)
+    assert 10 - 1 <= wait < 20  # try 1: [retry_delay, 2 * retry_delay)
     assert run_one_try(dag, store, "t") == TIS.UP_FOR_RETRY
     row = store.get_ti("backoff", RUN_ID, "t")
     wait = (row.next_try_at - row.end_date).total_seconds()
-    assert 20 - 0.5 <= wait <= 35  # try 2: [20, 40), capped at 35
+    assert 20 - 1 <= wait <= 35  # try 2: [20, 40), capped at 35
     assert run_one_try(dag, store, "capped") == TIS.UP_FOR_RETRY
     row = store.get_ti("backoff", RUN_ID, "capped")
-    assert 35 - 0.5 <= (row.next_try_at - row.end_date).total_seconds() <= 35
+    assert 35 - 1 <= (row.next_try_at - row.end_date).total_seconds() <= 35
 
 
 # --- execution_timeout, skip and fail-now --------------------------------------------
@@ -243,7 +260,7 @@ def test_runner_schedules_the_retry_with_exponential_backoff(store) -> None:
 def test_execution_timeout_fails_a_python_task_and_counts_as_a_try(store, miniflow_home: Path) -> None:
     with new_dag("timeout_py") as dag:
         PythonOperator(task_id="slow", python_callable=lambda: time.sleep(30), retries=1, retry_delay=NO_DELAY,
-                       execution_timeout=dt.timedelta(seconds=0.5))
+                       execution_timeout=dt.timedelta(seconds=0.3))
     started = time.monotonic()
     result, tis = run(dag, store)
     assert time.monotonic() - started < 10
@@ -406,14 +423,12 @@ def test_taskflow_output_feeds_a_classic_operator(store) -> None:
             return "made"
 
         PythonOperator(task_id="use", python_callable=lambda v, w: got.update(v=v, w=w),
-                       op_kwargs={"v": make()}, op_args=[])
+                       op_kwargs={"v": make(), "w": "{{ ds }}"})
         classic = PythonOperator(task_id="classic", python_callable=lambda: [7, 8])
         PythonOperator(task_id="use_classic", python_callable=lambda v: got.update(c=v), op_args=[classic.output])
-    # `w` is not given: the call must fail, so give it through op_kwargs of the first task
-    dag.get_task("use").op_kwargs["w"] = "w"
-    result, tis = run(dag, store)
+    result, _ = run(dag, store)
     assert result.state == "success"
-    assert got == {"v": "made", "w": "w", "c": [7, 8]}
+    assert got == {"v": "made", "w": "2024-01-02", "c": [7, 8]}
     assert "make" in dag.get_task("use").upstream_task_ids
     assert "classic" in dag.get_task("use_classic").upstream_task_ids
 
@@ -436,12 +451,15 @@ def test_a_return_value_that_is_not_json_fails_with_a_clear_message(store, minif
 
     with new_dag("xcom_bad") as dag:
         PythonOperator(task_id="bad", python_callable=lambda: Opaque())
+        PythonOperator(task_id="bad_push", python_callable=lambda ti: ti.xcom_push(key="k", value=Opaque()))
     result, tis = run(dag, store)
     assert result.state == "failed"
     assert tis["bad"].state == TIS.FAILED
-    text = log_text(miniflow_home, "xcom_bad", "bad", 1)
-    assert "JSON" in text and "Opaque" in text
-    assert xcom_keys(store, "xcom_bad", "bad") == set()
+    assert tis["bad_push"].state == TIS.FAILED
+    for task_id in ("bad", "bad_push"):
+        text = log_text(miniflow_home, "xcom_bad", task_id, 1)
+        assert "JSON" in text and "Opaque" in text
+        assert xcom_keys(store, "xcom_bad", task_id) == set()
 
 
 # --- templating ------------------------------------------------------------------------
@@ -521,7 +539,7 @@ def test_template_file_next_to_the_dag_file(store, write_dag, dags_folder: Path)
     """)
     bag = DagBag(dags_folder, include_examples=False)
     assert not bag.import_errors
-    result, tis = run(bag.get_dag("templated_file"), store, conf={"who": "ana"})
+    result, _ = run(bag.get_dag("templated_file"), store, conf={"who": "ana"})
     assert result.state == "success"
     assert xcom(store, "templated_file", "report") == "report for 2024-01-02 by ana in report"
 
@@ -566,7 +584,12 @@ def test_callbacks_receive_the_context(store) -> None:
         exc = context["exception"]
         events.append(("failure", context["ti"].task_id, context["ti"].try_number, type(exc).__name__, str(exc)))
 
+    def fail_now() -> None:
+        raise AirflowFailException("stop here")
+
     with new_dag("callbacks") as dag:
+        PythonOperator(task_id="now", python_callable=fail_now, retries=2, on_failure_callback=on_failure,
+                       on_retry_callback=on_retry)
         PythonOperator(task_id="good", python_callable=ok, on_success_callback=on_success,
                        on_failure_callback=on_failure, on_retry_callback=on_retry)
         PythonOperator(task_id="bad", python_callable=boom, retries=1, retry_delay=NO_DELAY,
@@ -578,6 +601,7 @@ def test_callbacks_receive_the_context(store) -> None:
         ("success", "good", "2024-01-02", "good", None),
         ("retry", "bad", 1, "ValueError", "boom"),
         ("failure", "bad", 2, "ValueError", "boom"),
+        ("failure", "now", 1, "TaskFailNow", "stop here"),
     ], key=str)
 
 
@@ -596,7 +620,7 @@ def test_a_callback_that_raises_is_logged_and_changes_nothing(store, miniflow_ho
 
     with new_dag("callback_raises") as dag:
         good = PythonOperator(task_id="good", python_callable=ok, on_success_callback=broken)
-        bad = PythonOperator(task_id="bad", python_callable=boom, on_failure_callback=broken)
+        PythonOperator(task_id="bad", python_callable=boom, on_failure_callback=broken)
         good >> PythonOperator(task_id="after", python_callable=ok)
     result, tis = run(dag, store)
     assert tis["good"].state == TIS.SUCCESS
@@ -648,7 +672,7 @@ def test_bash_exit_codes(store, miniflow_home: Path) -> None:
 def test_bash_cwd_that_does_not_exist_fails(store, tmp_path: Path) -> None:
     with new_dag("bash_bad_cwd") as dag:
         BashOperator(task_id="t", bash_command="pwd", cwd=str(tmp_path / "nope"))
-    result, tis = run(dag, store)
+    _, tis = run(dag, store)
     assert tis["t"].state == TIS.FAILED
 
 
@@ -656,7 +680,7 @@ def test_one_log_file_per_try(store, miniflow_home: Path) -> None:
     with new_dag("bash_logs") as dag:
         BashOperator(task_id="t", bash_command='echo "this is try $AIRFLOW_CTX_TRY_NUMBER"; exit 1',
                      retries=1, retry_delay=NO_DELAY)
-    result, tis = run(dag, store)
+    _, tis = run(dag, store)
     assert tis["t"].try_number == 2
     first = log_text(miniflow_home, "bash_logs", "t", 1)
     second = log_text(miniflow_home, "bash_logs", "t", 2)
@@ -756,7 +780,7 @@ def test_python_sensor_succeeds_once_the_file_appears(store, tmp_path: Path) -> 
     with new_dag("py_sensor") as dag:
         sensor = PythonSensor(task_id="wait", python_callable=check, poke_interval=0.05, timeout=10)
         sensor >> PythonOperator(task_id="after", python_callable=ok)
-    timer = _appear_later(target, 0.3)
+    timer = _appear_later(target, 0.2)
     result, tis = run(dag, store)
     timer.join()
     assert result.state == "success"
@@ -772,7 +796,7 @@ def test_file_sensor_succeeds_once_the_file_appears(store, tmp_path: Path) -> No
     with new_dag("file_sensor") as dag:
         FileSensor(task_id="wait", filepath=str(target), poke_interval=0.05, timeout=10)
         FileSensor(task_id="glob", filepath=str(tmp_path / "incoming" / "*.csv"), poke_interval=0.05, timeout=10)
-    timer = _appear_later(target, 0.3)
+    timer = _appear_later(target, 0.2)
     result, tis = run(dag, store)
     timer.join()
     assert result.state == "success"
@@ -846,7 +870,7 @@ def test_reschedule_mode_in_a_whole_run(store, tmp_path: Path) -> None:
 
     with new_dag("reschedule_run") as dag:
         PythonSensor(task_id="wait", python_callable=check, mode="reschedule", poke_interval=0.1, timeout=30)
-    timer = _appear_later(target, 0.4)
+    timer = _appear_later(target, 0.3)
     result, tis = run(dag, store)
     timer.join()
     assert result.state == "success"

@@ -239,7 +239,7 @@ class SchedulerQueries:
             pools.setdefault("default_pool", default_pool_slots)
             query = (
                 select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots,
-                       TI_T.c.try_number, TI_T.c.queue)
+                       TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
                 .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
                 .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
                 .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
@@ -289,7 +289,7 @@ class SchedulerQueries:
                 TI_T.c.dag_id == row.dag_id, TI_T.c.run_id == row.run_id, TI_T.c.task_id == row.task_id,
                 TI_T.c.state == row.state, TI_T.c.try_number == row.try_number,
             ).values(state=str(state), end_date=now, next_try_at=retry_at, heartbeat=None,
-                     duration=duration, try_number=failed_try)).rowcount
+                     duration=duration, try_number=failed_try, poke_count=0, first_poke_at=None)).rowcount
             if changed:
                 conn.execute(insert(HIST_T).values(
                     dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, try_number=failed_try,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
@@ -56,7 +56,9 @@ _TI_KEY = (TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_ru
 _CLAIM = (
     update(TI_T)
     .where(*_TI_KEY, TI_T.c.state == str(TaskInstanceState.QUEUED))
-    .values(state=str(TaskInstanceState.RUNNING), try_number=TI_T.c.try_number + 1,
+    # A sensor poking again after a reschedule continues its try (poke_count > 0).
+    .values(state=str(TaskInstanceState.RUNNING),
+            try_number=TI_T.c.try_number + case((TI_T.c.poke_count > 0, 0), else_=1),
             start_date=bindparam("now", type_=m.UtcDateTime), end_date=None, duration=None,
             heartbeat=bindparam("now", type_=m.UtcDateTime), hostname=bindparam("hostname"),
             pid=bindparam("pid"), first_poke_at=func.coalesce(TI_T.c.first_poke_at, bindparam("now", type_=m.UtcDateTime)))
@@ -69,9 +71,8 @@ _FINISH_VALUES = dict(state=bindparam("state"), end_date=bindparam("now", type_=
                       heartbeat=None, rendered_fields=bindparam("rendered", type_=TI_T.c.rendered_fields.type))
 _OWNED_TRY = (*_TI_KEY, TI_T.c.try_number == bindparam("k_try"), TI_T.c.state == str(TaskInstanceState.RUNNING))
 _FINISH = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, first_poke_at=None, poke_count=0)
-# A sensor's reschedule is not a new try, as in Airflow: give the try number back.
-_RESCHEDULE = update(TI_T).where(*_OWNED_TRY).values(
-    **_FINISH_VALUES, try_number=TI_T.c.try_number - 1, poke_count=TI_T.c.poke_count + 1)
+# A sensor's reschedule keeps its try, as in Airflow: the next poke continues it.
+_RESCHEDULE = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, poke_count=TI_T.c.poke_count + 1)
 _INSERT_HISTORY = insert(HIST_T)
 _INSERT_XCOM = insert(XCOM_T)
 _TI_STATES = select(TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
@@ -448,8 +449,8 @@ class Store(SchedulerQueries, WebQueries):
                 total += conn.execute(update(TI_T).where(
                     TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
                     TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)),
-                ).values(state=None, next_try_at=None, end_date=None, duration=None,
-                         max_tries=TI_T.c.try_number + retries)).rowcount
+                ).values(state=None, next_try_at=None, end_date=None, duration=None, poke_count=0,
+                         first_poke_at=None, max_tries=TI_T.c.try_number + retries)).rowcount
             for dag_id, run_id in {(i[0], i[1]) for i in items}:
                 self.set_run_state(dag_id, run_id, DagRunState.QUEUED, conn=conn)
             return total

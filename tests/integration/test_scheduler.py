@@ -23,6 +23,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Fast loops, a low zombie threshold and a 1 s heartbeat, so that crashes are noticed
 # in seconds rather than minutes.
@@ -43,6 +44,7 @@ FAST = {
 }
 ZOMBIE_THRESHOLD = float(FAST["MINIFLOW__SCHEDULER__ZOMBIE_THRESHOLD"])
 
+# DAG files start with this; `datetime` is imported for the repr() of dates put in them.
 HEADER = """\
 import datetime
 import datetime as dt
@@ -78,6 +80,13 @@ def dag_source(body: str, **values: Any) -> str:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def assert_no_overlap(spans: list[tuple[Any, Any]], what: str) -> None:
+    """(start, end) spans, sorted here: each ends before the next starts."""
+    spans = sorted(spans)
+    for (_, end_prev), (start_next, _) in pairwise(spans):
+        assert end_prev <= start_next, f"{what} overlap: {spans}"
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -144,12 +153,11 @@ class Schedulers:
             pytest.fail(f"the scheduler did not exit within {timeout} s of SIGTERM\n{self.tail()}")
 
     def group_alive(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether any process of the scheduler's group (workers, tries) is left."""
         try:
             os.killpg(proc.pid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:
-            return True
         return True
 
     def kill_all(self) -> None:
@@ -248,6 +256,8 @@ def describe_runs(engine: Any, *dag_ids: str) -> Callable[[], str]:
 
 # --- crashes ----------------------------------------------------------------------------------
 
+# Five chains of ten; max_active_tasks=2 stretches the run over all ten kills (with
+# five tries at once it would end after two or three).
 LEDGER_DAG = """
 LEDGER = __LEDGER__
 
@@ -258,7 +268,7 @@ def work(ti):
 
 
 with DAG("ledger", start_date=dt.datetime(2024, 1, 1), schedule=None, catchup=False,
-         is_paused_upon_creation=False, max_active_tasks=16):
+         is_paused_upon_creation=False, max_active_tasks=2):
     for chain_no in range(5):
         previous = None
         for step in range(10):
@@ -269,9 +279,9 @@ with DAG("ledger", start_date=dt.datetime(2024, 1, 1), schedule=None, catchup=Fa
 """
 
 
-def _start_past_refusal(schedulers: Schedulers, engine: Any) -> subprocess.Popen[bytes]:
-    """Start a scheduler, retrying while the killed one still counts as alive (its last
-    heartbeat is younger than the zombie threshold); returns once it registered its job."""
+def _start_past_refusal(schedulers: Schedulers, engine: Any) -> tuple[subprocess.Popen[bytes], dt.datetime]:
+    """Start a scheduler, retrying while the killed one still counts as alive; returns
+    once it registered its job, with the job's start time."""
     from sqlalchemy import select
 
     from miniflow.db.tables import JOB_T
@@ -281,13 +291,29 @@ def _start_past_refusal(schedulers: Schedulers, engine: Any) -> subprocess.Popen
         proc = schedulers.start()
         while proc.poll() is None:
             with engine.connect() as conn:
-                if conn.execute(select(JOB_T.c.id).where(JOB_T.c.pid == proc.pid,
-                                                         JOB_T.c.job_type == "scheduler")).first():
-                    return proc
+                started = conn.execute(select(JOB_T.c.start_date).where(
+                    JOB_T.c.pid == proc.pid, JOB_T.c.job_type == "scheduler")).scalar()
+            if started is not None:
+                return proc, started
             time.sleep(0.02)
         assert "another scheduler" in schedulers.log(proc), schedulers.log(proc)
         time.sleep(0.3)
     pytest.fail(f"no scheduler could start within {ZOMBIE_THRESHOLD + 20} s of the last kill\n{schedulers.tail()}")
+
+
+def _wait_first_try_since(engine: Any, since: dt.datetime, timeout: float) -> None:
+    """Until a try of the ledger DAG starts at or after `since` (or `timeout` passes)."""
+    from sqlalchemy import select
+
+    from miniflow.db.tables import TI_T
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(select(TI_T.c.task_id).where(
+                    TI_T.c.dag_id == "ledger", TI_T.c.start_date >= since).limit(1)).first():
+                return
+        time.sleep(0.02)
 
 
 def test_kill_9_scheduler_ten_times_no_task_runs_twice(schedulers, db, write_dag, run_cli, tmp_path):
@@ -298,19 +324,24 @@ def test_kill_9_scheduler_ten_times_no_task_runs_twice(schedulers, db, write_dag
 
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    kills = 0
+    progress = []  # (phase of the kill, task instance states right after it)
     for _ in range(10):
-        proc = _start_past_refusal(schedulers, db)
-        time.sleep(rng.uniform(0.0, 2.0))  # from job registration: startup, loading, queueing, running
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
+        proc, registered = _start_past_refusal(schedulers, db)
+        # A random moment: during startup (executor, DAG loading, orphan reset), or
+        # once this scheduler's tries run (queueing, running, recording outcomes).
+        phase = "startup" if rng.random() < 0.3 else "running"
+        if phase == "running":
+            _wait_first_try_since(db, registered, timeout=10)
+        time.sleep(rng.uniform(0.0, 1.0))
+        assert proc.poll() is None, f"the scheduler exited by itself (seed {seed})\n{schedulers.tail()}"
+        os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    assert kills == 10, f"the scheduler exited by itself (seed {seed})\n{schedulers.tail()}"
+        progress.append((phase, dict(Counter(str(r.state) for r in tis(db, "ledger")))))
 
-    final = _start_past_refusal(schedulers, db)
+    final, _ = _start_past_refusal(schedulers, db)
     wait_for(runs_finished(db, "ledger", 1), 90, "the crashed run to finish",
-             lambda: f"seed {seed}\n{describe_runs(db, 'ledger')()}\n{schedulers.tail()}")
+             lambda: f"seed {seed}, states after each kill {progress}\n{describe_runs(db, 'ledger')()}\n"
+                     f"{schedulers.tail()}")
     assert schedulers.stop(final) == 0
 
     (run,) = runs(db, "ledger")
@@ -395,23 +426,7 @@ with DAG("good", start_date=__START__, schedule=dt.timedelta(seconds=2), catchup
 """
 
 
-def test_broken_dag_file_does_not_stop_the_good_one(schedulers, db, write_dag, run_cli, dags_folder):
-    start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=30)
-    write_dag("good.py", dag_source(GOOD_EVERY_2S, start=start))
-    write_dag("broken_syntax.py", "from miniflow import DAG\n\ndef oops(:\n    pass\n")
-    proc = schedulers.start_ready()
-
-    def successes() -> int:
-        return sum(1 for r in runs(db, "good") if r.state == "success")
-
-    wait_for(lambda: successes() >= 2, 20, "two runs of the good DAG", schedulers.tail)
-    # A file that breaks while the scheduler runs, found by the rescan.
-    write_dag("broken_raises.py", "raise RuntimeError('this DAG file is broken on purpose')\n")
-    time.sleep(1.5)  # a rescan tick
-    before = successes()
-    wait_for(lambda: successes() >= before + 2, 20, "the good DAG to keep being scheduled",
-             lambda: describe_runs(db, "good")() + "\n" + schedulers.tail())
-
+def test_broken_dag_file_does_not_stop_the_good_one(schedulers, db, write_dag, run_cli):
     from sqlalchemy import select
 
     from miniflow.db.tables import ERR_T
@@ -420,18 +435,33 @@ def test_broken_dag_file_does_not_stop_the_good_one(schedulers, db, write_dag, r
         with db.connect() as conn:
             return {Path(f).name for f in conn.execute(select(ERR_T.c.filename)).scalars()}
 
+    def successes() -> int:
+        return sum(1 for r in runs(db, "good") if r.state == "success")
+
+    start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=30)
+    write_dag("good.py", dag_source(GOOD_EVERY_2S, start=start))
+    write_dag("broken_syntax.py", "from miniflow import DAG\n\ndef oops(:\n    pass\n")
+    proc = schedulers.start_ready()
+    wait_for(lambda: successes() >= 2, 20, "two runs of the good DAG", schedulers.tail)
+    assert recorded() == {"broken_syntax.py"}
+
+    # A file that breaks while the scheduler runs: the rescan records it, and the good
+    # DAG goes on being scheduled after that.
+    write_dag("broken_raises.py", "from miniflow import DAG\n\nraise RuntimeError('this DAG file is broken on purpose')\n")
     wait_for(lambda: recorded() == {"broken_syntax.py", "broken_raises.py"}, 10,
-             "both broken files in the import_error table", lambda: str(recorded()))
+             "the new broken file in the import_error table", lambda: str(recorded()) + schedulers.tail())
+    before = successes()
+    wait_for(lambda: successes() >= before + 2, 20, "the good DAG to keep being scheduled",
+             lambda: describe_runs(db, "good")() + "\n" + schedulers.tail())
     assert proc.poll() is None
     assert schedulers.stop(proc) == 0
+    assert not any(r.state == "failed" for r in runs(db, "good"))
 
     result = run_cli("dags", "list-import-errors", "-o", "json")
     assert result.returncode == 0, result.stderr
     errors = {Path(e["filepath"]).name: e["error"] for e in json.loads(result.stdout)}
     assert set(errors) == {"broken_syntax.py", "broken_raises.py"}
     assert "broken on purpose" in errors["broken_raises.py"]
-    assert all(r.state in ("success", "running", "queued") for r in runs(db, "good"))
-    assert not any(r.state == "failed" for r in runs(db, "good"))
 
 
 # --- backfill beside the scheduler --------------------------------------------------------------
@@ -440,12 +470,13 @@ BACKFILL_DAGS = """
 LEDGER = __LEDGER__
 
 
-def work(ti, ds):
+def work(ti, run_id):
     time.sleep(0.05)
-    note(LEDGER, f"{ti.dag_id},{ds},{ti.task_id},{ti.try_number}")
+    note(LEDGER, f"{ti.dag_id},{run_id},{ti.task_id},{ti.try_number}")
 
 
-with DAG("daily", start_date=__START__, schedule="@daily", catchup=True, is_paused_upon_creation=False):
+with DAG("daily", start_date=__START__, schedule="@daily", catchup=True, max_active_runs=3,
+         is_paused_upon_creation=False):
     a = PythonOperator(task_id="a", python_callable=work)
     b = PythonOperator(task_id="b", python_callable=work)
     c = PythonOperator(task_id="c", python_callable=work)
@@ -461,15 +492,20 @@ def test_backfill_beside_the_scheduler_on_sqlite(schedulers, db, write_dag, run_
     ledger = tmp_path / "ledger.csv"
     first = midnight_today() - dt.timedelta(days=10)
     write_dag("backfill_dags.py", dag_source(BACKFILL_DAGS, ledger=str(ledger), start=first.replace(tzinfo=None)))
-    for n in range(3):
+    for n in range(6):
         assert run_cli("dags", "trigger", "busy", "-r", f"busy_{n}").returncode == 0
-    proc = schedulers.start_ready()
+    proc = schedulers.start()
+    # Once the scheduler is catching up on "daily" (max_active_runs=3 makes it go slowly),
+    # the backfill of the same dates starts.
+    wait_for(lambda: runs(db, "daily"), 30, "the scheduler to create a run of daily", schedulers.tail, 0.02)
     last = midnight_today() - dt.timedelta(days=1)
     backfill = run_cli("backfill", "daily", "-s", first.date().isoformat(), "-e", last.date().isoformat(),
                        "-o", "json", timeout=150, env=FAST)
     output = backfill.stdout + backfill.stderr
     assert backfill.returncode == 0, output
-    wait_for(lambda: runs_finished(db, "busy", 3)() and runs_finished(db, "daily", 10)(), 60,
+    reported = json.loads(backfill.stdout)
+    assert len(reported) == 10 and all(r["state"] == "success" for r in reported), reported
+    wait_for(lambda: runs_finished(db, "busy", 6)() and runs_finished(db, "daily", 10)(), 60,
              "every run to end", lambda: describe_runs(db, "daily", "busy")() + "\n" + schedulers.tail())
     time.sleep(1.0)  # a few more passes, in case the scheduler would create another run
     assert schedulers.stop(proc) == 0
@@ -489,7 +525,7 @@ def test_backfill_beside_the_scheduler_on_sqlite(schedulers, db, write_dag, run_
     assert {t.state for t in tis(db, "daily")} | {t.state for t in tis(db, "busy")} == {"success"}
     lines = Counter(tuple(ln.split(",")[:3]) for ln in read_lines(ledger))
     assert not [k for k, n in lines.items() if n > 1], "a task body completed twice"
-    assert len(lines) == 10 * 3 + 3 * 12
+    assert len(lines) == 10 * 3 + 6 * 12
 
 
 # --- schedule semantics against the running scheduler ---------------------------------------------
@@ -560,12 +596,8 @@ def test_max_active_runs_one_never_overlaps(schedulers, db, write_dag):
     found = runs(db, "one_at_a_time")
     assert len(found) == 4 and all(r.state == "success" for r in found)
     assert most_running == 1
-    spans = sorted((r.start_date, r.end_date) for r in found)
-    for (_, end_prev), (start_next, _) in zip(spans, spans[1:]):
-        assert end_prev <= start_next, f"runs overlap: {spans}"
-    task_spans = sorted((t.start_date, t.end_date) for t in tis(db, "one_at_a_time"))
-    for (_, end_prev), (start_next, _) in zip(task_spans, task_spans[1:]):
-        assert end_prev <= start_next, f"tasks of two runs overlap: {task_spans}"
+    assert_no_overlap([(r.start_date, r.end_date) for r in found], "runs")
+    assert_no_overlap([(t.start_date, t.end_date) for t in tis(db, "one_at_a_time")], "tasks of two runs")
 
 
 POOL_DAG = """
@@ -594,13 +626,10 @@ def test_pool_of_one_slot_serialises_its_tasks(schedulers, db, write_dag, run_cl
              lambda: describe_runs(db, "pooled")() + schedulers.tail())
     assert schedulers.stop(proc) == 0
     assert runs(db, "pooled")[0].state == "success"
-    spans = sorted((float(b), float(e)) for _, b, e in (ln.split(",") for ln in read_lines(spans_file)))
+    spans = [(float(b), float(e)) for _, b, e in (ln.split(",") for ln in read_lines(spans_file))]
     assert len(spans) == 3
-    for (_, end_prev), (start_next, _) in zip(spans, spans[1:]):
-        assert end_prev <= start_next, f"two tasks of a 1-slot pool overlapped: {spans}"
-    rows = sorted((t.start_date, t.end_date) for t in tis(db, "pooled"))
-    for (_, end_prev), (start_next, _) in zip(rows, rows[1:]):
-        assert end_prev <= start_next, f"two task instances of a 1-slot pool overlapped: {rows}"
+    assert_no_overlap(spans, "task bodies in a 1-slot pool")
+    assert_no_overlap([(t.start_date, t.end_date) for t in tis(db, "pooled")], "task instances in a 1-slot pool")
 
 
 PRIORITY_DAG = """
@@ -725,4 +754,10 @@ def test_second_scheduler_on_sqlite_is_refused(schedulers, write_dag):
     assert len(err.splitlines()) == 1, err
     assert err.startswith("Error:") and "another scheduler" in err and "Traceback" not in err
     assert first.poll() is None, "the first scheduler must keep running"
-    assert schedulers.stop(first) == 0
+
+    # A scheduler that was killed (its heartbeat still fresh) does not hold the DB: its
+    # pid is gone, so a restart is accepted at once, as Airflow would start.
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    restarted = schedulers.start_ready()
+    assert schedulers.stop(restarted) == 0

@@ -1,0 +1,55 @@
+"""Calling user callbacks: a callback that raises is logged and changes nothing.
+
+Task callbacks get the try's context (with ``exception`` on failure); DAG callbacks
+get the context of the run's last task, with ``reason`` ("success" or
+"task_failure"), as in Airflow 2.10.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from miniflow.state import DagRunState
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
+    from miniflow.db.store import Store
+
+__all__ = ["call_callbacks", "run_dag_callback"]
+
+Callbacks = Callable[..., Any] | list[Callable[..., Any]] | None
+
+
+def call_callbacks(callbacks: Callbacks, context: dict[str, Any], name: str,
+                   logger: logging.Logger | None = None) -> None:
+    if callbacks is None:
+        return
+    logger = logger or logging.getLogger("miniflow.task")
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 -- a callback never changes a state
+            logger.exception("%s raised; the state stays as it is", name)
+
+
+def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState) -> None:
+    """on_success_callback / on_failure_callback of a run that just ended."""
+    success = outcome == DagRunState.SUCCESS
+    callbacks = dag.on_success_callback if success else dag.on_failure_callback
+    if callbacks is None or not dag.task_dict:
+        return
+    from miniflow.context import build_context
+    from miniflow.taskinstance import DagRun, TaskInstance
+
+    run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
+    last = dag.topological_sort()[-1]
+    row = store.get_ti(dag.dag_id, run_id, last.task_id)
+    ti = TaskInstance(copy.copy(last), run, row.try_number if row else 1, row.max_tries if row else 0, store)
+    ti.state = row.state if row else None
+    context = build_context(ti)
+    context["reason"] = "success" if success else "task_failure"
+    name = "on_success_callback" if success else "on_failure_callback"
+    call_callbacks(callbacks, context, f"DAG {dag.dag_id} {name}", logging.getLogger("miniflow.dag"))
