@@ -171,7 +171,7 @@ class BaseOperator(DependencyMixin):
         default_args: dict[str, Any] | None = None,
         priority_weight: int = 1,
         weight_rule: str = "downstream",
-        queue: str = "default",
+        queue: str | None = None,
         pool: str | None = None,
         pool_slots: int = 1,
         sla: dt.timedelta | None = None,
@@ -243,6 +243,10 @@ class BaseOperator(DependencyMixin):
         self.wait_for_downstream = wait_for_downstream
         self.priority_weight = priority_weight
         self.weight_rule = weight_rule
+        if queue is None:
+            from miniflow.config import get_config
+
+            queue = get_config().get("celery", "default_queue")
         self.queue = queue
         self.pool = pool or "default_pool"
         self.pool_slots = pool_slots

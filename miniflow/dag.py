@@ -99,7 +99,8 @@ class DAG:
 
     The arguments are Airflow 2.10's, with its defaults: ``schedule`` (alias
     ``schedule_interval``) defaults to one day, ``catchup`` to True,
-    ``max_active_runs`` and ``max_active_tasks`` to 16. The DAG's timezone is that of
+    ``max_active_runs`` and ``max_active_tasks`` to ``core.max_active_runs_per_dag``
+    and ``core.max_active_tasks_per_dag`` (16). The DAG's timezone is that of
     ``start_date`` (or ``default_args["start_date"]``); naive dates mean UTC.
     """
 
@@ -118,8 +119,8 @@ class DAG:
         user_defined_filters: dict[str, Callable[..., Any]] | None = None,
         default_args: dict[str, Any] | None = None,
         concurrency: int | None = None,
-        max_active_tasks: int = 16,
-        max_active_runs: int = 16,
+        max_active_tasks: int | None = None,
+        max_active_runs: int | None = None,
         max_consecutive_failed_dag_runs: int = 0,
         dagrun_timeout: dt.timedelta | None = None,
         sla_miss_callback: Callable[..., Any] | None = None,
@@ -178,8 +179,14 @@ class DAG:
             raise type(exc)(f"{where}{exc}") from None
 
         self.catchup = catchup
-        self.max_active_tasks = concurrency if concurrency is not None else max_active_tasks
-        self.max_active_runs = max_active_runs
+        from miniflow.config import get_config
+
+        config = get_config()
+        if max_active_tasks is None:
+            max_active_tasks = concurrency if concurrency is not None else config.get("core", "max_active_tasks_per_dag")
+        self.max_active_tasks = max_active_tasks
+        self.max_active_runs = (config.get("core", "max_active_runs_per_dag")
+                                if max_active_runs is None else max_active_runs)
         self.max_consecutive_failed_dag_runs = max_consecutive_failed_dag_runs
         self.dagrun_timeout = dagrun_timeout
         self.sla_miss_callback = sla_miss_callback

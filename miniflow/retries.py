@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from typing import Any
 
-__all__ = ["retry_wait"]
+__all__ = ["retry_wait", "task_retry_wait"]
 
 
 def retry_wait(
@@ -37,3 +38,11 @@ def retry_wait(
     if max_retry_delay is not None:
         wait = min(wait, max_retry_delay)
     return wait
+
+
+def task_retry_wait(task: Any, try_number: int, logical_date: dt.datetime, cap_seconds: float = 86400) -> dt.timedelta:
+    """`retry_wait` with a task's own settings: what the runner and the scheduler use."""
+    return retry_wait(
+        task.retry_delay or dt.timedelta(0), try_number, task.retry_exponential_backoff, task.max_retry_delay,
+        f"{task.dag_id}#{task.task_id}#{logical_date.isoformat()}", cap_seconds,
+    )

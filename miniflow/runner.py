@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import call_callbacks
 from miniflow.context import bind_context, build_context
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
-from miniflow.retries import retry_wait
+from miniflow.retries import task_retry_wait
 from miniflow.serialization import to_plain
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.task_log import capture_task_log, log_path
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.db.store import Store
 
-__all__ = ["Outcome", "execute_try", "run_task_instance"]
+__all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Outcome:
     next_try_at: dt.datetime | None = None
     rendered: dict[str, Any] | None = None
     error: BaseException | None = None
+    context: dict[str, Any] | None = None
 
 
 def _now() -> dt.datetime:
@@ -104,9 +105,19 @@ def execute_try(ti: TaskInstance) -> Outcome:
     except Exception as exc:  # noqa: BLE001 -- any exception from task code fails the try
         logger.exception("Task failed with exception")
         outcome = _failed_try(ti, exc, rendered)
-    context["exception"] = outcome.error
+    outcome.context = context
     ti.state = outcome.state
     ti.end_date = _now()
+    logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
+                outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
+    return outcome
+
+
+def run_callbacks(ti: TaskInstance, outcome: Outcome) -> None:
+    """The task's callback for its outcome; called once the outcome is recorded."""
+    task = ti.task
+    context = outcome.context or {}
+    context["exception"] = outcome.error
     hooks = {
         TIS.SUCCESS: ("on_success_callback", task.on_success_callback),
         TIS.FAILED: ("on_failure_callback", task.on_failure_callback),
@@ -116,18 +127,15 @@ def execute_try(ti: TaskInstance) -> Outcome:
     if outcome.state in hooks:
         name, callback = hooks[outcome.state]
         call_callbacks(callback, context, name)
-    logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
-                outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
-    return outcome
 
 
 def _failed_try(ti: TaskInstance, exc: BaseException, rendered: dict[str, Any] | None) -> Outcome:
     task = ti.task
     if ti.try_number <= ti.max_tries:
-        wait = retry_wait(
-            task.retry_delay or dt.timedelta(0), ti.try_number, task.retry_exponential_backoff,
-            task.max_retry_delay, f"{ti.dag_id}#{ti.task_id}#{ti.logical_date.isoformat()}",
-        )
+        from miniflow.config import get_config
+
+        cap = get_config().get("core", "max_task_retry_delay")
+        wait = task_retry_wait(task, ti.try_number, ti.logical_date, cap)
         return Outcome(TIS.UP_FOR_RETRY, next_try_at=_now() + wait, rendered=rendered, error=exc)
     return Outcome(TIS.FAILED, rendered=rendered, error=exc)
 
@@ -188,7 +196,8 @@ def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
         with capture_task_log(path, append=row.poke_count > 0) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
+            store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered)
+            run_callbacks(ti, outcome)
     finally:
         _Heartbeat.watch(None, None, 0)
-    store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered)
     return outcome.state

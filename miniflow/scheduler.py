@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
-from miniflow.retries import retry_wait
+from miniflow.retries import task_retry_wait
 from miniflow.serialization import task_rows
-from miniflow.state import DagRunState
+from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class Scheduler:
         self.grace = float(config.get("scheduler", "shutdown_grace_period"))
         self.paused_by_default = bool(config.get("core", "dags_are_paused_at_creation"))
         self.default_pool_slots = int(config.get("core", "default_pool_slots"))
+        self.retry_cap = float(config.get("core", "max_task_retry_delay"))
         self.dags: dict[str, DAG] = {}
         self.job_id: int | None = None
         self.stopping = threading.Event()
@@ -180,7 +181,7 @@ class Scheduler:
 
         self._bag = DagBag(self.dag_folder, include_examples=self.include_examples)
         self.dags = dict(self._bag.dags)
-        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()), None)
+        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()), set(self._bag.file_mtimes))
 
     def refresh_dags(self) -> None:
         """Reload new, changed and deleted DAG files (once per rescan tick)."""
@@ -265,6 +266,8 @@ class Scheduler:
             if dag is None:
                 continue
             states = {r.task_id: r.state for r in rows}
+            if states.keys() != dag.task_dict.keys():
+                states = self._verify_integrity(dag, run.run_id, states)
             decisions = evaluate_run(dag, states, now, {r.task_id: r.next_try_at for r in rows},
                                      self._past_check(dag, run))
             examined.append((dag, run, decisions))
@@ -276,6 +279,14 @@ class Scheduler:
                 ended[run.run_id] = decisions.outcome
                 self._run_finished(dag, run, decisions.outcome)
         return ended
+
+    def _verify_integrity(self, dag: DAG, run_id: str, states: dict[str, Any]) -> dict[str, Any]:
+        """The DAG file changed while the run was on: add new tasks, retire removed ones."""
+        new = [row for row in task_rows(dag) if row["task_id"] not in states]
+        removed = [t for t, s in states.items() if t not in dag.task_dict and s not in FINISHED]
+        self.store.verify_integrity(dag.dag_id, run_id, new, removed)
+        states = {**states, **{row["task_id"]: None for row in new}}
+        return {t: (TIS.REMOVED if t in removed else s) for t, s in states.items()}
 
     def _past_check(self, dag: DAG, run: Any) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
@@ -357,9 +368,7 @@ class Scheduler:
         retry_at = None
         if task is not None and failed_try <= row.max_tries:
             run = self.store.get_run(row.dag_id, row.run_id)
-            wait = retry_wait(task.retry_delay or dt.timedelta(0), failed_try, task.retry_exponential_backoff,
-                              task.max_retry_delay, f"{row.dag_id}#{row.task_id}#{run.logical_date.isoformat()}")
-            retry_at = _now() + wait
+            retry_at = _now() + task_retry_wait(task, failed_try, run.logical_date, self.retry_cap)
         if self.store.fail_try(row, failed_try, retry_at):
             log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason,
                         "up_for_retry" if retry_at else "failed")

@@ -1,8 +1,10 @@
 """The states of task instances and DAG runs, and the legal moves between them.
 
 A task instance starts with no state (`None`, as in Airflow). Every change of state in
-the metadata DB is a conditional update (`UPDATE ... WHERE state = <expected>`) checked
-against `TI_TRANSITIONS`, so two actors can never both take the same step.
+the metadata DB is a conditional update (`UPDATE ... WHERE state = <expected>`), so two
+actors can never both take the same step; the store refuses a move that
+`TI_TRANSITIONS` does not list. Clearing (back to None) and an operator's "mark
+success/failed" are the deliberate exceptions.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class TaskInstanceState(str, Enum):
     UP_FOR_RESCHEDULE = "up_for_reschedule"  # runner: a sensor in reschedule mode waits
     UPSTREAM_FAILED = "upstream_failed"  # scheduler: its trigger rule can no longer be met
     SKIPPED = "skipped"  # runner, branch or trigger rule: not run, on purpose
-    REMOVED = "removed"  # DAG loader: the task vanished from the DAG file
+    REMOVED = "removed"  # scheduler: the task vanished from the DAG file while the run was on
 
     def __str__(self) -> str:
         return self.value
@@ -60,14 +62,14 @@ UNFINISHED: frozenset[TaskInstanceState | None] = frozenset(
 # Clearing (`tasks clear`, the UI) may move any state back to None; it is not listed.
 TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = {
     None: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
-    # scheduled -> success: an EmptyOperator is done without a worker, as in Airflow.
-    TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SUCCESS, TIS.SKIPPED, TIS.UPSTREAM_FAILED}),
+    TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
     TIS.QUEUED: frozenset({TIS.RUNNING, TIS.SCHEDULED, TIS.FAILED, TIS.UP_FOR_RETRY}),
     TIS.RUNNING: frozenset(
         {TIS.SUCCESS, TIS.FAILED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE, TIS.SKIPPED}
     ),
-    TIS.UP_FOR_RETRY: frozenset({TIS.SCHEDULED}),
-    TIS.UP_FOR_RESCHEDULE: frozenset({TIS.SCHEDULED}),
+    # -> queued directly when `dags test` runs a retry in process
+    TIS.UP_FOR_RETRY: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED}),
+    TIS.UP_FOR_RESCHEDULE: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED}),
     TIS.SUCCESS: frozenset(),
     TIS.FAILED: frozenset(),
     TIS.SKIPPED: frozenset(),

@@ -23,10 +23,10 @@ TASK_LOGGER = "miniflow.task"
 
 
 def log_path(base: str | Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    path = Path(base) / dag_id / run_id / task_id / f"attempt={int(try_number)}.log"
-    if ".." in path.parts:
-        raise ValueError(f"refusing log path with '..': {path}")
-    return path
+    for part in (dag_id, run_id, task_id):
+        if part in ("", ".", "..") or "/" in part or "\\" in part or "\0" in part:
+            raise ValueError(f"refusing log path component {part!r}")
+    return Path(base).expanduser() / dag_id / run_id / task_id / f"attempt={int(try_number)}.log"
 
 
 class _LineLogger(io.TextIOBase):

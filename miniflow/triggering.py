@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TriggerError", "trigger_dag_run", "RUN_ID_PATTERN"]
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")
+RUN_ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.~:+-]{1,250}$")
 
 
 class TriggerError(MiniflowError, ValueError):
@@ -64,6 +64,8 @@ def trigger_dag_run(
             logical_date = dt.datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
         except ValueError:
             raise TriggerError(f"logical_date {logical_date!r} is not an ISO 8601 datetime") from None
+    if logical_date is not None and not isinstance(logical_date, dt.datetime):
+        raise TriggerError(f"logical_date {logical_date!r} is not an ISO 8601 datetime")
     when = logical_date or dt.datetime.now(dt.timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)

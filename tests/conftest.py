@@ -184,3 +184,126 @@ def store(db_url: str):
     from miniflow.db.store import get_store
 
     return get_store()
+
+
+# --- web UI and REST API: a small site with DAGs, runs, logs, XCom and users ------------------
+
+# Strings that would run script if a page ever printed them unescaped.
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+XSS = XSS_SCRIPT + XSS_IMG
+
+WEB_DAG = f'''
+import datetime as dt
+
+from miniflow import DAG, Param
+from miniflow.operators.python import PythonOperator
+
+XSS = {XSS!r}
+
+
+def shout(ti):
+    print("payload " + XSS)
+    ti.xcom_push(key="payload", value={{"html": XSS}})
+    return "shouted"
+
+
+def flaky(ti):
+    print(f"flaky try {{ti.try_number}}")
+    if ti.try_number == 1:
+        raise RuntimeError("the first try fails")
+
+
+with DAG("web_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule="@daily",
+         description="web test " + XSS, tags=["web", "tag" + XSS],
+         params={{"p": XSS, "n": Param(1, type="integer", minimum=0)}}):
+    PythonOperator(task_id="shout", python_callable=shout) >> PythonOperator(
+        task_id="flaky", python_callable=flaky, retries=1, retry_delay=dt.timedelta(seconds=0))
+'''
+
+# In a file of their own: `run_dag_test` syncs web_dag alone, which marks the other DAGs
+# of web_dag's file inactive.
+PAGE_DAGS = '''
+import datetime as dt
+
+from miniflow import DAG
+from miniflow.operators.empty import EmptyOperator
+
+for i in range(3):
+    with DAG(f"page_dag_{i}", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule=None,
+             tags=["page"] + (["odd"] if i % 2 else [])):
+        EmptyOperator(task_id="only")
+'''
+
+BROKEN_DAG = f"from miniflow import DAG\n\nraise ValueError({XSS!r})\n"
+
+WEB_USERS = {"admin": ("Admin", "admin-pass"), "op": ("Op", "op-pass-1"), "viewer": ("Viewer", "viewer-pass")}
+
+
+class WebSite:
+    """The Flask app over a store holding `web_dag` (one finished run, `run_id`, whose
+    `flaky` task took two tries, plus two queued runs), three `page_dag_<i>` DAGs, one
+    import error, and the users of WEB_USERS."""
+
+    def __init__(self, app, store, run_id: str, queued_run_ids: list[str], log_folder: Path) -> None:
+        self.app, self.store, self.run_id, self.queued_run_ids = app, store, run_id, queued_run_ids
+        self.log_folder = log_folder
+
+    @staticmethod
+    def auth(user: str = "admin", password: str | None = None) -> dict[str, str]:
+        """HTTP basic auth headers for a user of WEB_USERS (or any name/password)."""
+        import base64
+
+        password = WEB_USERS[user][1] if password is None else password
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    def client(self, user: str | None = None):
+        """A test client; logged in through the login form when `user` is given."""
+        client = self.app.test_client()
+        if user is not None:
+            response = client.post("/login", data={"username": user, "password": WEB_USERS[user][1],
+                                                   "csrf_token": self.csrf(client, "/login")})
+            assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    @staticmethod
+    def csrf(client, page: str = "/") -> str:
+        """The CSRF token printed in the forms of `page`, as a browser would read it."""
+        import re
+
+        html = client.get(page).get_data(as_text=True)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+
+@pytest.fixture
+def web_site(store, write_dag, dags_folder: Path, miniflow_home: Path) -> WebSite:
+    """The web app over `store` (SQLite and PostgreSQL), filled as WebSite describes."""
+    import datetime as dt
+
+    from miniflow.web import create_app
+    from werkzeug.security import generate_password_hash
+
+    from miniflow.dag_test import run_dag_test
+    from miniflow.dagbag import DagBag
+    from miniflow.triggering import trigger_dag_run
+
+    write_dag("web_dag.py", WEB_DAG)
+    write_dag("page_dags.py", PAGE_DAGS)
+    write_dag("broken.py", BROKEN_DAG)
+    bag = DagBag(dags_folder, include_examples=False)
+    store.sync_dags(list(bag.dags.values()), import_errors=list(bag.import_errors.values()),
+                    processed_files=[str(p) for p in dags_folder.glob("*.py")])
+    for name, (role, password) in WEB_USERS.items():
+        # One cheap PBKDF2 round instead of scrypt: every API call checks a password,
+        # and the default hash (~0.1 s) would make these tests crawl. test_api checks
+        # a user made with `hash_password` separately.
+        store.create_user(name, generate_password_hash(password, "pbkdf2:sha256:1"), role)
+    utc = dt.UTC
+    result = run_dag_test(bag.dags["web_dag"], dt.datetime(2024, 1, 2, tzinfo=utc), {"c": XSS}, store=store)
+    assert str(result.state) == "success", result
+    queued = [trigger_dag_run(store, "web_dag", logical_date=dt.datetime(2024, 1, d, tzinfo=utc), user="admin").run_id
+              for d in (3, 4)]
+    app = create_app(store, testing=True)
+    return WebSite(app, store, result.run_id, queued, miniflow_home / "logs")

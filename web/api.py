@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ __all__ = ["bp"]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 1000
-RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
+MAX_OFFSET = 2**31 - 1
 
 
 class ApiError(Exception):
@@ -79,7 +78,7 @@ def _paging(default_order: str) -> tuple[int, int, str]:
         offset = int(request.args.get("offset", 0))
     except ValueError:
         raise ApiError(400, "Bad Request", "limit and offset must be integers") from None
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise ApiError(400, "Bad Request", f"limit must be 1..{MAX_LIMIT} and offset >= 0")
     return limit, offset, request.args.get("order_by", default_order)
 
@@ -259,6 +258,8 @@ def trigger_run(dag_id: str) -> Response:
     _dag_row(dag_id)
     body = request.get_json(silent=True)
     if body is None:
+        if request.get_data():
+            raise ApiError(400, "Bad Request", "the body is not valid JSON")
         body = {}
     if not isinstance(body, dict):
         raise ApiError(400, "Bad Request", "the body must be a JSON object")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from miniflow.db.web_queries import ALIASES, SORTABLE
+
 __all__ = ["SPEC"]
 
 _DT = {"type": "string", "format": "date-time", "nullable": True}
@@ -24,9 +26,15 @@ _PROBLEM = {"description": "Error", "content": {"application/problem+json": {"sc
 _ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM}
 _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    {"name": "order_by", "in": "query", "schema": _STR},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
 ]
+
+
+def _sorted_page(table: str) -> list[dict[str, Any]]:
+    """Paging plus ``order_by`` over the columns the API can sort by (``-`` for descending)."""
+    names = [*SORTABLE[table], *(a for a, target in ALIASES.items() if target in SORTABLE[table])]
+    order = {"type": "string", "enum": [*names, *(f"-{n}" for n in names)]}
+    return [*_PAGE, {"name": "order_by", "in": "query", "schema": order}]
 
 
 def _path(*names: str) -> list[dict[str, Any]]:
@@ -47,7 +55,7 @@ SPEC: dict[str, Any] = {
     "paths": {
         "/health": {"get": {"operationId": "get_health", "security": [], "responses": {"200": _json(_ref("Health"))}}},
         "/dags": {"get": {"operationId": "get_dags", "parameters": [
-            *_PAGE, {"name": "dag_id_pattern", "in": "query", "schema": _STR},
+            *_sorted_page("dag"), {"name": "dag_id_pattern", "in": "query", "schema": _STR},
             {"name": "tags", "in": "query", "schema": _STR},
             {"name": "paused", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
         ], "responses": {"200": _json(_collection("dags", "DAG")), **_ERRORS}}},
@@ -63,7 +71,7 @@ SPEC: dict[str, Any] = {
         },
         "/dags/{dag_id}/dagRuns": {
             "parameters": _path("dag_id"),
-            "get": {"operationId": "get_dag_runs", "parameters": [*_PAGE, {"name": "state", "in": "query", "schema": _STR}],
+            "get": {"operationId": "get_dag_runs", "parameters": [*_sorted_page("dag_run"), {"name": "state", "in": "query", "schema": _STR}],
                     "responses": {"200": _json(_collection("dag_runs", "DAGRun")), **_ERRORS}},
             "post": {"operationId": "post_dag_run",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -79,7 +87,7 @@ SPEC: dict[str, Any] = {
         },
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances": {
             "parameters": _path("dag_id", "dag_run_id"),
-            "get": {"operationId": "get_task_instances", "parameters": _PAGE,
+            "get": {"operationId": "get_task_instances", "parameters": _sorted_page("task_instance"),
                     "responses": {"200": _json(_collection("task_instances", "TaskInstance")), **_ERRORS}},
         },
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}": {

@@ -8,6 +8,7 @@ everything user-supplied (DAG ids, conf, logs, XCom) since autoescape is on.
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 from typing import Any
@@ -87,7 +88,8 @@ def _format_duration(seconds: float | None) -> str:
 def login() -> Any:
     error = None
     if request.method == "POST":
-        if request.form.get("csrf_token") != session.get("csrf"):
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
             abort(400, description="The login form expired; reload the page and try again.")
         user = check_credentials(request.form.get("username", ""), request.form.get("password", ""))
         if user is None:
@@ -99,15 +101,27 @@ def login() -> Any:
             _store().touch_login(user.username)
             _store().log_event("login", owner=user.username)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("ui.dags"))
+            return redirect(_same_site(target) or url_for("ui.dags"))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    if request.form.get("csrf_token") == session.get("csrf"):
-        session.clear()
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
+        abort(400, description="The form expired (CSRF token missing or wrong). Reload the page and try again.")
+    session.clear()
     return redirect(url_for("ui.login"))
+
+
+def _same_site(target: str) -> str | None:
+    """`target` if it is a path on this site, else None. Browsers drop tabs and newlines
+    from URLs and read a backslash as a slash, so those are refused too."""
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(c == "\\" or c.isspace() or ord(c) < 32 for c in target):
+        return None
+    return target
 
 
 # --- DAG list ------------------------------------------------------------------------------
@@ -137,10 +151,7 @@ def pause(dag_id: str) -> Any:
     paused = request.form.get("is_paused") == "true"
     _store().set_paused(dag_id, paused)
     _store().log_event("pause" if paused else "unpause", owner=g.user.username, dag_id=dag_id)
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):  # only same-site targets
-        target = url_for("ui.dag", dag_id=dag_id)
-    return redirect(target)
+    return redirect(_same_site(request.form.get("next", "")) or url_for("ui.dag", dag_id=dag_id))
 
 
 # --- DAG page -------------------------------------------------------------------------------
@@ -340,6 +351,7 @@ def audit() -> Any:
 @bp.app_errorhandler(400)
 @bp.app_errorhandler(403)
 @bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
 def error_page(exc: Any) -> Any:
     if request.path.startswith("/api/"):
         from miniflow.web.api import problem

@@ -66,7 +66,10 @@ def webserver(host: str | None, port: int | None, workers: int, debug: bool) -> 
     from waitress import serve
 
     click.echo(f"miniflow webserver on http://{host}:{port}")
-    serve(app, host=host, port=port, threads=workers, ident="miniflow")
+    try:
+        serve(app, host=host, port=port, threads=workers, ident="miniflow")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a clean stop, exit 0
+        click.echo("webserver stopped")
 
 
 def signal_to_exit() -> None:

@@ -60,7 +60,7 @@ def test(dag_id: str, task_id: str, logical_date: str | None, task_params: str |
     import copy
 
     from miniflow.cli.common import parse_conf
-    from miniflow.runner import execute_try
+    from miniflow.runner import execute_try, run_callbacks
     from miniflow.state import TaskInstanceState
     from miniflow.task_log import capture_task_log
     from miniflow.taskinstance import DagRun, TaskInstance
@@ -69,15 +69,31 @@ def test(dag_id: str, task_id: str, logical_date: str | None, task_params: str |
     task = copy.copy(dag.get_task(task_id))
     task.params = {**task.params, **parse_conf(task_params)}
     when = parse_datetime(logical_date, "LOGICAL_DATE") if logical_date else dt.datetime.now(dt.timezone.utc)
-    interval = dag.timetable.infer_manual_data_interval(when)
-    run = DagRun(dag_id, f"test__{when.isoformat()}", when, interval.start, interval.end, run_type="test")
+    existing = _existing_run(dag_id, when)
+    if existing is not None:  # as Airflow 2: upstream XComs of that run are visible
+        run = DagRun.from_row(existing)
+    else:
+        interval = dag.timetable.infer_manual_data_interval(when)
+        run = DagRun(dag_id, f"test__{when.isoformat()}", when, interval.start, interval.end, run_type="test")
     ti = TaskInstance(task, run, try_number=1, max_tries=0, store=None,
                       start_date=dt.datetime.now(dt.timezone.utc))
     with capture_task_log(None):
         outcome = execute_try(ti)
+        run_callbacks(ti, outcome)
     click.echo(f"Task {task_id}: {outcome.state}")
     if outcome.state not in (TaskInstanceState.SUCCESS, TaskInstanceState.SKIPPED):
         raise SystemExit(1)
+
+
+def _existing_run(dag_id: str, when: dt.datetime):  # type: ignore[no-untyped-def]
+    """The recorded run at that logical date, if a migrated DB has one."""
+    from miniflow.db.store import get_store
+    from miniflow.exceptions import DatabaseNotReadyError
+
+    try:
+        return get_store().find_run(dag_id, when)
+    except DatabaseNotReadyError:
+        return None
 
 
 @tasks.command("run")
@@ -103,7 +119,8 @@ def run(dag_id: str, task_id: str, run_id: str, force: bool, subdir: str | None)
             raise click.ClickException(
                 f"task instance {task_id!r} of {run_row.run_id!r} is {ti.state or 'not scheduled'}, "
                 "not queued" + ("" if ti.state == TIS.RUNNING else "; use --force to run it anyway"))
-        store.set_ti_states(dag_id, run_row.run_id, [task_id], TIS.QUEUED, [ti.state])
+        store.set_ti_states(dag_id, run_row.run_id, [task_id], None, [ti.state])  # as a clear does
+        store.set_ti_states(dag_id, run_row.run_id, [task_id], TIS.QUEUED, [None])
     state = run_task_instance(store, dag, run_row.run_id, task_id)
     click.echo(f"Task {task_id}: {state}")
     if state in (TIS.FAILED, TIS.UP_FOR_RETRY, None):

@@ -324,15 +324,3 @@ class SchedulerQueries:
             return conn.execute(update(TI_T).where(
                 TI_T.c.state == str(TIS.QUEUED), TI_T.c.queued_by.is_not(None), TI_T.c.queued_by.not_in(owners),
             ).values(state=str(TIS.SCHEDULED), queued_by=None)).rowcount
-
-    def mark_empty_success(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
-        """EmptyOperators succeed without a worker (scheduled -> success), as in Airflow."""
-        if not task_ids:
-            return
-        now = utcnow()
-        with self.write() as conn:
-            conn.execute(update(TI_T).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids),
-                TI_T.c.state == str(TIS.SCHEDULED),
-            ).values(state=str(TIS.SUCCESS), start_date=now, end_date=now, duration=0.0,
-                     try_number=TI_T.c.try_number + 1))

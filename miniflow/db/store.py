@@ -37,7 +37,7 @@ from miniflow.db.tables import (
     utcnow,
 )
 from miniflow.db.web_queries import WebQueries
-from miniflow.state import DagRunState, TaskInstanceState
+from miniflow.state import DagRunState, TaskInstanceState, can_transition
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -119,13 +119,14 @@ class Store(SchedulerQueries, WebQueries):
         """Record loaded DAGs (and their structure) and the import errors of their files.
 
         New DAGs start paused unless they say otherwise; a DAG already known keeps its
-        paused flag and its next-run fields. DAGs that vanished from a processed file
-        are marked inactive.
+        paused flag and its next-run fields. DAGs that vanished from one of the
+        `processed_files` (whole files that were just parsed) are marked inactive; a
+        caller syncing a single DAG passes none, and touches no other DAG.
         """
         from miniflow.serialization import dag_hash, serialize_dag
 
         now = utcnow()
-        files = set(processed_files) if processed_files is not None else {d.fileloc for d in dags}
+        files = set(processed_files or ())
         files |= {e.filepath for e in import_errors}
         with self.write() as conn:
             self.serialize_schedulers(conn, "sync")  # schedulers sharing PostgreSQL sync in turn
@@ -338,6 +339,10 @@ class Store(SchedulerQueries, WebQueries):
         task_ids = list(task_ids)
         if not task_ids:
             return 0
+        expected = list(expected)
+        illegal = [old for old in expected if new is not None and not can_transition(old, new)]
+        if illegal:
+            raise ValueError(f"illegal task instance transition {illegal[0]} -> {new}")
         if conn is None:
             with self.write() as own:
                 return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, **values)
@@ -355,6 +360,18 @@ class Store(SchedulerQueries, WebQueries):
             .values(state=None if new is None else str(new), **values)
         )
         return conn.execute(query).rowcount
+
+    def verify_integrity(self, dag_id: str, run_id: str, new_rows: Sequence[dict[str, Any]],
+                         removed: Sequence[str]) -> None:
+        """Bring a run in line with a DAG file that changed under it: task instances for
+        new tasks, and `removed` for unfinished ones whose task is gone (as Airflow does)."""
+        TIS = TaskInstanceState
+        with self.write() as conn:
+            if new_rows:
+                conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, state=None, try_number=0,
+                                                 poke_count=0, **row) for row in new_rows])
+            self.set_ti_states(dag_id, run_id, removed, TIS.REMOVED,
+                               [None, TIS.SCHEDULED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
 
     def record_decisions(self, dag_id: str, run_id: str, decisions: RunDecisions,
                          ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:

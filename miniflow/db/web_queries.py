@@ -14,7 +14,7 @@ from sqlalchemy import Row, delete, func, insert, or_, select, update
 from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, TI_T, USER_T, XCOM_T, utcnow
 from miniflow.state import DagRunState, TaskInstanceState
 
-__all__ = ["WebQueries", "ROLES"]
+__all__ = ["WebQueries", "ROLES", "SORTABLE", "ALIASES"]
 
 ROLES = ("Admin", "Op", "Viewer")
 
@@ -180,15 +180,21 @@ class WebQueries:
             conn.execute(update(USER_T).where(USER_T.c.username == username).values(last_login=utcnow()))
 
 
+SORTABLE = {
+    "dag": ("dag_id", "fileloc", "owners", "is_paused", "next_dagrun", "last_parsed"),
+    "dag_run": ("run_id", "logical_date", "state", "run_type", "start_date", "end_date", "queued_at"),
+    "task_instance": ("task_id", "state", "try_number", "start_date", "end_date", "duration", "priority_weight",
+                      "pool", "queue", "operator"),
+}
+ALIASES = {"dag_run_id": "run_id", "execution_date": "logical_date"}
+
+
 def _order(table: Any, order_by: str) -> Any:
-    """``name`` or ``-name`` for a column of `table`; an unknown column is a ValueError."""
+    """``name`` or ``-name`` of a sortable column of `table`; anything else is a ValueError."""
     desc = order_by.startswith("-")
     name = order_by.lstrip("-")
-    if name == "dag_run_id":
-        name = "run_id"
-    if name == "execution_date":
-        name = "logical_date"
-    if name not in table.c:
-        raise ValueError(f"cannot order by {name!r}")
+    name = ALIASES.get(name, name)
+    if name not in SORTABLE.get(table.name, ()):
+        raise ValueError(f"cannot order by {name!r}; use one of {', '.join(SORTABLE.get(table.name, ()))}")
     column = table.c[name]
     return column.desc() if desc else column.asc()

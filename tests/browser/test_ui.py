@@ -1,0 +1,258 @@
+"""The web UI in a real browser, against a real scheduler and webserver.
+
+One walk through what a user does: log in, unpause a DAG, trigger it with a conf,
+watch the run turn green in the grid (the page polls grid.json: it is never
+reloaded), read a task's log, clear a task (with its confirmation step) and watch it
+run again. Headless Chromium from the OS (/usr/bin/chromium) through Playwright; the
+processes are ``miniflow scheduler`` and ``miniflow webserver`` on a SQLite DB in the
+test's MINIFLOW_HOME. A screenshot of the DAG page is left in the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require_service
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+USER, PASSWORD = "admin", "browser-pass-1"
+CONF = {"greeting": "hello from the browser"}
+
+FAST = {
+    "MINIFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "1",
+    "MINIFLOW__SCHEDULER__LOOP_INTERVAL": "0.2",
+    "MINIFLOW__SCHEDULER__HEARTBEAT_INTERVAL": "1",
+    "MINIFLOW__CORE__PARALLELISM": "4",
+}
+
+DAG_FILE = """
+import datetime as dt
+import time
+
+from miniflow import DAG
+from miniflow.operators.bash import BashOperator
+from miniflow.operators.python import PythonOperator
+
+
+def greet(dag_run):
+    time.sleep(1)
+    print("conf greeting: " + dag_run.conf.get("greeting", "none"))
+
+
+with DAG("browser_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule=None,
+         is_paused_upon_creation=True, description="Two quick tasks for the browser test", tags=["browser"]):
+    # The sleeps keep the run unfinished for a moment, so that the page sees it change.
+    BashOperator(task_id="warm_up", bash_command="sleep 2; echo warmed up") >> PythonOperator(
+        task_id="greet", python_callable=greet)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Processes:
+    """Processes started in their own process groups; `stop` ends exactly those groups."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home, self.env, self.procs = home, env, {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.home / f"{name}.out", "wb")  # noqa: SIM115 -- closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "miniflow", *args], env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = (proc, log)
+        return proc
+
+    def check_alive(self) -> None:
+        for name, (proc, _) in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.output(name)}")
+
+    def output(self, name: str) -> str:
+        return (self.home / f"{name}.out").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        for proc, _ in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, log in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            log.close()
+
+
+@pytest.fixture
+def site(sqlite_url: str, miniflow_home: Path, write_dag: Callable[..., Path], run_cli: Callable[..., Any]
+         ) -> Iterator[str]:
+    """A scheduler and a webserver over a DB holding browser_dag and an Admin user; yields
+    the site's base URL."""
+    require_service("Chromium", os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        require_service("Playwright", False, "the playwright package is not installed (pip install playwright)")
+    write_dag("browser_dag.py", DAG_FILE)
+    created = run_cli("users", "create", "-u", USER, "-r", "Admin", "-p", PASSWORD, "-e", "admin@example.com")
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    env = {**os.environ, "MINIFLOW_HOME": str(miniflow_home), "MINIFLOW_DATABASE_URL": sqlite_url, **FAST}
+    procs = Processes(miniflow_home, env)
+    try:
+        procs.start("scheduler", "scheduler")
+        procs.start("webserver", "webserver", "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+
+        def dag_known() -> bool:
+            procs.check_alive()
+            credentials = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+            request = urllib.request.Request(f"{base}/api/v1/dags/browser_dag",
+                                             headers={"Authorization": f"Basic {credentials}"})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    return json.load(response)["is_paused"] is True
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        wait_for("the webserver to serve browser_dag", dag_known, timeout=30)
+        yield base
+    finally:
+        procs.stop()
+
+
+@pytest.fixture
+def browser(site: str) -> Iterator[tuple[Any, list[str]]]:
+    """A page of headless Chromium on the site, and the list of problems it reports
+    (console errors and uncaught exceptions; a CSP violation is one)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = chromium.new_context(base_url=site, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        problems: list[str] = []
+        # Failed loads are reported by URL below, not by the console's anonymous line.
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error"
+                and not msg.text.startswith("Failed to load resource") else None)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        # Browsers ask for /favicon.ico on their own; miniflow has none (a 404, harmless).
+        page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400
+                and not r.url.endswith("/favicon.ico") else None)
+        try:
+            yield page, problems
+        finally:
+            chromium.close()
+
+
+def success(kind: str) -> re.Pattern[str]:
+    return re.compile(rf"^{kind} state-success$")
+
+
+def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str]], site: str,
+                                                    tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page, problems = browser
+
+    # Log in: a page asked for before logging in is where the login lands.
+    page.goto("/")
+    expect(page).to_have_url(f"{site}/login?next=/")
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{site}/")
+    expect(page.locator("header .user")).to_have_text(f"{USER} (Admin)")
+
+    # Unpause from the DAG list.
+    row = page.locator('tr[data-dag-id="browser_dag"]')
+    expect(row.get_by_role("button", name="Unpause browser_dag")).to_have_text("paused")
+    row.get_by_role("button", name="Unpause browser_dag").click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(site)}/\??$"))
+    expect(row.get_by_role("button", name="Pause browser_dag")).to_have_text("on")
+
+    # Trigger with a conf.
+    row.get_by_role("link", name="browser_dag").click()
+    expect(page.locator("h1")).to_contain_text("browser_dag")
+    page.locator("#trigger-link").click()
+    page.locator('#trigger-form textarea[name="conf"]').fill(json.dumps(CONF))
+    page.locator("#trigger-form").get_by_role("button", name="Trigger").click()
+    flash = page.locator(".flash.info")
+    expect(flash).to_contain_text("Triggered manual__")
+    run_id = flash.inner_text().removeprefix("Triggered ").strip()
+
+    # Watch the run turn green without reloading: a marker set now must survive.
+    grid = page.locator("#grid")
+    head = grid.locator(f'.run-head[data-run-id="{run_id}"]')
+    assert "state-success" not in (head.get_attribute("class") or ""), "the run finished before the page loaded"
+    page.evaluate("window.__not_reloaded = true")
+    expect(head).to_have_class(success("run-head"), timeout=30_000)
+    for task_id in ("warm_up", "greet"):
+        expect(grid.locator(f'.cell[data-run-id="{run_id}"][data-task-id="{task_id}"]')).to_have_class(
+            success("cell"))
+    assert page.evaluate("window.__not_reloaded") is True, "the page was reloaded"
+    assert "success" in (head.get_attribute("title") or "")
+    page.screenshot(path=str(tmp_path / "dag_page.png"), full_page=True)
+
+    # The run's conf on the run details tab.
+    page.get_by_role("link", name="Run details").click()
+    expect(page.locator("table.kv")).to_contain_text("hello from the browser")
+
+    # A task's log.
+    page.get_by_role("link", name="Grid").click()
+    page.locator(f'.cell[data-run-id="{run_id}"][data-task-id="greet"]').click()
+    expect(page.locator("h1")).to_contain_text("greet")
+    expect(page.locator("#ti-state")).to_have_text("success")
+    expect(page.locator("#log")).to_contain_text("conf greeting: hello from the browser")
+
+    # Clear it, through the confirmation step; the scheduler runs it again.
+    page.locator("#clear-form").get_by_role("button", name="Clear…").click()
+    confirm = page.locator("#confirm-clear")
+    expect(confirm.locator("h1")).to_have_text("Clear 1 task instance(s)?")
+    expect(confirm).to_contain_text("greet")
+    confirm.get_by_role("button", name="Clear").click()
+    expect(page.locator(".flash.info")).to_have_text("Cleared 1 task instance(s)")
+    page.evaluate("window.__not_reloaded = true")
+    cell = page.locator(f'.cell[data-run-id="{run_id}"][data-task-id="greet"]')
+    expect(cell).not_to_have_class(success("cell"))
+    expect(cell).to_have_class(success("cell"), timeout=30_000)
+    expect(page.locator(f'.run-head[data-run-id="{run_id}"]')).to_have_class(success("run-head"))
+    assert page.evaluate("window.__not_reloaded") is True, "the page was reloaded"
+    cell.click()
+    expect(page.get_by_role("link", name="Try 2 · success")).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("conf greeting: hello from the browser")
+
+    assert problems == [], problems
