@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,14 +29,30 @@ def hash_password(password: str) -> str:
 
 
 def check_credentials(username: str, password: str) -> Any:
-    """The user row if the password matches, else None (same work either way)."""
+    """The user row if the password matches, else None (same work either way).
+
+    Password hashes are slow on purpose (~0.1 s), and HTTP basic auth sends the
+    password with every API request; so a match is remembered for a minute, keyed by
+    a keyed digest of the password and by the stored hash (a new password forgets it).
+    """
     user = current_app.extensions["miniflow_store"].get_user(username)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # keep timing alike for unknown users
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), password.encode(), "sha256").hexdigest()
+    key = (username, user.password_hash, digest)
+    now = time.monotonic()
+    if _verified.get(key, 0.0) > now:
+        return user
+    if not check_password_hash(user.password_hash, password):
+        return None
+    if len(_verified) > 1000:
+        _verified.clear()
+    _verified[key] = now + 60
+    return user
 
 
+_verified: dict[tuple[str, str, str], float] = {}
 _DUMMY_HASH = generate_password_hash("not a real password")
 
 
