@@ -33,10 +33,11 @@ from miniflow.timeouts import time_limit
 from miniflow.xcom import XCOM_RETURN_KEY, XComArg, serialize_value
 
 if TYPE_CHECKING:
+    from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
     from miniflow.db.store import Store
 
-__all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance"]
+__all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance", "fail_lost_try", "fail_lost_row"]
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +202,31 @@ def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
     finally:
         _Heartbeat.watch(None, None, 0)
     return outcome.state
+
+
+def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str, retry_cap: float = 86400) -> bool:
+    """A try whose process ended without recording an outcome (killed, crashed, the DAG
+    file no longer loads): mark it up_for_retry or failed, if it is still that try."""
+    row = store.get_ti(key.dag_id, key.run_id, key.task_id)
+    if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING):
+        return False
+    if row.state == TIS.RUNNING and row.try_number != key.try_number:
+        return False
+    return fail_lost_row(store, row, task, reason, retry_cap)
+
+
+def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str, retry_cap: float = 86400) -> bool:
+    """`fail_lost_try` for a task instance row (a zombie); without the task (its DAG
+    is gone) no retry is possible."""
+    # A queued try that never started still counts, or a file that cannot load would
+    # be retried forever.
+    failed_try = row.try_number + (1 if row.state == TIS.QUEUED and not row.poke_count else 0)
+    retry_at = None
+    if task is not None and failed_try <= row.max_tries:
+        run = store.get_run(row.dag_id, row.run_id)
+        retry_at = _now() + task_retry_wait(task, failed_try, run.logical_date, retry_cap)
+    changed = store.fail_try(row, failed_try, retry_at)
+    if changed:
+        log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason,
+                    "up_for_retry" if retry_at else "failed")
+    return changed

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
-from miniflow.retries import task_retry_wait
+from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -48,6 +48,15 @@ def _alive(job: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors of the database or broker connection, which a later pass gets past."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, (DBAPIError, ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("redis", "kombu", "amqp")
 
 
 class SchedulerAlreadyRunning(RuntimeError):
@@ -100,18 +109,27 @@ class Scheduler:
              max_active_tasks, and hand it to the executor
           6. wait until a try ends (or the loop interval passes), then handle tries
              that ended without recording their outcome
+
+        A pass that fails on the database or the broker (a restart, a deadlock with
+        another scheduler) is logged and tried again; every step is safe to repeat.
         """
         self.start()
         passes = 0
         try:
             while not self.stopping.is_set() and passes != self.num_runs:
-                self.refresh_dags()
-                created = self.create_due_runs()
-                self.start_queued_runs()
-                self.schedule_runs()
-                queued = self.queue_task_instances()
-                wait = 0.0 if (created or queued) else self.loop_interval
-                self.handle_events(self.executor.events(timeout=wait))
+                try:
+                    self.refresh_dags()
+                    created = self.create_due_runs()
+                    self.start_queued_runs()
+                    self.schedule_runs()
+                    queued = self.queue_task_instances()
+                    wait = 0.0 if (created or queued) else self.loop_interval
+                    self.handle_events(self.executor.events(timeout=wait))
+                except Exception as exc:
+                    if not _transient(exc):
+                        raise
+                    log.warning("scheduler pass failed (%s: %s); trying again", type(exc).__name__, exc)
+                    self.stopping.wait(1.0)
                 passes += 1
         finally:
             self.shutdown()
@@ -352,26 +370,12 @@ class Scheduler:
 
     def _fail_try(self, key: TaskKey, reason: str) -> None:
         """The try's process ended without recording an outcome: fail it, or retry."""
-        row = self.store.get_ti(key.dag_id, key.run_id, key.task_id)
-        if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING):
-            return
-        if row.state == TIS.RUNNING and row.try_number != key.try_number:
-            return
-        self._fail_row(row, reason)
+        dag = self.dags.get(key.dag_id)
+        fail_lost_try(self.store, key, dag.task_dict.get(key.task_id) if dag else None, reason, self.retry_cap)
 
     def _fail_row(self, row: Any, reason: str) -> None:
         dag = self.dags.get(row.dag_id)
-        task = dag.task_dict.get(row.task_id) if dag else None
-        # A queued try that never started still counts, or a file that cannot load would
-        # be retried forever.
-        failed_try = row.try_number + (1 if row.state == TIS.QUEUED and not row.poke_count else 0)
-        retry_at = None
-        if task is not None and failed_try <= row.max_tries:
-            run = self.store.get_run(row.dag_id, row.run_id)
-            retry_at = _now() + task_retry_wait(task, failed_try, run.logical_date, self.retry_cap)
-        if self.store.fail_try(row, failed_try, retry_at):
-            log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason,
-                        "up_for_retry" if retry_at else "failed")
+        fail_lost_row(self.store, row, dag.task_dict.get(row.task_id) if dag else None, reason, self.retry_cap)
 
     def fail_zombies(self) -> None:
         """Running tries whose heartbeat stopped: their process is gone."""

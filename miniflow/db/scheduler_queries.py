@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, text, update
+from sqlalchemy import Connection, Row, and_, func, insert, select, text, tuple_, update
 
 from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
 from miniflow.state import DagRunState, TaskInstanceState
@@ -176,14 +176,15 @@ class SchedulerQueries:
             runs = runs.where(RUN_T.c.dag_id == dag_id)
         if run_ids is not None:
             runs = runs.where(RUN_T.c.run_id.in_(run_ids))
-        picked = runs.with_only_columns(RUN_T.c.dag_id, RUN_T.c.run_id).subquery()
-        tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at)
-               .join(picked, and_(picked.c.dag_id == TI_T.c.dag_id, picked.c.run_id == TI_T.c.run_id)))
         with self.read() as conn:
-            run_rows = list(conn.execute(runs.order_by(RUN_T.c.logical_date)))
+            # A stable order, the same in every scheduler, so their row locks never cross.
+            run_rows = list(conn.execute(runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)))
             by_run: dict[tuple[str, str], list[Row[Any]]] = {(r.dag_id, r.run_id): [] for r in run_rows}
-            for ti in conn.execute(tis):
-                by_run.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+            if by_run:  # by key, not by run state: a run another scheduler just ended keeps its rows
+                tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at)
+                       .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(list(by_run))))
+                for ti in conn.execute(tis):
+                    by_run[ti.dag_id, ti.run_id].append(ti)
         return [(r, by_run[r.dag_id, r.run_id]) for r in run_rows]
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime, task_ids: list[str]) -> dict[str, Any] | None:
@@ -302,8 +303,6 @@ class SchedulerQueries:
         """(state, try_number) of these task instances, by key, in one query."""
         if not keys:
             return {}
-        from sqlalchemy import tuple_
-
         with self.read() as conn:
             rows = conn.execute(select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.try_number)
                                 .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id).in_(keys)))

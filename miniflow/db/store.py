@@ -367,9 +367,13 @@ class Store(SchedulerQueries, WebQueries):
         new tasks, and `removed` for unfinished ones whose task is gone (as Airflow does)."""
         TIS = TaskInstanceState
         with self.write() as conn:
-            if new_rows:
-                conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, state=None, try_number=0,
-                                                 poke_count=0, **row) for row in new_rows])
+            for row in new_rows:
+                try:
+                    with conn.begin_nested():  # another scheduler may have added it a moment ago
+                        conn.execute(insert(TI_T).values(dag_id=dag_id, run_id=run_id, state=None, try_number=0,
+                                                         poke_count=0, **row))
+                except IntegrityError:
+                    pass
             self.set_ti_states(dag_id, run_id, removed, TIS.REMOVED,
                                [None, TIS.SCHEDULED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
 
@@ -382,7 +386,8 @@ class Store(SchedulerQueries, WebQueries):
                              ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
         """Apply `evaluate_run`'s verdicts of several runs in one transaction: skips,
         upstream failures, and tasks that may run (and due retries) moved to `ready_state`."""
-        items = [i for i in items if i[2].skip or i[2].upstream_failed or i[2].retry_due or i[2].runnable]
+        items = sorted((i for i in items if i[2].skip or i[2].upstream_failed or i[2].retry_due or i[2].runnable),
+                       key=lambda i: (i[0], i[1]))  # one lock order for every scheduler
         if not items:
             return
         TIS = TaskInstanceState

@@ -44,9 +44,17 @@ def celery_app() -> Any:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         # Redis re-delivers an unacknowledged message after this long (a lost worker).
-        broker_transport_options={"visibility_timeout": int(config.get("celery", "visibility_timeout"))},
+        broker_transport_options=_transport_options(int(config.get("celery", "visibility_timeout"))),
         worker_hijack_root_logger=False,
     )
+
+    from celery.signals import worker_process_init
+
+    @worker_process_init.connect
+    def _fresh_connections(**_: Any) -> None:  # pool processes never share a DB connection
+        from miniflow.db.store import reset_store
+
+        reset_store()
 
     @app.task(name=TASK_NAME)
     def run_task(dag_id: str, run_id: str, task_id: str, try_number: int, fileloc: str, queue: str) -> None:
@@ -54,11 +62,31 @@ def celery_app() -> Any:
 
         key = TaskKey(dag_id, run_id, task_id, try_number, fileloc, queue)
         ok, detail = run_key(key)
-        if not ok:
-            log.error("%s.%s in %s could not run: %s", dag_id, task_id, run_id, detail)
+        if not ok:  # nobody else will notice: record it, as the scheduler would
+            _record_lost(key, detail)
         _notify(broker, key)
 
     return app
+
+
+def _transport_options(visibility_timeout: int) -> dict[str, int]:
+    """Redis re-delivers an unacknowledged message (a lost worker's) after the
+    visibility timeout; kombu looks for such messages only every interval x throttle,
+    so both are brought down to match."""
+    return {"visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": max(1, visibility_timeout // 2), "unacked_restore_throttle": 1}
+
+
+def _record_lost(key: TaskKey, detail: str) -> None:
+    from miniflow.db.store import get_store
+    from miniflow.executors.worker import load_dag_cached
+    from miniflow.runner import fail_lost_try
+
+    try:
+        task = load_dag_cached(key.fileloc, key.dag_id).task_dict.get(key.task_id)
+    except Exception:  # noqa: BLE001 -- the DAG no longer loads: fail without retry
+        task = None
+    fail_lost_try(get_store(), key, task, f"could not run: {detail}")
 
 
 def _notify(broker: str, key: TaskKey) -> None:
@@ -142,11 +170,15 @@ class CeleryExecutor(BaseExecutor):
         return []
 
 
-def run_worker(queues: str | None, concurrency: int | None) -> None:
-    """``miniflow celery worker``: a Celery worker (prefork pool) for these queues."""
+def run_worker(queues: str | None, concurrency: int | None, hostname: str | None = None) -> None:
+    """``miniflow celery worker``: a Celery worker (prefork pool) for these queues. Each
+    gets a node name of its own, so several can run on one host."""
+    import os
+
     from miniflow.config import get_config
 
     config = get_config()
     argv = ["worker", "--loglevel=INFO", "-c", str(concurrency or config.get("celery", "worker_concurrency")),
-            "-Q", queues or config.get("celery", "default_queue"), "--without-gossip", "--without-mingle"]
+            "-Q", queues or config.get("celery", "default_queue"), "--without-gossip", "--without-mingle",
+            "-n", hostname or f"miniflow-{os.getpid()}@%h"]
     celery_app().worker_main(argv)

@@ -6,17 +6,19 @@ process group takes down what it started (a scheduler's local workers and their
 tries, a Celery worker's pool children) the way a machine that dies would. Every wait
 is bounded, and a finalizer SIGKILLs every process group a test started.
 
-Task bodies append ``dag_id,run_id,task_id,try_number,worker`` to a ledger file at
-the END of their work, so a line means the body completed; "no task ran twice" is
-checked from that file, outside the system under test, and against the metadata DB.
+Task bodies append ``dag_id,run_id,task_id,try_number,worker,process_group`` to a
+ledger file at the END of their work, so a line means the body completed; "no task
+ran twice" is checked from that file, outside the system under test, and against the
+metadata DB.
 
 Each test gets a PostgreSQL database of its own; Celery tests get an empty Redis
-database (claimed with a key, so concurrent test sessions do not share one) or, on
-RabbitMQ, queue names no one else uses.
+database (claimed with a key, so concurrent test sessions do not share one) and queue
+names no one else uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -34,17 +36,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-
 from conftest import require_service
 
 pytestmark = pytest.mark.integration
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 REDIS_URL = os.environ.get("MINIFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("MINIFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 # Crashes noticed in seconds: a dead scheduler's job or a try without a heartbeat is
-# given up after 5 s; Redis re-delivers a lost worker's unacknowledged tries after 10 s.
+# given up after 5 s; Redis should re-deliver a lost worker's unstarted tries after 10 s.
 FAST = {
     "MINIFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "2",
     "MINIFLOW__SCHEDULER__LOOP_INTERVAL": "0.2",
@@ -146,6 +147,7 @@ class Cluster:
         self.home, self.logs, self.db_url = home, logs, db_url
         self.extra: dict[str, str] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.queues: set[str] = set()  # the Celery queues its workers consumed
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "MINIFLOW_HOME": str(self.home), "MINIFLOW_DATABASE_URL": self.db_url,
@@ -165,6 +167,7 @@ class Cluster:
 
     def worker(self, name: str, queues: str | None = None, concurrency: int = 2) -> subprocess.Popen[bytes]:
         args = ["celery", "worker", "-c", str(concurrency)] + (["-q", queues] if queues else [])
+        self.queues.update(queues.split(",") if queues else [])
         proc = self.start(name, args, WORKER_NAME=name)
         self.wait_for_line(name, "ready.", 60)
         return proc
@@ -276,8 +279,8 @@ CLAIM_KEY = "miniflow-test:claimed-by"
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """The URL of an empty Redis database claimed for this test (keys it made are
-    deleted afterwards; a database someone else uses is never touched)."""
+    """The URL of a Redis database that was empty and is claimed for this test (with a
+    key that other sessions running this module respect); emptied afterwards."""
     from urllib.parse import urlsplit, urlunsplit
 
     try:
@@ -301,7 +304,7 @@ def redis_url() -> Iterator[str]:
                 break
             client.delete(CLAIM_KEY)
     else:
-        pytest.skip("no empty Redis database to claim")
+        require_service("Redis", False, f"no empty database to claim at {REDIS_URL}")
     yield url
     names = [k for k in client.scan_iter() if k != CLAIM_KEY.encode()]
     if names:
@@ -311,7 +314,10 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def amqp_url() -> str:
+def amqp_url(cluster: Cluster) -> Iterator[str]:
+    """The RabbitMQ URL; afterwards the test's processes are stopped and the queues
+    they used deleted (RabbitMQ keeps durable queues and exchanges after their users
+    leave, and a live worker would declare its queue again)."""
     try:
         from kombu import Connection
 
@@ -321,7 +327,13 @@ def amqp_url() -> str:
     except Exception as exc:  # noqa: BLE001
         reason = f"cannot reach {AMQP_URL}: {type(exc).__name__}: {exc}"
     require_service("RabbitMQ", not reason, reason)
-    return AMQP_URL
+    yield AMQP_URL
+    cluster.kill_all()
+    with Connection(AMQP_URL, connect_timeout=3) as conn:
+        for name in cluster.queues:
+            for delete in ("queue_delete", "exchange_delete"):  # Celery made both, named alike
+                with contextlib.suppress(Exception):  # best effort: it may not exist
+                    getattr(conn.channel(), delete)(name)
 
 
 # --- reading the metadata DB ---------------------------------------------------------------------
@@ -403,8 +415,10 @@ def assert_each_ran_once_to_success(engine: Any, ledger: Ledger, expected: int,
     recorded = {(h.dag_id, h.run_id, h.task_id, h.try_number): h.state for h in hist}
 
     def story(key: tuple[str, str, str]) -> str:
-        return (f"{key}: completions {[(d.try_number, d.worker, d.group) for d in lines if d.key == key]}; "
-                f"history {[(h.try_number, h.state, h.pid, f'{h.start_date:%H:%M:%S.%f}', f'{h.end_date:%H:%M:%S.%f}') for h in hist if (h.dag_id, h.run_id, h.task_id) == key]}")
+        done = [(d.try_number, d.worker, d.group) for d in lines if d.key == key]
+        tries = [(h.try_number, h.state, h.pid, f"{h.start_date:%H:%M:%S.%f}", f"{h.end_date:%H:%M:%S.%f}")
+                 for h in hist if (h.dag_id, h.run_id, h.task_id) == key]
+        return f"{key}: completions {done}; history {tries}"
 
     winners = Counter(d.key for d in lines if d.try_number == final_try[d.key])
     twice = [k for k, n in winners.items() if n != 1]
@@ -555,7 +569,7 @@ def _celery_run(cluster, db, write_dag, run_cli, ledger: Ledger, broker: str, ch
             pytest.fail(f"the scheduler exited by itself\n{cluster.tails()}")
         return all_finished(db, 1)
 
-    wait_for(finished, 150, "the run to end", lambda: describe(db) + "\n" + cluster.tails(), 0.5)
+    wait_for(finished, 120, "the run to end", lambda: describe(db) + "\n" + cluster.tails(), 0.5)
     took = time.monotonic() - began
     assert cluster.stop("scheduler") == 0, cluster.tails()
     assert runs(db)[0].state == "success", describe(db)
@@ -596,51 +610,30 @@ def test_a_lost_workers_unstarted_try_is_redelivered(cluster, db, write_dag, run
     visibility = 5
     cluster.extra.update(MINIFLOW__CELERY__BROKER_URL=url, MINIFLOW__CELERY__VISIBILITY_TIMEOUT=str(visibility))
     write_dag("one.py", dag_source(ONE_TASK_DAG, ledger=str(ledger.path), queue=queue))
-    try:
-        doomed = cluster.worker("worker-a", queue, concurrency=1)
-        pool = Path(f"/proc/{doomed.pid}/task/{doomed.pid}/children").read_text().split()
-        assert pool, "the worker has no pool process"
-        for pid in pool:
-            os.kill(int(pid), signal.SIGSTOP)  # it will never claim the try it is given
-        assert run_cli("dags", "trigger", "one", "-r", "r1", env=cluster.extra).returncode == 0
-        cluster.scheduler("scheduler", "celery")
-        cluster.wait_for_line("worker-a", "received", 30)
-        cluster.kill_group("worker-a")
-        killed_at = time.monotonic()
-        assert [t.state for t in tis(db)] == ["queued"]
-        cluster.worker("worker-b", queue, concurrency=1)
-        bound = visibility + 20
-        wait_for(lambda: [t.state for t in tis(db)] == ["success"], bound,
-                 f"worker-b to get the lost try (celery.visibility_timeout={visibility} s)",
-                 lambda: describe(db) + "\n" + cluster.tails())
-        print(f"re-delivered and run {time.monotonic() - killed_at:.1f} s after the worker died")
-        assert [(d.try_number, d.worker) for d in ledger.lines()] == [(1, "worker-b")]
-    finally:
-        if broker == "rabbitmq":
-            cluster.kill_all()
-            _delete_amqp_queues(url, {queue})
+    doomed = cluster.worker("worker-a", queue, concurrency=1)
+    pool = Path(f"/proc/{doomed.pid}/task/{doomed.pid}/children").read_text().split()
+    assert pool, "the worker has no pool process"
+    for pid in pool:
+        os.kill(int(pid), signal.SIGSTOP)  # it will never claim the try it is given
+    assert run_cli("dags", "trigger", "one", "-r", "r1", env=cluster.extra).returncode == 0
+    cluster.scheduler("scheduler", "celery")
+    cluster.wait_for_line("worker-a", "received", 30)
+    cluster.kill_group("worker-a")
+    killed_at = time.monotonic()
+    assert [t.state for t in tis(db)] == ["queued"]
+    cluster.worker("worker-b", queue, concurrency=1)
+    bound = visibility + 20
+    wait_for(lambda: [t.state for t in tis(db)] == ["success"], bound,
+             f"worker-b to get the lost try (celery.visibility_timeout={visibility} s)",
+             lambda: describe(db) + "\n" + cluster.tails())
+    print(f"re-delivered and run {time.monotonic() - killed_at:.1f} s after the worker died")
+    assert [(d.try_number, d.worker) for d in ledger.lines()] == [(1, "worker-b")]
 
 
 def test_celery_on_rabbitmq(cluster, db, write_dag, run_cli, amqp_url, tmp_path):
     ledger = Ledger(tmp_path / "ledger.csv")
-    try:
-        _celery_run(cluster, db, write_dag, run_cli, ledger, amqp_url, chains=10, kill_after=None)
-    finally:
-        _delete_amqp_queues(amqp_url, {t.queue for t in tis(db)})
+    _celery_run(cluster, db, write_dag, run_cli, ledger, amqp_url, chains=10, kill_after=None)
     assert all(t.try_number == 1 for t in tis(db))
-
-
-def _delete_amqp_queues(url: str, names: set[str]) -> None:
-    """RabbitMQ keeps durable queues and exchanges after their users leave: remove this test's."""
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=3) as conn:
-        for name in names:
-            for delete in ("queue_delete", "exchange_delete"):  # Celery made both, named alike
-                try:
-                    getattr(conn.channel(), delete)(name)
-                except Exception:  # noqa: BLE001 -- best effort: it may not exist
-                    pass
 
 
 ROUTED_DAG = """
@@ -672,7 +665,7 @@ def test_queue_routing(cluster, db, write_dag, run_cli, redis_url, tmp_path):
         return lambda: sum(1 for d in ledger.lines() if d.task_id.startswith(prefix)) == 8 and all(
             t.state == "success" for t in tis(db) if t.task_id.startswith(prefix))
 
-    wait_for(done("heavy_"), 60, "the heavy tasks to succeed", lambda: describe(db) + "\n" + cluster.tails())
+    wait_for(done("heavy_"), 30, "the heavy tasks to succeed", lambda: describe(db) + "\n" + cluster.tails())
     by_task = {d.task_id: d.worker for d in ledger.lines()}
     assert {by_task[f"heavy_{n}"] for n in range(8)} == {"heavy-worker"}, by_task
     assert {t.queue for t in tis(db) if t.task_id.startswith("heavy_")} == {"heavy"}
