@@ -130,19 +130,23 @@ class CeleryExecutor(BaseExecutor):
         while True:
             done = self._finished()
             remaining = deadline - time.monotonic()
-            if done or remaining <= 0 or not self.running:
-                if not self.running and remaining > 0 and not done:
-                    time.sleep(remaining)
+            if done or remaining <= 0:
                 return done
-            self._wait_for_notice(min(remaining, self.POLL))
+            # Any notice wakes this scheduler, even for a try another scheduler sent:
+            # the task that ended may have made the next one runnable.
+            if self._wait_for_notice(min(remaining, self.POLL)) and not self.running:
+                return done
 
-    def _wait_for_notice(self, seconds: float) -> None:
+    def _wait_for_notice(self, seconds: float) -> bool:
+        """Wait for a worker's notice (True) or `seconds` (False)."""
         if self._pubsub is None:
             time.sleep(seconds)
-            return
+            return False
         message = self._pubsub.get_message(timeout=seconds)
+        woken = message is not None
         while message is not None:  # drain: one check of the DB covers them all
             message = self._pubsub.get_message(timeout=0)
+        return woken
 
     def _finished(self) -> list[TaskEvent]:
         from miniflow.db.store import get_store
