@@ -63,7 +63,8 @@ class System:
     `executor_settings`, and a database on the PostgreSQL server `executor_db_url`
     when it is set (Airflow 2 refuses its LocalExecutor on SQLite).
     `register_dags` is the command, if any, that records the DAG folder in the
-    metadata DB before ``dags unpause`` and ``dags trigger`` can name a DAG.
+    metadata DB before ``dags unpause`` and ``dags trigger`` can name a DAG;
+    `dags_list` the one that lists the DAG folder by parsing every file in it.
     """
 
     name: str
@@ -78,6 +79,7 @@ class System:
     executor_db_url: str | None = None
     register_dags: tuple[str, ...] = ()
     version: str = ""
+    dags_list: tuple[str, ...] = ("dags", "list")  # lists the DAG folder by parsing it
 
     @property
     def python(self) -> str:
@@ -161,6 +163,8 @@ def airflow_system(venv: Path, pycache_dir: Path, postgres_url: str | None) -> S
         executor_db_url=postgres_url,
         register_dags=("dags", "reserialize"),
         version=version,
+        # Airflow 3's `dags list` reads the DB; --local parses the folder, as 2.x did.
+        dags_list=("dags", "list") if version.startswith("2.") else ("dags", "list", "--local"),
     )
 
 

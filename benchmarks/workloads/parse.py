@@ -38,13 +38,13 @@ def parse(params: Params, reps: int, systems: Sequence[System]) -> list[Measurem
             styles = ("airflow", system.import_style)
             homes[system.name] = home = new_home(Path(tmp), system, "parse")
             write_dag_files(home.dags, ((s, styles[i % 2]) for i, s in enumerate(shapes)))
-            _, out = home.run("dags", "list", "--output", "json")
+            _, out = home.run(*system.dags_list, "--output", "json")
             listed = sorted(row["dag_id"] for row in read_json(out, f"{system.name} dags list"))
             if listed != expected:
                 raise BenchmarkError(f"{system.name} listed {len(listed)} DAGs, expected {len(expected)}")
 
         def once(system: System) -> float:
-            return homes[system.name].run("dags", "list")[0]
+            return homes[system.name].run(*system.dags_list)[0]
 
         name = f"{params['files']} files x {params['tasks']} tasks"
         return sample("parse", name, systems, reps, once, TARGET_SECONDS)
