@@ -154,15 +154,18 @@ class Schedulers:
 
     def __init__(self) -> None:
         self.current: Scheduler | None = None
+        self.started = False  # whether the last `use` had to start the scheduler
 
     def use(self, home: Home, dag_ids: list[str], settle: float = 0.0) -> Scheduler:
         """The home's scheduler, started (and others stopped) if needed; after a start,
         `settle` seconds pass so start-up work does not overlap the measurement."""
+        self.started = False
         if self.current is not None and self.current.home == home and self.current.alive():
             return self.current
         self.stop()
         self.current = Scheduler(home, dag_ids)
         self.current.start()
+        self.started = True
         time.sleep(settle)
         return self.current
 
