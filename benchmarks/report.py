@@ -203,7 +203,7 @@ def markdown_table(document: dict[str, Any]) -> str:
                 continue
             unit = ours["unit"]
 
-            def cell(m: dict[str, Any] | None) -> str:
+            def cell(m: dict[str, Any] | None, unit: str = unit) -> str:
                 if m is None:
                     return "-"
                 return f"{number(m['median'], unit)} ({number(m['min'], unit)}-{number(m['max'], unit)})"

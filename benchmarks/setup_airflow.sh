@@ -23,7 +23,8 @@ version="${2:-2.10.5}"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 pins="$(mktemp)"
-trap 'rm -f "$pins"' EXIT
+scratch="$(mktemp -d)"  # AIRFLOW_HOME for the check below, so nothing lands in ~/airflow
+trap 'rm -rf "$pins" "$scratch"' EXIT
 case "$version" in
   2.*)
     cat >"$pins" <<'EOF'
@@ -60,4 +61,4 @@ echo "creating $venv with apache-airflow==$version ($("$python" --version))"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -c "$pins" "apache-airflow==$version" \
   apache-airflow-providers-postgres psycopg2-binary
-"$venv/bin/airflow" version
+AIRFLOW_HOME="$scratch" AIRFLOW__CORE__LOAD_EXAMPLES=False "$venv/bin/airflow" version
