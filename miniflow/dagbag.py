@@ -17,19 +17,16 @@ import hashlib
 import importlib.util
 import os
 import re
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
 from miniflow.exceptions import DagNotFoundError
+from miniflow.timeouts import time_limit
 
 __all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
 
@@ -99,25 +96,6 @@ def list_dag_files(folder: Path) -> list[Path]:
             elif entry.suffix == ".py" and _might_contain_dag(entry):
                 found.append(entry)
     return sorted(found)
-
-
-@contextmanager
-def _timeout(seconds: float, filepath: Path) -> Iterator[None]:
-    """Abort an import that runs too long (main thread only: signals need it)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum: int, frame: object) -> None:
-        raise TimeoutError(f"importing the file took longer than {seconds:g} s (core.dagbag_import_timeout)")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _error_line(exc: BaseException, filepath: str) -> int | None:
@@ -201,7 +179,7 @@ class DagBag:
         sys.modules[module_name] = module
         DagContext.autoregistered = []
         try:
-            with _timeout(self.import_timeout, Path(filepath)):
+            with time_limit(self.import_timeout, "importing the file (core.dagbag_import_timeout)", TimeoutError):
                 spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(module_name, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from miniflow.exceptions import TaskTimeoutError
@@ -18,12 +18,17 @@ __all__ = ["time_limit"]
 
 
 @contextmanager
-def time_limit(seconds: float | None, what: str = "task") -> Iterator[None]:
-    if not seconds or threading.current_thread() is not threading.main_thread():
+def time_limit(seconds: float | None, what: str = "task",
+               error: Callable[[str], Exception] | None = None) -> Iterator[None]:
+    """Raise `error(message)` (TaskTimeoutError by default) if the block runs longer
+    than `seconds`; the DAG loader uses it for ``core.dagbag_import_timeout`` too."""
+    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_alarm(signum: int, frame: object) -> None:
+        if error is not None:
+            raise error(f"{what} took longer than {seconds:g} s")
         raise TaskTimeoutError(f"{what} timed out after {seconds:g} s (execution_timeout)")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
