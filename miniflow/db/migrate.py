@@ -14,8 +14,10 @@ from miniflow.exceptions import DatabaseNotReadyError
 
 __all__ = ["HEAD_REVISION", "migrate", "current_revision", "check_ready", "reset"]
 
-HEAD_REVISION = "0001"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Revision ids are the four digits that start each file name in versions/, so the head
+# is known without loading Alembic (commands check it on every start).
+HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def _alembic_config(connection: object) -> object:

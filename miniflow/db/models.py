@@ -1,7 +1,8 @@
 """Tables of the metadata database, as SQLAlchemy 2.x typed models.
 
 Times are stored as timezone-aware UTC (`UtcDateTime`). A task instance is one row per
-(dag_id, run_id, task_id), holding its current try; every finished try is also kept in
+(dag_id, run_id, task_id, map_index), holding its current try (map_index is -1 for a
+task that is not mapped, 0..n-1 for the n instances of a mapped one); every finished try is also kept in
 `task_instance_history`, so the UI can show all tries with their logs.
 """
 
@@ -127,6 +128,7 @@ class TaskInstanceModel(Base):
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     state: Mapped[str | None] = mapped_column(String(20))
     try_number: Mapped[int] = mapped_column(Integer, default=0)
     max_tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -147,6 +149,7 @@ class TaskInstanceModel(Base):
     first_poke_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # sensors in reschedule mode
     poke_count: Mapped[int] = mapped_column(Integer, default=0)
     rendered_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rendered_map_index: Mapped[str | None] = mapped_column(String(250))  # map_index_template, rendered
 
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
@@ -163,6 +166,7 @@ class TaskInstanceHistory(Base):
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str | None] = mapped_column(String(20))
     start_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -181,6 +185,7 @@ class XComModel(Base):
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)  # JSON text
     timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
