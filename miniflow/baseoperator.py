@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from miniflow.dag import DAG, DagContext, validate_key
+from miniflow.dag import DAG, DagContext, caller_location, validate_key
 from miniflow.exceptions import (
     DagDefinitionError,
     InvalidTriggerRuleError,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from miniflow.xcom import XComArg
 
 __all__ = ["BaseOperator", "DependencyMixin", "chain", "cross_downstream"]
+
+_EDGE_ORDER = itertools.count()
 
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
 
@@ -274,6 +277,8 @@ class BaseOperator(DependencyMixin):
         self.params: dict[str, Any] = dict(params or {})
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
+        # downstream task_id -> (order drawn, DAG-file line): names the edge closing a cycle
+        self.edge_origins: dict[str, tuple[int, int | None]] = {}
         if dag is not None:
             self.params = {**dag.params, **self.params}
             dag.add_task(self)
@@ -327,6 +332,8 @@ class BaseOperator(DependencyMixin):
                 f"cannot link {self.task_id!r} (DAG {self.dag_id!r}) to "
                 f"{downstream.task_id!r} (DAG {downstream.dag_id!r}): tasks are in different DAGs"
             )
+        if downstream.task_id not in self.downstream_task_ids:
+            self.edge_origins[downstream.task_id] = (next(_EDGE_ORDER), caller_location()[1])
         self.downstream_task_ids.add(downstream.task_id)
         downstream.upstream_task_ids.add(self.task_id)
         if self._dag is not None:
@@ -391,6 +398,13 @@ class BaseOperator(DependencyMixin):
         from miniflow.templating import render_task_fields
 
         render_task_fields(self, context, jinja_env)
+
+    def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
+        """`content` (a string, or strings inside lists, tuples, sets and dicts) rendered
+        against `context` with the DAG's Jinja environment, as Airflow's public API does."""
+        from miniflow.templating import render_value
+
+        return render_value(self, content, context, jinja_env)
 
     def xcom_push(self, context: dict[str, Any], key: str, value: Any) -> None:
         context["ti"].xcom_push(key=key, value=value)

@@ -50,12 +50,15 @@ def validate_key(kind: str, key: object, where: str = "") -> str:
     return key
 
 
-def _caller_file() -> str:
-    """The file of the first frame outside miniflow: the DAG file being loaded."""
+def caller_location() -> tuple[str, int | None]:
+    """File and line of the first frame outside miniflow: where the DAG file made the
+    call (a ``DAG(...)``, a ``>>``), so load errors can point at that line."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back  # type: ignore[assignment]
-    return frame.f_code.co_filename if frame is not None else "<unknown>"
+    if frame is None:
+        return "<unknown>", None
+    return frame.f_code.co_filename, frame.f_lineno
 
 
 def _parse_datetime(value: Any, name: str, where: str) -> dt.datetime | None:
@@ -141,7 +144,7 @@ class DAG:
         fail_stop: bool = False,
         dag_display_name: str | None = None,
     ) -> None:
-        self.fileloc = _caller_file()
+        self.fileloc, self.lineno = caller_location()
         where = f"{self.fileloc}: "
         self.dag_id = validate_key("dag_id", dag_id, where)
         where = f"{self.fileloc}: DAG {dag_id!r}: "
@@ -302,10 +305,20 @@ class DAG:
         if self._topological_cache is None:
             order = topological_order(self.task_dict, self._downstream_of)
             if order is None:
-                cycle = find_cycle(self.task_dict, self._downstream_of) or []
-                raise DagCycleError(self.dag_id, cycle, self.fileloc)
+                cycle, line = self._closing_edge_last(find_cycle(self.task_dict, self._downstream_of) or [])
+                raise DagCycleError(self.dag_id, cycle, self.fileloc, line)
             self._topological_cache = [self.task_dict[t] for t in order]
         return list(self._topological_cache)
+
+    def _closing_edge_last(self, cycle: list[str]) -> tuple[list[str], int | None]:
+        """The cycle turned so that its last edge is the one drawn last -- the edge that
+        closed it -- and the DAG-file line that drew it."""
+        drawn = [(self.task_dict[up].edge_origins.get(down), i) for i, (up, down) in enumerate(zip(cycle, cycle[1:]))]
+        known = [(origin, i) for origin, i in drawn if origin is not None]
+        if not known:
+            return cycle, None
+        (_, line), i = max(known)
+        return cycle[i + 1:-1] + cycle[:i + 1] + [cycle[i + 1]], line
 
     def validate(self) -> None:
         """Check the finished graph; the loader calls this once the DAG file has run."""

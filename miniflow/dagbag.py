@@ -1,7 +1,9 @@
 """Loading DAG files: every file on its own, and a broken one never stops the rest.
 
-A file is imported as a module with a name unique to its path, with its folder on
-``sys.path`` so it can import helper modules beside it. Only files that mention both
+A file is imported as a module with a name unique to its path. As in Airflow, the DAGs
+folder's root (the configured one, and the folder given to `DagBag`, e.g. with ``-S``)
+is on ``sys.path``, so a file in ``dags/team/`` can ``from helpers.x import y`` or
+``from include.x import y``; the file's own folder is too, for helper modules beside it. Only files that mention both
 "dag" and "miniflow" or "airflow" are imported (Airflow's "safe mode"), so helper
 modules are not run as DAG files. Whatever goes wrong -- a syntax error, an exception,
 an invalid DAG, an import that takes longer than ``core.dagbag_import_timeout`` -- is
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
-from miniflow.exceptions import DagNotFoundError
+from miniflow.exceptions import DagCycleError, DagNotFoundError, DuplicateDagIdError
 from miniflow.timeouts import time_limit
 
 __all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
@@ -105,6 +107,12 @@ def _error_line(exc: BaseException, filepath: str) -> int | None:
     return lines[-1] if lines else None
 
 
+def _put_on_sys_path(folder: Path) -> None:
+    path = str(Path(folder).resolve())
+    if path not in sys.path:
+        sys.path.append(path)
+
+
 class DagBag:
     """The DAGs of a folder (and optionally miniflow's examples), loaded once."""
 
@@ -128,6 +136,8 @@ class DagBag:
         self.file_mtimes: dict[str, float] = {}
         self.load_seconds: dict[str, float] = {}
         airflow_compat.install()
+        for root in (config.dags_folder, self.dag_folder):
+            _put_on_sys_path(root if root.is_dir() else root.parent)
         folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])
         for folder in folders:
             if folder.exists():
@@ -158,10 +168,13 @@ class DagBag:
             try:
                 dag.validate()
                 if dag.dag_id in self.dags and self.dags[dag.dag_id].fileloc != filepath:
-                    other = self.dags[dag.dag_id].fileloc
-                    raise ValueError(f"DAG id {dag.dag_id!r} is already defined in {other}")
+                    other = self.dags[dag.dag_id]
+                    raise DuplicateDagIdError(
+                        f"DAG id {dag.dag_id!r} (line {dag.lineno}) is already defined in "
+                        f"{other.fileloc}:{other.lineno}; give each DAG its own dag_id", dag.lineno)
             except Exception as exc:  # noqa: BLE001
-                self.import_errors[filepath] = ImportErrorInfo(filepath, None, f"{type(exc).__name__}: {exc}")
+                line = getattr(exc, "lineno", None) if isinstance(exc, (DagCycleError, DuplicateDagIdError)) else None
+                self.import_errors[filepath] = ImportErrorInfo(filepath, line, f"{type(exc).__name__}: {exc}")
                 continue
             self.dags[dag.dag_id] = dag
             kept.append(dag)
@@ -170,9 +183,7 @@ class DagBag:
     def _import(self, filepath: str) -> list[DAG]:
         digest = hashlib.sha1(filepath.encode()).hexdigest()[:12]
         module_name = f"miniflow_dagfile_{digest}_{Path(filepath).stem}"
-        folder = str(Path(filepath).parent)
-        if folder not in sys.path:
-            sys.path.append(folder)
+        _put_on_sys_path(Path(filepath).parent)
         spec = importlib.util.spec_from_file_location(module_name, filepath)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

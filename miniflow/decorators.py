@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.dag import DAG, DagContext, _caller_file
+from miniflow.dag import DAG, DagContext, caller_location
 from miniflow.exceptions import DagDefinitionError
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.python import (
@@ -190,7 +190,7 @@ def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> An
             options = {**dag_kwargs, "params": params}
             options.setdefault("doc_md", func.__doc__)
             with DAG(name or func.__name__, **options) as new_dag:
-                new_dag.fileloc = _caller_file()
+                new_dag.fileloc, new_dag.lineno = caller_location()
                 func(**{k: DagParam(k, v) for k, v in bound.arguments.items()})
             return new_dag
 

@@ -18,6 +18,7 @@ __all__ = [
     "DagDefinitionError",
     "DagCycleError",
     "DuplicateTaskIdError",
+    "DuplicateDagIdError",
     "InvalidIdError",
     "InvalidScheduleError",
     "InvalidTriggerRuleError",
@@ -45,6 +46,7 @@ __all__ = [
     "AirflowNotFoundException",
     "DagCycleException",
     "DuplicateTaskIdFound",
+    "AirflowDagDuplicatedIdException",
 ]
 
 
@@ -59,15 +61,25 @@ class DagDefinitionError(MiniflowError, ValueError):
 class DagCycleError(DagDefinitionError):
     """The dependencies form a cycle; `cycle` lists it in order, first node repeated last."""
 
-    def __init__(self, dag_id: str, cycle: list[str], fileloc: str = "") -> None:
+    def __init__(self, dag_id: str, cycle: list[str], fileloc: str = "", lineno: int | None = None) -> None:
         self.dag_id = dag_id
         self.cycle = cycle
+        self.lineno = lineno  # of the edge that closed the cycle
         where = f"{fileloc}: " if fileloc else ""
-        super().__init__(f"{where}DAG {dag_id!r} has a cycle: {' -> '.join(cycle)}")
+        closed = f" (closed by {cycle[-2]} >> {cycle[-1]} at line {lineno})" if lineno else ""
+        super().__init__(f"{where}DAG {dag_id!r} has a cycle: {' -> '.join(cycle)}{closed}")
 
 
 class DuplicateTaskIdError(DagDefinitionError):
     """Two tasks of one DAG share an id."""
+
+
+class DuplicateDagIdError(DagDefinitionError):
+    """Two DAG files define the same dag_id; `lineno` is the second ``DAG(...)`` call."""
+
+    def __init__(self, message: str, lineno: int | None = None) -> None:
+        self.lineno = lineno
+        super().__init__(message)
 
 
 class InvalidIdError(DagDefinitionError):
@@ -172,3 +184,4 @@ AirflowRescheduleException = TaskRescheduled
 AirflowTaskTimeout = TaskTimeoutError
 DagCycleException = DagCycleError
 DuplicateTaskIdFound = DuplicateTaskIdError
+AirflowDagDuplicatedIdException = DuplicateDagIdError

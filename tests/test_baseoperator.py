@@ -433,3 +433,16 @@ def test_xcom_arg_supports_shift_operators() -> None:
         before = _bash("before")
         before >> first() >> [second(), after]
     assert _edges(d) == {("before", "first"), ("first", "second"), ("first", "after")}
+
+
+# --- render_template (public API) --------------------------------------------------------
+
+
+def test_render_template_renders_strings_and_collections_with_the_dags_macros() -> None:
+    with DAG("render_api", schedule=None, user_defined_macros={"shout": str.upper}) as d:
+        t = _bash("t")
+    context = {"ds": "2024-01-02", "params": {"x": 3}}
+    assert t.render_template("day {{ ds }} {{ shout('hi') }}", context) == "day 2024-01-02 HI"
+    assert t.render_template(["{{ params.x }}", 4, {"k": "{{ ds }}"}], context) == ["3", 4, {"k": "2024-01-02"}]
+    assert t.render_template("plain", context) == "plain"
+    assert d.dag_id == "render_api"

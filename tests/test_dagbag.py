@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -338,3 +339,70 @@ def test_dagbag_accepts_a_single_file(write_dag, dags_folder: Path) -> None:
     path = write_dag("good.py", _good("single"))
     write_dag("other.py", _good("other"))
     assert DagBag(path).dag_ids == ["single"]
+
+
+def test_dags_folder_root_is_importable_from_a_subfolder(write_dag, dags_folder: Path) -> None:
+    """As in Airflow: ``dags/team/etl.py`` imports ``helpers.x`` and ``include.x`` from the root."""
+    helpers, include = f"helpers_{uuid.uuid4().hex[:8]}", f"include_{uuid.uuid4().hex[:8]}"
+    write_dag(f"{helpers}/__init__.py", "")
+    write_dag(f"{helpers}/commands.py", "def hello():\n    return 'echo from helpers'\n")
+    write_dag(f"{include}/__init__.py", "")
+    write_dag(f"{include}/sql.py", "QUERY = 'select 1'\n")
+    write_dag("team/etl.py", f"""
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+        from {helpers}.commands import hello
+        from {include}.sql import QUERY
+
+        with DAG("team_root_imports", start_date=datetime(2024, 1, 1)) as dag:
+            BashOperator(task_id="t", bash_command=hello() + " " + QUERY)
+    """)
+    bag = DagBag(dags_folder)
+    assert bag.import_errors == {}
+    assert bag.get_dag("team_root_imports").get_task("t").bash_command == "echo from helpers select 1"
+
+
+def test_a_subdir_given_to_the_dagbag_is_an_import_root_too(write_dag, tmp_path: Path) -> None:
+    other = tmp_path / "other_dags"
+    lib = f"lib_{uuid.uuid4().hex[:8]}"
+    (other / lib).mkdir(parents=True)
+    (other / lib / "__init__.py").write_text("VALUE = 'echo lib'\n")
+    (other / "deep").mkdir()
+    (other / "deep" / "d.py").write_text(textwrap.dedent(_good("sub_root")).replace(
+        'bash_command="echo hello"', "bash_command=VALUE").replace(
+        "from miniflow import DAG", f"from miniflow import DAG\nfrom {lib} import VALUE"))
+    bag = DagBag(other)
+    assert bag.import_errors == {}
+    assert bag.get_dag("sub_root").get_task("hello").bash_command == "echo lib"
+
+
+def test_cycle_error_names_the_line_of_the_edge_that_closed_it(write_dag, dags_folder: Path) -> None:
+    path = write_dag("cycle_line.py", """\
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.empty import EmptyOperator
+
+        with DAG("cycle_line", start_date=datetime(2024, 1, 1)) as dag:
+            a = EmptyOperator(task_id="a")
+            b = EmptyOperator(task_id="b")
+            c = EmptyOperator(task_id="c")
+            c >> a
+            a >> b
+            b >> c
+            a >> EmptyOperator(task_id="d")
+    """)
+    error = DagBag(dags_folder).import_errors[_key(path)]
+    assert error.lineno == 11
+    assert error.message.endswith("has a cycle: c -> a -> b -> c (closed by b >> c at line 11)")
+
+
+def test_duplicate_dag_id_error_names_the_line_of_the_dag_call(write_dag, dags_folder: Path) -> None:
+    first = write_dag("a_first.py", _good("dup_line"))
+    second = write_dag("b_second.py", "\n\n" + _good("dup_line"))
+    error = DagBag(dags_folder).import_errors[_key(second)]
+    first_line = _good("dup_line").splitlines().index(
+        '    with DAG("dup_line", start_date=datetime(2024, 1, 1), schedule="@daily") as dag:') + 1
+    assert error.lineno == first_line + 2
+    assert f"{_key(first)}:{first_line}" in error.message
+    assert "DuplicateDagIdError" in error.message
