@@ -28,9 +28,10 @@ from miniflow.timetables import to_utc
 from miniflow.trigger_rules import TriggerRule
 
 if TYPE_CHECKING:
+    from miniflow.mapping import OperatorPartial
     from miniflow.xcom import XComArg
 
-__all__ = ["BaseOperator", "DependencyMixin", "chain", "cross_downstream"]
+__all__ = ["BaseOperator", "DependencyMixin", "chain", "cross_downstream", "merged_default_args"]
 
 _EDGE_ORDER = itertools.count()
 
@@ -101,6 +102,18 @@ def _init_arg_names(cls: type) -> frozenset[str]:
     return frozenset(names)
 
 
+def merged_default_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The default_args a task made now gets: its DAG's, its group's, then its own."""
+    from miniflow.task_group import TaskGroupContext
+
+    dag = kwargs.get("dag") or DagContext.current()
+    group = TaskGroupContext.current()
+    default_args = dict(dag.default_args) if dag is not None else {}
+    default_args.update(group.default_args if group is not None else {})
+    default_args.update(kwargs.get("default_args") or {})
+    return default_args
+
+
 def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
     """Wrap an operator ``__init__`` so the outermost call merges default_args first."""
     @functools.wraps(init)
@@ -115,11 +128,9 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
             )
         from miniflow.task_group import TaskGroupContext
 
-        dag = kwargs.get("dag") or DagContext.current()
         group = TaskGroupContext.current()
-        default_args = dict(dag.default_args) if dag is not None else {}
-        default_args.update(group.default_args if group is not None else {})
-        default_args.update(kwargs.pop("default_args", None) or {})
+        default_args = merged_default_args(kwargs)
+        kwargs.pop("default_args", None)
         if group is not None and "task_id" in kwargs:
             kwargs["task_id"] = group.child_id(kwargs["task_id"])
         for name in _init_arg_names(type(self)):
@@ -205,6 +216,7 @@ class BaseOperator(DependencyMixin):
         doc_yaml: str | None = None,
         doc_rst: str | None = None,
         task_display_name: str | None = None,
+        map_index_template: str | None = None,
         logger_name: str | None = None,
         allow_nested_operators: bool = True,
         **kwargs: Any,
@@ -274,6 +286,7 @@ class BaseOperator(DependencyMixin):
         self.outlets = outlets
         self.doc_md = doc_md or doc or doc_json or doc_yaml or doc_rst
         self.task_display_name = task_display_name or task_id
+        self.map_index_template = map_index_template  # names a mapped instance in the UI
         self.params: dict[str, Any] = dict(params or {})
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
@@ -282,6 +295,14 @@ class BaseOperator(DependencyMixin):
         if dag is not None:
             self.params = {**dag.params, **self.params}
             dag.add_task(self)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """The arguments shared by every instance of a mapped task; finish with
+        ``.expand(...)`` or ``.expand_kwargs(...)`` (see `miniflow.mapping`)."""
+        from miniflow.mapping import OperatorPartial
+
+        return OperatorPartial(cls, kwargs)
 
     # --- DAG membership ---------------------------------------------------------------
 

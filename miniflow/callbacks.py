@@ -46,8 +46,10 @@ def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState) 
 
     run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
     last = dag.topological_sort()[-1]
-    row = store.get_ti(dag.dag_id, run_id, last.task_id)
-    ti = TaskInstance(copy.copy(last), run, row.try_number if row else 1, row.max_tries if row else 0, store)
+    rows = store.mapped_tis(dag.dag_id, run_id, last.task_id)
+    row = rows[-1] if rows else None
+    ti = TaskInstance(copy.copy(last), run, row.try_number if row else 1, row.max_tries if row else 0, store,
+                      map_index=row.map_index if row else -1)
     ti.state = row.state if row else None
     context = build_context(ti)
     context["reason"] = "success" if success else "task_failure"

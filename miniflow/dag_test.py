@@ -1,8 +1,9 @@
 """``miniflow dags test``: one whole DAG run in this process, no scheduler needed.
 
-It is the scheduler's algorithm in miniature, run with the sequential executor:
-evaluate the run (`miniflow.dagrun.evaluate_run`), queue what may run, run each try
-here with the task runner, and repeat until the run is over. Retries wait for their
+It is the scheduler's own loop, scoped to one run and driving the sequential executor:
+decide the run (`Scheduler.schedule_runs`), queue what may run within pools and limits
+(`Scheduler.queue_task_instances`), run each try here with the task runner, and repeat
+until the run is over. Retries wait for their
 delay. Everything is recorded in the metadata DB like any run; an earlier run of the
 DAG for the same logical date is replaced, as in Airflow.
 """
@@ -15,13 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniflow.callbacks import run_dag_callback
-from miniflow.dagrun import evaluate_run
-from miniflow.runner import run_task_instance
+from miniflow.exceptions import DagDefinitionError
 from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
-from miniflow.taskinstance import DagRun
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -48,7 +46,11 @@ def run_dag_test(
     logical_date: dt.datetime | None = None,
     conf: dict[str, Any] | None = None,
     store: Store | None = None,
+    echo: bool = False,
 ) -> DagTestResult:
+    """Run `dag` once for `logical_date` (now by default) and return every task
+    instance's outcome; `echo` prints each try's log lines as they come, as Airflow's
+    ``dags test`` does."""
     from miniflow.db.store import get_store
 
     store = store or get_store()
@@ -59,38 +61,47 @@ def run_dag_test(
     old = store.find_run(dag.dag_id, logical_date)
     if old is not None:
         store.delete_run(dag.dag_id, old.run_id)
-    store.create_run(dag.dag_id, task_rows(dag), run_id, logical_date, interval, "manual", conf=conf,
+    store.create_run(dag.dag_id, task_rows(dag, logical_date), run_id, logical_date, interval, "manual", conf=conf,
                      state=DagRunState.RUNNING, external_trigger=True, triggered_by="test")
-    state = run_until_done(store, dag, run_id)
+    state = run_until_done(store, dag, run_id, echo)
     order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}
-    tis = sorted(store.tis_of_run(dag.dag_id, run_id), key=lambda r: order.get(r.task_id, 0))
+    tis = sorted(store.tis_of_run(dag.dag_id, run_id), key=lambda r: (order.get(r.task_id, 0), r.map_index))
     return DagTestResult(run_id, state, tis)
 
 
-def run_until_done(store: Store, dag: DAG, run_id: str) -> DagRunState:
-    """Drive one run to its end in this process; returns its final state."""
-    dag_run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
+def run_until_done(store: Store, dag: DAG, run_id: str, echo: bool = False) -> DagRunState:
+    """Drive one run to its end in this process, with the scheduler's own steps and the
+    sequential executor; returns the run's final state."""
+    from miniflow.executors.sequential import SequentialExecutor
+    from miniflow.scheduler import Scheduler
+
+    executor = SequentialExecutor({dag.dag_id: dag}, store, echo)
+    steps = Scheduler(store, executor)
+    steps.dags = {dag.dag_id: dag}
+    store.set_run_state(dag.dag_id, run_id, DagRunState.RUNNING, expected=[DagRunState.QUEUED])
     while True:
-        rows = store.ti_states(dag.dag_id, run_id)
-        states, next_try_at, weights = {}, {}, {}
-        for task_id, state, next_try, weight in rows:
-            states[task_id], next_try_at[task_id], weights[task_id] = state, next_try, weight
-        decisions = evaluate_run(dag, states, _now(), next_try_at)
-        store.record_decisions(dag.dag_id, run_id, decisions, ready_state=TIS.QUEUED)
-        if decisions.outcome is not None:
-            store.set_run_state(dag.dag_id, run_id, decisions.outcome)
-            run_dag_callback(dag, store, run_id, decisions.outcome)
-            return decisions.outcome
-        ready = decisions.retry_due + decisions.runnable
-        if not ready:
-            _wait_for_next_try(rows)
-            continue
-        for task_id in sorted(ready, key=lambda t: -weights[t]):
-            run_task_instance(store, dag, run_id, task_id, dag_run)
+        ended = steps.schedule_runs(include_backfill=True, dag_id=dag.dag_id, run_ids=[run_id])
+        if run_id in ended:
+            return ended[run_id]
+        queued = steps.queue_task_instances(run_filter=(dag.dag_id, [run_id]))
+        steps.handle_events(executor.events(timeout=0.0))
+        if not queued:
+            run = store.get_run(dag.dag_id, run_id)
+            if run.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
+                return DagRunState(run.state)
+            _wait_for_next_try(dag, store.tis_of_run(dag.dag_id, run_id))
 
 
-def _wait_for_next_try(rows: list[Any]) -> None:
-    """Sleep until the earliest retry or sensor reschedule is due."""
+def _wait_for_next_try(dag: DAG, rows: list[Any]) -> None:
+    """Sleep until the earliest retry or sensor reschedule is due; with none due, what
+    is scheduled cannot be queued (a full or unknown pool): say so instead of hanging."""
     due = [r.next_try_at for r in rows if r.state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and r.next_try_at]
     if due:
         time.sleep(max(0.0, (min(due) - _now()).total_seconds()))
+        return
+    stuck = [r for r in rows if r.state == TIS.SCHEDULED]
+    if stuck:
+        names = ", ".join(f"{r.task_id} (pool {r.pool!r})" for r in stuck[:5])
+        raise DagDefinitionError(
+            f"DAG {dag.dag_id!r}: {names} cannot start: their pool has no free slot or does not "
+            "exist; create it with 'miniflow pools set NAME SLOTS'")

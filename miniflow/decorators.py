@@ -31,6 +31,7 @@ from typing import Any
 from miniflow.baseoperator import BaseOperator
 from miniflow.dag import DAG, DagContext, caller_location
 from miniflow.exceptions import DagDefinitionError
+from miniflow.mapping import validate_expand_value
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.python import (
     BranchPythonOperator,
@@ -108,6 +109,7 @@ class _TaskDecorator:
             multiple_outputs = _returns_mapping(function)
         self.multiple_outputs = multiple_outputs
         self.kwargs = kwargs
+        self.fixed: dict[str, Any] = {}  # arguments given to partial()
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
@@ -122,7 +124,7 @@ class _TaskDecorator:
             task_id=task_id,
             python_callable=self.function,
             op_args=args,
-            op_kwargs=kwargs,
+            op_kwargs={**self.fixed, **kwargs},
             multiple_outputs=self.multiple_outputs,
             doc_md=op_kwargs.pop("doc_md", None) or self.function.__doc__,
             **op_kwargs,
@@ -132,15 +134,45 @@ class _TaskDecorator:
     def override(self, **kwargs: Any) -> _TaskDecorator:
         """The same task with other operator arguments (``task_id``, ``retries``...)."""
         multiple = kwargs.pop("multiple_outputs", self.multiple_outputs)
-        return _TaskDecorator(self.function, self.operator_class, multiple, {**self.kwargs, **kwargs})
+        overridden = _TaskDecorator(self.function, self.operator_class, multiple, {**self.kwargs, **kwargs})
+        overridden.fixed = dict(self.fixed)
+        return overridden
 
-    def expand(self, **kwargs: Any) -> XComArg:
-        raise DagDefinitionError(
-            f"@task {self.function.__name__!r}: dynamic task mapping (.expand) is not supported "
-            "by miniflow; generate one task per item at parse time instead"
-        )
+    def partial(self, **kwargs: Any) -> _TaskDecorator:
+        """Fix some of the function's arguments for every instance of a mapped task."""
+        bound = _TaskDecorator(self.function, self.operator_class, self.multiple_outputs, self.kwargs)
+        bound.fixed = {**self.fixed, **kwargs}
+        return bound
 
-    partial = expand
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task instance per item (the cross product of several arguments); see
+        `miniflow.mapping`."""
+        where = f"@task {self.function.__name__!r}: "
+        names = inspect.signature(self.function).parameters
+        for name, value in mapped.items():
+            if name not in names:
+                raise DagDefinitionError(f"{where}expand() got an unexpected argument {name!r}")
+            if name in self.fixed:
+                raise DagDefinitionError(f"{where}{name!r} is given to both partial() and expand()")
+            validate_expand_value(where, name, value)
+        return self._mapped(dict(mapped))
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        """One task instance per dict of arguments (a list, or an upstream's output)."""
+        return self._mapped(kwargs)
+
+    def _mapped(self, expand_input: Any) -> XComArg:
+        from miniflow.mapping import MappedOperator
+
+        options = dict(self.kwargs)
+        dag = options.get("dag") or DagContext.current()
+        task_id = _unique_task_id(dag, options.pop("task_id", self.function.__name__))
+        mapped = MappedOperator.create(self.operator_class, dict(
+            task_id=task_id, python_callable=self.function, op_args=(), op_kwargs=dict(self.fixed),
+            multiple_outputs=self.multiple_outputs,
+            doc_md=options.pop("doc_md", None) or self.function.__doc__, **options,
+        ), expand_input, mapped_into="op_kwargs")
+        return XComArg(mapped)
 
 
 def _task_factory(operator_class: type[BaseOperator]) -> Callable[..., Any]:

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import call_callbacks
 from miniflow.context import bind_context, build_context
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
+from miniflow.mapping import MappedOperator, feeds_mapping, mapped_kwargs, validate_mappable
 from miniflow.retries import task_retry_wait
 from miniflow.serialization import to_plain
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.task_log import capture_task_log, log_path
 from miniflow.taskinstance import DagRun, TaskInstance
+from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.timeouts import time_limit
 from miniflow.xcom import XCOM_RETURN_KEY, XComArg, serialize_value
 
@@ -48,6 +50,7 @@ class Outcome:
     xcoms: list[tuple[str, str]] = field(default_factory=list)
     next_try_at: dt.datetime | None = None
     rendered: dict[str, Any] | None = None
+    rendered_map_index: str | None = None
     error: BaseException | None = None
     context: dict[str, Any] | None = None
 
@@ -58,9 +61,13 @@ def _now() -> dt.datetime:
 
 def _return_xcoms(ti: TaskInstance, result: Any) -> list[tuple[str, str]]:
     task = ti.task
+    where = f"task {task.task_id!r}: "
+    if feeds_mapping(task):
+        from miniflow.config import get_config
+
+        validate_mappable(result, where, int(get_config().get("core", "max_map_length")))
     if not task.do_xcom_push or result is None:
         return []
-    where = f"task {task.task_id!r}: "
     xcoms = []
     if task.multiple_outputs:
         if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
@@ -74,8 +81,12 @@ def execute_try(ti: TaskInstance) -> Outcome:
     task = ti.task
     logger = ti.log
     rendered: dict[str, Any] | None = None
+    rendered_map_index = None
     context = build_context(ti)
     try:
+        if isinstance(task, MappedOperator):
+            task = ti.task = context["task"] = task.unmap(  # type: ignore[typeddict-unknown-key]
+                mapped_kwargs(task, ti.map_index, lambda arg: arg.resolve(context)))
         for name in task.template_fields:
             setattr(task, name, XComArg.resolve_all(getattr(task, name), context))
         task.render_template_fields(context)
@@ -93,6 +104,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
                 raise
         task.post_execute(context, result)
         xcoms = _return_xcoms(ti, result)
+        rendered_map_index = _render_map_index(task, context)
         outcome = Outcome(TIS.SUCCESS, xcoms, rendered=rendered)
     except TaskSkipped as exc:
         logger.info("Task skipped: %s", exc)
@@ -107,11 +119,26 @@ def execute_try(ti: TaskInstance) -> Outcome:
         logger.exception("Task failed with exception")
         outcome = _failed_try(ti, exc, rendered)
     outcome.context = context
+    outcome.rendered_map_index = rendered_map_index or _render_map_index(task, context)
     ti.state = outcome.state
     ti.end_date = _now()
     logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
                 outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
     return outcome
+
+
+def _render_map_index(task: BaseOperator, context: dict[str, Any]) -> str | None:
+    """A mapped instance's name from ``map_index_template`` (rendered after the task ran,
+    so the task may set what it uses in the context); None without a template."""
+    if not task.map_index_template:
+        return None
+    from miniflow.templating import render_value
+
+    try:
+        return str(render_value(task, task.map_index_template, context))[:250]
+    except Exception:  # noqa: BLE001 -- a bad name must not change the outcome
+        log.warning("map_index_template of %s could not be rendered", task.task_id, exc_info=True)
+        return None
 
 
 def run_callbacks(ti: TaskInstance, outcome: Outcome) -> None:
@@ -169,35 +196,39 @@ class _Heartbeat(threading.Thread):
                 continue
             store, row = current
             try:
-                store.heartbeat_ti(row.dag_id, row.run_id, row.task_id, row.try_number)
+                store.heartbeat_ti(TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index),
+                                   row.try_number)
             except Exception:  # noqa: BLE001 -- a missed beat is retried next interval
                 log.warning("heartbeat of %s.%s failed", row.dag_id, row.task_id, exc_info=True)
 
 
-def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
-                      dag_run: DagRun | None = None) -> TIS | None:
+def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: DagRun | None = None,
+                      echo: bool = False) -> TIS | None:
     """Claim and run one try; returns its final state, or None if it was not ours to run.
 
-    `dag_run` saves a query when the caller already has the run (``dags test``).
+    `dag_run` saves a query when the caller already has the run; `echo` also prints the
+    try's log lines to the terminal, behind the task's name (``dags test``).
     """
     from miniflow.config import get_config
 
     config = get_config()
-    row = store.claim_ti(dag.dag_id, run_id, task_id, pid=os.getpid())
+    row = store.claim_ti(key, pid=os.getpid())
     if row is None:
         return None
     if dag_run is None:
-        dag_run = DagRun.from_row(store.get_run(dag.dag_id, run_id))
-    task = copy.copy(dag.get_task(task_id))  # rendering must not touch the loaded DAG
+        dag_run = DagRun.from_row(store.get_run(key.dag_id, key.run_id))
+    task = copy.copy(dag.get_task(key.task_id))  # rendering must not touch the loaded DAG
     ti = TaskInstance(task, dag_run, row.try_number, row.max_tries, store,
-                      row.hostname, row.start_date, row.first_poke_at, row.poke_count)
-    path = log_path(config.get("logging", "base_log_folder"), dag.dag_id, run_id, task_id, row.try_number)
+                      row.hostname, row.start_date, row.first_poke_at, row.poke_count, key.map_index)
+    path = log_path(config.get("logging", "base_log_folder"), key, row.try_number)
     _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"))
     try:
-        with capture_task_log(path, append=row.poke_count > 0) as logger:
+        name = f"{key.task_id}[{key.map_index}]" if key.map_index >= 0 else key.task_id
+        with capture_task_log(path, append=row.poke_count > 0, echo=name if echo else None) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
-            store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered)
+            store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
+                            outcome.rendered_map_index)
             run_callbacks(ti, outcome)
     finally:
         _Heartbeat.watch(None, None, 0)
@@ -207,7 +238,7 @@ def run_task_instance(store: Store, dag: DAG, run_id: str, task_id: str,
 def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str, retry_cap: float = 86400) -> bool:
     """A try whose process ended without recording an outcome (killed, crashed, the DAG
     file no longer loads): mark it up_for_retry or failed, if it is still that try."""
-    row = store.get_ti(key.dag_id, key.run_id, key.task_id)
+    row = store.get_ti(key.ti)
     if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING):
         return False
     if row.state == TIS.RUNNING and row.try_number != key.try_number:

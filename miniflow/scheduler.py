@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
+from miniflow.mapping import MappedOperator, expansion_length
 from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -243,7 +245,8 @@ class Scheduler:
     def create_due_runs(self) -> int:
         """Create the runs whose data interval has ended (catchup, end_date and
         max_active_runs respected); at most one per DAG per pass, so one DAG with a
-        long catchup does not hold up the others."""
+        long catchup does not hold up the others. A logical date that already has a
+        run (a manual one, or ``dags test``) is skipped, as in Airflow."""
         now = _now()
         created = 0
         active = self.store.active_run_counts()
@@ -256,16 +259,18 @@ class Scheduler:
                     continue  # another scheduler is on it
                 last = self.store.last_automated_interval(dag.dag_id, conn)
                 info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
-                if info is None or info.run_after > now:
-                    self.store.set_next_dagrun(dag.dag_id, info, conn)
-                    continue
-                run = self.store.create_run(
-                    dag.dag_id, task_rows(dag), f"scheduled__{info.logical_date.isoformat()}", info.logical_date,
-                    info.data_interval, "scheduled", conn=conn)
-                if run is not None:
-                    created += 1
-                following = dag.timetable.next_dagrun_info(info.data_interval, dag.time_restriction, now)
-                self.store.set_next_dagrun(dag.dag_id, following, conn)
+                while info is not None and info.run_after <= now:
+                    run = self.store.create_run(
+                        dag.dag_id, task_rows(dag, info.logical_date), f"scheduled__{info.logical_date.isoformat()}",
+                        info.logical_date, info.data_interval, "scheduled", conn=conn)
+                    following = dag.timetable.next_dagrun_info(info.data_interval, dag.time_restriction, now)
+                    if following is not None and following.data_interval == info.data_interval:
+                        following = None  # a timetable with nothing after this run (@once)
+                    info = following
+                    if run is not None:
+                        created += 1
+                        break
+                self.store.set_next_dagrun(dag.dag_id, info, conn)
         return created
 
     def start_queued_runs(self) -> None:
@@ -283,13 +288,16 @@ class Scheduler:
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
-            states = {r.task_id: r.state for r in rows}
-            if states.keys() != dag.task_dict.keys():
-                states = self._verify_integrity(dag, run.run_id, states)
-            decisions = evaluate_run(dag, states, now, {r.task_id: r.next_try_at for r in rows},
+            states = {(r.task_id, r.map_index): r.state for r in rows}
+            if {r.task_id for r in rows} != dag.task_dict.keys():
+                states = self._verify_integrity(dag, run, states)
+            decisions = evaluate_run(dag, states, now, {(r.task_id, r.map_index): r.next_try_at for r in rows},
                                      self._past_check(dag, run))
             examined.append((dag, run, decisions))
         self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
+        for dag, run, decisions in examined:
+            for task_id in decisions.expand:
+                self.expand_mapped_task(dag, run.run_id, task_id)
         ended = {}
         for dag, run, decisions in examined:
             if decisions.outcome is not None and self.store.set_run_state(
@@ -298,13 +306,31 @@ class Scheduler:
                 self._run_finished(dag, run, decisions.outcome)
         return ended
 
-    def _verify_integrity(self, dag: DAG, run_id: str, states: dict[str, Any]) -> dict[str, Any]:
+    def _verify_integrity(self, dag: DAG, run: Any, states: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
         """The DAG file changed while the run was on: add new tasks, retire removed ones."""
-        new = [row for row in task_rows(dag) if row["task_id"] not in states]
-        removed = [t for t, s in states.items() if t not in dag.task_dict and s not in FINISHED]
-        self.store.verify_integrity(dag.dag_id, run_id, new, removed)
-        states = {**states, **{row["task_id"]: None for row in new}}
-        return {t: (TIS.REMOVED if t in removed else s) for t, s in states.items()}
+        present = {t for t, _ in states}
+        window = None if run.run_type == "backfill" else run.logical_date
+        new = [row for row in task_rows(dag, window) if row["task_id"] not in present]
+        removed = [t for t in present if t not in dag.task_dict
+                   and any(s not in FINISHED for (tid, _), s in states.items() if tid == t)]
+        if new or removed:
+            self.store.verify_integrity(dag.dag_id, run.run_id, new, removed)
+        states = {**states, **{(row["task_id"], -1): None for row in new}}
+        return {(t, i): (TIS.REMOVED if t in removed and s not in FINISHED else s) for (t, i), s in states.items()}
+
+    def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str) -> None:
+        """Count a mapped task's items and give it one scheduled instance per item (see
+        `miniflow.mapping`); no items skip it, a missing upstream value fails it upstream."""
+        task = dag.task_dict[task_id]
+        assert isinstance(task, MappedOperator)
+        length = expansion_length(task, lambda arg: self.store.xcom_length(
+            dag.dag_id, run_id, arg.operator.task_id, arg.key, isinstance(arg.operator, MappedOperator)))
+        if length is None:
+            log.error("cannot expand %s in %s: an upstream value it maps over is missing", task_id, run_id)
+            self.store.set_ti_states(dag.dag_id, run_id, [task_id], TIS.UPSTREAM_FAILED, [None])
+            return
+        row = next(r for r in task_rows(dag) if r["task_id"] == task_id)
+        self.store.expand_ti(dag.dag_id, run_id, task_id, length, {k: v for k, v in row.items() if k != "task_id"})
 
     def _past_check(self, dag: DAG, run: Any) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
@@ -312,7 +338,7 @@ class Scheduler:
             return None
         cache: dict[str, Any] = {}
 
-        def allows(task_id: str) -> bool:
+        def allows(task_id: str, map_index: int) -> bool:
             task = dag.task_dict[task_id]
             if not task.depends_on_past:
                 return True
@@ -322,10 +348,10 @@ class Scheduler:
             if prev is None:  # the first run: ignore_first_depends_on_past
                 return True
             done = (TIS.SUCCESS, TIS.SKIPPED)
-            if prev.get(task_id) not in done:
+            if prev.get((task_id, map_index)) not in done:
                 return False
             if task.wait_for_downstream:
-                return all(prev.get(d) in done for d in task.downstream_task_ids)
+                return all(s in done for (t, _), s in prev.items() if t in task.downstream_task_ids)
             return True
 
         return allows
@@ -352,13 +378,14 @@ class Scheduler:
         for ti in rows:
             dag = self.dags[ti.dag_id]
             task = dag.task_dict.get(ti.task_id)
+            key = TaskInstanceKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
             if type(task) is EmptyOperator and not (task.on_execute_callback or task.on_success_callback):
-                claimed = self.store.claim_ti(ti.dag_id, ti.run_id, ti.task_id)
+                claimed = self.store.claim_ti(key)
                 if claimed is not None:
                     self.store.finish_ti(claimed, TIS.SUCCESS)
                 continue
             next_try = ti.try_number + (0 if ti.poke_count else 1)  # a reschedule continues its try
-            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, next_try, dag.fileloc, ti.queue))
+            self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, next_try, dag.fileloc, ti.queue, ti.map_index))
         return len(rows)
 
     # --- 6. tries that ended badly -------------------------------------------------------------

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from miniflow.timetables import timetable_to_json
 
 if TYPE_CHECKING:
+    from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
 
-__all__ = ["serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights"]
+__all__ = ["serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights", "operator_name"]
 
 
 def to_plain(value: Any) -> Any:
@@ -34,6 +35,11 @@ def to_plain(value: Any) -> Any:
     return repr(value)
 
 
+def operator_name(task: BaseOperator) -> str:
+    """The operator class a task runs (for a mapped task, the class of its instances)."""
+    return getattr(task, "operator_class", type(task)).__name__
+
+
 def priority_weights(dag: DAG) -> dict[str, int]:
     """Each task's effective weight under its weight_rule, in one pass over the graph
     (``downstream``: its own plus all tasks after it; ``upstream``: before it)."""
@@ -52,13 +58,25 @@ def priority_weights(dag: DAG) -> dict[str, int]:
     return weights
 
 
-def task_rows(dag: DAG) -> list[dict[str, Any]]:
-    """One task-instance row per task, as a new run needs them."""
+def in_window(start: dt.datetime | str | None, end: dt.datetime | str | None, logical_date: dt.datetime) -> bool:
+    """Whether a run at `logical_date` gets an instance of a task with its own
+    start_date/end_date: as in Airflow 2.10, only runs inside them (backfills aside)."""
+    if isinstance(start, str):
+        start = dt.datetime.fromisoformat(start)
+    if isinstance(end, str):
+        end = dt.datetime.fromisoformat(end)
+    return (start is None or start <= logical_date) and (end is None or logical_date <= end)
+
+
+def task_rows(dag: DAG, logical_date: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """One task-instance row per task, as a new run needs them; given the run's
+    `logical_date`, only for the tasks whose own window holds it (`in_window`)."""
     weights = priority_weights(dag)
     return [
-        {"task_id": t.task_id, "max_tries": t.retries, "operator": type(t).__name__, "pool": t.pool,
+        {"task_id": t.task_id, "max_tries": t.retries, "operator": operator_name(t), "pool": t.pool,
          "pool_slots": t.pool_slots, "queue": t.queue, "priority_weight": weights[t.task_id]}
         for t in dag.task_dict.values()
+        if logical_date is None or in_window(t.start_date, t.end_date, logical_date)
     ]
 
 
@@ -68,7 +86,8 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
     for task in dag.topological_sort():
         tasks.append({
             "task_id": task.task_id,
-            "operator": type(task).__name__,
+            "operator": operator_name(task),
+            "is_mapped": hasattr(task, "expand_input"),
             "upstream": sorted(task.upstream_task_ids),
             "downstream": sorted(task.downstream_task_ids),
             "trigger_rule": str(task.trigger_rule),
@@ -77,6 +96,8 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             "pool_slots": task.pool_slots,
             "queue": task.queue,
             "priority_weight": task.priority_weight,
+            "start_date": to_plain(task.start_date),
+            "end_date": to_plain(task.end_date),
             "row": rows[task.task_id],
             "owner": task.owner,
             "ui_color": task.ui_color,

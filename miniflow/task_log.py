@@ -1,5 +1,5 @@
 """Task logs: one file per try, at
-``<base_log_folder>/<dag_id>/<run_id>/<task_id>/attempt=<n>.log``.
+``<base_log_folder>/<dag_id>/<run_id>/<task_id>/[map_index=<i>/]attempt=<n>.log``.
 
 While a try runs, everything logged at INFO or above (by any logger, as in Airflow)
 and the process's stdout and stderr (``print`` in a callable, a library writing to
@@ -15,6 +15,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = ["log_path", "capture_task_log", "LOG_FORMAT"]
 
@@ -22,11 +26,15 @@ LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
 TASK_LOGGER = "miniflow.task"
 
 
-def log_path(base: str | Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    for part in (dag_id, run_id, task_id):
+def log_path(base: str | Path, key: TaskInstanceKey, try_number: int) -> Path:
+    """Where a try logs; a mapped instance's tries go in ``map_index=<i>/`` (as Airflow)."""
+    for part in (key.dag_id, key.run_id, key.task_id):
         if part in ("", ".", "..") or "/" in part or "\\" in part or "\0" in part:
             raise ValueError(f"refusing log path component {part!r}")
-    return Path(base).expanduser() / dag_id / run_id / task_id / f"attempt={int(try_number)}.log"
+    folder = Path(base).expanduser() / key.dag_id / key.run_id / key.task_id
+    if key.map_index >= 0:
+        folder /= f"map_index={int(key.map_index)}"
+    return folder / f"attempt={int(try_number)}.log"
 
 
 class _LineLogger(io.TextIOBase):
@@ -54,9 +62,10 @@ class _LineLogger(io.TextIOBase):
 
 
 @contextmanager
-def capture_task_log(path: Path | None, append: bool = False) -> Iterator[logging.Logger]:
+def capture_task_log(path: Path | None, append: bool = False, echo: str | None = None) -> Iterator[logging.Logger]:
     """Route the try's output to `path`, or to the terminal when None. A new try starts
-    a fresh file; `append` continues one (a sensor poking again after a reschedule)."""
+    a fresh file; `append` continues one (a sensor poking again after a reschedule).
+    `echo` also prints each line to the terminal behind that prefix (``dags test``)."""
     logger = logging.getLogger(TASK_LOGGER)
     root = logging.getLogger()
     if path is None:
@@ -66,8 +75,15 @@ def capture_task_log(path: Path | None, append: bool = False) -> Iterator[loggin
         handler = logging.FileHandler(path, mode="a" if append else "w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
+    handlers = [handler]
+    if echo is not None and path is not None:
+        terminal = logging.StreamHandler(sys.__stdout__)
+        terminal.setFormatter(logging.Formatter(f"[{echo}] %(levelname)s - %(message)s"))
+        terminal.setLevel(logging.INFO)
+        handlers.append(terminal)
     saved_level, saved_task_level = root.level, logger.level
-    root.addHandler(handler)
+    for h in handlers:
+        root.addHandler(h)
     root.setLevel(min(root.level or logging.INFO, logging.INFO))
     logger.setLevel(logging.INFO)
     out, err = _LineLogger(logger, logging.INFO), _LineLogger(logger, logging.WARNING)
@@ -77,7 +93,8 @@ def capture_task_log(path: Path | None, append: bool = False) -> Iterator[loggin
     finally:
         out.flush()
         err.flush()
-        root.removeHandler(handler)
-        handler.close()
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()
         root.setLevel(saved_level)
         logger.setLevel(saved_task_level)

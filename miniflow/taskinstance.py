@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.state import TaskInstanceState
+from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.xcom import XCOM_RETURN_KEY, deserialize_value, serialize_value
 
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.db.store import Store
 
-__all__ = ["DagRun", "TaskInstance"]
+__all__ = ["DagRun", "TaskInstance", "TaskInstanceKey"]
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TaskInstance:
         start_date: dt.datetime | None = None,
         first_poke_at: dt.datetime | None = None,
         poke_count: int = 0,
+        map_index: int = -1,
     ) -> None:
         self.task = task
         self.dag_run = dag_run
@@ -74,7 +76,7 @@ class TaskInstance:
         self.start_date = start_date
         self.end_date: dt.datetime | None = None
         self.state: TaskInstanceState | None = TaskInstanceState.RUNNING
-        self.map_index = -1
+        self.map_index = map_index
         self._store = store
         self._local_xcoms: dict[tuple[str, str], Any] = {}
         self._first_poke_at = first_poke_at
@@ -88,8 +90,8 @@ class TaskInstance:
     operator = property(lambda self: type(self.task).__name__)
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.dag_id, self.task_id, self.run_id, self.try_number)
+    def key(self) -> TaskInstanceKey:
+        return TaskInstanceKey(self.dag_id, self.run_id, self.task_id, self.map_index)
 
     @property
     def log(self) -> logging.Logger:
@@ -100,7 +102,8 @@ class TaskInstance:
         return self._store is None
 
     def __repr__(self) -> str:
-        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
+        index = f" map_index={self.map_index}" if self.map_index >= 0 else ""
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id}{index} [{self.state}]>"
 
     def get_dagrun(self) -> DagRun:
         return self.dag_run
@@ -113,7 +116,7 @@ class TaskInstance:
         if self._store is None:
             self._local_xcoms[self.task_id, key] = value
         else:
-            self._store.xcom_push(self.dag_id, self.run_id, self.task_id, key, text)
+            self._store.xcom_push(self.key, key, text)
 
     def xcom_pull(
         self,
@@ -125,24 +128,34 @@ class TaskInstance:
         default: Any = None,
         run_id: str | None = None,
     ) -> Any:
-        """One value for one task id (or None: any task), a list for a list of ids."""
+        """As Airflow: one task id (or None: any task) gives its value, or the list of
+        every map index's value when that task is mapped; a list of ids gives a list.
+        `map_indexes` picks instances of a mapped task."""
+        indexes = [map_indexes] if isinstance(map_indexes, int) else map_indexes
         if isinstance(task_ids, str) or task_ids is None:
-            values = self._pull([task_ids] if task_ids else None, key, dag_id, run_id)
-            return values[0][1] if values else default
-        found = dict(self._pull(list(task_ids), key, dag_id, run_id))
-        return [found[t] for t in task_ids if t in found]
+            values = self._pull([task_ids] if task_ids else None, key, dag_id, run_id, indexes)
+            if not values:
+                return default
+            if isinstance(map_indexes, int) or values[0][1] < 0:
+                return values[0][2]
+            return [v for _, _, v in sorted(values, key=lambda item: item[1])]
+        found = self._pull(list(task_ids), key, dag_id, run_id, indexes)
+        order = {t: i for i, t in enumerate(task_ids)}
+        return [v for _, _, v in sorted(found, key=lambda item: (order[item[0]], item[1]))]
 
     def _pull(self, task_ids: list[str] | None, key: str | None, dag_id: str | None,
-              run_id: str | None) -> list[tuple[str, Any]]:
+              run_id: str | None, map_indexes: list[int] | None) -> list[tuple[str, int, Any]]:
+        """(task_id, map_index, value) of the matching XComs, newest first."""
         dag_id = dag_id or self.dag_id
         run_id = run_id or self.run_id
-        values: list[tuple[str, Any]] = []
+        values: list[tuple[str, int, Any]] = []
         if dag_id == self.dag_id and run_id == self.run_id:
-            values = [(t, v) for (t, k), v in self._local_xcoms.items()
+            values = [(t, self.map_index, v) for (t, k), v in self._local_xcoms.items()
                       if (task_ids is None or t in task_ids) and (key is None or k == key)]
         store = self._store if self._store is not None else _database_available()
         if store is not None:
-            values += [(r.task_id, deserialize_value(r.value)) for r in store.xcom_pull(dag_id, run_id, task_ids, key)]
+            values += [(r.task_id, r.map_index, deserialize_value(r.value))
+                       for r in store.xcom_pull(dag_id, run_id, task_ids, key, map_indexes)]
         return values
 
     def skip_tasks(self, task_ids: list[str]) -> None:

@@ -53,6 +53,7 @@ def trigger_dag_run(
     """Create a queued manual run and return its row; refusals raise `TriggerError`."""
     from miniflow.params import ParamValidationError, resolve_params
     from miniflow.state import DagRunState
+    from miniflow.serialization import in_window
     from miniflow.timetables import timetable_from_json
 
     if conf is None:
@@ -80,7 +81,8 @@ def trigger_dag_run(
     except ParamValidationError as exc:
         raise TriggerError(str(exc)) from None
     timetable = timetable_from_json(serialized.data.get("timetable") or {})
-    rows = [t["row"] for t in serialized.data.get("tasks", [])]
+    rows = [t["row"] for t in serialized.data.get("tasks", [])
+            if in_window(t.get("start_date"), t.get("end_date"), when)]
     run = store.create_run(dag_id, rows, run_id, when, timetable.infer_manual_data_interval(when), "manual",
                            conf=conf, state=DagRunState.QUEUED, external_trigger=True, triggered_by=user)
     if run is None:

@@ -8,8 +8,9 @@ parse time; the runner swaps it for the pulled value just before the task runs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from miniflow.baseoperator import BaseOperator, DependencyMixin
@@ -21,6 +22,14 @@ XCOM_RETURN_KEY = "return_value"
 
 if TYPE_CHECKING:
     from miniflow.context import Context
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+
+NOTSET: Any = _NotSet()
 
 
 class XComArg(DependencyMixin):
@@ -42,11 +51,36 @@ class XComArg(DependencyMixin):
     def resolve(self, context: Context) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
+    # --- dynamic task mapping (see miniflow.mapping) ---------------------------------------
+
+    def map(self, function: Callable[[Any], Any]) -> XComArg:
+        """This output with `function` applied to each item, for a mapped task to map over."""
+        return _MapXComArg(self, function)
+
+    def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> XComArg:
+        """Tuples of this output's items and the others', as Python's zip (or
+        zip_longest with `fillvalue`)."""
+        return _ZipXComArg([self, *others], fillvalue)
+
+    def sources(self) -> list[XComArg]:
+        """The outputs a derived value (map, zip) is made from; none for a plain one."""
+        return []
+
+    def length(self, length_of: Callable[[XComArg], int | None]) -> int | None:
+        """The number of items, from `length_of` for a plain output (None if missing)."""
+        return length_of(self)
+
+
     @staticmethod
     def find_all(value: Any) -> Iterator[XComArg]:
-        """Every XComArg nested in lists, tuples and dicts of `value`."""
+        """Every plain XComArg nested in lists, tuples and dicts of `value` (the sources
+        of a map or zip)."""
         if isinstance(value, XComArg):
-            yield value
+            sources = value.sources()
+            if not sources:
+                yield value
+            for source in sources:
+                yield from XComArg.find_all(source)
         elif isinstance(value, (list, tuple, set)):
             for item in value:
                 yield from XComArg.find_all(item)
@@ -64,6 +98,57 @@ class XComArg(DependencyMixin):
         if isinstance(value, dict):
             return {k: XComArg.resolve_all(v, context) for k, v in value.items()}
         return value
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value.items()) if isinstance(value, dict) else list(value)
+
+
+class _MapXComArg(XComArg):
+    def __init__(self, source: XComArg, function: Callable[[Any], Any]) -> None:
+        super().__init__(source.operator, source.key)
+        self.source = source
+        self.function = function
+
+    def __repr__(self) -> str:
+        return f"{self.source!r}.map({getattr(self.function, '__name__', self.function)!r})"
+
+    def resolve(self, context: Context) -> Any:
+        return [self.function(item) for item in _items(self.source.resolve(context))]
+
+    def sources(self) -> list[XComArg]:
+        return [self.source]
+
+    def length(self, length_of: Callable[[XComArg], int | None]) -> int | None:
+        return self.source.length(length_of)
+
+
+class _ZipXComArg(XComArg):
+    def __init__(self, args: list[XComArg], fillvalue: Any) -> None:
+        super().__init__(args[0].operator, args[0].key)
+        self.args = args
+        self.fillvalue = fillvalue
+
+    def __repr__(self) -> str:
+        return f"zip({', '.join(map(repr, self.args))})"
+
+    def _dep_nodes(self) -> list[BaseOperator]:
+        return [a.operator for a in self.args]
+
+    def resolve(self, context: Context) -> Any:
+        values = [_items(a.resolve(context)) for a in self.args]
+        if self.fillvalue is NOTSET:
+            return list(zip(*values))
+        return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
+
+    def sources(self) -> list[XComArg]:
+        return list(self.args)
+
+    def length(self, length_of: Callable[[XComArg], int | None]) -> int | None:
+        lengths = [a.length(length_of) for a in self.args]
+        if any(n is None for n in lengths):
+            return None
+        return min(lengths) if self.fillvalue is NOTSET else max(lengths)  # type: ignore[type-var]
 
 
 class DagParam:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.dag_test import run_dag_test
 from miniflow.dagbag import DagBag
 from miniflow.state import TaskInstanceState as TIS
@@ -226,7 +227,7 @@ def test_tasks_run_runs_a_queued_task_instance(store, triggered: str, run_cli, m
     store.set_ti_states("cli_dag", triggered, ["say"], TIS.QUEUED, [None])
     result = run_cli("tasks", "run", "cli_dag", "say", triggered)
     assert result.returncode == 0, result.stderr
-    row = store.get_ti("cli_dag", triggered, "say")
+    row = store.get_ti(TaskInstanceKey("cli_dag", triggered, "say"))
     assert (row.state, row.try_number) == ("success", 1)
     log = miniflow_home / "logs" / "cli_dag" / triggered / "say" / "attempt=1.log"
     assert "said default on 2024-01-02" in log.read_text()
@@ -235,7 +236,7 @@ def test_tasks_run_runs_a_queued_task_instance(store, triggered: str, run_cli, m
     store.set_ti_states("cli_dag", triggered, ["flaky"], TIS.QUEUED, [None])
     failed = run_cli("tasks", "run", "cli_dag", "flaky", triggered)
     assert failed.returncode == 1
-    row = store.get_ti("cli_dag", triggered, "flaky")
+    row = store.get_ti(TaskInstanceKey("cli_dag", triggered, "flaky"))
     assert (row.state, row.try_number) == ("up_for_retry", 1)
 
 
@@ -243,11 +244,11 @@ def test_tasks_run_refuses_a_task_instance_that_is_not_queued(store, triggered: 
     refused = run_cli("tasks", "run", "cli_dag", "say", triggered)
     message = one_line_error(refused)
     assert "not queued" in message and "--force" in message
-    assert store.get_ti("cli_dag", triggered, "say").state is None
+    assert store.get_ti(TaskInstanceKey("cli_dag", triggered, "say")).state is None
 
     forced = run_cli("run", "cli_dag", "say", triggered, "--force")  # the Airflow 1.x name
     assert forced.returncode == 0, forced.stderr
-    assert store.get_ti("cli_dag", triggered, "say").state == "success"
+    assert store.get_ti(TaskInstanceKey("cli_dag", triggered, "say")).state == "success"
 
     # a finished task instance is not run again without --force either
     again = run_cli("tasks", "run", "cli_dag", "say", triggered)
@@ -279,7 +280,7 @@ def test_clear_by_regex_and_date_range(store, two_runs: dict[str, str], run_cli)
     assert states(store, "clearme", RUN2) == {**two_runs, "b": None}
     assert run_state(store, RUN1) == "failed"
     assert run_state(store, RUN2) == "queued"
-    b = store.get_ti("clearme", RUN2, "b")
+    b = store.get_ti(TaskInstanceKey("clearme", RUN2, "b"))
     assert b.try_number == 1  # the count of tries goes on
     assert b.max_tries == 1 + 2  # and the task gets its retries anew
 
@@ -343,7 +344,9 @@ def test_states_for_dag_run_json(finished_run: str, run_cli) -> None:
     result = run_cli("tasks", "states-for-dag-run", "cli_dag", finished_run, "--output", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [list(r) for r in rows] == [["task_id", "state", "try_number", "start_date", "end_date", "duration"]] * 2
+    assert [list(r) for r in rows] == [["task_id", "map_index", "state", "try_number", "start_date", "end_date",
+                                       "duration"]] * 2
+    assert {r["map_index"] for r in rows} == {-1}
     by_task = {r["task_id"]: r for r in rows}
     assert set(by_task) == {"flaky", "say"}
     assert (by_task["flaky"]["state"], by_task["flaky"]["try_number"]) == ("success", 2)

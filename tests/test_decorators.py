@@ -226,14 +226,16 @@ def test_unsupported_task_variant_names_itself() -> None:
         task.docker  # noqa: B018
 
 
-def test_expand_is_a_clear_error() -> None:
+def test_expand_of_a_string_or_an_unknown_argument_is_a_clear_error() -> None:
     @task
     def f(x: int) -> int:
         return x
 
     with DAG("mapped", start_date=START):
-        with pytest.raises(DagDefinitionError, match="expand"):
-            f.expand(x=[1, 2])
+        with pytest.raises(DagDefinitionError, match="expand\\(\\) got a str for 'x'"):
+            f.expand(x="abc")
+        with pytest.raises(DagDefinitionError, match="unexpected argument 'y'"):
+            f.expand(y=[1])
 
 
 # --- @dag --------------------------------------------------------------------------

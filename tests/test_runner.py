@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test, run_until_done
 from miniflow.dagbag import DagBag
@@ -81,7 +82,7 @@ def run_one_try(dag: DAG, store: Any, task_id: str) -> TIS | None:
     """Queue one task instance and run one try of it, as a worker would."""
     assert store.set_ti_states(dag.dag_id, RUN_ID, [task_id], TIS.QUEUED,
                                [None, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE]) == 1
-    return run_task_instance(store, dag, RUN_ID, task_id)
+    return run_task_instance(store, dag, TaskInstanceKey(dag.dag_id, RUN_ID, task_id))
 
 
 def ok() -> str:
@@ -111,7 +112,7 @@ def test_retries_until_success(store, miniflow_home: Path) -> None:
     assert tis["flaky"].state == TIS.SUCCESS
     assert tis["flaky"].try_number == 3
     assert tries == [1, 2, 3]
-    history = store.ti_history("retry_ok", RUN_ID, "flaky")
+    history = store.ti_history(TaskInstanceKey("retry_ok", RUN_ID, "flaky"))
     assert [(h.try_number, h.state) for h in history] == [
         (1, "up_for_retry"), (2, "up_for_retry"), (3, "success")]
     assert "flake number 1" in log_text(miniflow_home, "retry_ok", "flaky", 1)
@@ -129,7 +130,7 @@ def test_retries_exhausted_fails(store) -> None:
     assert tis["bad"].state == TIS.FAILED
     assert tis["bad"].try_number == 3
     assert tis["after"].state == TIS.UPSTREAM_FAILED
-    assert [h.state for h in store.ti_history("retry_fail", RUN_ID, "bad")] == [
+    assert [h.state for h in store.ti_history(TaskInstanceKey("retry_fail", RUN_ID, "bad"))] == [
         "up_for_retry", "up_for_retry", "failed"]
 
 
@@ -165,7 +166,7 @@ def test_retry_delay_is_waited(store) -> None:
     assert result.state == "success"
     assert tis["t"].try_number == 2
     assert stamps[1] - stamps[0] >= 0.95
-    first, second = store.ti_history("retry_wait_1s", RUN_ID, "t")
+    first, second = store.ti_history(TaskInstanceKey("retry_wait_1s", RUN_ID, "t"))
     assert (second.start_date - first.end_date).total_seconds() >= 0.8
 
 
@@ -240,17 +241,17 @@ def test_runner_schedules_the_retry_with_exponential_backoff(store) -> None:
                        retry_exponential_backoff=True, max_retry_delay=dt.timedelta(seconds=35))
     start_run(dag, store)
     assert run_one_try(dag, store, "t") == TIS.UP_FOR_RETRY
-    row = store.get_ti("backoff", RUN_ID, "t")
+    row = store.get_ti(TaskInstanceKey("backoff", RUN_ID, "t"))
     assert row.state == TIS.UP_FOR_RETRY
     assert row.try_number == 1
     wait = (row.next_try_at - row.end_date).total_seconds()
     assert 10 - 1 <= wait < 20  # try 1: [retry_delay, 2 * retry_delay)
     assert run_one_try(dag, store, "t") == TIS.UP_FOR_RETRY
-    row = store.get_ti("backoff", RUN_ID, "t")
+    row = store.get_ti(TaskInstanceKey("backoff", RUN_ID, "t"))
     wait = (row.next_try_at - row.end_date).total_seconds()
     assert 20 - 1 <= wait <= 35  # try 2: [20, 40), capped at 35
     assert run_one_try(dag, store, "capped") == TIS.UP_FOR_RETRY
-    row = store.get_ti("backoff", RUN_ID, "capped")
+    row = store.get_ti(TaskInstanceKey("backoff", RUN_ID, "capped"))
     assert 35 - 1 <= (row.next_try_at - row.end_date).total_seconds() <= 35
 
 
@@ -267,7 +268,7 @@ def test_execution_timeout_fails_a_python_task_and_counts_as_a_try(store, minifl
     assert result.state == "failed"
     assert tis["slow"].state == TIS.FAILED
     assert tis["slow"].try_number == 2
-    assert [h.state for h in store.ti_history("timeout_py", RUN_ID, "slow")] == ["up_for_retry", "failed"]
+    assert [h.state for h in store.ti_history(TaskInstanceKey("timeout_py", RUN_ID, "slow"))] == ["up_for_retry", "failed"]
     assert "timed out" in log_text(miniflow_home, "timeout_py", "slow", 1).lower()
 
 
@@ -323,7 +324,7 @@ def test_fail_exception_fails_without_retry(store) -> None:
     assert tis["t"].state == TIS.FAILED
     assert tis["t"].try_number == 1
     assert calls == [1]
-    assert [h.state for h in store.ti_history("fail_now", RUN_ID, "t")] == ["failed"]
+    assert [h.state for h in store.ti_history(TaskInstanceKey("fail_now", RUN_ID, "t"))] == ["failed"]
 
 
 # --- XCom ------------------------------------------------------------------------------
@@ -842,20 +843,20 @@ def test_reschedule_mode_frees_the_slot_and_keeps_the_try_number(store, tmp_path
     start_run(dag, store)
     # the condition is false: the try ends up_for_reschedule, without using up the try
     assert run_one_try(dag, store, "wait") == TIS.UP_FOR_RESCHEDULE
-    row = store.get_ti("reschedule", RUN_ID, "wait")
+    row = store.get_ti(TaskInstanceKey("reschedule", RUN_ID, "wait"))
     assert row.state == TIS.UP_FOR_RESCHEDULE
     assert row.next_try_at is not None
     assert row.try_number == 1  # Airflow 2.10 keeps the try number while the sensor waits
     assert run_one_try(dag, store, "wait") == TIS.UP_FOR_RESCHEDULE
-    assert store.get_ti("reschedule", RUN_ID, "wait").state == TIS.UP_FOR_RESCHEDULE
+    assert store.get_ti(TaskInstanceKey("reschedule", RUN_ID, "wait")).state == TIS.UP_FOR_RESCHEDULE
     # the file appears: the next poke succeeds, still in try 1
     target.touch()
     assert run_until_done(store, dag, RUN_ID) == DagRunState.SUCCESS
-    row = store.get_ti("reschedule", RUN_ID, "wait")
+    row = store.get_ti(TaskInstanceKey("reschedule", RUN_ID, "wait"))
     assert row.state == TIS.SUCCESS
     assert row.try_number == 1
     assert pokes == [1, 1, 1]
-    assert [h.state for h in store.ti_history("reschedule", RUN_ID, "wait")] == ["success"]
+    assert [h.state for h in store.ti_history(TaskInstanceKey("reschedule", RUN_ID, "wait"))] == ["success"]
     assert log_file(miniflow_home, "reschedule", "wait", 1).exists()
     assert not log_file(miniflow_home, "reschedule", "wait", 2).exists()
 

@@ -152,7 +152,8 @@ def ti_json(row: Any) -> dict[str, Any]:
         "priority_weight": row.priority_weight,
         "operator": row.operator,
         "queued_when": _iso(row.queued_at),
-        "map_index": -1,
+        "map_index": row.map_index,
+        "rendered_map_index": row.rendered_map_index,
     }
 
 
@@ -171,12 +172,26 @@ def _run_row(dag_id: str, run_id: str) -> Any:
     return row
 
 
-def _ti_row(dag_id: str, run_id: str, task_id: str) -> Any:
+def _ti_row(dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> Any:
+    from miniflow.taskinstancekey import TaskInstanceKey
+
     _run_row(dag_id, run_id)
-    row = _store().get_ti(dag_id, run_id, task_id)
+    if map_index is None:
+        map_index = _map_index_arg()
+    row = _store().get_ti(TaskInstanceKey(dag_id, run_id, task_id, map_index))
     if row is None:
-        raise ApiError(404, "Not Found", f"task instance {task_id!r} of run {run_id!r} not found")
+        index = f"[{map_index}]" if map_index >= 0 else ""
+        raise ApiError(404, "Not Found", f"task instance {task_id + index!r} of run {run_id!r} not found")
     return row
+
+
+def _map_index_arg() -> int:
+    """The ``map_index`` query parameter (-1, a task that is not mapped, by default)."""
+    value = request.args.get("map_index", "-1")
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "Bad Request", f"map_index must be an integer, got {value!r}") from None
 
 
 def _ordered(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -290,18 +305,36 @@ def list_tis(dag_id: str, run_id: str) -> Response:
 @bp.get("/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>")
 @authenticated()
 def get_ti(dag_id: str, run_id: str, task_id: str) -> Response:
-    return jsonify(ti_json(_ti_row(dag_id, run_id, task_id)))
+    return jsonify(ti_json(_ti_row(dag_id, run_id, task_id, -1)))
+
+
+@bp.get("/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>/<int:map_index>")
+@authenticated()
+def get_mapped_ti(dag_id: str, run_id: str, task_id: str, map_index: int) -> Response:
+    return jsonify(ti_json(_ti_row(dag_id, run_id, task_id, map_index)))
+
+
+@bp.get("/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>/listMapped")
+@authenticated()
+def list_mapped_tis(dag_id: str, run_id: str, task_id: str) -> Response:
+    _run_row(dag_id, run_id)
+    limit, offset, _ = _paging("map_index")
+    rows = [r for r in _store().mapped_tis(dag_id, run_id, task_id) if r.map_index >= 0]
+    if not rows:
+        raise ApiError(404, "Not Found", f"task {task_id!r} of run {run_id!r} has no mapped instances")
+    return jsonify({"task_instances": [ti_json(r) for r in rows[offset:offset + limit]], "total_entries": len(rows)})
 
 
 @bp.get("/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>/logs/<int:try_number>")
 @authenticated()
 def get_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Response:
+    from miniflow.taskinstancekey import TaskInstanceKey
     from miniflow.web.logs import read_log
 
     ti = _ti_row(dag_id, run_id, task_id)
     if not 1 <= try_number <= max(ti.try_number, 1):
         raise ApiError(404, "Not Found", f"task instance has no try {try_number}")
-    content = read_log(ti.dag_id, ti.run_id, ti.task_id, try_number)
+    content = read_log(TaskInstanceKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index), try_number)
     if content is None:
         raise ApiError(404, "Not Found", f"no log for try {try_number}")
     if request.accept_mimetypes.best == "text/plain":
@@ -313,9 +346,9 @@ def get_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Response
 @authenticated()
 def list_xcom(dag_id: str, run_id: str, task_id: str) -> Response:
     ti = _ti_row(dag_id, run_id, task_id)
-    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id)
+    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, map_index=ti.map_index)
     entries = [{"key": r.key, "timestamp": _iso(r.timestamp), "dag_id": r.dag_id, "task_id": r.task_id,
-                "dag_run_id": r.run_id, "map_index": -1} for r in rows]
+                "dag_run_id": r.run_id, "map_index": r.map_index} for r in rows]
     return jsonify({"xcom_entries": entries, "total_entries": len(entries)})
 
 
@@ -323,12 +356,12 @@ def list_xcom(dag_id: str, run_id: str, task_id: str) -> Response:
 @authenticated()
 def get_xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Response:
     ti = _ti_row(dag_id, run_id, task_id)
-    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, key)
+    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, key, map_index=ti.map_index)
     if not rows:
         raise ApiError(404, "Not Found", f"no XCom {key!r}")
     r = rows[0]
     return jsonify({"key": r.key, "timestamp": _iso(r.timestamp), "dag_id": r.dag_id, "task_id": r.task_id,
-                    "dag_run_id": r.run_id, "map_index": -1, "value": json.loads(r.value) if r.value else None})
+                    "dag_run_id": r.run_id, "map_index": r.map_index, "value": json.loads(r.value) if r.value else None})
 
 
 @bp.get("/importErrors")

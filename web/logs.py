@@ -1,20 +1,21 @@
-"""Reading task logs for the UI and API: looked up by (dag, run, task, try) only."""
+"""Reading task logs for the UI and API: looked up by (dag, run, task, map index, try) only."""
 
 from __future__ import annotations
 
 from miniflow.config import get_config
 from miniflow.task_log import log_path
+from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = ["read_log"]
 
 MAX_BYTES = 2 * 1024 * 1024  # the tail of a huge log is what people need
 
 
-def read_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> str | None:
+def read_log(key: TaskInstanceKey, try_number: int) -> str | None:
     """The log text, or None; ids come from DB rows, never from a path in the request."""
     base = get_config().get("logging", "base_log_folder")
     try:
-        path = log_path(base, dag_id, run_id, task_id, try_number)
+        path = log_path(base, key, try_number)
     except ValueError:
         return None
     if not path.is_file():

@@ -28,6 +28,7 @@ _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
 ]
+_MAP_INDEX = {"name": "map_index", "in": "query", "schema": {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}}
 
 
 def _sorted_page(table: str) -> list[dict[str, Any]]:
@@ -94,21 +95,33 @@ SPEC: dict[str, Any] = {
             "parameters": _path("dag_id", "dag_run_id", "task_id"),
             "get": {"operationId": "get_task_instance", "responses": {"200": _json(_ref("TaskInstance")), **_ERRORS}},
         },
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}": {
+            "parameters": [*_path("dag_id", "dag_run_id", "task_id"),
+                           {"name": "map_index", "in": "path", "required": True, "schema": _INT}],
+            "get": {"operationId": "get_mapped_task_instance",
+                    "responses": {"200": _json(_ref("TaskInstance")), **_ERRORS}},
+        },
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped": {
+            "parameters": _path("dag_id", "dag_run_id", "task_id"),
+            "get": {"operationId": "get_mapped_task_instances", "parameters": _PAGE,
+                    "responses": {"200": _json(_collection("task_instances", "TaskInstance")), **_ERRORS}},
+        },
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}": {
             "parameters": [*_path("dag_id", "dag_run_id", "task_id"),
-                           {"name": "task_try_number", "in": "path", "required": True, "schema": _INT}],
+                           {"name": "task_try_number", "in": "path", "required": True, "schema": _INT},
+                           _MAP_INDEX],
             "get": {"operationId": "get_log", "responses": {"200": {"description": "OK", "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "content": _STR, "continuation_token": _NSTR}}},
                 "text/plain": {"schema": _STR}}}, **_ERRORS}},
         },
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries": {
-            "parameters": _path("dag_id", "dag_run_id", "task_id"),
+            "parameters": [*_path("dag_id", "dag_run_id", "task_id"), _MAP_INDEX],
             "get": {"operationId": "get_xcom_entries",
                     "responses": {"200": _json(_collection("xcom_entries", "XComEntry")), **_ERRORS}},
         },
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}": {
-            "parameters": _path("dag_id", "dag_run_id", "task_id", "xcom_key"),
+            "parameters": [*_path("dag_id", "dag_run_id", "task_id", "xcom_key"), _MAP_INDEX],
             "get": {"operationId": "get_xcom_entry", "responses": {"200": _json(_ref("XCom")), **_ERRORS}},
         },
         "/importErrors": {"get": {"operationId": "get_import_errors", "parameters": _PAGE,
@@ -140,7 +153,8 @@ SPEC: dict[str, Any] = {
                 "max_tries": _INT, "start_date": _DT, "end_date": _DT,
                 "duration": {"type": "number", "nullable": True}, "hostname": _STR,
                 "pid": {"type": "integer", "nullable": True}, "pool": _STR, "pool_slots": _INT, "queue": _STR,
-                "priority_weight": _INT, "operator": _NSTR, "queued_when": _DT, "map_index": _INT}},
+                "priority_weight": _INT, "operator": _NSTR, "queued_when": _DT, "map_index": _INT,
+                "rendered_map_index": _NSTR}},
             "XComEntry": {"type": "object", "properties": {
                 "key": _STR, "timestamp": _DT, "dag_id": _STR, "task_id": _STR, "dag_run_id": _STR, "map_index": _INT}},
             "XCom": {"type": "object", "properties": {

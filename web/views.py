@@ -30,6 +30,7 @@ from miniflow.web.auth import check_credentials, csrf_token, login_required, wri
 from miniflow.web.humanize import describe_schedule
 
 from miniflow.state import DagRunState, TaskInstanceState
+from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = ["bp"]
 
@@ -299,17 +300,18 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
     from miniflow.web.logs import read_log
 
     _serialized(dag_id)
-    ti = _store().get_ti(dag_id, run_id, task_id)
+    key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
+    ti = _store().get_ti(key)
     if ti is None:
         abort(404, description="no such task instance")
-    history = _store().ti_history(dag_id, run_id, task_id)
+    history = _store().ti_history(key)
     tries = sorted({h.try_number for h in history} | ({ti.try_number} if ti.try_number else set()))
     try:
         chosen = int(request.args.get("try", tries[-1] if tries else 0))
     except ValueError:
         chosen = tries[-1] if tries else 0
-    log = read_log(dag_id, run_id, task_id, chosen) if chosen in tries else None
-    xcoms = _store().xcom_entries(dag_id, run_id, task_id)
+    log = read_log(key, chosen) if chosen in tries else None
+    xcoms = _store().xcom_entries(dag_id, run_id, task_id, map_index=key.map_index)
     return render_template("task_instance.html", ti=ti, history=history, tries=tries, chosen=chosen, log=log,
                            xcoms=xcoms, rendered=ti.rendered_fields or {}, active=ti.state in ACTIVE)
 
@@ -319,14 +321,23 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
 def log_json(dag_id: str, run_id: str, task_id: str) -> Any:
     from miniflow.web.logs import read_log
 
-    ti = _store().get_ti(dag_id, run_id, task_id)
+    key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
+    ti = _store().get_ti(key)
     if ti is None:
         abort(404)
     try:
         number = int(request.args.get("try", ti.try_number))
     except ValueError:
         abort(400)
-    return jsonify({"state": ti.state, "content": read_log(dag_id, run_id, task_id, number) or ""})
+    return jsonify({"state": ti.state, "content": read_log(key, number) or ""})
+
+
+def _map_index() -> int:
+    """Which instance of a mapped task the page is about (``?map_index=``; -1: not mapped)."""
+    try:
+        return int(request.args.get("map_index", -1))
+    except ValueError:
+        abort(400, description="map_index must be an integer")
 
 
 # --- import errors and audit log ------------------------------------------------------------

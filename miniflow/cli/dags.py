@@ -158,13 +158,16 @@ def test(dag_id: str, logical_date: str | None, conf: str | None, subdir: str | 
     run_conf = parse_conf(conf)
     when = parse_datetime(logical_date, "LOGICAL_DATE") if logical_date else None
     dag = load_dag(dag_id, subdir)
-    result = run_dag_test(dag, when, run_conf, store=get_store())
+    result = run_dag_test(dag, when, run_conf, store=get_store(), echo=output != "json")
     rows = [
-        {"task_id": r.task_id, "state": r.state, "try_number": r.try_number,
+        {"task_id": f"{r.task_id}[{r.map_index}]" if r.map_index >= 0 and output != "json" else r.task_id,
+         **({"map_index": r.map_index} if output == "json" else {}),
+         "state": r.state, "try_number": r.try_number,
          "duration": round(r.duration, 3) if r.duration is not None else None}
         for r in result.task_instances
     ]
-    emit(rows, output, ["task_id", "state", "try_number", "duration"], title=f"{dag_id} {result.run_id}")
+    columns = ["task_id", *(["map_index"] if output == "json" else []), "state", "try_number", "duration"]
+    emit(rows, output, columns, title=f"{dag_id} {result.run_id}")
     if output != "json":
         click.echo(f"Run {result.run_id}: {result.state}")
     if result.state != "success":

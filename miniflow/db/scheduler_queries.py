@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, text, tuple_
 
 from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
 from miniflow.state import DagRunState, TaskInstanceState
+from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
     from miniflow.timetables import DagRunInfo, DataInterval
@@ -181,22 +182,26 @@ class SchedulerQueries:
             run_rows = list(conn.execute(runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)))
             by_run: dict[tuple[str, str], list[Row[Any]]] = {(r.dag_id, r.run_id): [] for r in run_rows}
             if by_run:  # by key, not by run state: a run another scheduler just ended keeps its rows
-                tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at)
+                tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
+                              TI_T.c.next_try_at)
                        .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(list(by_run))))
                 for ti in conn.execute(tis):
                     by_run[ti.dag_id, ti.run_id].append(ti)
         return [(r, by_run[r.dag_id, r.run_id]) for r in run_rows]
 
-    def previous_ti_states(self, dag_id: str, logical_date: dt.datetime, task_ids: list[str]) -> dict[str, Any] | None:
-        """States in the DAG's previous run (by logical date); None when there is none."""
+    def previous_ti_states(self, dag_id: str, logical_date: dt.datetime,
+                           task_ids: list[str]) -> dict[tuple[str, int], Any] | None:
+        """States in the DAG's previous run (by logical date), by (task_id, map_index);
+        None when there is none."""
         with self.read() as conn:
             prev = conn.execute(select(RUN_T.c.run_id).where(
                 RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date < logical_date,
             ).order_by(RUN_T.c.logical_date.desc()).limit(1)).first()
             if prev is None:
                 return None
-            return dict(conn.execute(select(TI_T.c.task_id, TI_T.c.state).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.run_id == prev.run_id, TI_T.c.task_id.in_(task_ids))).all())
+            return {(r.task_id, r.map_index): r.state for r in conn.execute(
+                select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state).where(
+                    TI_T.c.dag_id == dag_id, TI_T.c.run_id == prev.run_id, TI_T.c.task_id.in_(task_ids)))}
 
     def finished_ti_count(self, dag_id: str, run_ids: list[str]) -> int:
         from miniflow.state import FINISHED
@@ -239,12 +244,12 @@ class SchedulerQueries:
             pools = {r.name: r.slots for r in conn.execute(select(POOL_T.c.name, POOL_T.c.slots))}
             pools.setdefault("default_pool", default_pool_slots)
             query = (
-                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots,
-                       TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
+                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.pool,
+                       TI_T.c.pool_slots, TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
                 .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
                 .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
                 .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
-                .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id)
+                .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
                 .limit(max(slots * 4, 64))
             )
             if run_filter is not None:
@@ -271,7 +276,7 @@ class SchedulerQueries:
             for ti in chosen:
                 if conn.execute(update(TI_T).where(
                     TI_T.c.dag_id == ti.dag_id, TI_T.c.run_id == ti.run_id, TI_T.c.task_id == ti.task_id,
-                    TI_T.c.state == str(TIS.SCHEDULED),
+                    TI_T.c.map_index == ti.map_index, TI_T.c.state == str(TIS.SCHEDULED),
                 ).values(state=str(TIS.QUEUED), queued_at=now, queued_by=str(job_id) if job_id else None)).rowcount:
                     queued.append(ti)
             return queued
@@ -288,25 +293,28 @@ class SchedulerQueries:
         with self.write() as conn:
             changed = conn.execute(update(TI_T).where(
                 TI_T.c.dag_id == row.dag_id, TI_T.c.run_id == row.run_id, TI_T.c.task_id == row.task_id,
-                TI_T.c.state == row.state, TI_T.c.try_number == row.try_number,
+                TI_T.c.map_index == row.map_index, TI_T.c.state == row.state, TI_T.c.try_number == row.try_number,
             ).values(state=str(state), end_date=now, next_try_at=retry_at, heartbeat=None,
                      duration=duration, try_number=failed_try, poke_count=0, first_poke_at=None)).rowcount
             if changed:
                 conn.execute(insert(HIST_T).values(
-                    dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, try_number=failed_try,
+                    dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, map_index=row.map_index,
+                    try_number=failed_try,
                     state=str(state), start_date=row.start_date or now, end_date=now, duration=duration,
                     hostname=row.hostname, pid=row.pid,
                 ))
             return bool(changed)
 
-    def ti_rows_for_keys(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Row[Any]]:
+    def ti_rows_for_keys(self, keys: list[TaskInstanceKey]) -> dict[TaskInstanceKey, Row[Any]]:
         """(state, try_number) of these task instances, by key, in one query."""
         if not keys:
             return {}
         with self.read() as conn:
-            rows = conn.execute(select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.state, TI_T.c.try_number)
-                                .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id).in_(keys)))
-            return {(r.dag_id, r.run_id, r.task_id): r for r in rows}
+            rows = conn.execute(
+                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
+                       TI_T.c.try_number)
+                .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index).in_(keys)))
+            return {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
 
     def zombies(self, threshold: float) -> list[Row[Any]]:
         """Running tries whose heartbeat is older than `threshold` seconds."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
@@ -38,6 +38,7 @@ from miniflow.db.tables import (
 )
 from miniflow.db.web_queries import WebQueries
 from miniflow.state import DagRunState, TaskInstanceState, can_transition
+from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -52,7 +53,7 @@ HOSTNAME = socket.gethostname()
 # The runner's hot path, built once with bind parameters: building a statement costs
 # more than running it on SQLite, and these run several times per task try.
 _TI_KEY = (TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"),
-           TI_T.c.task_id == bindparam("k_task"))
+           TI_T.c.task_id == bindparam("k_task"), TI_T.c.map_index == bindparam("k_map"))
 _CLAIM = (
     update(TI_T)
     .where(*_TI_KEY, TI_T.c.state == str(TaskInstanceState.QUEUED))
@@ -65,17 +66,18 @@ _CLAIM = (
     .returning(*TI_T.c)
 )
 _CLEAR_XCOM = delete(XCOM_T).where(XCOM_T.c.dag_id == bindparam("k_dag"), XCOM_T.c.run_id == bindparam("k_run"),
-                                   XCOM_T.c.task_id == bindparam("k_task"))
+                                   XCOM_T.c.task_id == bindparam("k_task"), XCOM_T.c.map_index == bindparam("k_map"))
 _FINISH_VALUES = dict(state=bindparam("state"), end_date=bindparam("now", type_=m.UtcDateTime),
                       duration=bindparam("duration"), next_try_at=bindparam("next_try_at", type_=m.UtcDateTime),
-                      heartbeat=None, rendered_fields=bindparam("rendered", type_=TI_T.c.rendered_fields.type))
+                      heartbeat=None, rendered_fields=bindparam("rendered", type_=TI_T.c.rendered_fields.type),
+                      rendered_map_index=bindparam("map_name"))
 _OWNED_TRY = (*_TI_KEY, TI_T.c.try_number == bindparam("k_try"), TI_T.c.state == str(TaskInstanceState.RUNNING))
 _FINISH = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, first_poke_at=None, poke_count=0)
 # A sensor's reschedule keeps its try, as in Airflow: the next poke continues it.
 _RESCHEDULE = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, poke_count=TI_T.c.poke_count + 1)
 _INSERT_HISTORY = insert(HIST_T)
 _INSERT_XCOM = insert(XCOM_T)
-_TI_STATES = select(TI_T.c.task_id, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
+_TI_STATES = select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
@@ -314,28 +316,37 @@ class Store(SchedulerQueries, WebQueries):
             return list(own.execute(query))
 
     def ti_states(self, dag_id: str, run_id: str) -> list[Row[Any]]:
-        """(task_id, state, next_try_at, priority_weight) of a run's task instances: the
-        light read a scheduling pass needs."""
+        """(task_id, map_index, state, next_try_at, priority_weight) of a run's task
+        instances: the light read a scheduling pass needs."""
         with self.read() as conn:
             return list(conn.execute(_TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
 
-    def get_ti(self, dag_id: str, run_id: str, task_id: str) -> Row[Any] | None:
+    def get_ti(self, key: TaskInstanceKey) -> Row[Any] | None:
         with self.read() as conn:
-            return conn.execute(select(TI_T).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)).first()
+            return conn.execute(select(TI_T).where(*_key_filter(key))).first()
+
+    def mapped_tis(self, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+        """Every instance of one task in a run, by map index."""
+        with self.read() as conn:
+            return list(conn.execute(select(TI_T).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
+            ).order_by(TI_T.c.map_index)))
 
     def set_ti_states(
         self,
         dag_id: str,
         run_id: str,
-        task_ids: Iterable[str],
+        task_ids: Iterable[str | tuple[str, int]],
         new: TaskInstanceState | None,
         expected: Iterable[TaskInstanceState | None],
         conn: Connection | None = None,
         **values: Any,
     ) -> int:
         """Move these task instances to `new` if they are in an `expected` state; returns
-        how many moved. This is the conditional update every transition goes through."""
+        how many moved. This is the conditional update every transition goes through.
+
+        A task id names every instance of the task; a ``(task_id, map_index)`` pair one.
+        """
         task_ids = list(task_ids)
         if not task_ids:
             return 0
@@ -353,9 +364,14 @@ class Store(SchedulerQueries, WebQueries):
             values.setdefault("start_date", now)
             values.setdefault("end_date", now)
             values.setdefault("duration", 0.0)
+        whole = [t for t in task_ids if isinstance(t, str)]
+        single = [t for t in task_ids if not isinstance(t, str)]
+        which = [TI_T.c.task_id.in_(whole)] if whole else []
+        if single:
+            which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(single))
         query = (
             update(TI_T)
-            .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids))
+            .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which))
             .where(state_filter(TI_T.c.state, expected))
             .values(state=None if new is None else str(new), **values)
         )
@@ -399,15 +415,15 @@ class Store(SchedulerQueries, WebQueries):
                                    [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
                 self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
 
-    def claim_ti(self, dag_id: str, run_id: str, task_id: str, pid: int | None = None) -> Row[Any] | None:
+    def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> Row[Any] | None:
         """queued -> running for one try; returns the updated row, or None if someone
         else claimed it (or it was cleared) first. Starts the try with no XComs."""
-        key = {"k_dag": dag_id, "k_run": run_id, "k_task": task_id}
+        params = _key_params(key)
         with self.write() as conn:
-            row = conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME,
+            row = conn.execute(_CLAIM, {**params, "now": utcnow(), "hostname": HOSTNAME,
                                         "pid": pid or os.getpid()}).first()
             if row is not None:
-                conn.execute(_CLEAR_XCOM, key)
+                conn.execute(_CLEAR_XCOM, params)
             return row
 
     def finish_ti(
@@ -417,49 +433,50 @@ class Store(SchedulerQueries, WebQueries):
         xcoms: Sequence[tuple[str, str]] = (),
         next_try_at: dt.datetime | None = None,
         rendered_fields: dict[str, Any] | None = None,
+        rendered_map_index: str | None = None,
     ) -> bool:
         """Record the outcome (and XComs) of the try `claim_ti` returned as `claimed`,
         if that try still owns the row (it was not failed as a zombie meanwhile)."""
         now = utcnow()
         duration = (now - claimed.start_date).total_seconds()
-        key = {"k_dag": claimed.dag_id, "k_run": claimed.run_id, "k_task": claimed.task_id}
+        key = _key_params(_row_key(claimed))
         rescheduled = state == TaskInstanceState.UP_FOR_RESCHEDULE
         with self.write() as conn:
             owned = conn.execute(_RESCHEDULE if rescheduled else _FINISH, {
                 **key, "k_try": claimed.try_number, "state": str(state), "now": now,
                 "duration": duration, "next_try_at": next_try_at, "rendered": rendered_fields,
+                "map_name": rendered_map_index,
             }).rowcount
             if not owned:
                 return False
             if not rescheduled:
                 conn.execute(_INSERT_HISTORY, [dict(
                     dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
-                    try_number=claimed.try_number, state=str(state), start_date=claimed.start_date,
+                    map_index=claimed.map_index, try_number=claimed.try_number, state=str(state), start_date=claimed.start_date,
                     end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
                 )])
             if xcoms:
                 conn.execute(_INSERT_XCOM, [
                     dict(dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
-                         key=k, value=v, timestamp=now)
+                         map_index=claimed.map_index, key=k, value=v, timestamp=now)
                     for k, v in xcoms
                 ])
             return True
 
-    def heartbeat_ti(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> bool:
+    def heartbeat_ti(self, key: TaskInstanceKey, try_number: int) -> bool:
         with self.write() as conn:
             return conn.execute(update(TI_T).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
-                TI_T.c.try_number == try_number, TI_T.c.state == str(TaskInstanceState.RUNNING),
+                *_key_filter(key), TI_T.c.try_number == try_number,
+                TI_T.c.state == str(TaskInstanceState.RUNNING),
             ).values(heartbeat=utcnow())).rowcount > 0
 
-    def ti_history(self, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+    def ti_history(self, key: TaskInstanceKey) -> list[Row[Any]]:
         with self.read() as conn:
-            return list(conn.execute(select(HIST_T).where(
-                HIST_T.c.dag_id == dag_id, HIST_T.c.run_id == run_id, HIST_T.c.task_id == task_id,
-            ).order_by(HIST_T.c.try_number)))
+            return list(conn.execute(select(HIST_T).where(*_key_filter(key, HIST_T)).order_by(HIST_T.c.try_number)))
 
-    def clear_tis(self, items: Sequence[tuple[str, str, str, int]]) -> int:
-        """Reset task instances ``(dag_id, run_id, task_id, retries)`` so they run again.
+    def clear_tis(self, items: Sequence[tuple[str, str, str, int]], map_index: int | None = None) -> int:
+        """Reset task instances ``(dag_id, run_id, task_id, retries)`` so they run again
+        (every instance of a mapped task, or only `map_index`).
 
         As in Airflow, the try count goes on and the task gets its retries anew
         (``max_tries = try_number + retries``); a running try is left alone. Their
@@ -468,11 +485,14 @@ class Store(SchedulerQueries, WebQueries):
         with self.write() as conn:
             total = 0
             for dag_id, run_id, task_id, retries in items:
-                total += conn.execute(update(TI_T).where(
+                query = update(TI_T).where(
                     TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
-                    TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)),
-                ).values(state=None, next_try_at=None, end_date=None, duration=None, poke_count=0,
-                         first_poke_at=None, max_tries=TI_T.c.try_number + retries)).rowcount
+                    TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)))
+                if map_index is not None:
+                    query = query.where(TI_T.c.map_index == map_index)
+                total += conn.execute(query.values(
+                    state=None, next_try_at=None, end_date=None, duration=None, poke_count=0,
+                    first_poke_at=None, max_tries=TI_T.c.try_number + retries)).rowcount
             for dag_id, run_id in {(i[0], i[1]) for i in items}:
                 self.set_run_state(dag_id, run_id, DagRunState.QUEUED, conn=conn)
             return total
@@ -481,7 +501,7 @@ class Store(SchedulerQueries, WebQueries):
         """Compile the runner's hot statements once (in a rolled-back transaction), so
         processes forked afterwards inherit them compiled. Connections are then dropped:
         a forked child must open its own."""
-        key = {"k_dag": "", "k_run": "", "k_task": ""}
+        key = {"k_dag": "", "k_run": "", "k_task": "", "k_map": -1}
         with self.engine.connect().execution_options(**{WRITE: True}) as conn:
             trans = conn.begin()
             conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
@@ -489,29 +509,74 @@ class Store(SchedulerQueries, WebQueries):
             conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
             for stmt in (_FINISH, _RESCHEDULE):
                 conn.execute(stmt, {**key, "k_try": 0, "state": "", "now": utcnow(), "duration": 0.0,
-                                    "next_try_at": None, "rendered": None})
+                                    "next_try_at": None, "rendered": None, "map_name": None})
             trans.rollback()
         self.engine.dispose()
 
     # --- XCom ------------------------------------------------------------------------------
 
-    def xcom_push(self, dag_id: str, run_id: str, task_id: str, key: str, value: str) -> None:
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: str) -> None:
         with self.write() as conn:
-            conn.execute(delete(XCOM_T).where(
-                XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id,
-                XCOM_T.c.task_id == task_id, XCOM_T.c.key == key))
+            conn.execute(delete(XCOM_T).where(*_key_filter(ti, XCOM_T), XCOM_T.c.key == key))
             conn.execute(insert(XCOM_T).values(
-                dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, value=value, timestamp=utcnow()))
+                dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index, key=key,
+                value=value, timestamp=utcnow()))
 
-    def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None) -> list[Row[Any]]:
-        """XCom rows of one run, newest first; `task_ids`/`key` None mean any."""
+    def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None,
+                  map_indexes: Sequence[int] | None = None) -> list[Row[Any]]:
+        """XCom rows of one run, newest first; `task_ids`/`key`/`map_indexes` None mean any."""
         query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id)
         if task_ids is not None:
             query = query.where(XCOM_T.c.task_id.in_(list(task_ids)))
         if key is not None:
             query = query.where(XCOM_T.c.key == key)
+        if map_indexes is not None:
+            query = query.where(XCOM_T.c.map_index.in_(list(map_indexes)))
         with self.read() as conn:
             return list(conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
+
+    def xcom_length(self, dag_id: str, run_id: str, task_id: str, key: str, mapped: bool) -> int | None:
+        """How many items a mapped task gets from this output: the length of the list or
+        dict one task returned, or how many instances of a mapped task returned a value.
+        None when there is no value (the task did not run or returned none)."""
+        import json
+
+        with self.read() as conn:
+            if mapped:
+                return conn.execute(select(func.count()).where(
+                    XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id,
+                    XCOM_T.c.key == key, XCOM_T.c.map_index >= 0)).scalar_one()
+            text = conn.execute(select(XCOM_T.c.value).where(
+                XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id,
+                XCOM_T.c.key == key, XCOM_T.c.map_index == -1)).scalar()
+        value = None if text is None else json.loads(text)
+        return len(value) if isinstance(value, (list, dict)) else None
+
+    def expand_ti(self, dag_id: str, run_id: str, task_id: str, length: int, row: dict[str, Any]) -> int:
+        """Give a mapped task `length` instances 0..length-1 and schedule them.
+
+        The placeholder (map_index -1) becomes instance 0; instances a cleared, re-expanded
+        task no longer has are marked removed; with no items the task is skipped. Only
+        instances with no state move, so repeating this is harmless. Returns how many
+        instances were scheduled.
+        """
+        TIS = TaskInstanceState
+        with self.write() as conn:
+            mine = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
+            if length == 0:
+                self.set_ti_states(dag_id, run_id, [task_id], TIS.SKIPPED, [None], conn)
+                return 0
+            conn.execute(update(TI_T).where(*mine, TI_T.c.map_index == -1, TI_T.c.state.is_(None))
+                         .values(map_index=0))
+            have = set(conn.execute(select(TI_T.c.map_index).where(*mine)).scalars())
+            missing = [i for i in range(length) if i not in have]
+            if missing:
+                conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=i, state=None,
+                                                 try_number=0, poke_count=0, **row) for i in missing])
+            extra = [(task_id, i) for i in have if i >= length]
+            self.set_ti_states(dag_id, run_id, extra, TIS.REMOVED, [None], conn)
+            return self.set_ti_states(dag_id, run_id, [(task_id, i) for i in range(length)], TIS.SCHEDULED,
+                                      [None], conn)
 
     # --- pools, variables ------------------------------------------------------------------
 
@@ -561,6 +626,19 @@ class Store(SchedulerQueries, WebQueries):
             query = query.where(LOG_T.c.dag_id == dag_id)
         with self.read() as conn:
             return list(conn.execute(query))
+
+
+def _key_params(key: TaskInstanceKey) -> dict[str, Any]:
+    return {"k_dag": key.dag_id, "k_run": key.run_id, "k_task": key.task_id, "k_map": key.map_index}
+
+
+def _key_filter(key: TaskInstanceKey, table: Any = TI_T) -> tuple[Any, ...]:
+    return (table.c.dag_id == key.dag_id, table.c.run_id == key.run_id, table.c.task_id == key.task_id,
+            table.c.map_index == key.map_index)
+
+
+def _row_key(row: Any) -> TaskInstanceKey:
+    return TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index)
 
 
 def _read_source(path: str) -> str | None:

@@ -87,8 +87,10 @@ class WebQueries:
             rows = list(conn.execute(query.order_by(_order(TI_T, order_by)).limit(limit).offset(offset)))
         return rows, total
 
-    def xcom_entries(self, dag_id: str, run_id: str, task_id: str, key: str | None = None) -> list[Row[Any]]:
-        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id)
+    def xcom_entries(self, dag_id: str, run_id: str, task_id: str, key: str | None = None,
+                     map_index: int = -1) -> list[Row[Any]]:
+        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id,
+                                     XCOM_T.c.task_id == task_id, XCOM_T.c.map_index == map_index)
         if key is not None:
             query = query.where(XCOM_T.c.key == key)
         with self.read() as conn:

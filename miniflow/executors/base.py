@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = ["BaseExecutor", "TaskEvent", "TaskKey"]
 
@@ -16,6 +20,13 @@ class TaskKey:
     try_number: int  # the try about to start (the task instance's try_number + 1)
     fileloc: str  # the DAG file, so a worker can load the DAG
     queue: str = "default"  # the task's queue= (Celery routes by it)
+    map_index: int = -1
+
+    @property
+    def ti(self) -> TaskInstanceKey:
+        from miniflow.taskinstancekey import TaskInstanceKey
+
+        return TaskInstanceKey(self.dag_id, self.run_id, self.task_id, self.map_index)
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,11 @@ def celery_app() -> Any:
         reset_store()
 
     @app.task(name=TASK_NAME)
-    def run_task(dag_id: str, run_id: str, task_id: str, try_number: int, fileloc: str, queue: str) -> None:
+    def run_task(dag_id: str, run_id: str, task_id: str, try_number: int, fileloc: str, queue: str,
+                 map_index: int = -1) -> None:
         from miniflow.executors.worker import run_key
 
-        key = TaskKey(dag_id, run_id, task_id, try_number, fileloc, queue)
+        key = TaskKey(dag_id, run_id, task_id, try_number, fileloc, queue, map_index)
         ok, detail = run_key(key)
         if not ok:  # nobody else will notice: record it, as the scheduler would
             _record_lost(key, detail)
@@ -96,7 +97,7 @@ def _notify(broker: str, key: TaskKey) -> None:
     try:
         import redis
 
-        redis.Redis.from_url(broker).publish(EVENTS_CHANNEL, f"{key.dag_id}\t{key.run_id}\t{key.task_id}")
+        redis.Redis.from_url(broker).publish(EVENTS_CHANNEL, f"{key.dag_id}\t{key.run_id}\t{key.task_id}\t{key.map_index}")
     except Exception:  # noqa: BLE001 -- only a wake-up; the scheduler polls anyway
         log.warning("could not publish the task event", exc_info=True)
 
@@ -122,7 +123,7 @@ class CeleryExecutor(BaseExecutor):
     def queue(self, key: TaskKey) -> None:
         self.running.add(key)
         celery_app().send_task(TASK_NAME, args=[key.dag_id, key.run_id, key.task_id, key.try_number,
-                                                key.fileloc, key.queue], queue=key.queue)
+                                                key.fileloc, key.queue, key.map_index], queue=key.queue)
 
     def events(self, timeout: float) -> list[TaskEvent]:
         """Tries of ours that have ended, by their task instances' state in the DB."""
@@ -154,10 +155,10 @@ class CeleryExecutor(BaseExecutor):
 
         if not self.running:
             return []
-        rows = get_store().ti_rows_for_keys([(k.dag_id, k.run_id, k.task_id) for k in self.running])
+        rows = get_store().ti_rows_for_keys([k.ti for k in self.running])
         done = []
         for key in list(self.running):
-            row = rows.get((key.dag_id, key.run_id, key.task_id))
+            row = rows.get(key.ti)
             started_other_try = row is not None and row.try_number >= key.try_number and row.state != TIS.RUNNING
             if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING) or started_other_try:
                 self.running.discard(key)

@@ -73,7 +73,7 @@ def run_key(key: TaskKey) -> tuple[bool, str]:
 
     try:
         dag = load_dag_cached(key.fileloc, key.dag_id)
-        run_task_instance(get_store(), dag, key.run_id, key.task_id)
+        run_task_instance(get_store(), dag, key.ti)
     except Exception as exc:  # noqa: BLE001 -- reported to the scheduler, which records it
         return False, f"{type(exc).__name__}: {exc}"
     return True, ""

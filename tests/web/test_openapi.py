@@ -72,6 +72,11 @@ def real_cases(site: WebSite) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", {"path_parameters": run}),
         ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
          {"path_parameters": {**run, "task_id": "flaky"}}),
+        # flaky is not mapped: both answer 404 in the documented problem shape
+        ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped",
+         {"path_parameters": {**run, "task_id": "flaky"}}),
+        ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+         {"path_parameters": {**run, "task_id": "flaky", "map_index": 0}}),
         ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
          {"path_parameters": {**run, "task_id": "flaky", "task_try_number": 1}}),
         ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",

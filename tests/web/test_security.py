@@ -414,6 +414,7 @@ def test_logs_of_runs_named_dot_or_dot_dot_never_read_another_file(web_site: Web
 def test_read_log_stays_in_the_log_folder(web_site: WebSite, secrets_outside_logs: list[Path],
                                           miniflow_home: Path, subtests: Any) -> None:
     """`read_log` is the last line of defence: no ids make it read another file."""
+    from miniflow.taskinstancekey import TaskInstanceKey
     from miniflow.web.logs import read_log
 
     (web_site.log_folder / "web_dag" / "shout").mkdir(parents=True, exist_ok=True)
@@ -431,7 +432,7 @@ def test_read_log_stays_in_the_log_folder(web_site: WebSite, secrets_outside_log
     ]
     for dag_id, run_id, task_id, try_number in cases:
         with subtests.test(ids=(dag_id, run_id, task_id)):
-            content = read_log(dag_id, run_id, task_id, try_number)
+            content = read_log(TaskInstanceKey(dag_id, run_id, task_id), try_number)
             assert content is None or SECRET not in content
 
 
