@@ -34,16 +34,44 @@ _DECORATORS = ["miniflow.decorators:dag", "miniflow.decorators:task"]
 _PARAM = ["miniflow.params:Param"]
 _VARIABLE = ["miniflow.variables:Variable"]
 _TASK_GROUP = ["miniflow.task_group:TaskGroup"]
+_XCOM_ARG = ["miniflow.xcom:XComArg"]
+_PARAMS = ["miniflow.params:Param", "miniflow.params:ParamsDict"]
+_TI = ["miniflow.taskinstance:TaskInstance"]
+_DAG_RUN = ["miniflow.taskinstance:DagRun"]
+_CONTEXT = ["miniflow.context:Context"]
+_STATE = ["miniflow.state:State", "miniflow.state:TaskInstanceState", "miniflow.state:DagRunState"]
+_TT = "miniflow.timetables:"
+_TIMETABLE_BASE = [f"{_TT}Timetable", f"{_TT}DataInterval", f"{_TT}DagRunInfo", f"{_TT}TimeRestriction"]
+_TRIGGER_TIMETABLES = [f"{_TT}CronTriggerTimetable", f"{_TT}DeltaTriggerTimetable",
+                       f"{_TT}MultipleCronTriggerTimetable"]
+_INTERVAL_TIMETABLES = [f"{_TT}CronTimetable:CronDataIntervalTimetable",
+                        f"{_TT}DeltaTimetable:DeltaDataIntervalTimetable"]
+_OBJECT_STORAGE = ["miniflow.object_storage:ObjectStoragePath"]
 
-# Airflow module -> the miniflow objects it exposes ("module:attribute").
+# Airflow module -> the miniflow objects it exposes ("module:attribute", or
+# "module:attribute:name" where Airflow's name differs).
 AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow": [_DAG, "miniflow.compat_values:__version__"],
-    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE],
+    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG],
     "airflow.models.dag": [_DAG],
     "airflow.models.baseoperator": _BASE,
-    "airflow.models.param": _PARAM,
+    "airflow.models.param": _PARAMS,
+    "airflow.models.xcom_arg": _XCOM_ARG,
+    "airflow.models.taskinstance": _TI,
+    "airflow.models.dagrun": _DAG_RUN,
+    "airflow.utils.context": _CONTEXT,
+    "airflow.utils.state": _STATE,
+    "airflow.configuration": ["miniflow.config:conf"],
+    "airflow.timetables.base": _TIMETABLE_BASE,
+    "airflow.timetables.trigger": _TRIGGER_TIMETABLES,
+    "airflow.timetables.events": [f"{_TT}EventsTimetable"],
+    "airflow.timetables.interval": _INTERVAL_TIMETABLES,
+    "airflow.timetables.simple": [f"{_TT}NullTimetable", f"{_TT}OnceTimetable"],
+    "airflow.io.path": _OBJECT_STORAGE,
     "airflow.models.variable": _VARIABLE,
-    "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP,
+    "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP, *_CONTEXT, *_OBJECT_STORAGE,
+                    *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
+                    *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
                     "miniflow.operators.python:get_current_context"],
     "airflow.decorators": _DECORATORS,
     "airflow.exceptions": ["miniflow.exceptions:*"],
@@ -73,6 +101,14 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
 _PACKAGES = {name.rsplit(".", i)[0] for name in AIRFLOW_MODULES for i in range(name.count(".") + 1)}
 
 
+def _exposed(module: str) -> list[str]:
+    names = []
+    for ref in AIRFLOW_MODULES[module]:
+        source, attr, *alias = ref.split(":")
+        names.append(alias[0] if alias else attr)
+    return sorted(set(names))
+
+
 class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != "airflow" and not fullname.startswith("airflow."):
@@ -91,17 +127,22 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
         def submodule(attr: str) -> types.ModuleType:  # ``import airflow; airflow.utils.dates``
             child = f"{spec.name}.{attr}"
-            if child not in _PACKAGES:
+            if child in _PACKAGES:
+                return importlib.import_module(child)
+            if attr.startswith("__") or not AIRFLOW_MODULES.get(spec.name):
                 raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
-            return importlib.import_module(child)
+            raise UnsupportedAirflowImportError(
+                f"'{spec.name}.{attr}' is not supported by miniflow: {spec.name} provides "
+                f"{', '.join(_exposed(spec.name))} here; see docs/airflow-comparison.md"
+            )
 
         module.__getattr__ = submodule  # type: ignore[method-assign]
         for ref in AIRFLOW_MODULES.get(spec.name, []):
-            source, attr = ref.split(":")
+            source, attr, *alias = ref.split(":")
             src = importlib.import_module(source)
             names = getattr(src, "__all__", []) if attr == "*" else [attr]
             for name in names:
-                setattr(module, name, getattr(src, name))
+                setattr(module, alias[0] if alias else name, getattr(src, name))
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

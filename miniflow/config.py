@@ -26,7 +26,7 @@ from typing import Any
 from miniflow.defaults import DEFAULTS
 from miniflow.exceptions import ConfigError
 
-__all__ = ["Config", "ConfigValue", "miniflow_home", "get_config", "reset_config"]
+__all__ = ["Config", "ConfigValue", "miniflow_home", "get_config", "reset_config", "AirflowConf", "conf"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -137,6 +137,7 @@ class Config:
 
 
 _config: Config | None = None
+_NO_FALLBACK: Any = object()
 
 
 def get_config() -> Config:
@@ -151,3 +152,35 @@ def reset_config() -> None:
     """Forget the cached configuration (tests change the environment between cases)."""
     global _config
     _config = None
+
+
+class AirflowConf:
+    """``airflow.configuration.conf`` for DAG files: Airflow's reader methods over
+    miniflow's configuration. An unknown setting is an error unless ``fallback`` is given."""
+
+    def get(self, section: str, key: str, fallback: Any = _NO_FALLBACK, **kwargs: Any) -> Any:
+        try:
+            return get_config().get(section.lower(), key.lower())
+        except ConfigError:
+            if fallback is _NO_FALLBACK:
+                raise
+            return fallback
+
+    def getboolean(self, section: str, key: str, fallback: Any = _NO_FALLBACK, **kwargs: Any) -> bool:
+        value = self.get(section, key, fallback)
+        return value.strip().lower() in ("true", "t", "1") if isinstance(value, str) else bool(value)
+
+    def getint(self, section: str, key: str, fallback: Any = _NO_FALLBACK, **kwargs: Any) -> int:
+        return int(self.get(section, key, fallback))
+
+    def getfloat(self, section: str, key: str, fallback: Any = _NO_FALLBACK, **kwargs: Any) -> float:
+        return float(self.get(section, key, fallback))
+
+    def has_option(self, section: str, key: str) -> bool:
+        return self.get(section, key, None) is not None
+
+    def getsection(self, section: str) -> dict[str, Any]:
+        return {key: value.value for sec, key, value in get_config().items() if sec == section.lower()}
+
+
+conf = AirflowConf()

@@ -1,12 +1,17 @@
-"""Param: a DAG or task parameter with a default and a light JSON-schema check."""
+"""Param: a DAG or task parameter with a default and a light JSON-schema check.
+
+`ParamsDict` is Airflow's mapping of names to params: reading a key gives the param's
+checked value, ``get_param`` the `Param` itself.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from miniflow.exceptions import MiniflowError
 
-__all__ = ["Param", "ParamValidationError", "resolve_params"]
+__all__ = ["Param", "ParamsDict", "ParamValidationError", "resolve_params"]
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -55,6 +60,58 @@ class Param:
 
     def dump(self) -> dict[str, Any]:
         return {"value": self.value, "description": self.description, "schema": self.schema}
+
+
+class ParamsDict(MutableMapping[str, Any]):
+    """Params by name; plain values are wrapped in a `Param` without a schema."""
+
+    def __init__(self, dict_obj: Mapping[str, Any] | None = None, suppress_exception: bool = False) -> None:
+        self._params: dict[str, Param] = {}
+        self.suppress_exception = suppress_exception
+        for key, value in (dict_obj or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(value, Param):
+            self._params[key] = value
+        elif key in self._params:
+            self._params[key].resolve(value, key)  # a new value must pass the schema
+            self._params[key].value = value
+        else:
+            self._params[key] = Param(value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._params[key].resolve(name=key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._params[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return repr(self.dump())
+
+    def get_param(self, key: str) -> Param:
+        return self._params[key]
+
+    def dump(self) -> dict[str, Any]:
+        """Each param's raw value."""
+        return {key: param.value for key, param in self._params.items()}
+
+    def validate(self) -> dict[str, Any]:
+        """Each param's checked value; raises `ParamValidationError` on the first bad one."""
+        resolved = {}
+        for key, param in self._params.items():
+            try:
+                resolved[key] = param.resolve(name=key)
+            except ParamValidationError:
+                if not self.suppress_exception:
+                    raise
+        return resolved
 
 
 def resolve_params(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:

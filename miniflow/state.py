@@ -19,6 +19,7 @@ __all__ = [
     "FINISHED",
     "UNFINISHED",
     "can_transition",
+    "State",
 ]
 
 
@@ -88,3 +89,27 @@ DAGRUN_TRANSITIONS: dict[DagRunState, frozenset[DagRunState]] = {
 def can_transition(old: TaskInstanceState | None, new: TaskInstanceState) -> bool:
     """Whether a task instance may move from `old` to `new` without being cleared."""
     return new in TI_TRANSITIONS[old]
+
+
+class State:
+    """Airflow's ``State``: every state as an attribute (``State.SUCCESS``, ``State.NONE``)
+    and its usual groups, for DAG files that compare states in callbacks."""
+
+    NONE = None
+    SCHEDULED = TIS.SCHEDULED
+    QUEUED = TIS.QUEUED
+    RUNNING = TIS.RUNNING
+    SUCCESS = TIS.SUCCESS
+    FAILED = TIS.FAILED
+    UP_FOR_RETRY = TIS.UP_FOR_RETRY
+    UP_FOR_RESCHEDULE = TIS.UP_FOR_RESCHEDULE
+    UPSTREAM_FAILED = TIS.UPSTREAM_FAILED
+    SKIPPED = TIS.SKIPPED
+    REMOVED = TIS.REMOVED
+
+    task_states: tuple[TaskInstanceState | None, ...] = (None, *TaskInstanceState)
+    dag_states: tuple[DagRunState, ...] = tuple(DagRunState)
+    finished = FINISHED
+    unfinished = UNFINISHED
+    failed_states = frozenset({TIS.FAILED, TIS.UPSTREAM_FAILED})
+    success_states = frozenset({TIS.SUCCESS, TIS.SKIPPED})

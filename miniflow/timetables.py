@@ -23,6 +23,12 @@ The semantics are Airflow 2.10's data intervals:
   at ``now`` rounded down to a multiple of the delta since the Unix epoch, but never
   before ``start_date``.
 - ``@once`` runs once, at ``start_date``; ``None`` never runs on its own.
+- The *trigger* timetables (`CronTriggerTimetable`, `DeltaTriggerTimetable`,
+  `MultipleCronTriggerTimetable`) run *at* each tick, like POSIX cron, instead of
+  after an interval: the run for the 06:00 tick is created at 06:00, its data interval
+  is ``[tick - interval, tick]`` (zero length unless ``interval=`` is given).
+  ``catchup=False`` starts from the latest tick at or before ``now``.
+- `EventsTimetable` runs at each listed instant, with a zero-length data interval.
 
 Every datetime handed out is timezone-aware UTC.
 """
@@ -30,7 +36,10 @@ Every datetime handed out is timezone-aware UTC.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +56,10 @@ __all__ = [
     "OnceTimetable",
     "CronTimetable",
     "DeltaTimetable",
+    "CronTriggerTimetable",
+    "DeltaTriggerTimetable",
+    "MultipleCronTriggerTimetable",
+    "EventsTimetable",
     "PRESETS",
     "timetable_for",
     "due_runs",
@@ -91,6 +104,11 @@ class DataInterval:
     start: dt.datetime
     end: dt.datetime
 
+    @classmethod
+    def exact(cls, at: dt.datetime) -> DataInterval:
+        """A zero-length interval at one instant."""
+        return cls(at, at)
+
 
 @dataclass(frozen=True)
 class DagRunInfo:
@@ -98,6 +116,16 @@ class DagRunInfo:
 
     data_interval: DataInterval
     run_after: dt.datetime
+
+    @classmethod
+    def exact(cls, at: dt.datetime) -> DagRunInfo:
+        """A run at one instant, covering just that instant."""
+        return cls(DataInterval.exact(at), run_after=at)
+
+    @classmethod
+    def interval(cls, start: dt.datetime, end: dt.datetime) -> DagRunInfo:
+        """A run covering ``[start, end)``, created once it has ended."""
+        return cls(DataInterval(start, end), run_after=end)
 
     @property
     def logical_date(self) -> dt.datetime:
@@ -114,10 +142,41 @@ class TimeRestriction:
 
 
 class Timetable(ABC):
-    """Base class: answers which run comes after the last one."""
+    """Base class: answers which run comes after the last one.
+
+    Timetables written for Airflow subclass this (``airflow.timetables.base``) with
+    Airflow's keyword-only signatures, ``next_dagrun_info(*, last_automated_data_interval,
+    restriction)`` and ``infer_manual_data_interval(*, run_after)``; such methods are
+    adapted to miniflow's calls when the subclass is defined. They read the clock
+    themselves, as in Airflow.
+    """
 
     can_be_scheduled = True
+    periodic = True
     summary = ""
+    description = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("next_dagrun_info")
+        if own is not None and "last_automated_data_interval" in inspect.signature(own).parameters:
+            @functools.wraps(own)
+            def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+                return own(self, last_automated_data_interval=last, restriction=restriction)
+
+            cls.next_dagrun_info = next_dagrun_info  # type: ignore[method-assign]
+        manual = cls.__dict__.get("infer_manual_data_interval")
+        if manual is not None:
+            parameter = inspect.signature(manual).parameters.get("run_after")
+            if parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+                @functools.wraps(manual)
+                def infer_manual_data_interval(self, run_after):  # type: ignore[no-untyped-def]
+                    return manual(self, run_after=run_after)
+
+                cls.infer_manual_data_interval = infer_manual_data_interval  # type: ignore[method-assign]
+
+    def validate(self) -> None:
+        """Raise if the timetable cannot work; Airflow calls this when a DAG is made."""
 
     @abstractmethod
     def next_dagrun_info(
@@ -222,10 +281,10 @@ class _IntervalTimetable(Timetable):
 class CronTimetable(_IntervalTimetable):
     """A cron expression (or preset) evaluated in the DAG's timezone."""
 
-    def __init__(self, expression: str, timezone: dt.tzinfo = UTC) -> None:
+    def __init__(self, expression: str, timezone: str | dt.tzinfo = UTC) -> None:
         self.expression = PRESETS.get(expression, expression)
         self.summary = expression
-        self.timezone = timezone
+        self.timezone = _zone(timezone)
         if not croniter.is_valid(self.expression):
             raise InvalidScheduleError(f"invalid cron expression {expression!r}")
         # Schedules firing at least hourly step in absolute time across DST (see module doc).
@@ -294,6 +353,173 @@ class DeltaTimetable(_IntervalTimetable):
         rounded = dt.datetime.fromtimestamp(stamp - stamp % seconds, tz=UTC)
         latest = self._prev(rounded)
         return latest if earliest is None else max(latest, earliest)
+
+
+def _zone(timezone: str | dt.tzinfo) -> dt.tzinfo:
+    if isinstance(timezone, str):
+        from zoneinfo import ZoneInfo
+
+        return UTC if timezone.upper() == "UTC" else ZoneInfo(timezone)
+    return timezone
+
+
+class _TriggerTimetable(Timetable):
+    """Shared logic of the trigger timetables: one run *at* each tick.
+
+    With catchup, the tick after the last run's (or the first at/after ``start_date``);
+    without, the latest of: the last tick at or before ``now``, the tick after the last
+    run's, the first tick at/after ``start_date``. The data interval is
+    ``[tick - interval, tick]`` and the run is created at the tick.
+    """
+
+    interval: Any = dt.timedelta()
+
+    @abstractmethod
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        """The first tick after `current`."""
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        return current
+
+    def next_dagrun_info(
+        self,
+        last: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        if restriction.catchup:
+            if last is not None:
+                tick = self._next(last.end)
+            elif restriction.earliest is None:
+                return None  # nowhere to catch up from
+            else:
+                tick = self._align_to_next(restriction.earliest)
+        else:
+            candidates = [self._align_to_prev(to_utc(now))]
+            if last is not None:
+                candidates.append(self._next(last.end))
+            if restriction.earliest is not None:
+                candidates.append(self._align_to_next(restriction.earliest))
+            tick = max(candidates)
+        if restriction.latest is not None and tick > restriction.latest:
+            return None
+        return DagRunInfo.interval(to_utc(tick - self.interval), tick)
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        """A manual run at `run_after` covers ``[run_after - interval, run_after]``."""
+        run_after = to_utc(run_after)
+        return DataInterval(to_utc(run_after - self.interval), run_after)
+
+
+class CronTriggerTimetable(_TriggerTimetable):
+    """Runs at each tick of a cron expression in `timezone` (Airflow's trigger timetable)."""
+
+    def __init__(self, cron: str, *, timezone: str | dt.tzinfo = UTC, interval: Any = dt.timedelta()) -> None:
+        self._cron = CronTimetable(cron, _zone(timezone))
+        self.timezone = self._cron.timezone
+        self.interval = interval
+        self.summary = self._cron.expression
+
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        return self._cron._next(current)
+
+    def _align_to_next(self, current: dt.datetime) -> dt.datetime:
+        return self._cron._align_to_next(current)
+
+    def _align_to_prev(self, current: dt.datetime) -> dt.datetime:
+        return self._cron._align_to_prev(current)
+
+
+class DeltaTriggerTimetable(_TriggerTimetable):
+    """Runs every `delta` from ``start_date`` (Airflow 3); without catchup, from ``now``."""
+
+    def __init__(self, delta: Any, *, interval: Any = dt.timedelta()) -> None:
+        self._period = DeltaTimetable(delta)
+        self.delta = delta
+        self.interval = interval
+        self.summary = str(delta)
+
+    def _next(self, current: dt.datetime) -> dt.datetime:
+        return self._period._next(current)
+
+
+class MultipleCronTriggerTimetable(Timetable):
+    """Runs at the ticks of several cron expressions (Airflow 3): the earliest next one wins."""
+
+    def __init__(self, *crons: str, timezone: str | dt.tzinfo = UTC, interval: Any = dt.timedelta()) -> None:
+        if not crons:
+            raise InvalidScheduleError("MultipleCronTriggerTimetable needs at least one cron expression")
+        self.timetables = [CronTriggerTimetable(c, timezone=timezone, interval=interval) for c in crons]
+        self.summary = ", ".join(t.summary for t in self.timetables)
+
+    def next_dagrun_info(
+        self,
+        last: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        infos = [t.next_dagrun_info(last, restriction, now) for t in self.timetables]
+        found = [info for info in infos if info is not None]
+        return min(found, key=lambda info: info.run_after) if found else None
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        return self.timetables[0].infer_manual_data_interval(run_after)
+
+
+class EventsTimetable(Timetable):
+    """Runs at each of a list of instants (Airflow's ``EventsTimetable``).
+
+    Duplicates are ignored. Without catchup, events before ``now`` are skipped. A
+    manual run covers the instant it is triggered for, or, with
+    ``restrict_to_events=True``, the latest event at or before it (the first event if
+    all are later).
+    """
+
+    def __init__(
+        self,
+        event_dates: Iterable[dt.datetime],
+        restrict_to_events: bool = False,
+        presorted: bool = False,
+        description: str | None = None,
+    ) -> None:
+        events = sorted({to_utc(e) for e in event_dates})
+        self.event_dates = events
+        self.restrict_to_events = restrict_to_events
+        if description is not None:
+            self.summary = self.description = description
+        else:
+            self.summary = f"{len(events)} events"
+            self.description = (f"{len(events)} events between {events[0]} and {events[-1]}"
+                                if events else "No events")
+
+    def next_dagrun_info(
+        self,
+        last: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        earliest = restriction.earliest
+        if not restriction.catchup and (earliest is None or to_utc(now) > earliest):
+            earliest = to_utc(now)
+        for event in self.event_dates:
+            if earliest is not None and event < earliest:
+                continue
+            if last is not None and event <= last.end:
+                continue
+            if restriction.latest is not None and event > restriction.latest:
+                return None
+            return DagRunInfo.exact(event)
+        return None
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        run_after = to_utc(run_after)
+        if not self.restrict_to_events or not self.event_dates:
+            return DataInterval.exact(run_after)
+        past = [e for e in self.event_dates if e <= run_after]
+        return DataInterval.exact(past[-1] if past else self.event_dates[0])
 
 
 def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:

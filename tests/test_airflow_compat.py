@@ -282,6 +282,22 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.providers.standard.sensors.python import PythonSensor",
         "from airflow.sdk import TaskGroup, Param, Variable, get_current_context",
         "import airflow; assert airflow.__version__.startswith('2.')",
+        "from airflow.models.xcom_arg import XComArg",
+        "from airflow.models.param import Param, ParamsDict",
+        "from airflow.models import TaskInstance, DagRun, XComArg",
+        "from airflow.models.taskinstance import TaskInstance",
+        "from airflow.models.dagrun import DagRun",
+        "from airflow.utils.context import Context",
+        "from airflow.sdk import Context, PokeReturnValue, ObjectStoragePath",
+        "from airflow.utils.state import State, TaskInstanceState, DagRunState; assert State.SUCCESS == 'success'",
+        "from airflow.configuration import conf; assert conf.getint('core', 'parallelism') > 0",
+        "from airflow.timetables.base import Timetable, DataInterval, DagRunInfo, TimeRestriction",
+        "from airflow.timetables.trigger import CronTriggerTimetable, DeltaTriggerTimetable, "
+        "MultipleCronTriggerTimetable",
+        "from airflow.timetables.events import EventsTimetable",
+        "from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable",
+        "from airflow.timetables.simple import NullTimetable, OnceTimetable",
+        "from airflow.io.path import ObjectStoragePath",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:
@@ -333,6 +349,41 @@ def test_unsupported_airflow_import_is_an_error_naming_the_module(
     named = [".".join(top[:i]) for i in range(2, len(top) + 1)]
     assert any(f"'{name}'" in error.message for name in named), error.message
     assert "not supported" in error.message
+
+
+def test_a_name_miniflow_lacks_in_a_supported_module_is_named_in_full(write_dag, dags_folder: Path) -> None:
+    path = write_dag("missing_name.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.utils.state import NoSuchState
+
+        dag = DAG("missing_name", start_date=datetime(2024, 1, 1))
+    """)
+    error = DagBag(dags_folder).import_errors[str(path.resolve())]
+    assert error.lineno == 4
+    assert "UnsupportedAirflowImportError: 'airflow.utils.state.NoSuchState' is not supported" in error.message
+    assert "DagRunState, State, TaskInstanceState" in error.message
+
+
+def test_a_timetable_dag_from_airflow_runs_at_its_ticks(write_dag, dags_folder: Path) -> None:
+    write_dag("trigger_tt.py", """
+        import pendulum
+        from airflow import DAG
+        from airflow.operators.empty import EmptyOperator
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        with DAG("trigger_tt", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+                 schedule=CronTriggerTimetable("0 6 * * 1-5", timezone="UTC"), catchup=True) as dag:
+            EmptyOperator(task_id="t")
+    """)
+    import datetime as dt
+
+    from miniflow.timetables import due_runs
+
+    dag = DagBag(dags_folder).get_dag("trigger_tt")
+    runs = due_runs(dag.timetable, dag.time_restriction, dt.datetime(2024, 1, 8, 6, tzinfo=dt.timezone.utc))
+    assert [r.logical_date.isoformat() for r in runs] == [
+        f"2024-01-0{d}T06:00:00+00:00" for d in (1, 2, 3, 4, 5, 8)]
 
 
 def test_unsupported_import_shows_in_cli_import_errors(write_dag, run_cli) -> None:

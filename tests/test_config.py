@@ -273,3 +273,19 @@ def test_bad_config_value_is_a_one_line_cli_error(miniflow_home: Path, run_cli) 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "parallelism" in lines[0] and "'lots'" in lines[0] and str(path) in lines[0]
+
+
+def test_airflow_conf_reads_miniflows_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from miniflow.config import conf
+
+    monkeypatch.setenv("MINIFLOW__CORE__PARALLELISM", "7")
+    reset_config()
+    assert conf.get("core", "parallelism") == 7 and conf.getint("CORE", "PARALLELISM") == 7
+    assert conf.getfloat("core", "parallelism") == 7.0
+    assert conf.getboolean("core", "load_examples") is get_config().get("core", "load_examples")
+    assert conf.get("core", "dags_folder") == str(get_config().dags_folder)
+    assert conf.get("smtp", "no_such_key", fallback="x") == "x"
+    assert not conf.has_option("smtp", "no_such_key")
+    assert conf.getsection("core")["parallelism"] == 7
+    with pytest.raises(Exception, match="unknown setting"):
+        conf.get("core", "no_such_key")

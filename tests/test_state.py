@@ -128,3 +128,13 @@ def test_dagrun_lifecycle():
     assert DagRunState.RUNNING in DAGRUN_TRANSITIONS[DagRunState.QUEUED]
     assert {DagRunState.SUCCESS, DagRunState.FAILED} <= DAGRUN_TRANSITIONS[DagRunState.RUNNING]
     assert DagRunState.SUCCESS not in DAGRUN_TRANSITIONS[DagRunState.QUEUED]  # must run first
+
+
+def test_airflow_state_names_are_the_enum_members() -> None:
+    from miniflow.state import State
+
+    assert State.SUCCESS is TaskInstanceState.SUCCESS and State.NONE is None
+    assert State.UP_FOR_RETRY in State.unfinished and State.SKIPPED in State.finished
+    assert State.failed_states == {"failed", "upstream_failed"}
+    assert State.success_states == {"success", "skipped"}
+    assert None in State.task_states and DagRunState.RUNNING in State.dag_states

@@ -24,11 +24,17 @@ from miniflow.dag import DAG
 from miniflow.exceptions import InvalidScheduleError
 from miniflow.timetables import (
     CronTimetable,
+    CronTriggerTimetable,
+    DagRunInfo,
     DataInterval,
     DeltaTimetable,
+    DeltaTriggerTimetable,
+    EventsTimetable,
+    MultipleCronTriggerTimetable,
     NullTimetable,
     OnceTimetable,
     TimeRestriction,
+    Timetable,
     due_runs,
     timetable_for,
     upcoming_runs,
@@ -629,3 +635,125 @@ def test_cli_dags_next_execution(cli_json):
         run_row("2099-01-03T06:00:00+00:00", "2099-01-04T06:00:00+00:00"),
     ]
     assert cli_json("dags", "next-execution", "manual", "-n", "2") == []
+
+
+# --- trigger and events timetables (Airflow's CronTriggerTimetable and friends) -------------
+
+
+def _trigger(timetable, start, now, *, catchup=True, end=None, last=None):
+    restriction = TimeRestriction(start, end, catchup)
+    return due_runs(timetable, restriction, now, last=last)
+
+
+@settings(max_examples=120, deadline=None)
+@given(expr=random_cron, local_start=local_starts, tz=st.sampled_from(FIXED_ZONES[1:]),
+       hours=st.integers(0, 48), interval_h=st.integers(0, 30))
+def test_cron_trigger_runs_at_each_tick_with_the_interval_before_it(expr, local_start, tz, hours, interval_h):
+    start = local_start.replace(tzinfo=tz).astimezone(UTC)
+    ticks = _croniter_ticks(expr, local_start, tz, 400)
+    now = start + dt.timedelta(hours=hours)
+    interval = dt.timedelta(hours=interval_h)
+    runs = _trigger(CronTriggerTimetable(expr, timezone=tz, interval=interval), start, now)
+    assert [r.run_after for r in runs] == [t for t in ticks if t <= now]
+    for r in runs:
+        assert r.data_interval == DataInterval(r.run_after - interval, r.run_after)
+        assert r.logical_date == r.run_after - interval
+
+
+@settings(max_examples=120, deadline=None)
+@given(expr=random_cron, local_start=local_starts, tz=st.sampled_from(FIXED_ZONES[1:]),
+       later=st.integers(0, 24 * 400))
+def test_cron_trigger_without_catchup_starts_at_the_latest_tick_not_after_now(expr, local_start, tz, later):
+    start = local_start.replace(tzinfo=tz).astimezone(UTC)
+    now = start + dt.timedelta(hours=later, minutes=7)
+    timetable = CronTriggerTimetable(expr, timezone=tz)
+    first = timetable.next_dagrun_info(None, TimeRestriction(start, None, False), now)
+    it = croniter(AIRFLOW_PRESETS.get(expr, expr), now.astimezone(tz).replace(tzinfo=None) + dt.timedelta(seconds=1))
+    latest_past = it.get_prev(dt.datetime).replace(tzinfo=tz).astimezone(UTC)
+    first_tick = _croniter_ticks(expr, local_start, tz, 1)[0]
+    assert first is not None and first.run_after == max(latest_past, first_tick)
+    # and after that run, the next tick
+    following = timetable.next_dagrun_info(first.data_interval, TimeRestriction(start, None, False), now)
+    assert following.run_after == croniter(AIRFLOW_PRESETS.get(expr, expr), first.run_after.astimezone(tz).replace(
+        tzinfo=None)).get_next(dt.datetime).replace(tzinfo=tz).astimezone(UTC)
+
+
+def test_cron_trigger_examples() -> None:
+    timetable = CronTriggerTimetable("0 6 * * *", timezone="Europe/Paris")
+    runs = _trigger(timetable, utc(2024, 1, 1), utc(2024, 1, 3, 12))
+    assert [r.run_after for r in runs] == [utc(2024, 1, 1, 5), utc(2024, 1, 2, 5), utc(2024, 1, 3, 5)]
+    assert _trigger(timetable, utc(2024, 1, 1), utc(2024, 1, 3, 12), end=utc(2024, 1, 2, 5))[-1].run_after == utc(
+        2024, 1, 2, 5)
+    assert timetable.infer_manual_data_interval(utc(2024, 1, 5, 9, 30)) == DataInterval.exact(utc(2024, 1, 5, 9, 30))
+    hourly = CronTriggerTimetable("@daily", timezone="UTC", interval=dt.timedelta(hours=24))
+    assert hourly.infer_manual_data_interval(utc(2024, 1, 5)) == DataInterval(utc(2024, 1, 4), utc(2024, 1, 5))
+
+
+@settings(max_examples=120, deadline=None)
+@given(local_start=local_starts, minutes=st.integers(1, 3 * 24 * 60), k=st.integers(0, 20),
+       catchup=st.booleans(), later=st.integers(0, 10_000))
+def test_delta_trigger_runs_every_delta(local_start, minutes, k, catchup, later):
+    start = local_start.replace(tzinfo=UTC)
+    delta = dt.timedelta(minutes=minutes)
+    timetable = DeltaTriggerTimetable(delta)
+    now = start + k * delta + dt.timedelta(minutes=later % minutes)
+    runs = _trigger(timetable, start, now, catchup=catchup)
+    if catchup:
+        assert [r.run_after for r in runs] == [start + i * delta for i in range(k + 1)]
+    else:  # Airflow 3: without catchup the first run is now, and every delta after it
+        assert [r.run_after for r in runs] == [now]
+    assert all(r.data_interval == DataInterval.exact(r.run_after) for r in runs)
+
+
+def test_multiple_cron_trigger_takes_the_earliest_next_tick() -> None:
+    timetable = MultipleCronTriggerTimetable("0 9 * * *", "30 17 * * *", timezone="UTC")
+    runs = _trigger(timetable, utc(2024, 1, 1), utc(2024, 1, 2, 12))
+    assert [r.run_after for r in runs] == [utc(2024, 1, 1, 9), utc(2024, 1, 1, 17, 30), utc(2024, 1, 2, 9)]
+    assert timetable.summary == "0 9 * * *, 30 17 * * *"
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=st.lists(st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2024, 12, 31)),
+                       max_size=12),
+       start=st.datetimes(min_value=dt.datetime(2023, 12, 1), max_value=dt.datetime(2024, 12, 31)),
+       now=st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2025, 1, 31)),
+       catchup=st.booleans())
+def test_events_timetable_runs_at_each_event(events, start, now, catchup):
+    events_utc = [e.replace(tzinfo=UTC) for e in events]
+    start, now = start.replace(tzinfo=UTC), now.replace(tzinfo=UTC)
+    runs = _trigger(EventsTimetable(events_utc), start, now, catchup=catchup)
+    earliest = start if catchup else max(start, now)
+    expected = sorted({e for e in events_utc if earliest <= e <= now})
+    assert [r.run_after for r in runs] == expected
+    assert all(r.data_interval == DataInterval.exact(r.run_after) for r in runs)
+
+
+def test_events_timetable_manual_runs() -> None:
+    events = [utc(2024, 3, 1), utc(2024, 1, 1), utc(2024, 2, 1), utc(2024, 1, 1)]
+    free = EventsTimetable(events)
+    assert free.summary == "3 events"
+    assert free.infer_manual_data_interval(utc(2024, 2, 10)) == DataInterval.exact(utc(2024, 2, 10))
+    restricted = EventsTimetable(events, restrict_to_events=True, description="board meetings")
+    assert restricted.summary == "board meetings"
+    assert restricted.infer_manual_data_interval(utc(2024, 2, 10)) == DataInterval.exact(utc(2024, 2, 1))
+    assert restricted.infer_manual_data_interval(utc(2023, 5, 1)) == DataInterval.exact(utc(2024, 1, 1))
+
+
+def test_a_timetable_written_for_airflow_drives_a_dag() -> None:
+    """A subclass with Airflow's keyword-only signatures works as miniflow's timetables do."""
+
+    class WorkdayTimetable(Timetable):
+        def infer_manual_data_interval(self, *, run_after):
+            return DataInterval(run_after - dt.timedelta(days=1), run_after)
+
+        def next_dagrun_info(self, *, last_automated_data_interval, restriction):
+            start = (last_automated_data_interval.end if last_automated_data_interval
+                     else restriction.earliest)
+            while start.weekday() >= 5:
+                start += dt.timedelta(days=1)
+            return DagRunInfo.interval(start, start + dt.timedelta(days=1))
+
+    dag = DAG("workdays", timetable=WorkdayTimetable(), start_date=utc(2024, 1, 5))
+    runs = due_runs(dag.timetable, dag.time_restriction, utc(2024, 1, 10))
+    assert [r.logical_date.day for r in runs] == [5, 8, 9]  # Friday, then Monday and Tuesday
+    assert dag.timetable.infer_manual_data_interval(utc(2024, 1, 9)).start == utc(2024, 1, 8)
