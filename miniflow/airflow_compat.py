@@ -47,6 +47,16 @@ _TRIGGER_TIMETABLES = [f"{_TT}CronTriggerTimetable", f"{_TT}DeltaTriggerTimetabl
 _INTERVAL_TIMETABLES = [f"{_TT}CronTimetable:CronDataIntervalTimetable",
                         f"{_TT}DeltaTimetable:DeltaDataIntervalTimetable"]
 _OBJECT_STORAGE = ["miniflow.object_storage:ObjectStoragePath"]
+_BRANCH = ["miniflow.operators.branch:BaseBranchOperator"]
+_BRANCH_DATETIME = ["miniflow.operators.branch:BranchDateTimeOperator", "miniflow.operators.branch:target_times_as_dates"]
+_BRANCH_WEEKDAY = ["miniflow.operators.branch:BranchDayOfWeekOperator"]
+_WEEKDAY = ["miniflow.utils.weekday:WeekDay"]
+_TS = "miniflow.sensors.time:"
+_TIME_DELTA_SENSOR = [f"{_TS}TimeDeltaSensor", f"{_TS}TimeDeltaSensorAsync"]
+_TIME_SENSOR = [f"{_TS}TimeSensor", f"{_TS}TimeSensorAsync"]
+_DATE_TIME_SENSOR = [f"{_TS}DateTimeSensor", f"{_TS}DateTimeSensorAsync"]
+_WEEKDAY_SENSOR = [f"{_TS}DayOfWeekSensor"]
+_BASH_SENSOR = ["miniflow.sensors.bash:BashSensor"]
 
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
 # "module:attribute:name" where Airflow's name differs).
@@ -97,6 +107,31 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.sensors.base": _SENSOR_BASE,
     "airflow.sensors.base_sensor_operator": _SENSOR_BASE,
     "airflow.contrib.sensors.file_sensor": _FILE_SENSOR,
+    "airflow.operators.branch": _BRANCH,
+    "airflow.operators.branch_operator": _BRANCH,
+    "airflow.operators.datetime": _BRANCH_DATETIME,
+    "airflow.operators.weekday": _BRANCH_WEEKDAY,
+    "airflow.utils.weekday": _WEEKDAY,
+    "airflow.sensors.time_delta": _TIME_DELTA_SENSOR,
+    "airflow.sensors.time_delta_sensor": _TIME_DELTA_SENSOR,
+    "airflow.sensors.time_sensor": _TIME_SENSOR,
+    "airflow.sensors.date_time": _DATE_TIME_SENSOR,
+    "airflow.sensors.date_time_sensor": _DATE_TIME_SENSOR,
+    "airflow.sensors.weekday": _WEEKDAY_SENSOR,
+    "airflow.sensors.weekday_sensor": _WEEKDAY_SENSOR,
+    "airflow.contrib.sensors.weekday_sensor": _WEEKDAY_SENSOR,
+    "airflow.sensors.bash": _BASH_SENSOR,
+    "airflow.sensors.bash_sensor": _BASH_SENSOR,
+    "airflow.contrib.sensors.bash_sensor": _BASH_SENSOR,
+    "airflow.providers.standard.operators.branch": _BRANCH,
+    "airflow.providers.standard.operators.datetime": _BRANCH_DATETIME,
+    "airflow.providers.standard.operators.weekday": _BRANCH_WEEKDAY,
+    "airflow.providers.standard.utils.weekday": _WEEKDAY,
+    "airflow.providers.standard.sensors.time_delta": _TIME_DELTA_SENSOR,
+    "airflow.providers.standard.sensors.time": _TIME_SENSOR,
+    "airflow.providers.standard.sensors.date_time": _DATE_TIME_SENSOR,
+    "airflow.providers.standard.sensors.weekday": _WEEKDAY_SENSOR,
+    "airflow.providers.standard.sensors.bash": _BASH_SENSOR,
 }
 _PACKAGES = {name.rsplit(".", i)[0] for name in AIRFLOW_MODULES for i in range(name.count(".") + 1)}
 

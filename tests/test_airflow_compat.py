@@ -401,3 +401,51 @@ def test_unsupported_import_shows_in_cli_import_errors(write_dag, run_cli) -> No
     assert rows[0]["filepath"] == str(path.resolve())
     assert rows[0]["lineno"] == 4
     assert "airflow.providers.amazon" in rows[0]["error"]
+
+
+AIRFLOW_TIME_AND_BRANCH = """
+    import datetime
+
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.weekday import BranchDayOfWeekOperator
+    from airflow.operators.datetime import BranchDateTimeOperator
+    from airflow.sensors.bash import BashSensor
+    from airflow.sensors.date_time import DateTimeSensorAsync
+    from airflow.sensors.time_delta import TimeDeltaSensor
+    from airflow.sensors.weekday import DayOfWeekSensor
+    from airflow.utils.weekday import WeekDay
+
+    with DAG("time_and_branch", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+             schedule="@daily", catchup=False) as dag:
+        settled = TimeDeltaSensor(task_id="settled", delta=datetime.timedelta(hours=1))
+        at_eleven = DateTimeSensorAsync(task_id="at_eleven",
+                                        target_time="{{ data_interval_end.replace(hour=11) }}")
+        ready = BashSensor(task_id="ready", bash_command="test -n '{{ ds }}'", poke_interval=1)
+        weekday = DayOfWeekSensor(task_id="weekday", week_day={WeekDay.SATURDAY},
+                                  use_task_logical_date=True, mode="reschedule")
+        which_day = BranchDayOfWeekOperator(
+            task_id="which_day", week_day={"Saturday", "Sunday"}, use_task_logical_date=True,
+            follow_task_ids_if_true="weekend", follow_task_ids_if_false="workday")
+        morning = BranchDateTimeOperator(
+            task_id="morning", target_lower=datetime.time(0), target_upper=datetime.time(11),
+            use_task_logical_date=True, follow_task_ids_if_true="early", follow_task_ids_if_false="late")
+        sensors = [settled, at_eleven, ready, weekday]
+        sensors >> which_day >> [EmptyOperator(task_id="weekend"), EmptyOperator(task_id="workday")]
+        sensors >> morning >> [EmptyOperator(task_id="early"), EmptyOperator(task_id="late")]
+"""
+
+
+def test_time_sensors_and_branches_from_an_airflow_file(write_dag, run_cli) -> None:
+    """The final states that Airflow 2.10.5's semantics give this run (logical date Saturday 2024-01-06)."""
+    write_dag("time_and_branch.py", AIRFLOW_TIME_AND_BRANCH)
+    assert run_cli("db", "migrate").returncode == 0
+    done = run_cli("dags", "test", "time_and_branch", "2024-01-06", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    states = {ti["task_id"]: ti["state"] for ti in json.loads(done.stdout)}
+    assert states == {
+        "settled": "success", "at_eleven": "success", "ready": "success", "weekday": "success",
+        "which_day": "success", "weekend": "success", "workday": "skipped",
+        "morning": "success", "early": "success", "late": "skipped",
+    }
