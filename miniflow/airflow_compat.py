@@ -25,7 +25,12 @@ _BASE = ["miniflow.baseoperator:BaseOperator", "miniflow.baseoperator:chain",
          "miniflow.baseoperator:cross_downstream"]
 _BASH = ["miniflow.operators.bash:BashOperator"]
 _PYTHON = ["miniflow.operators.python:PythonOperator", "miniflow.operators.python:BranchPythonOperator",
-           "miniflow.operators.python:ShortCircuitOperator", "miniflow.operators.python:get_current_context"]
+           "miniflow.operators.python:ShortCircuitOperator", "miniflow.operators.python:get_current_context",
+           "miniflow.operators.virtualenv:PythonVirtualenvOperator",
+           "miniflow.operators.virtualenv:BranchPythonVirtualenvOperator",
+           "miniflow.operators.virtualenv:ExternalPythonOperator",
+           "miniflow.operators.virtualenv:BranchExternalPythonOperator",
+           "miniflow.operators.virtualenv:is_venv_installed"]
 _EMPTY = ["miniflow.operators.empty:EmptyOperator", "miniflow.operators.empty:DummyOperator"]
 _FILE_SENSOR = ["miniflow.sensors.filesystem:FileSensor"]
 _PYTHON_SENSOR = ["miniflow.sensors.python:PythonSensor", "miniflow.sensors.base:PokeReturnValue"]

@@ -39,6 +39,12 @@ from miniflow.operators.python import (
     ShortCircuitOperator,
     callable_kwargs,
 )
+from miniflow.operators.virtualenv import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 from miniflow.sensors.python import PythonSensor
 from miniflow.xcom import DagParam, XComArg
 
@@ -194,11 +200,16 @@ class _TaskNamespace:
     short_circuit = staticmethod(_task_factory(ShortCircuitOperator))
     bash = staticmethod(_task_factory(_DecoratedBash))
     sensor = staticmethod(_task_factory(_DecoratedSensor))
+    virtualenv = staticmethod(_task_factory(PythonVirtualenvOperator))
+    external_python = staticmethod(_task_factory(ExternalPythonOperator))
+    branch_virtualenv = staticmethod(_task_factory(BranchPythonVirtualenvOperator))
+    branch_external_python = staticmethod(_task_factory(BranchExternalPythonOperator))
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(
             f"@task.{name} is not supported by miniflow; supported: python, branch, "
-            "short_circuit, bash, sensor"
+            "short_circuit, bash, sensor, virtualenv, external_python, branch_virtualenv, "
+            "branch_external_python"
         )
 
 

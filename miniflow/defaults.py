@@ -35,6 +35,9 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "max_task_retry_delay": Setting(
             86400, "Cap, in seconds, on a retry delay grown by exponential backoff."
         ),
+        "virtualenv_cache_folder": Setting(
+            "{home}/venvs", "Where PythonVirtualenvOperator keeps its environments, one per requirements hash."
+        ),
         "max_map_length": Setting(
             1024, "Most items a mapped task may map over; more fails the task that returned them."
         ),
