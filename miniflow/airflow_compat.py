@@ -18,7 +18,7 @@ from typing import Any
 
 from miniflow.exceptions import UnsupportedAirflowImportError
 
-__all__ = ["install", "AIRFLOW_MODULES"]
+__all__ = ["install", "AIRFLOW_MODULES", "REMOVED_MODULES"]
 
 _DAG = "miniflow.dag:DAG"
 _BASE = ["miniflow.baseoperator:BaseOperator", "miniflow.baseoperator:chain",
@@ -62,6 +62,7 @@ _TIME_SENSOR = [f"{_TS}TimeSensor", f"{_TS}TimeSensorAsync"]
 _DATE_TIME_SENSOR = [f"{_TS}DateTimeSensor", f"{_TS}DateTimeSensorAsync"]
 _WEEKDAY_SENSOR = [f"{_TS}DayOfWeekSensor"]
 _BASH_SENSOR = ["miniflow.sensors.bash:BashSensor"]
+_EMAIL = ["miniflow.operators.email:EmailOperator"]
 
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
 # "module:attribute:name" where Airflow's name differs).
@@ -137,6 +138,17 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.providers.standard.sensors.date_time": _DATE_TIME_SENSOR,
     "airflow.providers.standard.sensors.weekday": _WEEKDAY_SENSOR,
     "airflow.providers.standard.sensors.bash": _BASH_SENSOR,
+    "airflow.operators.email": _EMAIL,
+    "airflow.operators.email_operator": _EMAIL,
+    "airflow.providers.smtp.operators.smtp": _EMAIL,
+    "airflow.utils.email": ["miniflow.email:send_email"],
+}
+
+# Modules Airflow removed, with what to use instead: importing one fails the file with that advice.
+REMOVED_MODULES: dict[str, str] = {
+    name: "SubDagOperator was removed in Airflow 3 and miniflow does not provide it; group the tasks "
+          "with TaskGroup (from airflow.utils.task_group import TaskGroup) instead"
+    for name in ("airflow.operators.subdag", "airflow.operators.subdag_operator")
 }
 _PACKAGES = {name.rsplit(".", i)[0] for name in AIRFLOW_MODULES for i in range(name.count(".") + 1)}
 
@@ -153,6 +165,8 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != "airflow" and not fullname.startswith("airflow."):
             return None
+        if fullname in REMOVED_MODULES:
+            raise UnsupportedAirflowImportError(f"'{fullname}': {REMOVED_MODULES[fullname]}")
         if fullname not in _PACKAGES:
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it provides Airflow's core API "

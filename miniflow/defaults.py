@@ -73,6 +73,20 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "port": Setting(8080, "Port the webserver listens on."),
         "secret_key": Setting("", "Signs session cookies; generated into the home folder if empty."),
         "page_size": Setting(25, "Rows per page in the UI's lists."),
+        "base_url": Setting(
+            "", "URL the UI is reached at, for links in e-mails; empty means http://<host>:<port>."
+        ),
+    },
+    "smtp": {
+        "smtp_host": Setting("localhost", "SMTP server that e-mail alerts and EmailOperator send through."),
+        "smtp_port": Setting(25, "Port of the SMTP server."),
+        "smtp_starttls": Setting(True, "Upgrade the connection with STARTTLS (Airflow's default)."),
+        "smtp_ssl": Setting(False, "Connect with SSL from the start (SMTPS) instead."),
+        "smtp_user": Setting("", "User to log in as; empty means no login."),
+        "smtp_password": Setting("", "Password of smtp_user."),
+        "smtp_mail_from": Setting("miniflow@example.com", "Sender of the e-mails."),
+        "smtp_timeout": Setting(30, "Seconds to wait for the SMTP server."),
+        "smtp_retry_limit": Setting(5, "Connection attempts before sending fails."),
     },
     "celery": {
         "broker_url": Setting("redis://127.0.0.1:6379/0", "Celery broker (redis:// or amqp://)."),

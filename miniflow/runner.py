@@ -155,6 +155,18 @@ def run_callbacks(ti: TaskInstance, outcome: Outcome) -> None:
     if outcome.state in hooks:
         name, callback = hooks[outcome.state]
         call_callbacks(callback, context, name)
+    _email_alert(ti, outcome)
+
+
+def _email_alert(ti: TaskInstance, outcome: Outcome) -> None:
+    """Airflow's e-mail on failure and on retry, to the task's ``email``."""
+    task = ti.task
+    retrying = outcome.state == TIS.UP_FOR_RETRY
+    wanted = task.email_on_retry if retrying else task.email_on_failure
+    if task.email and wanted and outcome.state in (TIS.FAILED, TIS.UP_FOR_RETRY):
+        from miniflow.email import send_task_alert
+
+        send_task_alert(ti, outcome.error, retrying)
 
 
 def _failed_try(ti: TaskInstance, exc: BaseException, rendered: dict[str, Any] | None) -> Outcome:

@@ -108,6 +108,20 @@ class TaskInstance:
     def get_dagrun(self) -> DagRun:
         return self.dag_run
 
+    @property
+    def log_url(self) -> str:
+        """The UI page of this try, with its log (``webserver.base_url``, or host and port)."""
+        from urllib.parse import quote, urlencode
+
+        from miniflow.config import get_config
+
+        config = get_config()
+        base = config.get("webserver", "base_url") or (
+            f"http://{config.get('webserver', 'host')}:{config.get('webserver', 'port')}")
+        query = {"try": self.try_number, **({"map_index": self.map_index} if self.map_index >= 0 else {})}
+        dag_id, run_id, task_id = (quote(part, safe="") for part in (self.dag_id, self.run_id, self.task_id))
+        return f"{base.rstrip('/')}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}?{urlencode(query)}"
+
     # --- XCom ----------------------------------------------------------------------------
 
     def xcom_push(self, key: str, value: Any, execution_date: dt.datetime | None = None) -> None:

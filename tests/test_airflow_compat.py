@@ -449,3 +449,37 @@ def test_time_sensors_and_branches_from_an_airflow_file(write_dag, run_cli) -> N
         "which_day": "success", "weekend": "success", "workday": "skipped",
         "morning": "success", "early": "success", "late": "skipped",
     }
+
+
+@pytest.mark.parametrize("module", ["airflow.operators.subdag", "airflow.operators.subdag_operator"])
+def test_subdag_operator_is_a_one_line_error_naming_task_group(module: str, write_dag, dags_folder: Path) -> None:
+    path = write_dag("subdag.py", f"""
+        from datetime import datetime
+        from airflow import DAG
+        from {module} import SubDagOperator
+
+        dag = DAG("with_subdag", start_date=datetime(2024, 1, 1))
+    """)
+    error = DagBag(dags_folder).import_errors[str(path.resolve())]
+    assert error.lineno == 4
+    assert "\n" not in error.message
+    assert error.message.startswith(f"UnsupportedAirflowImportError: '{module}': SubDagOperator was removed")
+    assert "TaskGroup" in error.message
+
+
+def test_email_names_load_from_airflow_paths(write_dag, dags_folder: Path) -> None:
+    write_dag("mail_paths.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.email import EmailOperator
+        from airflow.operators.email_operator import EmailOperator as Old
+        from airflow.providers.smtp.operators.smtp import EmailOperator as New
+        from airflow.utils.email import send_email
+
+        assert EmailOperator is Old is New and callable(send_email)
+        with DAG("mail_paths", start_date=datetime(2024, 1, 1), default_args={"email": ["a@example.com"]}) as dag:
+            EmailOperator(task_id="m", to="a@example.com", subject="s", html_content="h")
+    """)
+    bag = DagBag(dags_folder)
+    assert bag.import_errors == {}
+    assert bag.get_dag("mail_paths").get_task("m").email == ["a@example.com"]
