@@ -22,7 +22,7 @@ __all__ = ["install", "AIRFLOW_MODULES", "REMOVED_MODULES"]
 
 _DAG = "miniflow.dag:DAG"
 _BASE = ["miniflow.baseoperator:BaseOperator", "miniflow.baseoperator:chain",
-         "miniflow.baseoperator:cross_downstream"]
+         "miniflow.baseoperator:chain_linear", "miniflow.baseoperator:cross_downstream"]
 _BASH = ["miniflow.operators.bash:BashOperator"]
 _PYTHON = ["miniflow.operators.python:PythonOperator", "miniflow.operators.python:BranchPythonOperator",
            "miniflow.operators.python:ShortCircuitOperator", "miniflow.operators.python:get_current_context",
@@ -35,10 +35,12 @@ _EMPTY = ["miniflow.operators.empty:EmptyOperator", "miniflow.operators.empty:Du
 _FILE_SENSOR = ["miniflow.sensors.filesystem:FileSensor"]
 _PYTHON_SENSOR = ["miniflow.sensors.python:PythonSensor", "miniflow.sensors.base:PokeReturnValue"]
 _SENSOR_BASE = ["miniflow.sensors.base:BaseSensorOperator", "miniflow.sensors.base:PokeReturnValue"]
-_DECORATORS = ["miniflow.decorators:dag", "miniflow.decorators:task"]
+_DECORATORS = ["miniflow.decorators:dag", "miniflow.decorators:task", "miniflow.decorators:task_group",
+               "miniflow.decorators:setup", "miniflow.decorators:teardown"]
+_LABEL = ["miniflow.edge_label:Label", "miniflow.edge_label:EdgeModifier"]
 _PARAM = ["miniflow.params:Param"]
 _VARIABLE = ["miniflow.variables:Variable"]
-_TASK_GROUP = ["miniflow.task_group:TaskGroup"]
+_TASK_GROUP = ["miniflow.task_group:TaskGroup", "miniflow.task_group:MappedTaskGroup"]
 _XCOM_ARG = ["miniflow.xcom:XComArg"]
 _PARAMS = ["miniflow.params:Param", "miniflow.params:ParamsDict"]
 _TI = ["miniflow.taskinstance:TaskInstance"]
@@ -85,11 +87,16 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.timetables.simple": [f"{_TT}NullTimetable", f"{_TT}OnceTimetable"],
     "airflow.io.path": _OBJECT_STORAGE,
     "airflow.models.variable": _VARIABLE,
+    "airflow.models.mappedoperator": ["miniflow.mapping:MappedOperator"],
     "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP, *_CONTEXT, *_OBJECT_STORAGE,
+                    "miniflow.edge_label:Label",
                     *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
                     "miniflow.operators.python:get_current_context"],
     "airflow.decorators": _DECORATORS,
+    "airflow.decorators.task_group": ["miniflow.decorators:task_group"],
+    "airflow.decorators.setup_teardown": ["miniflow.decorators:setup", "miniflow.decorators:teardown"],
+    "airflow.utils.edgemodifier": _LABEL,
     "airflow.exceptions": ["miniflow.exceptions:*"],
     "airflow.utils.trigger_rule": ["miniflow.trigger_rules:TriggerRule"],
     "airflow.utils.dates": ["miniflow.compat_values:days_ago"],

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from miniflow.mapping import OperatorPartial
     from miniflow.xcom import XComArg
 
-__all__ = ["BaseOperator", "DependencyMixin", "chain", "cross_downstream", "merged_default_args"]
+__all__ = ["BaseOperator", "DependencyMixin", "chain", "chain_linear", "cross_downstream", "merged_default_args"]
 
 _EDGE_ORDER = itertools.count()
 
@@ -53,14 +53,23 @@ class DependencyMixin(ABC):
         """Where an edge going out starts (a task group's last tasks)."""
         return self._dep_nodes()
 
+    # An edge label (``a >> Label("x") >> b``) takes the edge's ends instead of being one.
+    modifies_edges = False
+
     def set_downstream(self, other: DependencyMixin | Sequence[DependencyMixin]) -> None:
+        labels, others = _split_labels(other)
+        for label in labels:
+            label.set_upstream(self)
         for mine in self._leaves():
-            for theirs in _nodes_of(other, "_roots"):
+            for theirs in _nodes_of(others, "_roots"):
                 mine._link(theirs)
 
     def set_upstream(self, other: DependencyMixin | Sequence[DependencyMixin]) -> None:
+        labels, others = _split_labels(other)
+        for label in labels:
+            label.set_downstream(self)
         for mine in self._roots():
-            for theirs in _nodes_of(other, "_leaves"):
+            for theirs in _nodes_of(others, "_leaves"):
                 theirs._link(mine)
 
     def __rshift__(self, other: Any) -> Any:
@@ -78,6 +87,13 @@ class DependencyMixin(ABC):
     def __rlshift__(self, other: Any) -> Any:  # [a, b] << self
         self.set_downstream(other)
         return self
+
+
+def _split_labels(obj: Any) -> tuple[list[DependencyMixin], list[Any]]:
+    """The edge labels in `obj` (one object or a list), and the rest."""
+    items = list(obj) if isinstance(obj, (list, tuple, set)) else [obj]
+    labels = [i for i in items if isinstance(i, DependencyMixin) and i.modifies_edges]
+    return labels, [i for i in items if not (isinstance(i, DependencyMixin) and i.modifies_edges)]
 
 
 def _nodes_of(obj: Any, end: str) -> list[BaseOperator]:
@@ -106,8 +122,8 @@ def merged_default_args(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The default_args a task made now gets: its DAG's, its group's, then its own."""
     from miniflow.task_group import TaskGroupContext
 
-    dag = kwargs.get("dag") or DagContext.current()
-    group = TaskGroupContext.current()
+    group = kwargs.get("task_group") or TaskGroupContext.current()
+    dag = kwargs.get("dag") or (group.dag if group is not None else None) or DagContext.current()
     default_args = dict(dag.default_args) if dag is not None else {}
     default_args.update(group.default_args if group is not None else {})
     default_args.update(kwargs.get("default_args") or {})
@@ -128,11 +144,15 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
             )
         from miniflow.task_group import TaskGroupContext
 
-        group = TaskGroupContext.current()
+        group = kwargs.get("task_group") or TaskGroupContext.current()
         default_args = merged_default_args(kwargs)
         kwargs.pop("default_args", None)
-        if group is not None and "task_id" in kwargs:
-            kwargs["task_id"] = group.child_id(kwargs["task_id"])
+        if group is not None:
+            kwargs["task_group"] = group
+            if group.dag is not None:
+                kwargs.setdefault("dag", group.dag)
+            if "task_id" in kwargs:
+                kwargs["task_id"] = group.child_id(kwargs["task_id"])
         for name in _init_arg_names(type(self)):
             if name not in kwargs and name in default_args:
                 kwargs[name] = default_args[name]
@@ -287,6 +307,10 @@ class BaseOperator(DependencyMixin):
         self.doc_md = doc_md or doc or doc_json or doc_yaml or doc_rst
         self.task_display_name = task_display_name or task_id
         self.map_index_template = map_index_template  # names a mapped instance in the UI
+        self.task_group = task_group  # the innermost TaskGroup holding this task, if any
+        self.is_setup = False
+        self.is_teardown = False
+        self._on_failure_fail_dagrun = False
         self.params: dict[str, Any] = dict(params or {})
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
@@ -295,6 +319,9 @@ class BaseOperator(DependencyMixin):
         if dag is not None:
             self.params = {**dag.params, **self.params}
             dag.add_task(self)
+        from miniflow.setup_teardown import SetupTeardownContext
+
+        SetupTeardownContext.add_task(self)
 
     @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:
@@ -303,6 +330,42 @@ class BaseOperator(DependencyMixin):
         from miniflow.mapping import OperatorPartial
 
         return OperatorPartial(cls, kwargs)
+
+    # --- setup and teardown (see miniflow.setup_teardown) -------------------------------
+
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as a setup: it creates what other tasks use."""
+        self.is_setup = True
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as a teardown of `setups`: it runs once they ran, even if the
+        work between failed; its failure fails the run only if `on_failure_fail_dagrun`."""
+        from miniflow.setup_teardown import make_teardown
+
+        return make_teardown(self, setups, on_failure_fail_dagrun)
+
+    @property
+    def on_failure_fail_dagrun(self) -> bool:
+        return self._on_failure_fail_dagrun
+
+    @on_failure_fail_dagrun.setter
+    def on_failure_fail_dagrun(self, value: bool) -> None:
+        if value and not self.is_teardown:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: on_failure_fail_dagrun is for teardown tasks only")
+        self._on_failure_fail_dagrun = value
+
+    def __enter__(self) -> Any:
+        """``with setup >> teardown:`` -- the tasks made inside run between them."""
+        from miniflow.setup_teardown import SetupTeardownContext
+
+        return SetupTeardownContext.enter(self)
+
+    def __exit__(self, *exc: object) -> None:
+        from miniflow.setup_teardown import SetupTeardownContext
+
+        SetupTeardownContext.exit()
 
     # --- DAG membership ---------------------------------------------------------------
 
@@ -358,7 +421,7 @@ class BaseOperator(DependencyMixin):
         self.downstream_task_ids.add(downstream.task_id)
         downstream.upstream_task_ids.add(self.task_id)
         if self._dag is not None:
-            self._dag._topological_cache = None
+            self._dag.graph_changed()
 
     @property
     def upstream_list(self) -> list[BaseOperator]:
@@ -471,3 +534,13 @@ def cross_downstream(
     """Every task in `from_tasks` becomes upstream of every task in `to_tasks`."""
     for task in from_tasks:
         task.set_downstream(to_tasks)
+
+
+def chain_linear(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
+    """Link every task of each element to every task of the next (``chain`` links two
+    adjacent lists pairwise instead)."""
+    if len(elements) < 2:
+        raise DagDefinitionError("chain_linear() needs at least two elements")
+    for up, down in zip(elements, elements[1:]):
+        for u in [up] if isinstance(up, DependencyMixin) else up:
+            u.set_downstream(down)

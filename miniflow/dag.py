@@ -27,6 +27,7 @@ from miniflow.timetables import TimeRestriction, Timetable, timetable_for, to_ut
 
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
+    from miniflow.task_group import TaskGroup
 
 __all__ = ["DAG", "DagContext", "validate_key", "topological_order", "find_cycle"]
 
@@ -216,8 +217,11 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
 
         self.task_dict: dict[str, BaseOperator] = {}
+        self.task_group_dict: dict[str, TaskGroup] = {}
+        self.edge_info: dict[tuple[str, str], dict[str, Any]] = {}
         self.auto_register = auto_register
         self._topological_cache: list[BaseOperator] | None = None
+        self._derived: dict[str, Any] = {}
 
     def _localized(self, value: dt.datetime | None) -> dt.datetime | None:
         if value is None:
@@ -265,7 +269,26 @@ class DAG:
             )
         self.task_dict[task.task_id] = task
         task._dag = self
+        self.graph_changed()
+
+    def graph_changed(self) -> None:
+        """Forget what was computed from the tasks and edges (a task or edge was added)."""
         self._topological_cache = None
+        self._derived.clear()
+
+    def derived(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`'s result, kept until the graph changes (the scheduler asks for
+        facts about the graph on every pass)."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict[str, Any]) -> None:
+        """Metadata of one edge, such as its ``label`` (see `miniflow.edge_label`)."""
+        self.edge_info[(upstream_task_id, downstream_task_id)] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        return self.edge_info.get((upstream_task_id, downstream_task_id), {})
 
     def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:
         for task in tasks:
@@ -346,14 +369,11 @@ class DAG:
     def partial_subset(
         self, task_ids: Iterable[str], include_upstream: bool = False, include_downstream: bool = False
     ) -> set[str]:
-        """The ids selected plus, on request, everything up- or downstream of them."""
-        selected = set(task_ids)
-        for tid in list(selected):
-            if include_upstream:
-                selected |= self.get_flat_relative_ids(tid, upstream=True)
-            if include_downstream:
-                selected |= self.get_flat_relative_ids(tid)
-        return selected
+        """The ids selected plus, on request, everything up- or downstream of them, and
+        the setups (with their teardowns) the selected work needs: what a clear resets."""
+        from miniflow.setup_teardown import TaskGraph, clear_scope
+
+        return clear_scope(TaskGraph.of_dag(self), task_ids, include_upstream, include_downstream)
 
     # --- schedule ---------------------------------------------------------------------
 

@@ -46,9 +46,10 @@ from miniflow.operators.virtualenv import (
     PythonVirtualenvOperator,
 )
 from miniflow.sensors.python import PythonSensor
+from miniflow.task_group import MappedArgument, MappedTaskGroup, TaskGroup
 from miniflow.xcom import DagParam, XComArg
 
-__all__ = ["dag", "task"]
+__all__ = ["dag", "task", "task_group", "setup", "teardown"]
 
 
 class _DecoratedBash(BashOperator):
@@ -116,10 +117,34 @@ class _TaskDecorator:
         self.multiple_outputs = multiple_outputs
         self.kwargs = kwargs
         self.fixed: dict[str, Any] = {}  # arguments given to partial()
+        self.is_setup = False  # set by @setup / @teardown (see miniflow.setup_teardown)
+        self.is_teardown = False
+        self.on_failure_fail_dagrun = False
         functools.update_wrapper(self, function)
 
+    def _copy(self, kwargs: dict[str, Any], multiple_outputs: bool | None) -> _TaskDecorator:
+        other = _TaskDecorator(self.function, self.operator_class, multiple_outputs, kwargs)
+        other.fixed = dict(self.fixed)
+        other.is_setup, other.is_teardown = self.is_setup, self.is_teardown
+        other.on_failure_fail_dagrun = self.on_failure_fail_dagrun
+        return other
+
+    def _mark(self, op: BaseOperator) -> BaseOperator:
+        """Make the new task a setup or teardown, as the function was decorated."""
+        if self.is_setup:
+            op.as_setup()
+        if self.is_teardown:
+            op.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
+        return op
+
+    def _options(self, where: str) -> dict[str, Any]:
+        options = dict(self.kwargs)
+        if self.is_teardown and "trigger_rule" in options:
+            raise DagDefinitionError(f"{where}a teardown task's trigger rule cannot be set")
+        return options
+
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
-        op_kwargs = dict(self.kwargs)
+        op_kwargs = self._options(f"@task {self.function.__name__!r}: ")
         dag = op_kwargs.get("dag") or DagContext.current()
         task_id = _unique_task_id(dag, op_kwargs.pop("task_id", self.function.__name__))
         try:
@@ -135,18 +160,16 @@ class _TaskDecorator:
             doc_md=op_kwargs.pop("doc_md", None) or self.function.__doc__,
             **op_kwargs,
         )
-        return XComArg(op)
+        return XComArg(self._mark(op))
 
     def override(self, **kwargs: Any) -> _TaskDecorator:
         """The same task with other operator arguments (``task_id``, ``retries``...)."""
         multiple = kwargs.pop("multiple_outputs", self.multiple_outputs)
-        overridden = _TaskDecorator(self.function, self.operator_class, multiple, {**self.kwargs, **kwargs})
-        overridden.fixed = dict(self.fixed)
-        return overridden
+        return self._copy({**self.kwargs, **kwargs}, multiple)
 
     def partial(self, **kwargs: Any) -> _TaskDecorator:
         """Fix some of the function's arguments for every instance of a mapped task."""
-        bound = _TaskDecorator(self.function, self.operator_class, self.multiple_outputs, self.kwargs)
+        bound = self._copy(self.kwargs, self.multiple_outputs)
         bound.fixed = {**self.fixed, **kwargs}
         return bound
 
@@ -170,7 +193,7 @@ class _TaskDecorator:
     def _mapped(self, expand_input: Any) -> XComArg:
         from miniflow.mapping import MappedOperator
 
-        options = dict(self.kwargs)
+        options = self._options(f"@task {self.function.__name__!r}: ")
         dag = options.get("dag") or DagContext.current()
         task_id = _unique_task_id(dag, options.pop("task_id", self.function.__name__))
         mapped = MappedOperator.create(self.operator_class, dict(
@@ -178,7 +201,7 @@ class _TaskDecorator:
             multiple_outputs=self.multiple_outputs,
             doc_md=options.pop("doc_md", None) or self.function.__doc__, **options,
         ), expand_input, mapped_into="op_kwargs")
-        return XComArg(mapped)
+        return XComArg(self._mark(mapped))
 
 
 def _task_factory(operator_class: type[BaseOperator]) -> Callable[..., Any]:
@@ -214,6 +237,123 @@ class _TaskNamespace:
 
 
 task = _TaskNamespace()
+
+
+def setup(function: Any = None) -> Any:
+    """``@setup``: a ``@task`` (or ``@task.bash``...) function whose tasks are setups
+    (see `miniflow.setup_teardown`)."""
+    def mark(func: Any) -> _TaskDecorator:
+        decorated = func if isinstance(func, _TaskDecorator) else task(func)
+        if isinstance(decorated, _TaskGroupFactory):
+            raise DagDefinitionError("a task group cannot be a setup task")
+        decorated.is_setup = True
+        return decorated
+
+    return mark if function is None else mark(function)
+
+
+def teardown(function: Any = None, *, on_failure_fail_dagrun: bool = False) -> Any:
+    """``@teardown``: a ``@task`` function whose tasks are teardowns; with
+    ``on_failure_fail_dagrun=True`` their failure fails the run."""
+    def mark(func: Any) -> _TaskDecorator:
+        if isinstance(func, _TaskGroupFactory):
+            raise DagDefinitionError("a task group cannot be a teardown task")
+        decorated = func if isinstance(func, _TaskDecorator) else task(func)
+        decorated.is_teardown = True
+        decorated.on_failure_fail_dagrun = on_failure_fail_dagrun
+        return decorated
+
+    return mark if function is None else mark(function)
+
+
+class _TaskGroupFactory:
+    """A function turned into a task group factory: each call makes a group (named for
+    the function, ``__1``, ``__2``... on repeats) and runs the function inside it."""
+
+    def __init__(self, function: Callable[..., Any], group_kwargs: dict[str, Any],
+                 fixed: dict[str, Any] | None = None) -> None:
+        self.function = function
+        self.group_kwargs = {**group_kwargs, "group_id": group_kwargs.get("group_id") or function.__name__}
+        self.fixed = fixed or {}  # arguments given to partial()
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The function's return value (its last task, to chain on), or the group."""
+        return self._make(TaskGroup, args, kwargs)
+
+    def _make(self, group_class: Callable[..., TaskGroup], args: Any, kwargs: dict[str, Any]) -> Any:
+        where = f"@task_group {self.function.__name__!r}: "
+        try:
+            inspect.signature(self.function).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise DagDefinitionError(f"{where}{exc}") from None
+        with group_class(add_suffix_on_collision=True, **self.group_kwargs) as group:
+            if self.function.__doc__ and not group.tooltip:
+                group.tooltip = self.function.__doc__
+            returned = self.function(*args, **kwargs)
+        return group if returned is None else returned
+
+    def override(self, **group_kwargs: Any) -> _TaskGroupFactory:
+        """The same group factory with other TaskGroup arguments (``group_id``...)."""
+        return _TaskGroupFactory(self.function, {**self.group_kwargs, **group_kwargs}, self.fixed)
+
+    def partial(self, **kwargs: Any) -> _TaskGroupFactory:
+        """Fix some of the function's arguments for every instance of a mapped group."""
+        self._check_names("partial", kwargs)
+        return _TaskGroupFactory(self.function, self.group_kwargs, {**self.fixed, **kwargs})
+
+    def expand(self, **mapped: Any) -> Any:
+        """Run every task of the group once per item (the cross product of several
+        arguments); see `miniflow.task_group`."""
+        if not mapped:
+            raise DagDefinitionError(f"@task_group {self.function.__name__!r}: expand() needs arguments")
+        self._check_names("expand", mapped)
+        where = f"@task_group {self.function.__name__!r}: "
+        for name, value in mapped.items():
+            if name in self.fixed:
+                raise DagDefinitionError(f"{where}{name!r} is given to both partial() and expand()")
+            validate_expand_value(where, name, value)
+        return self._mapped(dict(mapped), list(mapped))
+
+    def expand_kwargs(self, kwargs: Any) -> Any:
+        """Run every task of the group once per dict of arguments (a list, or an
+        upstream's output)."""
+        if not isinstance(kwargs, (XComArg, list, tuple)):
+            raise DagDefinitionError(
+                f"@task_group {self.function.__name__!r}: expand_kwargs() takes a list of dicts or "
+                f"the output of another task, not a {type(kwargs).__name__}")
+        params = inspect.signature(self.function).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise DagDefinitionError(
+                f"@task_group {self.function.__name__!r}: expand_kwargs() needs named parameters, not * or **")
+        return self._mapped(kwargs, [p.name for p in params if p.name not in self.fixed])
+
+    def _mapped(self, expand_input: Any, names: list[str]) -> Any:
+        params = inspect.signature(self.function).parameters
+        arguments = {name: MappedArgument(expand_input, name, params[name].default
+                                          if params[name].default is not inspect.Parameter.empty else None)
+                     for name in names}
+        return self._make(functools.partial(MappedTaskGroup, expand_input=expand_input), (),
+                          {**self.fixed, **arguments})
+
+    def _check_names(self, method: str, kwargs: dict[str, Any]) -> None:
+        params = inspect.signature(self.function).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise DagDefinitionError(
+                f"@task_group {self.function.__name__!r}: {method}() got unexpected argument(s) {', '.join(unknown)}")
+
+
+def task_group(python_callable: Callable[..., Any] | None = None, **group_kwargs: Any) -> Any:
+    """``@task_group``: a function whose calls each make a TaskGroup of the tasks it
+    creates; arguments and return values wire dependencies as for ``@task``."""
+    if callable(python_callable) and not group_kwargs:
+        return _TaskGroupFactory(python_callable, {})
+    # As in Airflow, a positional ``@task_group("name")`` is not the group_id: the
+    # function's name is, unless group_id= is given.
+    return lambda function: _TaskGroupFactory(function, group_kwargs)
 
 
 def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 from miniflow.baseoperator import BaseOperator, _init_arg_names, merged_default_args
 from miniflow.exceptions import DagDefinitionError
+from miniflow.task_group import MappedTaskGroup, mapped_group_of
 from miniflow.xcom import XComArg
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "expansion_length",
     "mapped_kwargs",
     "feeds_mapping",
+    "is_mapped",
+    "expand_input_of",
     "validate_mappable",
     "validate_expand_value",
 ]
@@ -68,8 +71,9 @@ class OperatorPartial:
         self.operator_class = operator_class
         self.kwargs = kwargs
 
-    def expand(self, **mapped: Any) -> XComArg:
-        """One instance per item of `mapped` (the cross product of several arguments)."""
+    def expand(self, **mapped: Any) -> MappedOperator:
+        """One instance per item of `mapped` (the cross product of several arguments);
+        like any operator, the mapped task's values are its `.output`."""
         where = f"task {self.kwargs['task_id']!r}: "
         accepted = _init_arg_names(self.operator_class)
         for name, value in mapped.items():
@@ -79,15 +83,15 @@ class OperatorPartial:
             if name in self.kwargs:
                 raise DagDefinitionError(f"{where}{name!r} is given to both partial() and expand()")
             validate_expand_value(where, name, value)
-        return MappedOperator.create(self.operator_class, self.kwargs, dict(mapped)).output
+        return MappedOperator.create(self.operator_class, self.kwargs, dict(mapped))
 
-    def expand_kwargs(self, kwargs: XComArg | Sequence[dict[str, Any]]) -> XComArg:
+    def expand_kwargs(self, kwargs: XComArg | Sequence[dict[str, Any]]) -> MappedOperator:
         """One instance per dict of keyword arguments (a list, or an upstream's output)."""
         if not isinstance(kwargs, (XComArg, list, tuple)):
             raise DagDefinitionError(
                 f"task {self.kwargs['task_id']!r}: expand_kwargs() takes a list of dicts or "
                 f"the output of another task, not a {type(kwargs).__name__}")
-        return MappedOperator.create(self.operator_class, self.kwargs, kwargs).output
+        return MappedOperator.create(self.operator_class, self.kwargs, kwargs)
 
 
 class MappedOperator(BaseOperator):
@@ -105,6 +109,9 @@ class MappedOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if mapped_group_of(self) is not None:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: mapping a task inside a mapped task group is not supported by miniflow")
         self.operator_class = operator_class
         self.partial_kwargs = {**partial_kwargs, "task_id": self.task_id}
         self.expand_input = expand_input
@@ -168,14 +175,34 @@ def validate_mappable(value: Any, where: str, max_length: int) -> None:
             f"core.max_map_length ({max_length})")
 
 
+def is_mapped(task: BaseOperator) -> bool:
+    """Whether `task` runs as one instance per item: a mapped task, or any task of a
+    mapped task group."""
+    return isinstance(task, MappedOperator) or mapped_group_of(task) is not None
+
+
+def expand_input_of(task: BaseOperator) -> Any:
+    """What a mapped task's instances are counted from: its own expand input, or its
+    mapped task group's."""
+    if isinstance(task, MappedOperator):
+        return task.expand_input
+    group = mapped_group_of(task)
+    assert group is not None, f"task {task.task_id!r} is not mapped"
+    return group.expand_input
+
+
 def feeds_mapping(task: BaseOperator) -> bool:
-    """Whether a mapped task maps over this (unmapped) task's output (`task` may be the
-    runner's copy, or one instance of a mapped task: the DAG's own task decides)."""
-    if not task.has_dag or isinstance(task.dag.task_dict.get(task.task_id), MappedOperator):
+    """Whether a mapped task or task group maps over this (unmapped) task's output
+    (`task` may be the runner's copy, or one instance of a mapped task: the DAG's own
+    task decides)."""
+    if not task.has_dag or is_mapped(task.dag.task_dict.get(task.task_id, task)):
         return False
-    return any(ref.operator.task_id == task.task_id
-               for other in task.dag.task_dict.values() if isinstance(other, MappedOperator)
-               for ref in other.expand_sources())
+    dag = task.dag
+    sources = [ref for other in dag.task_dict.values() if isinstance(other, MappedOperator)
+               for ref in other.expand_sources()]
+    sources += [ref for group in dag.task_group_dict.values() if isinstance(group, MappedTaskGroup)
+                for ref in group.expand_sources()]
+    return any(ref.operator.task_id == task.task_id for ref in sources)
 
 
 def _as_items(value: Any) -> list[Any]:
@@ -185,14 +212,10 @@ def _as_items(value: Any) -> list[Any]:
     return list(value)
 
 
-def _fields(task: MappedOperator) -> list[tuple[str, Any]]:
-    assert isinstance(task.expand_input, dict)
-    return list(task.expand_input.items())
-
-
-def expansion_length(task: MappedOperator, length_of: Callable[[XComArg], int | None]) -> int | None:
-    """How many instances `task` has in a run; None when an upstream value it maps over
-    is missing (that upstream did not run or did not return one).
+def expansion_length(expand_input: Any, length_of: Callable[[XComArg], int | None]) -> int | None:
+    """How many instances a mapped task (or task group) over `expand_input` has in a run;
+    None when an upstream value it maps over is missing (that upstream did not run or
+    did not return one).
 
     `length_of(arg)` answers for a plain upstream output: the length of the list or
     dict it holds, or for a mapped upstream the number of values its instances returned.
@@ -202,10 +225,10 @@ def expansion_length(task: MappedOperator, length_of: Callable[[XComArg], int | 
             return value.length(length_of)
         return len(value)
 
-    if not isinstance(task.expand_input, dict):
-        return length(task.expand_input)
+    if not isinstance(expand_input, dict):
+        return length(expand_input)
     total = 1
-    for _, value in _fields(task):
+    for value in expand_input.values():
         n = length(value)
         if n is None:
             return None
@@ -213,23 +236,25 @@ def expansion_length(task: MappedOperator, length_of: Callable[[XComArg], int | 
     return total
 
 
-def mapped_kwargs(task: MappedOperator, map_index: int, resolve: Callable[[XComArg], Any]) -> dict[str, Any]:
+def mapped_kwargs(expand_input: Any, map_index: int, resolve: Callable[[XComArg], Any],
+                  name: str) -> dict[str, Any]:
     """The arguments of instance `map_index`: its item of each mapped argument (by the
-    cross product, last argument fastest), or its dict for `expand_kwargs`."""
+    cross product, last argument fastest), or its dict for `expand_kwargs`; `name`
+    says whose instance it is, for the error about a non-dict item."""
     def items(value: Any) -> list[Any]:
         return _as_items(resolve(value) if isinstance(value, XComArg) else value)
 
-    if not isinstance(task.expand_input, dict):
-        chosen = items(task.expand_input)[map_index]
+    if not isinstance(expand_input, dict):
+        chosen = items(expand_input)[map_index]
         if isinstance(chosen, XComArg):
             chosen = resolve(chosen)
         if not isinstance(chosen, dict):
-            raise TypeError(f"expand_kwargs() of task {task.task_id!r} needs dicts, got {type(chosen).__name__}")
+            raise TypeError(f"expand_kwargs() of {name} needs dicts, got {type(chosen).__name__}")
         return {k: resolve(v) if isinstance(v, XComArg) else v for k, v in chosen.items()}
     chosen = {}
     index = map_index
-    for name, value in reversed(_fields(task)):
+    for key, value in reversed(list(expand_input.items())):
         values = items(value)
         index, position = divmod(index, len(values))
-        chosen[name] = values[position]
+        chosen[key] = values[position]
     return dict(reversed(chosen.items()))

@@ -86,7 +86,8 @@ def execute_try(ti: TaskInstance) -> Outcome:
     try:
         if isinstance(task, MappedOperator):
             task = ti.task = context["task"] = task.unmap(  # type: ignore[typeddict-unknown-key]
-                mapped_kwargs(task, ti.map_index, lambda arg: arg.resolve(context)))
+                mapped_kwargs(task.expand_input, ti.map_index, lambda arg: arg.resolve(context),
+                              f"task {task.task_id!r}"))
         for name in task.template_fields:
             setattr(task, name, XComArg.resolve_all(getattr(task, name), context))
         task.render_template_fields(context)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
 from miniflow.executors.base import TaskKey
-from miniflow.mapping import MappedOperator, expansion_length
+from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
 from miniflow.state import FINISHED, DagRunState
@@ -295,15 +295,19 @@ class Scheduler:
                                      self._past_check(dag, run))
             examined.append((dag, run, decisions))
         self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
+        undecided = set()  # runs whose new instances each await their own decision
         for dag, run, decisions in examined:
             for task_id in decisions.expand:
-                self.expand_mapped_task(dag, run.run_id, task_id)
+                if self.expand_mapped_task(dag, run.run_id, task_id):
+                    undecided.add(run.run_id)
         ended = {}
         for dag, run, decisions in examined:
             if decisions.outcome is not None and self.store.set_run_state(
                     run.dag_id, run.run_id, decisions.outcome, expected=[DagRunState.RUNNING]):
                 ended[run.run_id] = decisions.outcome
                 self._run_finished(dag, run, decisions.outcome)
+        if undecided:
+            ended.update(self.schedule_runs(include_backfill, **{**scope, "run_ids": sorted(undecided)}))
         return ended
 
     def _verify_integrity(self, dag: DAG, run: Any, states: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
@@ -318,19 +322,23 @@ class Scheduler:
         states = {**states, **{(row["task_id"], -1): None for row in new}}
         return {(t, i): (TIS.REMOVED if t in removed and s not in FINISHED else s) for (t, i), s in states.items()}
 
-    def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str) -> None:
-        """Count a mapped task's items and give it one scheduled instance per item (see
-        `miniflow.mapping`); no items skip it, a missing upstream value fails it upstream."""
+    def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str) -> bool:
+        """Count a mapped task's items and give it one instance per item (see
+        `miniflow.mapping`); no items skip it, a missing upstream value fails it upstream.
+        The instances of a plain mapped task are scheduled at once; those of a task in a
+        mapped task group each wait for their own trigger rule (True is returned)."""
         task = dag.task_dict[task_id]
-        assert isinstance(task, MappedOperator)
-        length = expansion_length(task, lambda arg: self.store.xcom_length(
-            dag.dag_id, run_id, arg.operator.task_id, arg.key, isinstance(arg.operator, MappedOperator)))
+        length = expansion_length(expand_input_of(task), lambda arg: self.store.xcom_length(
+            dag.dag_id, run_id, arg.operator.task_id, arg.key, is_mapped(arg.operator)))
         if length is None:
             log.error("cannot expand %s in %s: an upstream value it maps over is missing", task_id, run_id)
             self.store.set_ti_states(dag.dag_id, run_id, [task_id], TIS.UPSTREAM_FAILED, [None])
-            return
+            return False
         row = next(r for r in task_rows(dag) if r["task_id"] == task_id)
-        self.store.expand_ti(dag.dag_id, run_id, task_id, length, {k: v for k, v in row.items() if k != "task_id"})
+        in_group = not isinstance(task, MappedOperator)
+        self.store.expand_ti(dag.dag_id, run_id, task_id, length, {k: v for k, v in row.items() if k != "task_id"},
+                             schedule=not in_group)
+        return in_group and length > 0
 
     def _past_check(self, dag: DAG, run: Any) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""

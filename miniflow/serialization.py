@@ -7,6 +7,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from miniflow.mapping import is_mapped
+from miniflow.task_group import MappedTaskGroup
 from miniflow.timetables import timetable_to_json
 
 if TYPE_CHECKING:
@@ -87,7 +89,11 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         tasks.append({
             "task_id": task.task_id,
             "operator": operator_name(task),
-            "is_mapped": hasattr(task, "expand_input"),
+            "is_mapped": is_mapped(task),
+            "task_group": task.task_group.group_id if task.task_group is not None else None,
+            "is_setup": task.is_setup,
+            "is_teardown": task.is_teardown,
+            "on_failure_fail_dagrun": task.on_failure_fail_dagrun,
             "upstream": sorted(task.upstream_task_ids),
             "downstream": sorted(task.downstream_task_ids),
             "trigger_rule": str(task.trigger_rule),
@@ -122,6 +128,15 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "owners": dag.owner,
         "params": to_plain(dag.params),
         "tasks": tasks,
+        "task_groups": [
+            {"group_id": g.group_id, "parent": g.parent.group_id if g.parent else None, "tooltip": g.tooltip,
+             "is_mapped": isinstance(g, MappedTaskGroup), "ui_color": g.ui_color}
+            for g in dag.task_group_dict.values()
+        ],
+        "edge_labels": [
+            {"from": up, "to": down, "label": info["label"]}
+            for (up, down), info in sorted(dag.edge_info.items()) if info.get("label") is not None
+        ],
     }
 
 

@@ -145,6 +145,8 @@ class TaskInstance:
         """As Airflow: one task id (or None: any task) gives its value, or the list of
         every map index's value when that task is mapped; a list of ids gives a list.
         `map_indexes` picks instances of a mapped task."""
+        if map_indexes is None and isinstance(task_ids, str):
+            map_indexes = self._same_item_index(task_ids)
         indexes = [map_indexes] if isinstance(map_indexes, int) else map_indexes
         if isinstance(task_ids, str) or task_ids is None:
             values = self._pull([task_ids] if task_ids else None, key, dag_id, run_id, indexes)
@@ -156,6 +158,19 @@ class TaskInstance:
         found = self._pull(list(task_ids), key, dag_id, run_id, indexes)
         order = {t: i for i, t in enumerate(task_ids)}
         return [v for _, _, v in sorted(found, key=lambda item: (order[item[0]], item[1]))]
+
+    def _same_item_index(self, task_id: str) -> int | None:
+        """Inside a mapped task group, another task of the group means its instance for
+        this instance's item, as in Airflow; None (every instance) otherwise."""
+        from miniflow.task_group import mapped_group_of
+
+        task = getattr(self, "task", None)
+        if self.map_index < 0 or task is None or not task.has_dag or task_id not in task.dag.task_dict:
+            return None
+        group = mapped_group_of(task.dag.task_dict.get(task.task_id, task))
+        if group is None or mapped_group_of(task.dag.task_dict[task_id]) is not group:
+            return None
+        return self.map_index
 
     def _pull(self, task_ids: list[str] | None, key: str | None, dag_id: str | None,
               run_id: str | None, map_indexes: list[int] | None) -> list[tuple[str, int, Any]]:

@@ -35,6 +35,9 @@ class TriggerRule(str, Enum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    # A teardown's rule (see miniflow.setup_teardown): everything upstream done and at
+    # least one upstream setup succeeded.
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
     # Airflow 1.x/2.0 name of none_failed_min_one_success, still accepted.
     NONE_FAILED_OR_SKIPPED = "none_failed_or_skipped"
 
@@ -59,7 +62,8 @@ class Decision(str, Enum):
 
 @dataclass(frozen=True)
 class UpstreamCounts:
-    """How many direct upstream tasks are in each state; `total` counts them all."""
+    """How many direct upstream tasks are in each state; `total` counts them all, and
+    the ``setup*`` fields count the upstream setup tasks among them."""
 
     total: int
     success: int = 0
@@ -67,10 +71,16 @@ class UpstreamCounts:
     upstream_failed: int = 0
     skipped: int = 0
     removed: int = 0
+    setups: int = 0
+    setup_success: int = 0
+    setup_skipped: int = 0
 
     @classmethod
-    def of(cls, states: Iterable[TIS | str | None]) -> UpstreamCounts:
+    def of(cls, states: Iterable[TIS | str | None], setup_states: Iterable[TIS | str | None] = ()) -> UpstreamCounts:
+        """Counts of `states`, of which `setup_states` (also included in `states`) are
+        the upstream setups'."""
         c = Counter(states)  # TaskInstanceState is a str Enum: its members equal their values
+        s = Counter(setup_states)
         return cls(
             total=sum(c.values()),
             success=c[TIS.SUCCESS],
@@ -78,6 +88,9 @@ class UpstreamCounts:
             upstream_failed=c[TIS.UPSTREAM_FAILED],
             skipped=c[TIS.SKIPPED],
             removed=c[TIS.REMOVED],
+            setups=sum(s.values()),
+            setup_success=s[TIS.SUCCESS],
+            setup_skipped=s[TIS.SKIPPED],
         )
 
     @property
@@ -136,6 +149,14 @@ def decide(rule: TriggerRule | str, up: UpstreamCounts) -> Decision:
         if up.skipped >= up.total:
             return Decision.SKIP
         return Decision.RUN if up.all_done else Decision.WAIT
+    if rule is R.ALL_DONE_SETUP_SUCCESS:
+        if not up.all_done:
+            return Decision.WAIT
+        if up.setups and up.setup_skipped >= up.setups:
+            return Decision.SKIP
+        if up.setups and not up.setup_success:
+            return Decision.UPSTREAM_FAILED
+        return Decision.RUN
     if rule is R.NONE_SKIPPED:
         if up.skipped:
             return Decision.SKIP

@@ -51,6 +51,22 @@ class XComArg(DependencyMixin):
     def resolve(self, context: Context) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
+    # --- setup and teardown (see miniflow.setup_teardown) --------------------------------
+
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> Any:
+        return self.operator.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
+
     # --- dynamic task mapping (see miniflow.mapping) ---------------------------------------
 
     def map(self, function: Callable[[Any], Any]) -> XComArg:
@@ -74,8 +90,12 @@ class XComArg(DependencyMixin):
     @staticmethod
     def find_all(value: Any) -> Iterator[XComArg]:
         """Every plain XComArg nested in lists, tuples and dicts of `value` (the sources
-        of a map or zip)."""
-        if isinstance(value, XComArg):
+        of a map or zip, or of a mapped task group's argument)."""
+        from miniflow.task_group import MappedArgument
+
+        if isinstance(value, MappedArgument):
+            yield from value.sources()
+        elif isinstance(value, XComArg):
             sources = value.sources()
             if not sources:
                 yield value
@@ -90,8 +110,11 @@ class XComArg(DependencyMixin):
 
     @staticmethod
     def resolve_all(value: Any, context: Context) -> Any:
-        """`value` with each nested XComArg (or DagParam) replaced by its value."""
-        if isinstance(value, (XComArg, DagParam)):
+        """`value` with each nested XComArg (or DagParam, or mapped task group argument)
+        replaced by its value."""
+        from miniflow.task_group import MappedArgument
+
+        if isinstance(value, (XComArg, DagParam, MappedArgument)):
             return value.resolve(context)
         if isinstance(value, (list, tuple)):
             return type(value)(XComArg.resolve_all(v, context) for v in value)

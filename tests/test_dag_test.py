@@ -99,6 +99,9 @@ RULE_TABLE: dict[str, dict[str, str]] = {
     "SFKU": dict(all_success=U, all_failed=K, all_done=S, all_skipped=K, one_success=S, one_failed=S,
                  one_done=S, none_failed=U, none_failed_min_one_success=U, none_skipped=K, always=S),
 }
+# A teardown's rule, with no setup upstream, is all_done (see tests/test_setup_teardown.py).
+for _expected in RULE_TABLE.values():
+    _expected["all_done_setup_success"] = _expected["all_done"]
 UPSTREAM_STATE = {"S": S, "F": F, "K": K, "U": U}
 
 

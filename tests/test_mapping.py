@@ -84,14 +84,18 @@ def test_several_arguments_map_as_a_cross_product_last_fastest(store: Any) -> No
 
 def test_classic_operators_partial_and_expand_kwargs(store: Any) -> None:
     with new_dag("classic", default_args={"retries": 0}) as dag:
-        BashOperator.partial(task_id="echo").expand(bash_command=["echo one", "echo two"])
-        PythonOperator.partial(task_id="kw", python_callable=lambda a, b: a * b).expand_kwargs(
+        echo = BashOperator.partial(task_id="echo").expand(bash_command=["echo one", "echo two"])
+        kw = PythonOperator.partial(task_id="kw", python_callable=lambda a, b: a * b).expand_kwargs(
             [{"op_args": [2, 3]}, {"op_args": [4, 5]}])
+        # as in Airflow, expand() on a classic operator gives the task itself, its values as .output
+        echo >> kw
+        PythonOperator(task_id="joined", python_callable=lambda words: " ".join(words), op_args=[echo.output])
     state, states = run(dag, store)
     assert state == "success"
     assert [xcom(store, dag, "echo", i) for i in range(2)] == ["one", "two"]
     assert [xcom(store, dag, "kw", i) for i in range(2)] == [6, 20]
-    assert set(states) == {"echo[0]", "echo[1]", "kw[0]", "kw[1]"}
+    assert xcom(store, dag, "joined") == "one two"
+    assert set(states) == {"echo[0]", "echo[1]", "kw[0]", "kw[1]", "joined"}
 
 
 def test_map_zip_a_dict_and_mapping_over_a_mapped_task(store: Any) -> None:

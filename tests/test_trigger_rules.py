@@ -143,6 +143,20 @@ def test_unknown_rule_is_an_error():
     assert "always" in TriggerRule.all_triggers()
 
 
+@pytest.mark.parametrize(("states", "setup_states", "expected"), [
+    ("SS", "S", RUN),  # the setup and the work succeeded
+    ("SF", "S", RUN),  # the work failed: the teardown still runs
+    ("FS", "F", UF),  # its only setup failed: nothing to tear down
+    ("SF", "SF", RUN),  # one of two setups succeeded: enough
+    ("KK", "K", SKIP),  # every setup skipped
+    ("SP", "S", WAIT),  # work still running
+])
+def test_teardown_rule_waits_for_everything_and_needs_one_setup(states, setup_states, expected):
+    """all_done_setup_success, a teardown's rule, as Airflow 2.10 decides it."""
+    up = UpstreamCounts.of([_CODES[c] for c in states], [_CODES[c] for c in setup_states])
+    assert decide(R.ALL_DONE_SETUP_SUCCESS, up) is expected
+
+
 def test_upstream_counts_of_states():
     """Pending states (no state, scheduled, running, retrying) count toward total only."""
     c = UpstreamCounts.of(["success", TIS.FAILED, None, "running", "up_for_retry", "skipped",
@@ -174,6 +188,7 @@ def _met(rule: TriggerRule, states: list) -> bool:
         R.NONE_FAILED_MIN_ONE_SUCCESS: done and failures == 0 and n[TIS.SUCCESS] > 0,
         R.NONE_SKIPPED: done and n[TIS.SKIPPED] == 0,
         R.ALWAYS: True,
+        R.ALL_DONE_SETUP_SUCCESS: done,  # with no setup upstream: all_done
     }[rule]
 
 

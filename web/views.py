@@ -29,6 +29,7 @@ from flask import (
 from miniflow.web.auth import check_credentials, csrf_token, login_required, write_required
 from miniflow.web.humanize import describe_schedule
 
+from miniflow.setup_teardown import TaskGraph, clear_scope
 from miniflow.state import DagRunState, TaskInstanceState
 from miniflow.taskinstancekey import TaskInstanceKey
 
@@ -234,18 +235,6 @@ def trigger(dag_id: str) -> Any:
     return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run.run_id))
 
 
-def _relatives(tasks: list[dict[str, Any]], task_id: str, key: str) -> set[str]:
-    by_id = {t["task_id"]: t for t in tasks}
-    seen: set[str] = set()
-    todo = [task_id]
-    while todo:
-        for rel in by_id[todo.pop()][key]:
-            if rel not in seen:
-                seen.add(rel)
-                todo.append(rel)
-    return seen
-
-
 @bp.post("/dags/<dag_id>/clear")
 @write_required
 def clear(dag_id: str) -> Any:
@@ -257,11 +246,8 @@ def clear(dag_id: str) -> Any:
     tasks = {t["task_id"]: t for t in data["tasks"]}
     if run is None or task_id not in tasks:
         abort(404, description="no such run or task")
-    chosen = {task_id}
-    if request.form.get("downstream"):
-        chosen |= _relatives(data["tasks"], task_id, "downstream")
-    if request.form.get("upstream"):
-        chosen |= _relatives(data["tasks"], task_id, "upstream")
+    chosen = clear_scope(TaskGraph.of_serialized(data["tasks"]), [task_id],
+                         upstream=bool(request.form.get("upstream")), downstream=bool(request.form.get("downstream")))
     tis = [t for t in _store().tis_for_runs(dag_id, [run_id]) if t.task_id in chosen]
     if request.form.get("only_failed"):
         tis = [t for t in tis if t.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)]

@@ -552,8 +552,10 @@ class Store(SchedulerQueries, WebQueries):
         value = None if text is None else json.loads(text)
         return len(value) if isinstance(value, (list, dict)) else None
 
-    def expand_ti(self, dag_id: str, run_id: str, task_id: str, length: int, row: dict[str, Any]) -> int:
-        """Give a mapped task `length` instances 0..length-1 and schedule them.
+    def expand_ti(self, dag_id: str, run_id: str, task_id: str, length: int, row: dict[str, Any],
+                  schedule: bool = True) -> int:
+        """Give a mapped task `length` instances 0..length-1 and schedule them (unless not
+        `schedule`: then they wait, with no state, for their own decision).
 
         The placeholder (map_index -1) becomes instance 0; instances a cleared, re-expanded
         task no longer has are marked removed; with no items the task is skipped. Only
@@ -575,6 +577,8 @@ class Store(SchedulerQueries, WebQueries):
                                                  try_number=0, poke_count=0, **row) for i in missing])
             extra = [(task_id, i) for i in have if i >= length]
             self.set_ti_states(dag_id, run_id, extra, TIS.REMOVED, [None], conn)
+            if not schedule:
+                return 0
             return self.set_ti_states(dag_id, run_id, [(task_id, i) for i in range(length)], TIS.SCHEDULED,
                                       [None], conn)
 
