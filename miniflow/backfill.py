@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.serialization import task_rows
-from miniflow.state import DagRunState
+from miniflow.state import DagRunState, Override
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.timetables import DagRunInfo, TimeRestriction
 
@@ -157,14 +157,15 @@ class Backfill:
         """Tries an earlier, killed backfill left queued (queued by no scheduler) run again."""
         stale = [r.task_id for r in self.store.tis_of_run(self.dag.dag_id, run_id)
                  if r.state == TIS.QUEUED and r.queued_by is None]
-        self.store.set_ti_states(self.dag.dag_id, run_id, stale, None, [TIS.QUEUED])
+        self.store.set_ti_states(self.dag.dag_id, run_id, stale, None, [TIS.QUEUED], override=Override.RESET)
 
     def _reset_unfinished(self, killed: list[Any]) -> None:
         """After Ctrl-C: tries that were cut off, and queued ones, will run again."""
         for key in killed:
             self.store.set_ti_states(key.dag_id, key.run_id, [key.task_id], None,
-                                     [TIS.RUNNING, TIS.UP_FOR_RETRY, TIS.FAILED, TIS.QUEUED])
+                                     [TIS.RUNNING, TIS.UP_FOR_RETRY, TIS.FAILED, TIS.QUEUED], override=Override.RESET)
         for run_id in self.run_ids:
             queued = [r.task_id for r in self.store.ti_states(self.dag.dag_id, run_id)
                       if r.state in (TIS.QUEUED, TIS.SCHEDULED)]
-            self.store.set_ti_states(self.dag.dag_id, run_id, queued, None, [TIS.QUEUED, TIS.SCHEDULED])
+            self.store.set_ti_states(self.dag.dag_id, run_id, queued, None, [TIS.QUEUED, TIS.SCHEDULED],
+                                     override=Override.RESET)

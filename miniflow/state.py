@@ -1,14 +1,16 @@
 """The states of task instances and DAG runs, and the legal moves between them.
 
 A task instance starts with no state (`None`, as in Airflow). Every change of state in
-the metadata DB is a conditional update (`UPDATE ... WHERE state = <expected>`), so two
-actors can never both take the same step; the store refuses a move that
-`TI_TRANSITIONS` does not list. Clearing (back to None) and an operator's "mark
-success/failed" are the deliberate exceptions.
+the metadata DB goes through one gate (`miniflow.db.gate`): a conditional update
+(`UPDATE ... WHERE state IN (<expected>)`), so two actors can never both take the same
+step, built only after `check_ti_move` / `check_run_move` found the move in the tables
+below. Clearing and an operator's "mark success/failed" are not edges of the graph but
+named overrides (`Override`), each with the states it may start from and lead to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 __all__ = [
@@ -19,6 +21,12 @@ __all__ = [
     "FINISHED",
     "UNFINISHED",
     "can_transition",
+    "Override",
+    "TI_OVERRIDES",
+    "RUN_OVERRIDES",
+    "IllegalTransition",
+    "check_ti_move",
+    "check_run_move",
     "State",
 ]
 
@@ -89,6 +97,66 @@ DAGRUN_TRANSITIONS: dict[DagRunState, frozenset[DagRunState]] = {
 def can_transition(old: TaskInstanceState | None, new: TaskInstanceState) -> bool:
     """Whether a task instance may move from `old` to `new` without being cleared."""
     return new in TI_TRANSITIONS[old]
+
+
+class Override(str, Enum):
+    """A deliberate move outside the transition graph, made by a person or by recovery."""
+
+    CLEAR = "clear"  # run again: task instances back to no state, their runs back to queued
+    MARK = "mark"  # an operator sets the outcome: task instances and runs to success/failed
+    RESET = "reset"  # a backfill hands back tries it owned and stopped, to be run again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_ALL_TI: frozenset[TaskInstanceState | None] = frozenset({None, *TaskInstanceState})
+
+# override -> (states it may start from, states it may lead to). A running try is never
+# overridden: it finishes, and its outcome is recorded as usual.
+TI_OVERRIDES: dict[Override, tuple[frozenset[TaskInstanceState | None], frozenset[TaskInstanceState | None]]] = {
+    Override.CLEAR: (_ALL_TI - {TIS.RUNNING}, frozenset({None})),
+    Override.MARK: (_ALL_TI - {TIS.RUNNING}, frozenset({TIS.SUCCESS, TIS.FAILED, TIS.SKIPPED})),
+    Override.RESET: (frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING, TIS.UP_FOR_RETRY, TIS.FAILED}),
+                     frozenset({None})),
+}
+RUN_OVERRIDES: dict[Override, tuple[frozenset[DagRunState], frozenset[DagRunState]]] = {
+    Override.CLEAR: (frozenset(DagRunState), frozenset({DagRunState.QUEUED})),
+    Override.MARK: (frozenset(DagRunState), frozenset({DagRunState.SUCCESS, DagRunState.FAILED, DagRunState.QUEUED})),
+    Override.RESET: (frozenset(), frozenset()),
+}
+
+
+class IllegalTransition(ValueError):
+    """A state write the tables do not allow: a bug in the caller, never a user error."""
+
+
+def check_ti_move(expected: Iterable[TaskInstanceState | None], new: TaskInstanceState | None,
+                  override: Override | None = None) -> None:
+    """Raise unless every state in `expected` may move to `new` (by the graph, or by
+    the named `override`)."""
+    for old in expected:
+        if override is not None:
+            sources, targets = TI_OVERRIDES[override]
+            allowed = old in sources and new in targets
+        else:
+            allowed = new is not None and can_transition(old, new)
+        if not allowed:
+            how = f" ({override})" if override else ""
+            raise IllegalTransition(f"illegal task instance transition {old} -> {new}{how}")
+
+
+def check_run_move(expected: Iterable[DagRunState], new: DagRunState, override: Override | None = None) -> None:
+    """Raise unless every state in `expected` may move to `new`."""
+    for old in expected:
+        if override is not None:
+            sources, targets = RUN_OVERRIDES[override]
+            allowed = old in sources and new in targets
+        else:
+            allowed = new in DAGRUN_TRANSITIONS[old]
+        if not allowed:
+            how = f" ({override})" if override else ""
+            raise IllegalTransition(f"illegal DAG run transition {old} -> {new}{how}")
 
 
 class State:

@@ -122,6 +122,7 @@ def _existing_run(dag_id: str, when: dt.datetime):  # type: ignore[no-untyped-de
 def run(dag_id: str, task_id: str, run_id: str, force: bool, map_index: int, subdir: str | None) -> None:
     """Run one try of a queued task instance and record it (what executors call)."""
     from miniflow.runner import run_task_instance
+    from miniflow.state import Override
     from miniflow.state import TaskInstanceState as TIS
 
     store = get_store()
@@ -138,7 +139,7 @@ def run(dag_id: str, task_id: str, run_id: str, force: bool, map_index: int, sub
             raise click.ClickException(
                 f"task instance {name!r} of {run_row.run_id!r} is {ti.state or 'not scheduled'}, "
                 "not queued" + ("" if ti.state == TIS.RUNNING else "; use --force to run it anyway"))
-        store.set_ti_states(dag_id, run_row.run_id, [(task_id, map_index)], None, [ti.state])  # as a clear does
+        store.set_ti_states(dag_id, run_row.run_id, [(task_id, map_index)], None, [ti.state], override=Override.CLEAR)
         store.set_ti_states(dag_id, run_row.run_id, [(task_id, map_index)], TIS.QUEUED, [None])
     state = run_task_instance(store, dag, key)
     click.echo(f"Task {name}: {state}")

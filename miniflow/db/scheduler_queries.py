@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, select, text, tuple_, update
 
+from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
 from miniflow.state import DagRunState, TaskInstanceState
 from miniflow.taskinstancekey import TaskInstanceKey
@@ -155,10 +156,9 @@ class SchedulerQueries:
             for dag_id, run_id in queued:
                 if dag_id not in limits or running[dag_id] >= limits[dag_id]:
                     continue
-                moved = conn.execute(update(RUN_T).where(
+                moved = conn.execute(move_runs([DagRunState.QUEUED], DagRunState.RUNNING).where(
                     RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id,
-                    RUN_T.c.state == str(DagRunState.QUEUED),
-                ).values(state=str(DagRunState.RUNNING), start_date=func.coalesce(RUN_T.c.start_date, utcnow()),
+                ).values(start_date=func.coalesce(RUN_T.c.start_date, utcnow()),
                          end_date=None)).rowcount
                 if moved:
                     running[dag_id] += 1
@@ -274,10 +274,10 @@ class SchedulerQueries:
             queued = []
             now = utcnow()
             for ti in chosen:
-                if conn.execute(update(TI_T).where(
+                if conn.execute(move_tis([TIS.SCHEDULED], TIS.QUEUED).where(
                     TI_T.c.dag_id == ti.dag_id, TI_T.c.run_id == ti.run_id, TI_T.c.task_id == ti.task_id,
-                    TI_T.c.map_index == ti.map_index, TI_T.c.state == str(TIS.SCHEDULED),
-                ).values(state=str(TIS.QUEUED), queued_at=now, queued_by=str(job_id) if job_id else None)).rowcount:
+                    TI_T.c.map_index == ti.map_index,
+                ).values(queued_at=now, queued_by=str(job_id) if job_id else None)).rowcount:
                     queued.append(ti)
             return queued
 
@@ -291,10 +291,10 @@ class SchedulerQueries:
         state = TIS.UP_FOR_RETRY if retry_at is not None else TIS.FAILED
         duration = (now - row.start_date).total_seconds() if row.start_date else None
         with self.write() as conn:
-            changed = conn.execute(update(TI_T).where(
+            changed = conn.execute(move_tis([TIS(row.state)], state).where(
                 TI_T.c.dag_id == row.dag_id, TI_T.c.run_id == row.run_id, TI_T.c.task_id == row.task_id,
-                TI_T.c.map_index == row.map_index, TI_T.c.state == row.state, TI_T.c.try_number == row.try_number,
-            ).values(state=str(state), end_date=now, next_try_at=retry_at, heartbeat=None,
+                TI_T.c.map_index == row.map_index, TI_T.c.try_number == row.try_number,
+            ).values(end_date=now, next_try_at=retry_at, heartbeat=None,
                      duration=duration, try_number=failed_try, poke_count=0, first_poke_at=None)).rowcount
             if changed:
                 conn.execute(insert(HIST_T).values(
@@ -328,6 +328,6 @@ class SchedulerQueries:
         queued by no scheduler (backfill, ``dags test``) are their owner's to recover."""
         owners = [str(j) for j in live_job_ids]
         with self.write() as conn:
-            return conn.execute(update(TI_T).where(
-                TI_T.c.state == str(TIS.QUEUED), TI_T.c.queued_by.is_not(None), TI_T.c.queued_by.not_in(owners),
-            ).values(state=str(TIS.SCHEDULED), queued_by=None)).rowcount
+            return conn.execute(move_tis([TIS.QUEUED], TIS.SCHEDULED).where(
+                TI_T.c.queued_by.is_not(None), TI_T.c.queued_by.not_in(owners),
+            ).values(queued_by=None)).rowcount

@@ -37,7 +37,16 @@ from miniflow.db.tables import (
     utcnow,
 )
 from miniflow.db.web_queries import WebQueries
-from miniflow.state import DagRunState, TaskInstanceState, can_transition
+from miniflow.db.gate import move_runs, move_tis
+from miniflow.state import (
+    TI_OVERRIDES,
+    TI_TRANSITIONS,
+    DagRunState,
+    IllegalTransition,
+    Override,
+    TaskInstanceState,
+    check_ti_move,
+)
 from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
@@ -55,11 +64,10 @@ HOSTNAME = socket.gethostname()
 _TI_KEY = (TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"),
            TI_T.c.task_id == bindparam("k_task"), TI_T.c.map_index == bindparam("k_map"))
 _CLAIM = (
-    update(TI_T)
-    .where(*_TI_KEY, TI_T.c.state == str(TaskInstanceState.QUEUED))
+    move_tis([TaskInstanceState.QUEUED], TaskInstanceState.RUNNING)
+    .where(*_TI_KEY)
     # A sensor poking again after a reschedule continues its try (poke_count > 0).
-    .values(state=str(TaskInstanceState.RUNNING),
-            try_number=TI_T.c.try_number + case((TI_T.c.poke_count > 0, 0), else_=1),
+    .values(try_number=TI_T.c.try_number + case((TI_T.c.poke_count > 0, 0), else_=1),
             start_date=bindparam("now", type_=m.UtcDateTime), end_date=None, duration=None,
             heartbeat=bindparam("now", type_=m.UtcDateTime), hostname=bindparam("hostname"),
             pid=bindparam("pid"), first_poke_at=func.coalesce(TI_T.c.first_poke_at, bindparam("now", type_=m.UtcDateTime)))
@@ -67,14 +75,19 @@ _CLAIM = (
 )
 _CLEAR_XCOM = delete(XCOM_T).where(XCOM_T.c.dag_id == bindparam("k_dag"), XCOM_T.c.run_id == bindparam("k_run"),
                                    XCOM_T.c.task_id == bindparam("k_task"), XCOM_T.c.map_index == bindparam("k_map"))
-_FINISH_VALUES = dict(state=bindparam("state"), end_date=bindparam("now", type_=m.UtcDateTime),
+_FINISH_VALUES = dict(end_date=bindparam("now", type_=m.UtcDateTime),
                       duration=bindparam("duration"), next_try_at=bindparam("next_try_at", type_=m.UtcDateTime),
                       heartbeat=None, rendered_fields=bindparam("rendered", type_=TI_T.c.rendered_fields.type),
                       rendered_map_index=bindparam("map_name"))
-_OWNED_TRY = (*_TI_KEY, TI_T.c.try_number == bindparam("k_try"), TI_T.c.state == str(TaskInstanceState.RUNNING))
-_FINISH = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, first_poke_at=None, poke_count=0)
-# A sensor's reschedule keeps its try, as in Airflow: the next poke continues it.
-_RESCHEDULE = update(TI_T).where(*_OWNED_TRY).values(**_FINISH_VALUES, poke_count=TI_T.c.poke_count + 1)
+_OWNED_TRY = (*_TI_KEY, TI_T.c.try_number == bindparam("k_try"))
+# One statement per outcome of a running try. A sensor's reschedule keeps its try, as
+# in Airflow: the next poke continues it.
+_FINISH = {
+    state: move_tis([TaskInstanceState.RUNNING], state).where(*_OWNED_TRY).values(
+        **_FINISH_VALUES, **(dict(poke_count=TI_T.c.poke_count + 1)
+                             if state == TaskInstanceState.UP_FOR_RESCHEDULE else dict(first_poke_at=None, poke_count=0)))
+    for state in TI_TRANSITIONS[TaskInstanceState.RUNNING]
+}
 _INSERT_HISTORY = insert(HIST_T)
 _INSERT_XCOM = insert(XCOM_T)
 _TI_STATES = select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
@@ -286,14 +299,16 @@ class Store(SchedulerQueries, WebQueries):
         dag_id: str,
         run_id: str,
         new: DagRunState,
-        expected: Iterable[DagRunState] | None = None,
+        expected: Iterable[DagRunState],
         conn: Connection | None = None,
+        override: Override | None = None,
     ) -> bool:
+        """Move a run to `new` if it is in an `expected` state (see `miniflow.db.gate`)."""
         if conn is None:
             with self.write() as own:
-                return self.set_run_state(dag_id, run_id, new, expected, own)
+                return self.set_run_state(dag_id, run_id, new, expected, own, override)
         now = utcnow()
-        values: dict[str, Any] = {"state": str(new)}
+        values: dict[str, Any] = {}
         if new == DagRunState.RUNNING:
             values["start_date"] = func.coalesce(RUN_T.c.start_date, now)
             values["end_date"] = None
@@ -301,9 +316,7 @@ class Store(SchedulerQueries, WebQueries):
             values["end_date"] = now
         elif new == DagRunState.QUEUED:
             values.update(queued_at=now, end_date=None)
-        query = update(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
-        if expected is not None:
-            query = query.where(state_filter(RUN_T.c.state, expected))
+        query = move_runs(expected, new, override).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
         return conn.execute(query.values(**values)).rowcount > 0
 
     # --- task instances -------------------------------------------------------------------
@@ -340,23 +353,22 @@ class Store(SchedulerQueries, WebQueries):
         new: TaskInstanceState | None,
         expected: Iterable[TaskInstanceState | None],
         conn: Connection | None = None,
+        override: Override | None = None,
         **values: Any,
     ) -> int:
         """Move these task instances to `new` if they are in an `expected` state; returns
-        how many moved. This is the conditional update every transition goes through.
+        how many moved (see `miniflow.db.gate`).
 
         A task id names every instance of the task; a ``(task_id, map_index)`` pair one.
         """
         task_ids = list(task_ids)
+        expected = list(expected)
+        check_ti_move(expected, new, override)  # also when there is nothing to move
         if not task_ids:
             return 0
-        expected = list(expected)
-        illegal = [old for old in expected if new is not None and not can_transition(old, new)]
-        if illegal:
-            raise ValueError(f"illegal task instance transition {illegal[0]} -> {new}")
         if conn is None:
             with self.write() as own:
-                return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, **values)
+                return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, override, **values)
         now = utcnow()
         if new == TaskInstanceState.QUEUED:
             values.setdefault("queued_at", now)
@@ -369,12 +381,8 @@ class Store(SchedulerQueries, WebQueries):
         which = [TI_T.c.task_id.in_(whole)] if whole else []
         if single:
             which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(single))
-        query = (
-            update(TI_T)
-            .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which))
-            .where(state_filter(TI_T.c.state, expected))
-            .values(state=None if new is None else str(new), **values)
-        )
+        query = (move_tis(expected, new, override)
+                 .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values))
         return conn.execute(query).rowcount
 
     def verify_integrity(self, dag_id: str, run_id: str, new_rows: Sequence[dict[str, Any]],
@@ -441,9 +449,11 @@ class Store(SchedulerQueries, WebQueries):
         duration = (now - claimed.start_date).total_seconds()
         key = _key_params(_row_key(claimed))
         rescheduled = state == TaskInstanceState.UP_FOR_RESCHEDULE
+        if state not in _FINISH:
+            raise IllegalTransition(f"illegal task instance transition running -> {state}")
         with self.write() as conn:
-            owned = conn.execute(_RESCHEDULE if rescheduled else _FINISH, {
-                **key, "k_try": claimed.try_number, "state": str(state), "now": now,
+            owned = conn.execute(_FINISH[state], {
+                **key, "k_try": claimed.try_number, "now": now,
                 "duration": duration, "next_try_at": next_try_at, "rendered": rendered_fields,
                 "map_name": rendered_map_index,
             }).rowcount
@@ -484,17 +494,17 @@ class Store(SchedulerQueries, WebQueries):
         """
         with self.write() as conn:
             total = 0
+            clearable = TI_OVERRIDES[Override.CLEAR][0]
             for dag_id, run_id, task_id, retries in items:
-                query = update(TI_T).where(
-                    TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
-                    TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)))
+                query = move_tis(clearable, None, Override.CLEAR).where(
+                    TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
                 if map_index is not None:
                     query = query.where(TI_T.c.map_index == map_index)
                 total += conn.execute(query.values(
-                    state=None, next_try_at=None, end_date=None, duration=None, poke_count=0,
+                    next_try_at=None, end_date=None, duration=None, poke_count=0,
                     first_poke_at=None, max_tries=TI_T.c.try_number + retries)).rowcount
             for dag_id, run_id in {(i[0], i[1]) for i in items}:
-                self.set_run_state(dag_id, run_id, DagRunState.QUEUED, conn=conn)
+                self.set_run_state(dag_id, run_id, DagRunState.QUEUED, list(DagRunState), conn, Override.CLEAR)
             return total
 
     def warm_up(self) -> None:
@@ -507,8 +517,8 @@ class Store(SchedulerQueries, WebQueries):
             conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
             conn.execute(_CLEAR_XCOM, key)
             conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
-            for stmt in (_FINISH, _RESCHEDULE):
-                conn.execute(stmt, {**key, "k_try": 0, "state": "", "now": utcnow(), "duration": 0.0,
+            for stmt in _FINISH.values():
+                conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
                                     "next_try_at": None, "rendered": None, "map_name": None})
             trans.rollback()
         self.engine.dispose()

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
 
+from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, TI_T, USER_T, XCOM_T, utcnow
-from miniflow.state import DagRunState, TaskInstanceState
+from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskInstanceState
 
 __all__ = ["WebQueries", "ROLES", "SORTABLE", "ALIASES"]
 
@@ -101,15 +102,12 @@ class WebQueries:
         running try is left to finish). The run is re-examined by the scheduler."""
         now = utcnow()
         with self.write() as conn:
-            count = conn.execute(update(TI_T).where(
+            count = conn.execute(move_tis(TI_OVERRIDES[Override.MARK][0], state, Override.MARK).where(
                 TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids),
-                TI_T.c.state.is_distinct_from(str(TaskInstanceState.RUNNING)),
-            ).values(state=str(state), end_date=now, start_date=func.coalesce(TI_T.c.start_date, now),
-                     next_try_at=None)).rowcount
-            conn.execute(update(RUN_T).where(
+            ).values(end_date=now, start_date=func.coalesce(TI_T.c.start_date, now), next_try_at=None)).rowcount
+            conn.execute(move_runs([DagRunState.SUCCESS, DagRunState.FAILED], DagRunState.QUEUED, Override.MARK).where(
                 RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id,
-                RUN_T.c.state.in_([str(DagRunState.SUCCESS), str(DagRunState.FAILED)]),
-            ).values(state=str(DagRunState.QUEUED), end_date=None))
+            ).values(end_date=None))
             return count
 
     def mark_run(self, dag_id: str, run_id: str, state: DagRunState) -> bool:
@@ -117,15 +115,12 @@ class WebQueries:
         ti_state = TaskInstanceState.SUCCESS if state == DagRunState.SUCCESS else TaskInstanceState.FAILED
         now = utcnow()
         with self.write() as conn:
-            conn.execute(update(TI_T).where(
+            unfinished = TI_OVERRIDES[Override.MARK][0] - FINISHED  # a running try finishes on its own
+            conn.execute(move_tis(unfinished, ti_state, Override.MARK).where(
                 TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id,
-                or_(TI_T.c.state.is_(None), TI_T.c.state.not_in([
-                    str(TaskInstanceState.SUCCESS), str(TaskInstanceState.SKIPPED),
-                    str(TaskInstanceState.FAILED), str(TaskInstanceState.UPSTREAM_FAILED),
-                    str(TaskInstanceState.RUNNING)])),
-            ).values(state=str(ti_state), end_date=now, start_date=func.coalesce(TI_T.c.start_date, now)))
-            return conn.execute(update(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)
-                                .values(state=str(state), end_date=now)).rowcount > 0
+            ).values(end_date=now, start_date=func.coalesce(TI_T.c.start_date, now)))
+            return conn.execute(move_runs(list(DagRunState), state, Override.MARK).where(
+                RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id).values(end_date=now)).rowcount > 0
 
     # --- import errors, events, health ---------------------------------------------------
 
