@@ -16,16 +16,16 @@ from pathlib import Path
 
 
 def build(home: Path, dags: int, runs: int, tasks: int) -> tuple[str, str]:
+    from miniflow.web.auth import hash_password
     from sqlalchemy import update
 
     from miniflow.dag import DAG
-    from miniflow.db.tables import TI_T
     from miniflow.db.migrate import migrate
     from miniflow.db.store import get_store
+    from miniflow.db.tables import TI_T
     from miniflow.operators.empty import EmptyOperator
     from miniflow.serialization import task_rows
     from miniflow.state import DagRunState
-    from miniflow.web.auth import hash_password
 
     store = get_store(check=False)
     migrate(store.engine)

@@ -36,8 +36,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from miniflow import DAG, Param
 from miniflow.examples import sales_pipeline as pipeline
+
+from miniflow import DAG, Param
 from miniflow.operators.python import PythonOperator
 
 TABLE = "sales"

@@ -24,9 +24,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from miniflow.examples import sales_pipeline as pipeline
+
 from miniflow import Param
 from miniflow.decorators import dag, task
-from miniflow.examples import sales_pipeline as pipeline
 
 TABLE = "sales_taskflow"
 

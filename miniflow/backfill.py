@@ -88,10 +88,12 @@ class Backfill:
                 self.store.delete_run(dag.dag_id, existing.run_id)
                 existing = None
             if existing is None:
-                run = self.store.create_run(dag.dag_id, task_rows(dag), f"backfill__{info.logical_date.isoformat()}", info.logical_date,
+                run_id = f"backfill__{info.logical_date.isoformat()}"
+                run = self.store.create_run(dag.dag_id, task_rows(dag), run_id, info.logical_date,
                                             info.data_interval, "backfill", state=DagRunState.QUEUED)
                 if run is None:  # the scheduler created it a moment ago
                     run = self.store.find_run(dag.dag_id, info.logical_date)
+                assert run is not None
                 self.run_ids.append(run.run_id)
                 continue
             self.run_ids.append(existing.run_id)

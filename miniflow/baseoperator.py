@@ -176,6 +176,8 @@ class BaseOperator(DependencyMixin):
     template_fields_renderers: dict[str, str] = {}
     ui_color = "#fff"
     ui_fgcolor = "#000"
+    # Nothing to run (Airflow's name): the scheduler marks such a task success itself.
+    inherits_from_empty_operator = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

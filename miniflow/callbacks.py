@@ -31,7 +31,7 @@ def call_callbacks(callbacks: Callbacks, context: dict[str, Any], name: str,
     for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
         try:
             callback(context)
-        except Exception:  # noqa: BLE001 -- a callback never changes a state
+        except Exception:
             logger.exception("%s raised; the state stays as it is", name)
 
 

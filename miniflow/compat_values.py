@@ -14,9 +14,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def datetime(*args: int, tzinfo: dt.tzinfo | None = dt.timezone.utc, **kwargs: int) -> dt.datetime:
+def datetime(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+             microsecond: int = 0, tzinfo: dt.tzinfo | None = dt.timezone.utc) -> dt.datetime:
     """`datetime.datetime`, in UTC unless told otherwise (Airflow's timezone.datetime)."""
-    return dt.datetime(*args, tzinfo=tzinfo, **kwargs)
+    return dt.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tzinfo)
 
 
 def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:

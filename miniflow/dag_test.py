@@ -87,6 +87,7 @@ def run_until_done(store: Store, dag: DAG, run_id: str, echo: bool = False) -> D
         steps.handle_events(executor.events(timeout=0.0))
         if not queued:
             run = store.get_run(dag.dag_id, run_id)
+            assert run is not None, f"run {run_id!r} was deleted while it was tested"
             if run.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
                 return DagRunState(run.state)
             _wait_for_next_try(dag, store.tis_of_run(dag.dag_id, run_id))

@@ -99,7 +99,7 @@ def _unique_task_id(dag: DAG | None, task_id: str) -> str:
 def _returns_mapping(func: Callable[..., Any]) -> bool:
     try:
         ret = typing.get_type_hints(func).get("return")
-    except Exception:  # unresolvable annotations: infer nothing
+    except Exception:  # noqa: BLE001 -- unresolvable annotations: infer nothing
         return False
     origin = typing.get_origin(ret) or ret
     return isinstance(origin, type) and issubclass(origin, dict)

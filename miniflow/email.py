@@ -117,5 +117,5 @@ def send_task_alert(ti: TaskInstance, exception: BaseException | None, retrying:
     try:
         send_email(task.email, subject, body)  # type: ignore[arg-type]
         ti.log.info("Sent an alert e-mail to %s", ", ".join(email_addresses(task.email)))
-    except Exception:  # noqa: BLE001 -- mail trouble must not change the task's state
+    except Exception:
         ti.log.exception("Could not send the alert e-mail to %s", task.email)

@@ -138,6 +138,10 @@ class MappedOperator(BaseOperator):
     def __repr__(self) -> str:
         return f"<Mapped({self.operator_class.__name__}): {self.task_id}>"
 
+    @property
+    def inherits_from_empty_operator(self) -> bool:  # type: ignore[override]
+        return self.operator_class.inherits_from_empty_operator
+
     def execute(self, context: dict[str, Any]) -> Any:
         raise RuntimeError(f"mapped task {self.task_id!r} runs through unmap(), one instance at a time")
 

@@ -25,7 +25,7 @@ class ObjectStoragePath:
         import fsspec.core
 
         if isinstance(url, ObjectStoragePath):
-            storage_options = {**url.storage_options, **storage_options}
+            storage_options = {**url.storage_options, **storage_options}  # type: ignore[has-type]
             url = url.as_uri()
         protocol, path = fsspec.core.split_protocol(str(url))
         self.protocol = protocol or "file"

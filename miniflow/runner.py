@@ -85,7 +85,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
     context = build_context(ti)
     try:
         if isinstance(task, MappedOperator):
-            task = ti.task = context["task"] = task.unmap(  # type: ignore[typeddict-unknown-key]
+            task = ti.task = context["task"] = task.unmap(
                 mapped_kwargs(task.expand_input, ti.map_index, lambda arg: arg.resolve(context),
                               f"task {task.task_id!r}"))
         for name in task.template_fields:
@@ -116,7 +116,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
     except TaskFailNow as exc:
         logger.error("Task failed without retry: %s", exc)
         outcome = Outcome(TIS.FAILED, rendered=rendered, error=exc)
-    except Exception as exc:  # noqa: BLE001 -- any exception from task code fails the try
+    except Exception as exc:
         logger.exception("Task failed with exception")
         outcome = _failed_try(ti, exc, rendered)
     outcome.context = context
@@ -137,7 +137,7 @@ def _render_map_index(task: BaseOperator, context: dict[str, Any]) -> str | None
 
     try:
         return str(render_value(task, task.map_index_template, context))[:250]
-    except Exception:  # noqa: BLE001 -- a bad name must not change the outcome
+    except Exception:
         log.warning("map_index_template of %s could not be rendered", task.task_id, exc_info=True)
         return None
 
@@ -211,7 +211,7 @@ class _Heartbeat(threading.Thread):
             try:
                 store.heartbeat_ti(TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index),
                                    row.try_number)
-            except Exception:  # noqa: BLE001 -- a missed beat is retried next interval
+            except Exception:
                 log.warning("heartbeat of %s.%s failed", row.dag_id, row.task_id, exc_info=True)
 
 
@@ -268,6 +268,7 @@ def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str
     retry_at = None
     if task is not None and failed_try <= row.max_tries:
         run = store.get_run(row.dag_id, row.run_id)
+        assert run is not None, f"task instance of a deleted run {row.run_id!r}"
         retry_at = _now() + task_retry_wait(task, failed_try, run.logical_date, retry_cap)
     changed = store.fail_try(row, failed_try, retry_at)
     if changed:

@@ -373,9 +373,8 @@ class Scheduler:
     # --- 5. queueing -------------------------------------------------------------------------
 
     def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None) -> int:
-        """Hand what may run to the executor; EmptyOperators just succeed."""
-        from miniflow.operators.empty import EmptyOperator
-
+        """Hand what may run to the executor; a task with nothing to run (an
+        EmptyOperator with no callback or outlet to honour) just succeeds."""
         dag_limits = {d: dag.max_active_tasks for d, dag in self.dags.items()}
         task_limits = {(d, t.task_id): t.max_active_tis_per_dag for d, dag in self.dags.items()
                        for t in dag.task_dict.values() if t.max_active_tis_per_dag}
@@ -387,7 +386,8 @@ class Scheduler:
             dag = self.dags[ti.dag_id]
             task = dag.task_dict.get(ti.task_id)
             key = TaskInstanceKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-            if type(task) is EmptyOperator and not (task.on_execute_callback or task.on_success_callback):
+            if task is not None and task.inherits_from_empty_operator and not (
+                    task.on_execute_callback or task.on_success_callback or task.outlets):
                 claimed = self.store.claim_ti(key)
                 if claimed is not None:
                     self.store.finish_ti(claimed, TIS.SUCCESS)

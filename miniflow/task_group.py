@@ -56,8 +56,8 @@ class TaskGroup(DependencyMixin):
         default_args: dict[str, Any] | None = None,
         add_suffix_on_collision: bool = False,
     ) -> None:
-        self.parent = parent_group or TaskGroupContext.current()
-        self.dag = dag or (self.parent.dag if self.parent else DagContext.current())
+        self.parent: TaskGroup | None = parent_group or TaskGroupContext.current()
+        self.dag: DAG | None = dag or (self.parent.dag if self.parent else DagContext.current())
         where = f"{self.dag.fileloc}: DAG {self.dag.dag_id!r}: " if self.dag else ""
         validate_key("group_id", group_id, where)
         full_id = f"{self.parent.prefix}{group_id}" if self.parent else group_id
@@ -75,7 +75,8 @@ class TaskGroup(DependencyMixin):
         self.tooltip = tooltip
         self.ui_color = ui_color
         self.ui_fgcolor = ui_fgcolor
-        self.default_args = {**(self.parent.default_args if self.parent else {}), **(default_args or {})}
+        self.default_args: dict[str, Any] = {**(self.parent.default_args if self.parent else {}),
+                                             **(default_args or {})}
         self.task_ids: list[str] = []
         if self.dag is not None:
             self.dag.task_group_dict[self.group_id] = self

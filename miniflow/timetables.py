@@ -161,7 +161,7 @@ class Timetable(ABC):
         own = cls.__dict__.get("next_dagrun_info")
         if own is not None and "last_automated_data_interval" in inspect.signature(own).parameters:
             @functools.wraps(own)
-            def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+            def next_dagrun_info(self, last, restriction, now):
                 return own(self, last_automated_data_interval=last, restriction=restriction)
 
             cls.next_dagrun_info = next_dagrun_info  # type: ignore[method-assign]
@@ -170,12 +170,12 @@ class Timetable(ABC):
             parameter = inspect.signature(manual).parameters.get("run_after")
             if parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY:
                 @functools.wraps(manual)
-                def infer_manual_data_interval(self, run_after):  # type: ignore[no-untyped-def]
+                def infer_manual_data_interval(self, run_after):
                     return manual(self, run_after=run_after)
 
                 cls.infer_manual_data_interval = infer_manual_data_interval  # type: ignore[method-assign]
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 -- optional, as in Airflow
         """Raise if the timetable cannot work; Airflow calls this when a DAG is made."""
 
     @abstractmethod
@@ -207,7 +207,7 @@ class NullTimetable(Timetable):
     can_be_scheduled = False
     summary = "None"
 
-    def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+    def next_dagrun_info(self, last, restriction, now):
         return None
 
 
@@ -216,7 +216,7 @@ class OnceTimetable(Timetable):
 
     summary = "@once"
 
-    def next_dagrun_info(self, last, restriction, now):  # type: ignore[no-untyped-def]
+    def next_dagrun_info(self, last, restriction, now):
         if last is not None or restriction.earliest is None:
             return None
         at = restriction.earliest

@@ -52,8 +52,8 @@ def trigger_dag_run(
 ) -> Any:
     """Create a queued manual run and return its row; refusals raise `TriggerError`."""
     from miniflow.params import ParamValidationError, resolve_params
-    from miniflow.state import DagRunState
     from miniflow.serialization import in_window
+    from miniflow.state import DagRunState
     from miniflow.timetables import timetable_from_json
 
     if conf is None:

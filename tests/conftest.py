@@ -91,7 +91,7 @@ def _postgres_reachable(url: str) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 -- any failure means: not reachable
+    except Exception as exc:
         return f"cannot connect to {url}: {type(exc).__name__}"
     return None
 

@@ -257,7 +257,7 @@ def test_task_without_dag_raises_on_dag_access() -> None:
     op = _bash("lonely")
     assert not op.has_dag
     with pytest.raises(DagDefinitionError, match="lonely"):
-        op.dag
+        _ = op.dag
 
 
 # --- priority weights --------------------------------------------------------------
@@ -384,8 +384,8 @@ def test_task_output_passed_to_another_task_draws_the_edge() -> None:
     with DAG("outputs", start_date=START) as d:
         produce = _bash("produce")
         consume = PythonOperator(task_id="consume", python_callable=print, op_args=[produce.output])
-        nested = PythonOperator(task_id="nested", python_callable=print,
-                                op_kwargs={"rows": {"deep": [produce.output["rows"]]}})
+        PythonOperator(task_id="nested", python_callable=print,
+                       op_kwargs={"rows": {"deep": [produce.output["rows"]]}})
     assert isinstance(produce.output, XComArg)
     assert produce.output.operator is produce
     assert produce.output["rows"].key == "rows"

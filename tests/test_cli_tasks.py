@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.dag_test import run_dag_test
 from miniflow.dagbag import DagBag
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.taskinstancekey import TaskInstanceKey
 
 UTC = dt.timezone.utc
 DAY1 = dt.datetime(2024, 1, 2, tzinfo=UTC)

@@ -336,7 +336,7 @@ def test_validation_errors_in_dag_files_are_import_errors_naming_the_file(write_
         "dates.py": ('DAG("dates", start_date=datetime(2024, 2, 1), end_date=datetime(2024, 1, 1))', "pass",
                      "end_date"),
     }
-    for name, (dag_call, body, needle) in sources.items():
+    for name, (dag_call, body, _needle) in sources.items():
         write_dag(name, f"""
             from datetime import datetime
             from miniflow import DAG

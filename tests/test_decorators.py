@@ -142,7 +142,7 @@ def test_same_function_in_two_dags_keeps_its_plain_id() -> None:
 
 
 def _make(annotation: object):
-    def func():  # noqa: ANN202
+    def func():
         return {}
 
     if annotation is not None:

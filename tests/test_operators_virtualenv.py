@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_service
 
 from miniflow import DAG
 from miniflow.dag_test import run_dag_test
@@ -28,7 +29,6 @@ from miniflow.operators.virtualenv import (
 )
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.xcom import deserialize_value
-from conftest import require_service
 
 DATE = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
 PACKAGE = "tabulate"  # small, pure Python, and not a dependency of miniflow

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test, run_until_done
 from miniflow.dagbag import DagBag
@@ -33,6 +32,7 @@ from miniflow.sensors.filesystem import FileSensor
 from miniflow.sensors.python import PythonSensor
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.triggering import trigger_dag_run
 from miniflow.xcom import deserialize_value
 

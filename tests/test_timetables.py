@@ -74,7 +74,8 @@ def due(schedule, start, now, *, end=None, catchup=True, last=None) -> list[tupl
     return [(r.data_interval.start, r.data_interval.end) for r in runs]
 
 
-def upcoming(schedule, start, count, *, end=None, catchup=True, now=utc(2024, 6, 1)):
+def upcoming(schedule, start, count, *, end=None, catchup=True, now=None):
+    now = now or utc(2024, 6, 1)
     dag = make_dag(schedule, start, end=end, catchup=catchup)
     return upcoming_runs(dag.timetable, dag.time_restriction, now, count)
 

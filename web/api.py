@@ -328,8 +328,9 @@ def list_mapped_tis(dag_id: str, run_id: str, task_id: str) -> Response:
 @bp.get("/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>/logs/<int:try_number>")
 @authenticated()
 def get_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Response:
-    from miniflow.taskinstancekey import TaskInstanceKey
     from miniflow.web.logs import read_log
+
+    from miniflow.taskinstancekey import TaskInstanceKey
 
     ti = _ti_row(dag_id, run_id, task_id)
     if not 1 <= try_number <= max(ti.try_number, 1):

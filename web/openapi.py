@@ -72,7 +72,8 @@ SPEC: dict[str, Any] = {
         },
         "/dags/{dag_id}/dagRuns": {
             "parameters": _path("dag_id"),
-            "get": {"operationId": "get_dag_runs", "parameters": [*_sorted_page("dag_run"), {"name": "state", "in": "query", "schema": _STR}],
+            "get": {"operationId": "get_dag_runs",
+                    "parameters": [*_sorted_page("dag_run"), {"name": "state", "in": "query", "schema": _STR}],
                     "responses": {"200": _json(_collection("dag_runs", "DAGRun")), **_ERRORS}},
             "post": {"operationId": "post_dag_run",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {

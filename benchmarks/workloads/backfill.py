@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.dagruns import check_run
-from benchmarks.harness import executor_systems, Measurement, Params, System, register, sample
+from benchmarks.harness import Measurement, Params, System, executor_systems, register, sample
 from benchmarks.homes import new_home
 from benchmarks.shapes import chain_shape, write_dag_files
 

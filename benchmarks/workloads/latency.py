@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.dagruns import register_and_unpause, run_span, task_times, trigger, wait_for_run
-from benchmarks.harness import executor_systems, Figure, Measurement, Params, System, register, sample_figures
+from benchmarks.harness import Figure, Measurement, Params, System, executor_systems, register, sample_figures
 from benchmarks.homes import Home, new_home
 from benchmarks.processes import schedulers
 from benchmarks.shapes import chain_shape, write_dag_files

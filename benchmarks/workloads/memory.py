@@ -18,7 +18,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.harness import executor_systems, BenchmarkError, Figure, Measurement, Params, System, register, sample_figures
+from benchmarks.harness import (
+    BenchmarkError,
+    Figure,
+    Measurement,
+    Params,
+    System,
+    executor_systems,
+    register,
+    sample_figures,
+)
 from benchmarks.homes import Home, new_home
 from benchmarks.processes import cmdline, descendants, pss_mb, schedulers
 from benchmarks.shapes import mixed_shape, write_dag_files

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 -- every error ends as one clear line
+    except Exception as exc:
         if verbose:
             raise
         message = str(exc) or type(exc).__name__

@@ -44,14 +44,14 @@ def parse_datetime(value: str, name: str = "date") -> dt.datetime:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def get_store():  # type: ignore[no-untyped-def]
+def get_store():
     """The metadata store, checked to be migrated (else a one-line error with the fix)."""
     from miniflow.db.store import get_store as store
 
     return store()
 
 
-def find_run(store, dag_id: str, run_id_or_date: str):  # type: ignore[no-untyped-def]
+def find_run(store, dag_id: str, run_id_or_date: str):
     """A run by its id, or by its logical date (Airflow 1.x commands take dates)."""
     run = store.get_run(dag_id, run_id_or_date)
     if run is None:

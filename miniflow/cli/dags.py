@@ -19,6 +19,7 @@ from miniflow.cli.common import (
 from miniflow.cli.output import emit, iso, output_option
 
 if TYPE_CHECKING:
+    from miniflow.backfill import Backfill, BackfillProgress
     from miniflow.timetables import DagRunInfo, DataInterval
 
 __all__ = ["dags", "list_dags", "show"]
@@ -289,7 +290,7 @@ def backfill(dag_id: str, start_date: str, end_date: str, dry_run: bool, reset_d
         raise SystemExit(1)
 
 
-def _run_with_progress(job: object) -> object:
+def _run_with_progress(job: Backfill) -> BackfillProgress:
     """Drive the backfill with a progress bar (runs and tasks done, ETA) on stderr."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -301,12 +302,11 @@ def _run_with_progress(job: object) -> object:
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
         handle = bar.add_task("backfill", total=None, runs="0/0")
 
-        def show(p: object) -> None:
-            bar.update(handle, total=p.tasks_total, completed=p.tasks_done,  # type: ignore[attr-defined]
-                       runs=f"{p.runs_done}/{p.runs_total}")  # type: ignore[attr-defined]
+        def show(p: BackfillProgress) -> None:
+            bar.update(handle, total=p.tasks_total, completed=p.tasks_done, runs=f"{p.runs_done}/{p.runs_total}")
 
         try:
-            return job.run(on_progress=show)  # type: ignore[attr-defined]
+            return job.run(on_progress=show)
         except KeyboardInterrupt:
             console.print("Interrupted: running tries were stopped; run the same command again to continue.")
             raise SystemExit(130) from None

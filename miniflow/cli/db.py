@@ -7,7 +7,7 @@ import click
 __all__ = ["db", "migrate"]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine():
     from miniflow.config import get_config
     from miniflow.db.engine import make_engine
 

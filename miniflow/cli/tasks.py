@@ -18,7 +18,7 @@ map_index_option = click.option(
     help="Which instance of a mapped task (-1: a task that is not mapped).")
 
 
-def _key(dag_id: str, run_id: str, task_id: str, map_index: int):  # type: ignore[no-untyped-def]
+def _key(dag_id: str, run_id: str, task_id: str, map_index: int):
     from miniflow.taskinstancekey import TaskInstanceKey
 
     return TaskInstanceKey(dag_id, run_id, task_id, map_index)
@@ -101,7 +101,7 @@ def test(dag_id: str, task_id: str, logical_date: str | None, task_params: str |
         raise SystemExit(1)
 
 
-def _existing_run(dag_id: str, when: dt.datetime):  # type: ignore[no-untyped-def]
+def _existing_run(dag_id: str, when: dt.datetime):
     """The recorded run at that logical date, if a migrated DB has one."""
     from miniflow.db.store import get_store
     from miniflow.exceptions import DatabaseNotReadyError

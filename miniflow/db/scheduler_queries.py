@@ -139,10 +139,10 @@ class SchedulerQueries:
 
     # --- runs to start and to examine ----------------------------------------------------
 
-    def start_queued_runs(self, limits: dict[str, int]) -> list[Row[Any]]:
+    def start_queued_runs(self, limits: dict[str, int]) -> list[tuple[str, str]]:
         """queued -> running, oldest first, while each DAG has fewer than its limit running;
         only unpaused DAGs in `limits`. Backfill runs are backfill's business."""
-        started = []
+        started: list[tuple[str, str]] = []
         with self.write() as conn:
             running = Counter(dict(conn.execute(
                 select(RUN_T.c.dag_id, func.count()).where(RUN_T.c.state == str(DagRunState.RUNNING))
@@ -256,7 +256,7 @@ class SchedulerQueries:
                 query = query.where(TI_T.c.dag_id == run_filter[0], TI_T.c.run_id.in_(run_filter[1]))
             elif not include_backfill:
                 query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
-            chosen = []
+            chosen: list[Row[Any]] = []
             for ti in conn.execute(self._locked(query, of=TI_T)):
                 if len(chosen) >= slots or ti.dag_id not in dag_limits:
                     continue

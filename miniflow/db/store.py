@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
 from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
+from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.tables import (
     DAG_T,
@@ -37,7 +38,6 @@ from miniflow.db.tables import (
     utcnow,
 )
 from miniflow.db.web_queries import WebQueries
-from miniflow.db.gate import move_runs, move_tis
 from miniflow.state import (
     TI_OVERRIDES,
     TI_TRANSITIONS,
@@ -462,7 +462,8 @@ class Store(SchedulerQueries, WebQueries):
             if not rescheduled:
                 conn.execute(_INSERT_HISTORY, [dict(
                     dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
-                    map_index=claimed.map_index, try_number=claimed.try_number, state=str(state), start_date=claimed.start_date,
+                    map_index=claimed.map_index, try_number=claimed.try_number, state=str(state),
+                    start_date=claimed.start_date,
                     end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
                 )])
             if xcoms:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_
+from sqlalchemy import Table, or_
 
 from miniflow.db import models as m
 from miniflow.state import DagRunState, TaskInstanceState
@@ -16,18 +16,18 @@ __all__ = [
     "USER_T", "LOG_T", "JOB_T", "utcnow", "state_filter",
 ]
 
-DAG_T = m.DagModel.__table__
-SER_T = m.SerializedDagModel.__table__
-RUN_T = m.DagRunModel.__table__
-TI_T = m.TaskInstanceModel.__table__
-HIST_T = m.TaskInstanceHistory.__table__
-XCOM_T = m.XComModel.__table__
-ERR_T = m.ImportErrorModel.__table__
-POOL_T = m.PoolModel.__table__
-VAR_T = m.VariableModel.__table__
-USER_T = m.UserModel.__table__
-LOG_T = m.EventLog.__table__
-JOB_T = m.JobModel.__table__
+DAG_T = cast(Table, m.DagModel.__table__)
+SER_T = cast(Table, m.SerializedDagModel.__table__)
+RUN_T = cast(Table, m.DagRunModel.__table__)
+TI_T = cast(Table, m.TaskInstanceModel.__table__)
+HIST_T = cast(Table, m.TaskInstanceHistory.__table__)
+XCOM_T = cast(Table, m.XComModel.__table__)
+ERR_T = cast(Table, m.ImportErrorModel.__table__)
+POOL_T = cast(Table, m.PoolModel.__table__)
+VAR_T = cast(Table, m.VariableModel.__table__)
+USER_T = cast(Table, m.UserModel.__table__)
+LOG_T = cast(Table, m.EventLog.__table__)
+JOB_T = cast(Table, m.JobModel.__table__)
 
 
 

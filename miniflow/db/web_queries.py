@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, TI_T, USER_T, XCOM_T, utcnow

@@ -50,7 +50,7 @@ class BaseExecutor(ABC):
     def open_slots(self) -> int:
         return self.parallelism - len(self.running)
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 -- optional: executors without workers keep it empty
         """Start workers; called once before the first `queue`."""
 
     @abstractmethod

@@ -98,7 +98,7 @@ def _notify(broker: str, key: TaskKey) -> None:
         import redis
 
         redis.Redis.from_url(broker).publish(EVENTS_CHANNEL, f"{key.dag_id}\t{key.run_id}\t{key.task_id}\t{key.map_index}")
-    except Exception:  # noqa: BLE001 -- only a wake-up; the scheduler polls anyway
+    except Exception:
         log.warning("could not publish the task event", exc_info=True)
 
 

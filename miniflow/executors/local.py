@@ -135,7 +135,7 @@ class LocalExecutor(BaseExecutor):
         self._queues[n].put(key)
 
     def events(self, timeout: float) -> list[TaskEvent]:
-        mp.connection.wait([self._results._reader], timeout=timeout)
+        mp.connection.wait([self._results._reader], timeout=timeout)  # type: ignore[attr-defined]
         self._replace_dead_workers()
         found = []
         while not self._results.empty():

@@ -48,9 +48,9 @@ def load_dag_cached(fileloc: str, dag_id: str) -> DAG:
 def prepare_worker() -> None:
     """Import everything a try needs and set up the store (without connecting), once per
     worker, so a forked child starts work at once. Connections are opened by each child."""
-    import miniflow.operators.bash  # noqa: F401 -- warm the imports children inherit
-    import miniflow.operators.python  # noqa: F401
-    import miniflow.runner  # noqa: F401
+    import miniflow.operators.bash
+    import miniflow.operators.python
+    import miniflow.runner
     import miniflow.templating  # noqa: F401 -- jinja2 alone costs 30 ms per child otherwise
     from miniflow.db.store import get_store
 

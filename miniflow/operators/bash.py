@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
@@ -22,7 +22,7 @@ class BashOperator(BaseOperator):
     A command ending in ``.sh`` or ``.bash`` is a template file, read and rendered.
     """
 
-    template_fields = ("bash_command", "env", "cwd")
+    template_fields: Sequence[str] = ("bash_command", "env", "cwd")
     template_fields_renderers = {"bash_command": "bash", "env": "json"}
     template_ext = (".sh", ".bash")
     ui_color = "#f0ede4"

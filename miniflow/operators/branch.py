@@ -56,7 +56,7 @@ def target_times_as_dates(
         upper = dt.datetime.combine(base, upper)
     if lower is not None and upper is not None and upper < lower:
         upper += dt.timedelta(days=1)
-    return lower, upper  # type: ignore[return-value]
+    return lower, upper
 
 
 class BranchDateTimeOperator(BaseBranchOperator):

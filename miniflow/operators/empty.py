@@ -13,6 +13,7 @@ class EmptyOperator(BaseOperator):
     """Does nothing. The scheduler marks it success without sending it to a worker."""
 
     ui_color = "#e8f7e4"
+    inherits_from_empty_operator = True
 
     def execute(self, context: dict[str, Any]) -> None:
         return None

@@ -36,8 +36,8 @@ class WeekDay(enum.IntEnum):
     def validate_week_day(cls, week_day: str | WeekDay | Iterable[str] | Iterable[WeekDay]) -> set[int]:
         """The ISO numbers of one day or several (a name, a `WeekDay`, or an iterable of either)."""
         if isinstance(week_day, (str, WeekDay)):
-            week_day = [week_day]  # type: ignore[list-item]
-        elif not isinstance(week_day, Iterable):
+            return {cls.convert(week_day)}
+        if not isinstance(week_day, Iterable):
             raise TypeError(
                 f"Unsupported Type for week_day parameter: {type(week_day)}. "
                 "Input should be a str, a WeekDay, or an iterable of them"

@@ -88,7 +88,7 @@ class Processes:
         self.home, self.env, self.procs = home, env, {}
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.home / f"{name}.out", "wb")  # noqa: SIM115 -- closed with the process
+        log = open(self.home / f"{name}.out", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "miniflow", *args], env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = (proc, log)

@@ -288,7 +288,7 @@ def redis_url() -> Iterator[str]:
 
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
         reason = ""
-    except Exception as exc:  # noqa: BLE001 -- any failure means: not reachable
+    except Exception as exc:
         reason = f"cannot reach {REDIS_URL}: {type(exc).__name__}: {exc}"
     require_service("Redis", not reason, reason)
     parts = urlsplit(REDIS_URL)
@@ -324,7 +324,7 @@ def amqp_url(cluster: Cluster) -> Iterator[str]:
         with Connection(AMQP_URL, connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=1)
         reason = ""
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = f"cannot reach {AMQP_URL}: {type(exc).__name__}: {exc}"
     require_service("RabbitMQ", not reason, reason)
     yield AMQP_URL

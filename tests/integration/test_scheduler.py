@@ -388,7 +388,7 @@ def test_kill_9_task_process_is_retried_or_failed_never_left_running(schedulers,
         return None
 
     pids = wait_for(running_pids, 30, "both victims to run", schedulers.tail)
-    for dag_id, pid in pids.items():
+    for pid in pids.values():
         assert pid != proc.pid
         assert os.getpgid(pid) == proc.pid, "the pid in the row is not a process this scheduler started"
         os.kill(pid, signal.SIGKILL)
@@ -761,3 +761,76 @@ def test_second_scheduler_on_sqlite_is_refused(schedulers, write_dag):
     first.wait(timeout=10)
     restarted = schedulers.start_ready()
     assert schedulers.stop(restarted) == 0
+
+
+MAPPED_DAG = """
+from miniflow.decorators import setup, task, task_group, teardown
+
+LEDGER = __LEDGER__
+
+with DAG("mapped", start_date=__START__, schedule="@once", is_paused_upon_creation=False):
+    @setup
+    def create() -> str:
+        note(LEDGER, "create")
+        return "resource"
+
+    @task
+    def items() -> list[int]:
+        return [1, 2, 3, 4]
+
+    @task
+    def double(x: int) -> int:
+        note(LEDGER, f"double {x}")
+        return 2 * x
+
+    @task
+    def check(x: int) -> int:
+        if x == 4:
+            raise ValueError("item 2 is refused")
+        note(LEDGER, f"check {x}")
+        return x
+
+    @task_group
+    def per_item(x: int):
+        return check(double(x))
+
+    @task(trigger_rule="all_done")
+    def total(values: list) -> int:
+        note(LEDGER, f"total {sorted(v for v in values if v is not None)}")
+        return 0
+
+    @teardown
+    def drop(resource: str) -> None:
+        note(LEDGER, "drop")
+
+    resource = create()
+    with drop(resource):
+        total(per_item.expand(x=items()))
+"""
+
+
+def test_mapped_group_and_teardown_through_the_scheduler(schedulers, db, write_dag, tmp_path):
+    """One instance per item through the real scheduler and local executor: each item's
+    chain on its own, a failed item stopping only itself, the reduce seeing the others,
+    the teardown running after all -- and every body once."""
+    ledger = tmp_path / "ledger"
+    start = midnight_today() - dt.timedelta(days=1)
+    write_dag("mapped.py", dag_source(MAPPED_DAG, ledger=str(ledger), start=start.replace(tzinfo=None)))
+    proc = schedulers.start_ready()
+    wait_for(runs_finished(db, "mapped", 1), 60, "the mapped run to end",
+             lambda: describe_runs(db, "mapped")() + "\n" + schedulers.tail())
+    assert schedulers.stop(proc) == 0
+    states = {(t.task_id, t.map_index): t.state for t in tis(db, "mapped")}
+    assert states == {
+        ("create", -1): "success", ("items", -1): "success",
+        **{("per_item.double", i): "success" for i in range(4)},
+        ("per_item.check", 0): "success", ("per_item.check", 1): "failed",
+        ("per_item.check", 2): "success", ("per_item.check", 3): "success",
+        ("total", -1): "success", ("drop", -1): "success",
+    }
+    lines = read_lines(ledger)
+    assert Counter(lines) == Counter(["create", "double 1", "double 2", "double 3", "double 4",
+                                      "check 2", "check 6", "check 8", "total [2, 6, 8]", "drop"])
+    assert lines[0] == "create" and lines[-1] == "drop"
+    # total (all_done) is the leaf that decides: the teardown after it does not, as in Airflow
+    assert runs(db, "mapped")[0].state == "success"

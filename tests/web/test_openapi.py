@@ -18,8 +18,8 @@ import pytest
 from conftest import WebSite
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.specs.openapi.checks import negative_data_rejection
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402 -- after the skip check
+from schemathesis.specs.openapi.checks import negative_data_rejection  # noqa: E402
 
 # The document describes the web layer, not the DB: SQLite is enough.
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

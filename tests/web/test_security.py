@@ -414,8 +414,9 @@ def test_logs_of_runs_named_dot_or_dot_dot_never_read_another_file(web_site: Web
 def test_read_log_stays_in_the_log_folder(web_site: WebSite, secrets_outside_logs: list[Path],
                                           miniflow_home: Path, subtests: Any) -> None:
     """`read_log` is the last line of defence: no ids make it read another file."""
-    from miniflow.taskinstancekey import TaskInstanceKey
     from miniflow.web.logs import read_log
+
+    from miniflow.taskinstancekey import TaskInstanceKey
 
     (web_site.log_folder / "web_dag" / "shout").mkdir(parents=True, exist_ok=True)
     (web_site.log_folder / "web_dag" / "shout" / "attempt=1.log").write_text(SECRET)
