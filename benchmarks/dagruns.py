@@ -80,14 +80,17 @@ class TaskTimes:
 
 
 def task_times(home: Home, dag_id: str, run_id: str) -> dict[str, TaskTimes]:
-    """Each task instance's start and end, as ``tasks states-for-dag-run`` reports them."""
+    """Each task instance's start and end, as ``tasks states-for-dag-run`` reports them,
+    by task id (``task[i]`` for instance i of a mapped task)."""
     _, out = home.run("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json")
     times = {}
     for row in read_json(out, f"{home.system.name} tasks states-for-dag-run"):
         start, end = parse_time(row["start_date"]), parse_time(row["end_date"])
         if start is None or end is None:
             raise BenchmarkError(f"{home.system.name}: task {row['task_id']} of {run_id} has no start or end")
-        times[row["task_id"]] = TaskTimes(row["task_id"], start, end)
+        index = row.get("map_index", -1)
+        name = row["task_id"] if index is None or int(index) < 0 else f"{row['task_id']}[{index}]"
+        times[name] = TaskTimes(name, start, end)
     return times
 
 

@@ -3,6 +3,10 @@
 Given DAG objects (``dags test`` passes the DAG it tests), it runs their tries with
 those objects and the given store instead of loading the DAG file again, and with
 `echo` prints each try's log lines as they come.
+
+A try runs to its end inside `queue`, so the executor takes as many tries per
+scheduling pass as ``core.parallelism`` allows and runs them in turn: a pass per try
+would make a run of n tasks cost n passes over the whole run.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ __all__ = ["SequentialExecutor"]
 class SequentialExecutor(BaseExecutor):
     def __init__(self, dags: Mapping[str, DAG] | None = None, store: Store | None = None,
                  echo: bool = False) -> None:
-        super().__init__(parallelism=1)
+        from miniflow.config import get_config
+
+        super().__init__(parallelism=int(get_config().get("core", "parallelism")))
         self.dags = dict(dags or {})
         self.store = store
         self.echo = echo
