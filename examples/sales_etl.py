@@ -19,6 +19,10 @@ A daily batch pipeline over a messy sales export, one `PythonOperator` per step:
 - **report**: orders, units and revenue per day and product, as CSV and HTML under
   `example_data/reports/sales_etl/`.
 
+The load task's `outlets=[SALES_TABLE]` records an update of the dataset
+`sales://warehouse/sales` each time it succeeds, which runs `sales_report` (data-aware
+scheduling).
+
 Each run processes the sales dated in its data interval: the backfill
 `miniflow backfill sales_etl -s 2024-01-01 -e 2024-01-31` builds January, one day per
 run. A manual run covers the last complete day before its logical date, as in Airflow
@@ -96,7 +100,7 @@ with DAG(
 ) as dag:
     extract_task = PythonOperator(task_id="extract", python_callable=extract)
     transform_task = PythonOperator(task_id="transform", python_callable=transform)
-    load_task = PythonOperator(task_id="load", python_callable=load)
+    load_task = PythonOperator(task_id="load", python_callable=load, outlets=[pipeline.SALES_TABLE])
     quality_task = PythonOperator(task_id="check_quality", python_callable=check_quality)
     report_task = PythonOperator(task_id="report", python_callable=report)
 

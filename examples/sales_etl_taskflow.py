@@ -65,7 +65,7 @@ def sales_etl_taskflow() -> None:
         raw = Path(extracted["path"])
         return pipeline.transform(raw, data_interval_start, data_interval_end, raw.with_name("clean.csv"))
 
-    @task
+    @task(outlets=[pipeline.SALES_TABLE])
     def load(transformed: dict[str, Any], data_interval_start: Any = None,
              data_interval_end: Any = None) -> dict[str, Any]:
         """Replace the interval's rows of the table (SQLAlchemy, one transaction)."""

@@ -45,7 +45,11 @@ from typing import Any
 
 import pandas as pd
 
+from miniflow.datasets import Dataset
 from miniflow.exceptions import TaskFailNow
+
+# The sales table, as a dataset: the ETLs' load updates it, sales_report runs on it.
+SALES_TABLE = Dataset("sales://warehouse/sales")
 
 __all__ = [
     "CheckResult", "DataQualityError", "example_data_dir", "source_path", "ensure_source", "database_url",

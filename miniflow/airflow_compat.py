@@ -66,6 +66,14 @@ _WEEKDAY_SENSOR = [f"{_TS}DayOfWeekSensor"]
 _BASH_SENSOR = ["miniflow.sensors.bash:BashSensor"]
 _EMAIL = ["miniflow.operators.email:EmailOperator"]
 
+_DS = "miniflow.datasets:"
+_DATASETS = [f"{_DS}Dataset", f"{_DS}DatasetAlias", f"{_DS}DatasetAll", f"{_DS}DatasetAny"]
+_ASSETS = [f"{_DS}Asset", f"{_DS}AssetAlias", f"{_DS}AssetAll", f"{_DS}AssetAny"]
+
+_LATEST_ONLY = ["miniflow.operators.latest_only:LatestOnlyOperator"]
+_TRIGGER = ["miniflow.operators.trigger_dagrun:TriggerDagRunOperator"]
+_EXTERNAL = ["miniflow.sensors.external_task:ExternalTaskSensor", "miniflow.sensors.external_task:ExternalTaskMarker"]
+
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
 # "module:attribute:name" where Airflow's name differs).
 AIRFLOW_MODULES: dict[str, list[str]] = {
@@ -88,8 +96,24 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.io.path": _OBJECT_STORAGE,
     "airflow.models.variable": _VARIABLE,
     "airflow.models.mappedoperator": ["miniflow.mapping:MappedOperator"],
+    "airflow.datasets": [*_DATASETS, f"{_DS}BaseDataset"],
+    "airflow.operators.latest_only": _LATEST_ONLY,
+    "airflow.operators.latest_only_operator": _LATEST_ONLY,
+    "airflow.providers.standard.operators.latest_only": _LATEST_ONLY,
+    "airflow.operators.trigger_dagrun": _TRIGGER,
+    "airflow.operators.dagrun_operator": _TRIGGER,
+    "airflow.providers.standard.operators.trigger_dagrun": _TRIGGER,
+    "airflow.sensors.external_task": _EXTERNAL,
+    "airflow.sensors.external_task_sensor": _EXTERNAL,
+    "airflow.providers.standard.sensors.external_task": _EXTERNAL,
+    "airflow.datasets.metadata": [f"{_DS}Metadata"],
+    "airflow.timetables.datasets": [f"{_DS}DatasetOrTimeSchedule"],
+    "airflow.assets": [*_ASSETS],
+    "airflow.sdk.definitions.asset": [*_ASSETS],
+    "airflow.sdk.definitions.asset.metadata": [f"{_DS}Metadata"],
+    "airflow.timetables.assets": [f"{_DS}AssetOrTimeSchedule"],
     "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP, *_CONTEXT, *_OBJECT_STORAGE,
-                    "miniflow.edge_label:Label",
+                    "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata",
                     *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
                     "miniflow.operators.python:get_current_context"],

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniflow import macros
+from miniflow.datasets import DatasetEvent, InletEventsAccessor, OutletEventAccessors
 from miniflow.params import resolve_params
 
 if TYPE_CHECKING:
@@ -44,6 +45,30 @@ class _VariableAccessor:
 
 def _ds(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d")
+
+
+def _as_event(row: Any) -> DatasetEvent:
+    return DatasetEvent(row.id, row.uri, dict(row.extra or {}), row.timestamp, row.source_dag_id,
+                        row.source_task_id, row.source_run_id, row.source_map_index)
+
+
+def _events(ti: TaskInstance, uri: str | None, alias: str | None) -> list[DatasetEvent]:
+    """``inlet_events``: a dataset's recorded events (none without a metadata DB)."""
+    store = ti.store
+    if store is None:
+        return []
+    return [_as_event(r) for r in store.dataset_events(uri=uri, alias=alias, limit=10_000)]
+
+
+def _triggering_events(ti: TaskInstance) -> dict[str, list[DatasetEvent]]:
+    """The dataset events that made this run, by URI (empty unless dataset-triggered)."""
+    store = ti.store
+    if store is None or ti.dag_run.run_type != "dataset_triggered":
+        return {}
+    found: dict[str, list[DatasetEvent]] = {}
+    for row in store.triggering_dataset_events(ti.dag_id, ti.run_id):
+        found.setdefault(row.uri, []).append(_as_event(row))
+    return found
 
 
 def build_context(ti: TaskInstance) -> Context:
@@ -85,7 +110,9 @@ def build_context(ti: TaskInstance) -> Context:
         "ti": ti,
         "tomorrow_ds": _ds(logical + dt.timedelta(days=1)),
         "tomorrow_ds_nodash": (logical + dt.timedelta(days=1)).strftime("%Y%m%d"),
-        "triggering_dataset_events": {},
+        "inlet_events": InletEventsAccessor(lambda uri, alias: _events(ti, uri, alias)),
+        "outlet_events": OutletEventAccessors(),
+        "triggering_dataset_events": _triggering_events(ti),
         "ts": ts,
         "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
         "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),

@@ -62,7 +62,7 @@ def run_dag_test(
     if old is not None:
         store.delete_run(dag.dag_id, old.run_id)
     store.create_run(dag.dag_id, task_rows(dag, logical_date), run_id, logical_date, interval, "manual", conf=conf,
-                     state=DagRunState.RUNNING, external_trigger=True, triggered_by="test")
+                     state=DagRunState.RUNNING, external_trigger=False, triggered_by="test")
     state = run_until_done(store, dag, run_id, echo)
     order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}
     tis = sorted(store.tis_of_run(dag.dag_id, run_id), key=lambda r: (order.get(r.task_id, 0), r.map_index))

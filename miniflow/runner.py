@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import call_callbacks
 from miniflow.context import bind_context, build_context
+from miniflow.datasets import outlet_datasets
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
 from miniflow.mapping import MappedOperator, feeds_mapping, mapped_kwargs, validate_mappable
 from miniflow.retries import task_retry_wait
@@ -53,6 +54,7 @@ class Outcome:
     rendered_map_index: str | None = None
     error: BaseException | None = None
     context: dict[str, Any] | None = None
+    dataset_updates: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
 
 
 def _now() -> dt.datetime:
@@ -106,7 +108,8 @@ def execute_try(ti: TaskInstance) -> Outcome:
         task.post_execute(context, result)
         xcoms = _return_xcoms(ti, result)
         rendered_map_index = _render_map_index(task, context)
-        outcome = Outcome(TIS.SUCCESS, xcoms, rendered=rendered)
+        outcome = Outcome(TIS.SUCCESS, xcoms, rendered=rendered,
+                          dataset_updates=outlet_datasets(task.outlets or [], context["outlet_events"]))
     except TaskSkipped as exc:
         logger.info("Task skipped: %s", exc)
         outcome = Outcome(TIS.SKIPPED, rendered=rendered)
@@ -241,7 +244,7 @@ def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: Dag
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
             store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
-                            outcome.rendered_map_index)
+                            outcome.rendered_map_index, outcome.dataset_updates)
             run_callbacks(ti, outcome)
     finally:
         _Heartbeat.watch(None, None, 0)

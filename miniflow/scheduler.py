@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import run_dag_callback
 from miniflow.dagrun import evaluate_run
+from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
@@ -24,6 +25,7 @@ from miniflow.serialization import task_rows
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstancekey import TaskInstanceKey
+from miniflow.timetables import DataInterval
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -103,7 +105,8 @@ class Scheduler:
 
         Each pass:
           1. reload DAG files that changed (after a rescan tick)
-          2. create the runs whose data interval has ended
+          2. create the runs whose data interval has ended, and those of DAGs whose
+             datasets were updated
           3. start queued runs, within each DAG's max_active_runs
           4. decide every task instance of the running runs: trigger rules, retries
              that are due, and the run's own end
@@ -121,7 +124,7 @@ class Scheduler:
             while not self.stopping.is_set() and passes != self.num_runs:
                 try:
                     self.refresh_dags()
-                    created = self.create_due_runs()
+                    created = self.create_due_runs() + self.create_dataset_triggered_runs()
                     self.start_queued_runs()
                     self.schedule_runs()
                     queued = self.queue_task_instances()
@@ -271,6 +274,40 @@ class Scheduler:
                         created += 1
                         break
                 self.store.set_next_dagrun(dag.dag_id, info, conn)
+        return created
+
+    def create_dataset_triggered_runs(self) -> int:
+        """Create a run of each DAG whose dataset condition holds on its queued updates
+        (see `miniflow.datasets`), within max_active_runs; the events since its previous
+        dataset-triggered run go with it, and its queue is emptied."""
+        queue = self.store.dataset_queue()
+        aliases = self.store.alias_uris() if queue else {}
+        active = self.store.active_run_counts() if queue else None
+        created = 0
+        for dag_id, updated in queue.items():
+            dag = self.dags.get(dag_id)
+            timetable = dag.timetable if dag is not None else None
+            if not isinstance(timetable, DatasetTriggeredTimetable) or active is None:
+                continue
+            condition = timetable.dataset_condition
+            if dag is None or active[dag_id] >= dag.max_active_runs:
+                continue
+            if not condition.evaluate(dict.fromkeys(updated, True), aliases):
+                continue
+            when = max(updated.values())
+            uris = {*condition.iter_uris(), *(u for a in condition.iter_aliases() for u in aliases.get(a, ()))}
+            with self.store.lock_dag(dag_id) as conn:
+                if conn is None:
+                    continue  # another scheduler is on it
+                since = self.store.last_dataset_triggered_date(conn, dag_id, when)
+                events = self.store.events_between(conn, uris, since, when)
+                sources = {i: DataInterval(*span) for i, span in self.store.source_intervals(conn, events).items()}
+                interval = timetable.data_interval_for_events(when, events, sources)
+                run_id = f"dataset_triggered__{when.isoformat()}"
+                if self.store.create_run(dag_id, task_rows(dag, when), run_id, when, interval, "dataset_triggered",
+                                         conn=conn) is not None:
+                    created += 1
+                self.store.consume_dataset_queue(conn, dag_id, run_id, [e.id for e in events])
         return created
 
     def start_queued_runs(self) -> None:

@@ -110,6 +110,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             "ui_fgcolor": task.ui_fgcolor,
             "doc_md": task.doc_md,
             "template_fields": {f: to_plain(getattr(task, f, None)) for f in task.template_fields},
+            **({"recursion_depth": task.recursion_depth} if hasattr(task, "recursion_depth") else {}),
         })
     return {
         "dag_id": dag.dag_id,

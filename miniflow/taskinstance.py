@@ -101,6 +101,11 @@ class TaskInstance:
     def test_mode(self) -> bool:
         return self._store is None
 
+    @property
+    def store(self) -> Store | None:
+        """The metadata store this try records in (None in ``tasks test`` without a DB)."""
+        return self._store
+
     def __repr__(self) -> str:
         index = f" map_index={self.map_index}" if self.map_index >= 0 else ""
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id}{index} [{self.state}]>"

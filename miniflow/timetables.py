@@ -534,8 +534,13 @@ def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
         return CronTimetable(schedule, timezone)
     if isinstance(schedule, dt.timedelta) or type(schedule).__name__ == "relativedelta":
         return DeltaTimetable(schedule)
+    from miniflow.datasets import DatasetTriggeredTimetable, dataset_condition
+
+    condition = dataset_condition(schedule)
+    if condition is not None:
+        return DatasetTriggeredTimetable(condition)
     raise InvalidScheduleError(
-        f"schedule {schedule!r} is not a cron expression, a preset, a timedelta or None"
+        f"schedule {schedule!r} is not a cron expression, a preset, a timedelta, datasets or None"
     )
 
 

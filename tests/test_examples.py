@@ -27,7 +27,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GENERATOR = EXAMPLES / "data" / "generate_sales.py"
 DAG_IDS = {"sales_etl", "sales_etl_taskflow", "monitoring", "branching", "fan_out_fan_in", "dynamic_tasks",
-           "file_sensor_microbatch", "airflow_style"}
+           "file_sensor_microbatch", "airflow_style", "sales_report"}
 
 
 @pytest.fixture(autouse=True)
@@ -290,6 +290,39 @@ def test_sales_etl_generates_its_input_loads_the_interval_and_reports(
     # Running the same day again replaces its rows instead of adding to them.
     assert dags_test(run_cli, "sales_etl", "2024-01-05")[0] == 0
     assert query(data / "sales.db", "SELECT COUNT(*) FROM sales") == [(len(expected),)]
+
+
+def test_sales_report_runs_when_the_etl_loads_the_sales_table(home: Path, raw_sales: pd.DataFrame) -> None:
+    """Data-aware scheduling: the ETL's load updates the dataset, and the scheduler (here
+    in-process, with the sequential executor) runs the report on it."""
+    from miniflow.dag_test import run_dag_test
+    from miniflow.dagbag import DagBag
+    from miniflow.db.store import get_store
+    from miniflow.executors.sequential import SequentialExecutor
+    from miniflow.scheduler import Scheduler
+
+    bag = DagBag(str(EXAMPLES), include_examples=False)
+    etl, report = bag.get_dag("sales_etl"), bag.get_dag("sales_report")
+    store = get_store()
+    store.sync_dags([etl, report], paused_by_default=False)
+    assert run_dag_test(etl, dt.datetime(2024, 1, 5, tzinfo=dt.timezone.utc), store=store).state == "success"
+    queue = store.dataset_queue()
+    assert list(queue) == ["sales_report"] and list(queue["sales_report"]) == ["sales://warehouse/sales"]
+    executor = SequentialExecutor({"sales_report": report}, store)
+    scheduler = Scheduler(store, executor)
+    scheduler.dags = {"sales_report": report}
+    assert scheduler.create_dataset_triggered_runs() == 1
+    for _ in range(4):
+        scheduler.start_queued_runs()
+        scheduler.schedule_runs()
+        scheduler.queue_task_instances()
+        scheduler.handle_events(executor.events(timeout=0.0))
+    [run] = store.list_runs("sales_report")
+    assert (run.run_type, run.state) == ("dataset_triggered", "success")
+    ranking = pd.read_csv(home / "example_data" / "reports" / "sales_report" / "revenue_by_product.csv")
+    day = expected_for_day(raw_sales, dt.date(2024, 1, 4))
+    assert ranking["orders"].sum() == len(day)
+    assert list(ranking["revenue"]) == sorted(ranking["revenue"], reverse=True)
 
 
 def test_sales_etl_taskflow_loads_the_same_rows_into_the_configured_db(

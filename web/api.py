@@ -90,6 +90,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _schedule(summary: str | None) -> dict[str, str] | None:
     if not summary or summary == "None":
         return None
+    if "Dataset" in summary or "dataset" in summary:
+        return {"__type": "DatasetTriggered", "value": summary}
     if summary.startswith("@") or len(summary.split()) in (5, 6):
         return {"__type": "CronExpression", "value": summary}
     return {"__type": "TimeDelta", "value": summary}
@@ -373,6 +375,56 @@ def list_import_errors() -> Response:
     return jsonify({"import_errors": [
         {"import_error_id": r.id, "filename": r.filename, "stack_trace": r.message,
          "timestamp": _iso(r.timestamp), "lineno": r.lineno} for r in rows], "total_entries": total})
+
+
+def dataset_event_json(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "dataset_uri": row.uri, "extra": row.extra or {}, "timestamp": _iso(row.timestamp),
+            "source_dag_id": row.source_dag_id, "source_task_id": row.source_task_id,
+            "source_run_id": row.source_run_id, "source_map_index": row.source_map_index}
+
+
+@bp.get("/datasets")
+@authenticated()
+def list_datasets() -> Response:
+    limit, offset, _ = _paging("uri")
+    rows = _store().datasets(limit=limit, offset=offset)
+    return jsonify({"datasets": [
+        {"uri": d["uri"], "extra": d["extra"], "created_at": _iso(d["created_at"]),
+         "consuming_dags": [{"dag_id": c} for c in d["consumers"]],
+         "producing_dags": [{"dag_id": p} for p in d["producers"]], "last_update": _iso(d["last_update"])}
+        for d in rows], "total_entries": offset + len(rows)})
+
+
+@bp.get("/datasets/events")
+@authenticated()
+def list_dataset_events() -> Response:
+    limit, offset, _ = _paging("id")
+    rows = _store().dataset_events(uri=request.args.get("dataset_uri"), limit=limit, offset=offset)
+    return jsonify({"dataset_events": [dataset_event_json(r) for r in rows], "total_entries": offset + len(rows)})
+
+
+@bp.post("/datasets/events")
+@authenticated(write=True)
+def create_dataset_event() -> Response:
+    from miniflow.datasets import Dataset
+    from miniflow.exceptions import DagDefinitionError
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("dataset_uri"), str):
+        raise ApiError(400, "Bad Request", 'send a JSON object like {"dataset_uri": "s3://bucket/key", "extra": {}}')
+    extra = body.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise ApiError(400, "Bad Request", "extra must be a JSON object")
+    try:
+        uri = Dataset(body["dataset_uri"]).uri
+    except DagDefinitionError as exc:
+        raise ApiError(400, "Bad Request", str(exc)) from None
+    if len(uri) > 3000:
+        raise ApiError(400, "Bad Request", "dataset_uri is longer than 3000 characters")
+    event_id = _store().record_external_dataset_event(uri, extra)
+    _store().log_event("dataset_event", owner=g.api_user.username, extra=uri)
+    [row] = [r for r in _store().dataset_events(uri=uri, limit=10_000) if r.id == event_id]
+    return jsonify(dataset_event_json(row))
 
 
 @bp.get("/openapi.json")

@@ -23,6 +23,10 @@ def describe_schedule(summary: str | None) -> str:
         return "manual only"
     if summary in _PRESETS:
         return _PRESETS[summary]
+    if summary == "Dataset":  # DatasetTriggeredTimetable's summary, as in Airflow
+        return "on dataset updates"
+    if summary.endswith(" or on dataset updates"):  # DatasetOrTimeSchedule
+        return f"{describe_schedule(summary.removesuffix(' or on dataset updates'))} or on dataset updates"
     fields = summary.split()
     if len(fields) != 5:
         return f"every {summary}"  # a timedelta's text, e.g. "1 day, 0:00:00"

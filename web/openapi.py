@@ -125,6 +125,19 @@ SPEC: dict[str, Any] = {
             "parameters": [*_path("dag_id", "dag_run_id", "task_id", "xcom_key"), _MAP_INDEX],
             "get": {"operationId": "get_xcom_entry", "responses": {"200": _json(_ref("XCom")), **_ERRORS}},
         },
+        "/datasets": {"get": {"operationId": "get_datasets", "parameters": _PAGE,
+                              "responses": {"200": _json(_collection("datasets", "Dataset")), **_ERRORS}}},
+        "/datasets/events": {
+            "get": {"operationId": "get_dataset_events",
+                    "parameters": [*_PAGE, {"name": "dataset_uri", "in": "query", "schema": _STR}],
+                    "responses": {"200": _json(_collection("dataset_events", "DatasetEvent")), **_ERRORS}},
+            "post": {"operationId": "create_dataset_event",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["dataset_uri"], "properties": {
+                             "dataset_uri": {"type": "string", "minLength": 1, "maxLength": 3000},
+                             "extra": {"type": "object"}}}}}},
+                     "responses": {"200": _json(_ref("DatasetEvent")), **_ERRORS}},
+        },
         "/importErrors": {"get": {"operationId": "get_import_errors", "parameters": _PAGE,
                                   "responses": {"200": _json(_collection("import_errors", "ImportError")), **_ERRORS}}},
     },
@@ -161,6 +174,14 @@ SPEC: dict[str, Any] = {
             "XCom": {"type": "object", "properties": {
                 "key": _STR, "timestamp": _DT, "dag_id": _STR, "task_id": _STR, "dag_run_id": _STR, "map_index": _INT,
                 "value": {"nullable": True}}},
+            "Dataset": {"type": "object", "properties": {
+                "uri": _STR, "extra": {"type": "object"}, "created_at": _DT,
+                "consuming_dags": {"type": "array", "items": {"type": "object", "properties": {"dag_id": _STR}}},
+                "producing_dags": {"type": "array", "items": {"type": "object", "properties": {"dag_id": _STR}}},
+                "last_update": _DT}},
+            "DatasetEvent": {"type": "object", "properties": {
+                "id": _INT, "dataset_uri": _STR, "extra": {"type": "object"}, "timestamp": _DT,
+                "source_dag_id": _NSTR, "source_task_id": _NSTR, "source_run_id": _NSTR, "source_map_index": _INT}},
             "ImportError": {"type": "object", "properties": {
                 "import_error_id": _INT, "filename": _STR, "stack_trace": _STR, "timestamp": _DT,
                 "lineno": {"type": "integer", "nullable": True}}},

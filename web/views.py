@@ -254,7 +254,11 @@ def clear(dag_id: str) -> Any:
     if not request.form.get("confirmed"):
         return render_template("confirm_clear.html", dag_id=dag_id, run_id=run_id, task_id=task_id, tis=tis,
                                form=request.form)
-    count = _store().clear_tis([(dag_id, run_id, t.task_id, tasks[t.task_id]["retries"]) for t in tis])
+    from miniflow.clearing import external_clears
+
+    items = [(dag_id, run_id, t.task_id, tasks[t.task_id]["retries"]) for t in tis]
+    items += external_clears(_store(), dag_id, run_id, [t.task_id for t in tis])
+    count = _store().clear_tis(list(dict.fromkeys(items)))
     _store().log_event("clear", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id,
                        extra=f"{count} task instances")
     flash(f"Cleared {count} task instance(s)", "info")
@@ -334,6 +338,49 @@ def _map_index() -> int:
 def import_errors() -> Any:
     rows, total = _store().import_error_page(limit=200)
     return render_template("import_errors.html", errors=rows, total=total)
+
+
+@bp.get("/datasets")
+@login_required
+def datasets() -> Any:
+    """Every dataset with the DAGs that produce and consume it, the DAGs' dependency
+    graph through datasets, and the latest events."""
+    rows = _store().datasets(limit=1000)
+    tasks: dict[str, dict[str, Any]] = {}
+
+    def node(name: str, kind: str) -> dict[str, Any]:
+        return tasks.setdefault(name, {"task_id": name, "operator": kind, "upstream": [], "downstream": []})
+
+    for d in rows:
+        uri = node(d["uri"], "dataset")
+        for dag_id in d["producers"]:
+            node(dag_id, "DAG")["downstream"].append(d["uri"])
+            uri["upstream"].append(dag_id)
+        for dag_id in d["consumers"]:
+            node(dag_id, "DAG")["upstream"].append(d["uri"])
+            uri["downstream"].append(dag_id)
+    from miniflow.web.graph import layout
+
+    nodes, edges, width, height = layout(_topological(list(tasks.values())))
+    events = list(reversed(_store().dataset_events(limit=10_000)[-50:]))
+    return render_template("datasets.html", datasets=rows, events=events, nodes=nodes, edges=edges,
+                           width=width, height=height)
+
+
+def _topological(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Producers before datasets before consumers; a cycle (A feeds B feeds A) keeps
+    what is left in its order."""
+    by_name = {i["task_id"]: i for i in items}
+    waiting = {name: set(i["upstream"]) for name, i in by_name.items()}
+    ordered: list[dict[str, Any]] = []
+    while waiting:
+        ready = [n for n, ups in waiting.items() if not ups] or [next(iter(waiting))]
+        for name in ready:
+            ordered.append(by_name[name])
+            del waiting[name]
+            for ups in waiting.values():
+                ups.discard(name)
+    return ordered
 
 
 @bp.get("/audit")

@@ -6,7 +6,7 @@ shows up in seconds.
 
 import importlib
 
-ORDER = ("startup", "build", "parse", "dagtest", "backfill", "fan", "mapping", "latency", "memory", "web")
+ORDER = ("startup", "build", "parse", "dagtest", "backfill", "fan", "mapping", "datasets", "latency", "memory", "web")
 
 for _name in ORDER:
     importlib.import_module(f"{__name__}.{_name}")

@@ -185,6 +185,10 @@ def clear(dag_id: str, task_regex: str | None, start_date: str | None, end_date:
         if ti.task_id in chosen_ids and (not only_failed or ti.state in failed)
         and (map_index is None or ti.map_index == map_index)
     ]
+    from miniflow.clearing import external_clears
+
+    for run_id in dict.fromkeys(i[1] for i in items):
+        items += external_clears(store, dag_id, run_id, [i[2] for i in items if i[1] == run_id and i[0] == dag_id])
     items = list(dict.fromkeys(items))  # a mapped task's instances clear together
     if not items:
         click.echo("No task instances to clear.")

@@ -29,7 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base", "UtcDateTime", "DagModel", "SerializedDagModel", "DagRunModel", "TaskInstanceModel",
     "TaskInstanceHistory", "XComModel", "ImportErrorModel", "PoolModel", "VariableModel",
-    "UserModel", "EventLog", "JobModel",
+    "UserModel", "EventLog", "JobModel", "DatasetModel", "DatasetEventModel", "DatasetQueueModel",
+    "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel",
 ]
 
 ID_LEN = 250
@@ -259,3 +260,71 @@ class JobModel(Base):
     latest_heartbeat: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("idx_job_type_state", "job_type", "state", "latest_heartbeat"),)
+
+
+# --- datasets (see miniflow.datasets) ---------------------------------------------------------
+
+
+class DatasetModel(Base):
+    """A dataset some DAG produces or consumes, by URI."""
+
+    __tablename__ = "dataset"
+    uri: Mapped[str] = mapped_column(String(3000), primary_key=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DatasetEventModel(Base):
+    """One update of a dataset: by a task's try, or from outside (API, CLI)."""
+
+    __tablename__ = "dataset_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(3000))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source_dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_map_index: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
+    source_alias: Mapped[str | None] = mapped_column(String(3000))
+    timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("idx_dataset_event_uri", "uri", "timestamp"),)
+
+
+class DatasetReferenceModel(Base):
+    """Which DAG is scheduled on which dataset URI or alias name (`kind`)."""
+
+    __tablename__ = "dataset_reference"
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # uri | alias
+    name: Mapped[str] = mapped_column(String(3000), primary_key=True)
+
+
+class DatasetAliasModel(Base):
+    """The datasets an alias has resolved to, as tasks added them at run time."""
+
+    __tablename__ = "dataset_alias"
+    name: Mapped[str] = mapped_column(String(3000), primary_key=True)
+    uri: Mapped[str] = mapped_column(String(3000), primary_key=True)
+
+
+class DatasetQueueModel(Base):
+    """A dataset update a consumer DAG has not run for yet."""
+
+    __tablename__ = "dataset_dag_run_queue"
+    uri: Mapped[str] = mapped_column(String(3000), primary_key=True)
+    target_dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class RunDatasetEventModel(Base):
+    """The events that triggered a run (its ``triggering_dataset_events``)."""
+
+    __tablename__ = "dagrun_dataset_event"
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
+    )

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
+from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
 from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.scheduler_queries import SchedulerQueries
@@ -94,7 +95,7 @@ _TI_STATES = select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.next_
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
-class Store(SchedulerQueries, WebQueries):
+class Store(SchedulerQueries, WebQueries, DatasetQueries):
     """Reads and writes of the metadata DB, grouped by table."""
 
     def __init__(self, engine: Engine) -> None:
@@ -163,6 +164,11 @@ class Store(SchedulerQueries, WebQueries):
                     conn.execute(insert(DAG_T).values(
                         dag_id=dag.dag_id, is_paused=paused_by_default if paused is None else paused, **values
                     ))
+                condition = getattr(dag.timetable, "dataset_condition", None)
+                self.sync_dataset_references(
+                    conn, dag.dag_id, condition.iter_uris() if condition else (),
+                    condition.iter_aliases() if condition else (),
+                    [o.uri for t in dag.task_dict.values() for o in (t.outlets or []) if hasattr(o, "uri")])
                 data = serialize_dag(dag)
                 digest = dag_hash(data)
                 if hashes.get(dag.dag_id) != digest:
@@ -252,6 +258,19 @@ class Store(SchedulerQueries, WebQueries):
                 for row in task_rows
             ])
         return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)).first()
+
+    def states_at(self, dag_id: str, logical_dates: Sequence[dt.datetime],
+                  task_ids: Sequence[str] | None = None) -> list[str | None]:
+        """The states of a DAG's runs at `logical_dates` -- or, given `task_ids`, of
+        those tasks' instances in them (what ExternalTaskSensor waits on)."""
+        with self.read() as conn:
+            if task_ids is None:
+                return list(conn.execute(select(RUN_T.c.state).where(
+                    RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date.in_(logical_dates))).scalars())
+            return list(conn.execute(select(TI_T.c.state).join(RUN_T, and_(
+                RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id)).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.task_id.in_(task_ids),
+                RUN_T.c.logical_date.in_(logical_dates))).scalars())
 
     def get_run(self, dag_id: str, run_id: str) -> Row[Any] | None:
         with self.read() as conn:
@@ -442,9 +461,11 @@ class Store(SchedulerQueries, WebQueries):
         next_try_at: dt.datetime | None = None,
         rendered_fields: dict[str, Any] | None = None,
         rendered_map_index: str | None = None,
+        dataset_updates: Sequence[DatasetUpdate] = (),
     ) -> bool:
-        """Record the outcome (and XComs) of the try `claim_ti` returned as `claimed`,
-        if that try still owns the row (it was not failed as a zombie meanwhile)."""
+        """Record the outcome (and XComs, and on success the datasets it updated) of the
+        try `claim_ti` returned as `claimed`, if that try still owns the row (it was not
+        failed as a zombie meanwhile)."""
         now = utcnow()
         duration = (now - claimed.start_date).total_seconds()
         key = _key_params(_row_key(claimed))
@@ -466,6 +487,8 @@ class Store(SchedulerQueries, WebQueries):
                     start_date=claimed.start_date,
                     end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
                 )])
+            if dataset_updates and state == TaskInstanceState.SUCCESS:
+                self.record_dataset_events(conn, _row_key(claimed), dataset_updates)
             if xcoms:
                 conn.execute(_INSERT_XCOM, [
                     dict(dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,

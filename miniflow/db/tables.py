@@ -13,7 +13,8 @@ from miniflow.state import DagRunState, TaskInstanceState
 
 __all__ = [
     "DAG_T", "SER_T", "RUN_T", "TI_T", "HIST_T", "XCOM_T", "ERR_T", "POOL_T", "VAR_T",
-    "USER_T", "LOG_T", "JOB_T", "utcnow", "state_filter",
+    "USER_T", "LOG_T", "JOB_T", "DS_T", "DS_EVENT_T", "DS_REF_T", "DS_ALIAS_T", "DS_QUEUE_T",
+    "RUN_DS_EVENT_T", "utcnow", "state_filter",
 ]
 
 DAG_T = cast(Table, m.DagModel.__table__)
@@ -28,6 +29,12 @@ VAR_T = cast(Table, m.VariableModel.__table__)
 USER_T = cast(Table, m.UserModel.__table__)
 LOG_T = cast(Table, m.EventLog.__table__)
 JOB_T = cast(Table, m.JobModel.__table__)
+DS_T = cast(Table, m.DatasetModel.__table__)
+DS_EVENT_T = cast(Table, m.DatasetEventModel.__table__)
+DS_REF_T = cast(Table, m.DatasetReferenceModel.__table__)
+DS_ALIAS_T = cast(Table, m.DatasetAliasModel.__table__)
+DS_QUEUE_T = cast(Table, m.DatasetQueueModel.__table__)
+RUN_DS_EVENT_T = cast(Table, m.RunDatasetEventModel.__table__)
 
 
 

@@ -834,3 +834,50 @@ def test_mapped_group_and_teardown_through_the_scheduler(schedulers, db, write_d
     assert lines[0] == "create" and lines[-1] == "drop"
     # total (all_done) is the leaf that decides: the teardown after it does not, as in Airflow
     assert runs(db, "mapped")[0].state == "success"
+
+
+DATASET_DAGS = """
+from miniflow.datasets import Dataset, DatasetAlias
+
+ORDERS, CUSTOMERS = Dataset("s3://lake/orders"), Dataset("s3://lake/customers")
+LEDGER = __LEDGER__
+
+def produce(outlet_events, ti):
+    outlet_events[ORDERS].extra = {"by": ti.dag_id}
+
+def consume(name):
+    def body(triggering_dataset_events):
+        note(LEDGER, name + " " + ",".join(sorted(triggering_dataset_events)))
+    return body
+
+with DAG("orders_loader", start_date=__START__, schedule="@once", is_paused_upon_creation=False):
+    PythonOperator(task_id="load", python_callable=produce, outlets=[ORDERS])
+
+with DAG("customers_loader", start_date=__START__, schedule="@once", is_paused_upon_creation=False):
+    PythonOperator(task_id="load", python_callable=lambda: None, outlets=[CUSTOMERS])
+
+with DAG("needs_both", start_date=__START__, schedule=[ORDERS, CUSTOMERS], is_paused_upon_creation=False):
+    PythonOperator(task_id="report", python_callable=consume("both"))
+
+with DAG("needs_orders", start_date=__START__, schedule=ORDERS | Dataset("s3://lake/never"),
+         is_paused_upon_creation=False):
+    PythonOperator(task_id="report", python_callable=consume("orders"))
+"""
+
+
+def test_dataset_updates_trigger_consumers_through_the_scheduler(schedulers, db, write_dag, run_cli, tmp_path):
+    """Producers' successful tries run their consumers: an `all` condition once both
+    updated, an `any` condition on the first; an update from the CLI counts too."""
+    ledger = tmp_path / "ledger"
+    start = midnight_today() - dt.timedelta(days=1)
+    write_dag("datasets.py", dag_source(DATASET_DAGS, ledger=str(ledger), start=start.replace(tzinfo=None)))
+    proc = schedulers.start_ready()
+    wait_for(lambda: runs_finished(db, "needs_both", 1)() and runs_finished(db, "needs_orders", 1)(), 60,
+             "the consumers to run", lambda: describe_runs(db, "needs_both", "needs_orders")() + schedulers.tail())
+    assert run_cli("datasets", "event", "s3://lake/orders", "--extra", '{"by": "cli"}').returncode == 0
+    wait_for(runs_finished(db, "needs_orders", 2), 30, "the CLI event's run", schedulers.tail)
+    time.sleep(1.0)  # more passes: needs_both must not run again on orders alone
+    assert schedulers.stop(proc) == 0
+    assert [(r.run_type, r.state) for r in runs(db, "needs_both")] == [("dataset_triggered", "success")]
+    assert sorted(read_lines(ledger)) == ["both s3://lake/customers,s3://lake/orders", "orders s3://lake/orders",
+                                          "orders s3://lake/orders"]

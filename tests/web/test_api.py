@@ -206,7 +206,8 @@ def test_list_runs(web_site: WebSite) -> None:
     assert [r["logical_date"][:10] for r in runs] == ["2024-01-04", "2024-01-03", "2024-01-02"]
     done = runs[2]
     assert done["dag_run_id"] == web_site.run_id and done["state"] == "success"
-    assert done["conf"] == {"c": XSS} and done["external_trigger"] is True and done["run_type"] == "manual"
+    assert done["conf"] == {"c": XSS} and done["external_trigger"] is False and done["run_type"] == "manual"
+    # (made by dags test, which Airflow 2.10 does not count as externally triggered)
     assert done["execution_date"] == done["logical_date"]
     assert done["data_interval_start"].startswith("2024-01-01") and done["data_interval_end"].startswith("2024-01-02")
     assert done["start_date"] and done["end_date"]

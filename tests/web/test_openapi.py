@@ -87,6 +87,10 @@ def real_cases(site: WebSite) -> list[tuple[str, str, dict[str, Any]]]:
          {"path_parameters": {**run, "task_id": "shout", "xcom_key": "payload"}}),
         ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
          {"path_parameters": {**run, "task_id": "shout", "xcom_key": "return_value"}}),
+        ("POST", "/datasets/events", {"body": {"dataset_uri": "s3://lake/orders", "extra": {"rows": 3}}}),
+        ("POST", "/datasets/events", {"body": {"dataset_uri": "has space"}}),
+        ("GET", "/datasets", {}),
+        ("GET", "/datasets/events", {"query": {"dataset_uri": "s3://lake/orders"}}),
         ("GET", "/importErrors", {}),
     ]
 

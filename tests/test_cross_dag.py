@@ -1,0 +1,215 @@
+"""DAGs that drive and wait on DAGs: LatestOnlyOperator, TriggerDagRunOperator,
+ExternalTaskSensor and ExternalTaskMarker, run through an in-process scheduler with
+the sequential executor and checked against Airflow 2.10's behaviour."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from miniflow import DAG
+from miniflow.clearing import external_clears
+from miniflow.dag_test import run_dag_test
+from miniflow.executors.sequential import SequentialExecutor
+from miniflow.operators.empty import EmptyOperator
+from miniflow.operators.latest_only import LatestOnlyOperator
+from miniflow.operators.python import PythonOperator
+from miniflow.operators.trigger_dagrun import TriggerDagRunOperator
+from miniflow.scheduler import Scheduler
+from miniflow.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
+from miniflow.taskinstancekey import TaskInstanceKey
+from miniflow.triggering import trigger_dag_run
+
+UTC = dt.timezone.utc
+START = dt.datetime(2024, 1, 1, tzinfo=UTC)
+DAY = dt.datetime(2024, 1, 2, tzinfo=UTC)
+
+
+def boom() -> None:
+    raise RuntimeError("boom")
+
+
+class World:
+    def __init__(self, store: Any, *dags: DAG) -> None:
+        self.store = store
+        self.dags = {d.dag_id: d for d in dags}
+        store.sync_dags(list(dags), paused_by_default=False)
+        self.executor = SequentialExecutor(self.dags, store)
+        self.scheduler = Scheduler(store, self.executor)
+        self.scheduler.dags = self.dags
+
+    def passes(self, n: int = 6) -> None:
+        s = self.scheduler
+        for _ in range(n):
+            s.start_queued_runs()
+            s.schedule_runs()
+            s.queue_task_instances()
+            s.handle_events(self.executor.events(timeout=0.0))
+
+    def states(self, dag_id: str, when: dt.datetime = DAY) -> dict[str, Any]:
+        run = self.store.find_run(dag_id, when)
+        return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}
+
+
+# --- LatestOnlyOperator ------------------------------------------------------------------------
+
+
+def latest_only_dag(dag_id: str) -> DAG:
+    with DAG(dag_id, start_date=START, schedule=dt.timedelta(hours=4)) as dag:
+        LatestOnlyOperator(task_id="latest_only") >> EmptyOperator(task_id="after")
+    return dag
+
+
+def test_latest_only_skips_a_past_interval_and_runs_the_latest(store: Any) -> None:
+    dag = latest_only_dag("latest_past")
+    LatestOnlyOperator.clock = staticmethod(lambda: DAY + dt.timedelta(hours=30))  # type: ignore[assignment]
+    try:
+        result = run_dag_test(dag, DAY, store=store)  # dags test runs are not external in Airflow 2.10
+        assert {t.task_id: t.state for t in result.task_instances} == {"latest_only": "success", "after": "skipped"}
+        # the run whose next interval holds now: proceed
+        result = run_dag_test(dag, DAY + dt.timedelta(hours=26), store=store)  # next interval: (26 h, 30 h]
+        assert {t.task_id: t.state for t in result.task_instances} == {"latest_only": "success", "after": "success"}
+    finally:
+        del LatestOnlyOperator.clock
+
+
+def test_latest_only_never_skips_an_externally_triggered_run(store: Any) -> None:
+    world = World(store, latest_only_dag("latest_triggered"))
+    trigger_dag_run(store, "latest_triggered", logical_date=DAY)
+    world.passes()
+    assert world.states("latest_triggered") == {"latest_only": "success", "after": "success"}
+
+
+# --- TriggerDagRunOperator -----------------------------------------------------------------------
+
+
+def target_dag(dag_id: str = "target", fail: bool = False) -> DAG:
+    def echo(dag_run: Any) -> Any:
+        if fail:
+            raise RuntimeError("the target fails")
+        return dag_run.conf
+
+    with DAG(dag_id, start_date=START, schedule=None) as dag:
+        PythonOperator(task_id="echo", python_callable=echo)
+    return dag
+
+
+def test_trigger_creates_the_run_with_templated_conf_and_pushes_its_id(store: Any) -> None:
+    with DAG("controller", start_date=START, schedule=None) as controller:
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="target", conf={"day": "{{ ds }}"},
+                              logical_date="{{ logical_date.isoformat() }}")
+    world = World(store, controller, target_dag())
+    trigger_dag_run(store, "controller", logical_date=DAY)
+    world.passes()
+    assert world.states("controller") == {"trigger": "success"}
+    run = store.find_run("target", DAY)
+    assert run.conf == {"day": "2024-01-02"} and run.external_trigger and run.run_type == "manual"
+    ctl = store.find_run("controller", DAY)
+    pushed = {r.key: r.value for r in store.xcom_entries("controller", ctl.run_id, "trigger")}
+    assert pushed["trigger_run_id"] == f'"{run.run_id}"'
+    assert world.states("target") == {"echo": "success"}
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({}, "failed"),  # the run exists already
+    ({"skip_when_already_exists": True}, "skipped"),
+    ({"reset_dag_run": True}, "success"),
+])
+def test_an_existing_run_fails_skips_or_is_reset(store: Any, options: dict[str, Any], expected: str) -> None:
+    with DAG("ctl", start_date=START, schedule=None) as controller:
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="target", logical_date=DAY, **options)
+    world = World(store, controller, target_dag())
+    trigger_dag_run(store, "target", logical_date=DAY)
+    world.passes()
+    assert world.states("target") == {"echo": "success"}
+    trigger_dag_run(store, "ctl", logical_date=DAY)
+    world.passes()
+    assert world.states("ctl") == {"trigger": expected}
+    if options.get("reset_dag_run"):
+        key = TaskInstanceKey("target", store.find_run("target", DAY).run_id, "echo")
+        assert [h.try_number for h in store.ti_history(key)] == [1, 2]
+
+
+def test_wait_for_completion_fails_when_the_target_fails(store: Any) -> None:
+    import threading
+
+    with DAG("waiter", start_date=START, schedule=None) as controller:
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="bad_target", logical_date=DAY,
+                              wait_for_completion=True, poke_interval=0.05)
+    target = target_dag("bad_target", fail=True)
+    world = World(store, controller, target)
+    # the target's run is driven by a second scheduler thread while the trigger waits
+    other = World(store, target)
+    stop = threading.Event()
+
+    def drive() -> None:
+        while not stop.is_set():
+            other.passes(1)
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    try:
+        trigger_dag_run(store, "waiter", logical_date=DAY)
+        world.passes()
+    finally:
+        stop.set()
+        thread.join(5)
+    assert world.states("bad_target") == {"echo": "failed"}
+    assert world.states("waiter") == {"trigger": "failed"}
+
+
+# --- ExternalTaskSensor ------------------------------------------------------------------------
+
+
+def upstream_dag(fn: Any = None) -> DAG:
+    with DAG("upstream", start_date=START, schedule="@daily") as dag:
+        PythonOperator(task_id="produce", python_callable=fn or (lambda: None))
+        EmptyOperator(task_id="other")
+    return dag
+
+
+def sensor_dag(**kwargs: Any) -> DAG:
+    with DAG("downstream", start_date=START, schedule="@daily") as dag:
+        ExternalTaskSensor(task_id="wait", external_dag_id="upstream", poke_interval=0, timeout=0, **kwargs)
+    return dag
+
+
+@pytest.mark.parametrize(("upstream_fn", "kwargs", "expected"), [
+    (None, {"external_task_id": "produce"}, "success"),
+    (None, {"external_task_ids": ["produce", "other"]}, "success"),
+    (None, {}, "success"),  # the whole run
+    (boom, {"external_task_id": "produce", "failed_states": ["failed"]}, "failed"),
+    (boom, {"external_task_id": "produce", "skipped_states": ["failed"]}, "skipped"),
+    (boom, {"external_task_id": "produce"}, "failed"),  # no failed_states: waits until its timeout
+    (None, {"external_task_id": "produce", "execution_delta": dt.timedelta(days=1)}, "failed"),  # no run then
+])
+def test_external_task_sensor(store: Any, upstream_fn: Any, kwargs: dict[str, Any], expected: str) -> None:
+    world = World(store, upstream_dag(upstream_fn), sensor_dag(**kwargs))
+    trigger_dag_run(store, "upstream", logical_date=DAY)
+    world.passes()
+    trigger_dag_run(store, "downstream", logical_date=DAY)
+    world.passes()
+    assert world.states("downstream") == {"wait": expected}
+
+
+# --- ExternalTaskMarker ------------------------------------------------------------------------
+
+
+def test_clearing_a_marker_clears_the_child_task_and_its_downstream(store: Any) -> None:
+    with DAG("parent", start_date=START, schedule=None) as parent:
+        EmptyOperator(task_id="work") >> ExternalTaskMarker(
+            task_id="marker", external_dag_id="child", external_task_id="wait")
+    with DAG("child", start_date=START, schedule=None) as child:
+        EmptyOperator(task_id="wait") >> EmptyOperator(task_id="after")
+        EmptyOperator(task_id="untouched")
+    world = World(store, parent, child)
+    for dag_id in ("parent", "child"):
+        trigger_dag_run(store, dag_id, logical_date=DAY)
+    world.passes()
+    run = store.find_run("parent", DAY)
+    items = external_clears(store, "parent", run.run_id, ["work", "marker"])
+    child_run = store.find_run("child", DAY).run_id
+    assert sorted(items) == [("child", child_run, "after", 0), ("child", child_run, "wait", 0)]

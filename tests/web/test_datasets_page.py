@@ -1,0 +1,34 @@
+"""The Datasets page: producers, consumers, the graph through datasets, recent events;
+behind the login, with what events carry escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from conftest import XSS, XSS_SCRIPT, WebSite
+
+from miniflow import DAG
+from miniflow.datasets import Dataset
+from miniflow.operators.empty import EmptyOperator
+
+START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def test_datasets_page_shows_producers_consumers_and_events(web_site: WebSite) -> None:
+    orders = Dataset("s3://lake/orders")
+    with DAG("ds_producer", start_date=START, schedule=None) as producer:
+        EmptyOperator(task_id="load", outlets=[orders])
+    consumer = DAG("ds_consumer", start_date=START, schedule=[orders])
+    EmptyOperator(task_id="report", dag=consumer)
+    web_site.store.sync_dags([producer, consumer])
+    web_site.store.record_external_dataset_event(orders.uri, {"note": XSS})
+
+    assert web_site.app.test_client().get("/datasets").status_code == 302  # login first
+    html = web_site.client("viewer").get("/datasets").get_data(as_text=True)
+    assert "s3://lake/orders" in html
+    assert 'href="/dags/ds_producer"' in html and 'href="/dags/ds_consumer"' in html
+    assert "aria-label=\"DAG dependencies through datasets\"" in html
+    assert XSS_SCRIPT not in html and "&lt;script&gt;" in html.replace("\\u003c", "&lt;").replace("\\u003e", "&gt;")
+    dag_list: Any = web_site.client("viewer").get("/?q=ds_consumer").get_data(as_text=True)
+    assert "on dataset updates" in dag_list
