@@ -110,7 +110,18 @@ def ensure_source(path: Path) -> Path:
 
 
 def database_url() -> str:
-    """``sales_etl_db_url`` if set, else a SQLite file under example_data/."""
+    """The connection ``sales_db`` if there is one (``miniflow connections add sales_db
+    --conn-uri postgresql://...`` or ``AIRFLOW_CONN_SALES_DB``), else ``sales_etl_db_url``
+    if set, else a SQLite file under example_data/."""
+    from miniflow.exceptions import AirflowNotFoundException
+    from miniflow.hooks.base import BaseHook
+
+    try:
+        hook = BaseHook.get_hook("sales_db")
+    except AirflowNotFoundException:
+        hook = None
+    if hook is not None:
+        return str(hook.get_uri())  # type: ignore[attr-defined]
     url = setting("sales_etl_db_url")
     if url:
         return url

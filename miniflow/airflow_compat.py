@@ -74,11 +74,30 @@ _LATEST_ONLY = ["miniflow.operators.latest_only:LatestOnlyOperator"]
 _TRIGGER = ["miniflow.operators.trigger_dagrun:TriggerDagRunOperator"]
 _EXTERNAL = ["miniflow.sensors.external_task:ExternalTaskSensor", "miniflow.sensors.external_task:ExternalTaskMarker"]
 
+_SQL = "miniflow.operators.sql:"
+_SQL_OPERATORS = [f"{_SQL}{n}" for n in ("SQLExecuteQueryOperator", "SQLCheckOperator", "SQLValueCheckOperator",
+                                          "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
+                                          "SQLTableCheckOperator", "BaseSQLOperator")]
+_DBAPI = ["miniflow.hooks.dbapi:DbApiHook", "miniflow.hooks.dbapi:fetch_all_handler",
+          "miniflow.hooks.dbapi:fetch_one_handler"]
+_BASE_HOOK = ["miniflow.hooks.base:BaseHook"]
+_CONNECTION = ["miniflow.connections:Connection"]
+_PG_HOOK = ["miniflow.hooks.postgres:PostgresHook"]
+_PG_OPERATOR = [f"{_SQL}PostgresOperator"]
+_SQLITE_HOOK = ["miniflow.hooks.sqlite:SqliteHook"]
+_SQLITE_OPERATOR = [f"{_SQL}SqliteOperator"]
+_HTTP_HOOK = ["miniflow.hooks.http:HttpHook"]
+_HTTP_OPERATOR = ["miniflow.operators.http:HttpOperator", "miniflow.operators.http:SimpleHttpOperator"]
+_HTTP_SENSOR = ["miniflow.sensors.http:HttpSensor"]
+_SQL_SENSOR = ["miniflow.sensors.sql:SqlSensor"]
+_CHECKS_1X = [f"{_SQL}SQLCheckOperator:CheckOperator", f"{_SQL}SQLValueCheckOperator:ValueCheckOperator",
+              f"{_SQL}SQLThresholdCheckOperator:ThresholdCheckOperator"]
+
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
 # "module:attribute:name" where Airflow's name differs).
 AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow": [_DAG, "miniflow.compat_values:__version__"],
-    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG],
+    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG, *_CONNECTION],
     "airflow.models.dag": [_DAG],
     "airflow.models.baseoperator": _BASE,
     "airflow.models.param": _PARAMS,
@@ -97,6 +116,32 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.models.variable": _VARIABLE,
     "airflow.models.mappedoperator": ["miniflow.mapping:MappedOperator"],
     "airflow.datasets": [*_DATASETS, f"{_DS}BaseDataset"],
+    "airflow.providers.common.sql.operators.sql": _SQL_OPERATORS,
+    "airflow.providers.common.sql.hooks.sql": _DBAPI,
+    "airflow.providers.common.sql.sensors.sql": _SQL_SENSOR,
+    "airflow.providers.postgres.hooks.postgres": _PG_HOOK,
+    "airflow.providers.postgres.operators.postgres": _PG_OPERATOR,
+    "airflow.providers.sqlite.hooks.sqlite": _SQLITE_HOOK,
+    "airflow.providers.sqlite.operators.sqlite": _SQLITE_OPERATOR,
+    "airflow.providers.http.hooks.http": _HTTP_HOOK,
+    "airflow.providers.http.operators.http": _HTTP_OPERATOR,
+    "airflow.providers.http.sensors.http": _HTTP_SENSOR,
+    "airflow.hooks.base": _BASE_HOOK,
+    "airflow.hooks.base_hook": _BASE_HOOK,
+    "airflow.hooks.dbapi": _DBAPI,
+    "airflow.hooks.dbapi_hook": _DBAPI,
+    "airflow.hooks.postgres_hook": _PG_HOOK,
+    "airflow.hooks.sqlite_hook": _SQLITE_HOOK,
+    "airflow.hooks.http_hook": _HTTP_HOOK,
+    "airflow.operators.postgres_operator": _PG_OPERATOR,
+    "airflow.operators.sqlite_operator": _SQLITE_OPERATOR,
+    "airflow.operators.http_operator": _HTTP_OPERATOR,
+    "airflow.operators.sql": [*_SQL_OPERATORS[1:], *_CHECKS_1X],
+    "airflow.operators.check_operator": _CHECKS_1X,
+    "airflow.sensors.http_sensor": _HTTP_SENSOR,
+    "airflow.sensors.sql": _SQL_SENSOR,
+    "airflow.sensors.sql_sensor": _SQL_SENSOR,
+    "airflow.models.connection": _CONNECTION,
     "airflow.operators.latest_only": _LATEST_ONLY,
     "airflow.operators.latest_only_operator": _LATEST_ONLY,
     "airflow.providers.standard.operators.latest_only": _LATEST_ONLY,
@@ -113,7 +158,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.sdk.definitions.asset.metadata": [f"{_DS}Metadata"],
     "airflow.timetables.assets": [f"{_DS}AssetOrTimeSchedule"],
     "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP, *_CONTEXT, *_OBJECT_STORAGE,
-                    "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata",
+                    "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata", *_BASE_HOOK, *_CONNECTION,
                     *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
                     "miniflow.operators.python:get_current_context"],
@@ -198,6 +243,12 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         if fullname in REMOVED_MODULES:
             raise UnsupportedAirflowImportError(f"'{fullname}': {REMOVED_MODULES[fullname]}")
+        if fullname not in _PACKAGES and fullname.startswith("airflow.providers."):
+            package = "apache-airflow-providers-" + fullname.split(".")[2].replace("_", "-")
+            raise UnsupportedAirflowImportError(
+                f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
+                "only the providers standard, common.sql, postgres, sqlite and http; see docs/airflow-comparison.md"
+            )
         if fullname not in _PACKAGES:
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it provides Airflow's core API "

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniflow import macros
+from miniflow.connections import ConnectionAccessor
 from miniflow.datasets import DatasetEvent, InletEventsAccessor, OutletEventAccessors
 from miniflow.params import resolve_params
 
@@ -82,6 +83,7 @@ def build_context(ti: TaskInstance) -> Context:
 
     context: Context = {
         "conf": get_config(),
+        "conn": ConnectionAccessor(),
         "dag": task.dag,
         "dag_run": run,
         "data_interval_start": start,

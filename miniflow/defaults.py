@@ -35,6 +35,10 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "max_task_retry_delay": Setting(
             86400, "Cap, in seconds, on a retry delay grown by exponential backoff."
         ),
+        "fernet_key": Setting(
+            "", "Key(s) encrypting connection secrets, newest first and comma-separated; empty: a key "
+                "generated into {home}/fernet.key on first use."
+        ),
         "virtualenv_cache_folder": Setting(
             "{home}/venvs", "Where PythonVirtualenvOperator keeps its environments, one per requirements hash."
         ),

@@ -27,6 +27,7 @@ from miniflow.datasets import outlet_datasets
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
 from miniflow.mapping import MappedOperator, feeds_mapping, mapped_kwargs, validate_mappable
 from miniflow.retries import task_retry_wait
+from miniflow.secrets import redact
 from miniflow.serialization import to_plain
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.task_log import capture_task_log, log_path
@@ -93,7 +94,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
         for name in task.template_fields:
             setattr(task, name, XComArg.resolve_all(getattr(task, name), context))
         task.render_template_fields(context)
-        rendered = {name: to_plain(getattr(task, name)) for name in task.template_fields}
+        rendered = redact({name: to_plain(getattr(task, name)) for name in task.template_fields})
         task.pre_execute(context)
         call_callbacks(task.on_execute_callback, context, "on_execute_callback")
         with bind_context(context):

@@ -17,6 +17,8 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from miniflow.secrets import RedactingFormatter
+
 if TYPE_CHECKING:
     from miniflow.taskinstancekey import TaskInstanceKey
 
@@ -73,12 +75,12 @@ def capture_task_log(path: Path | None, append: bool = False, echo: str | None =
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, mode="a" if append else "w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
     handlers = [handler]
     if echo is not None and path is not None:
         terminal = logging.StreamHandler(sys.__stdout__)
-        terminal.setFormatter(logging.Formatter(f"[{echo}] %(levelname)s - %(message)s"))
+        terminal.setFormatter(RedactingFormatter(f"[{echo}] %(levelname)s - %(message)s"))
         terminal.setLevel(logging.INFO)
         handlers.append(terminal)
     saved_level, saved_task_level = root.level, logger.level

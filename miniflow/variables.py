@@ -31,6 +31,10 @@ class Variable:
             raise AirflowNotFoundException(
                 f"Variable {key!r} does not exist; set it with 'miniflow variables set {key} VALUE'"
             )
+        from miniflow.secrets import is_sensitive, mask_secret
+
+        if is_sensitive(key):
+            mask_secret(raw)
         return json.loads(raw) if deserialize_json else raw
 
     @staticmethod

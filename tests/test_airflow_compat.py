@@ -317,7 +317,7 @@ def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -
     "module",
     [
         "airflow.providers.amazon.aws.operators.s3",
-        "airflow.providers.postgres.operators.postgres",
+        "airflow.providers.mysql.operators.mysql",
         "airflow.operators.docker_operator",
         "airflow.contrib.hooks.gcs_hook",
     ],

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pools": ("miniflow.cli.pools:pools", "Manage pools (slots shared by tasks)."),
     "variables": ("miniflow.cli.variables:variables", "Manage variables."),
     "users": ("miniflow.cli.users:users", "Manage web users."),
+    "connections": ("miniflow.cli.connections:connections", "Manage connections to external systems."),
     "datasets": ("miniflow.cli.datasets:datasets", "List datasets and their events; record an update."),
     "scheduler": ("miniflow.cli.daemons:scheduler", "Run the scheduler."),
     "webserver": ("miniflow.cli.daemons:webserver", "Run the web UI and REST API."),

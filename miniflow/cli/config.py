@@ -21,9 +21,11 @@ def list_config(section: str | None, output: str) -> None:
     """Every setting: section, key, value and source (default, file or env)."""
     from miniflow.config import Config
     from miniflow.defaults import DEFAULTS
+    from miniflow.secrets import is_sensitive
 
     rows = [
-        {"section": s, "key": k, "value": v.value, "source": v.source, "help": DEFAULTS[s][k].help}
+        {"section": s, "key": k, "value": "***" if is_sensitive(k) and v.value else v.value, "source": v.source,
+         "help": DEFAULTS[s][k].help}
         for s, k, v in Config().items()
         if section is None or s == section
     ]

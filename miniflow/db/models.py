@@ -30,7 +30,7 @@ __all__ = [
     "Base", "UtcDateTime", "DagModel", "SerializedDagModel", "DagRunModel", "TaskInstanceModel",
     "TaskInstanceHistory", "XComModel", "ImportErrorModel", "PoolModel", "VariableModel",
     "UserModel", "EventLog", "JobModel", "DatasetModel", "DatasetEventModel", "DatasetQueueModel",
-    "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel",
+    "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel", "ConnectionModel",
 ]
 
 ID_LEN = 250
@@ -328,3 +328,19 @@ class RunDatasetEventModel(Base):
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
     )
+
+
+class ConnectionModel(Base):
+    """A connection stored in the DB; `password` and `extra` are Fernet tokens
+    (see miniflow.secrets)."""
+
+    __tablename__ = "connection"
+    conn_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    conn_type: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(500))
+    schema: Mapped[str | None] = mapped_column(String(500))
+    login: Mapped[str | None] = mapped_column(Text)
+    password: Mapped[str | None] = mapped_column(Text)
+    port: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[str | None] = mapped_column(Text)

@@ -25,6 +25,7 @@ from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_lock
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.tables import (
+    CONN_T,
     DAG_T,
     ERR_T,
     HIST_T,
@@ -51,6 +52,7 @@ from miniflow.state import (
 from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
+    from miniflow.connections import Connection as ConnectionInfo
     from miniflow.dag import DAG
     from miniflow.dagbag import ImportErrorInfo
     from miniflow.dagrun import RunDecisions
@@ -632,6 +634,49 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
         with self.write() as conn:
             return conn.execute(delete(POOL_T).where(POOL_T.c.name == name)).rowcount > 0
 
+    # --- connections (secrets encrypted: see miniflow.secrets) -----------------------------
+
+    def get_connection(self, conn_id: str) -> ConnectionInfo | None:
+        with self.read() as conn:
+            row = conn.execute(select(CONN_T).where(CONN_T.c.conn_id == conn_id)).first()
+        return _connection(row) if row is not None else None
+
+    def connections(self) -> list[ConnectionInfo]:
+        with self.read() as conn:
+            return [_connection(r) for r in conn.execute(select(CONN_T).order_by(CONN_T.c.conn_id))]
+
+    def set_connection(self, connection: ConnectionInfo, overwrite: bool = False) -> bool:
+        """Store `connection`; False if its id exists and not `overwrite`."""
+        from miniflow.secrets import encrypt
+
+        values = dict(conn_type=connection.conn_type or "", description=connection.description,
+                      host=connection.host, schema=connection.schema, login=connection.login,
+                      password=encrypt(connection.password), port=connection.port, extra=encrypt(connection.extra))
+        with self.write() as conn:
+            exists = conn.execute(select(CONN_T.c.conn_id).where(CONN_T.c.conn_id == connection.conn_id)).first()
+            if exists and not overwrite:
+                return False
+            if exists:
+                conn.execute(update(CONN_T).where(CONN_T.c.conn_id == connection.conn_id).values(**values))
+            else:
+                conn.execute(insert(CONN_T).values(conn_id=connection.conn_id, **values))
+            return True
+
+    def delete_connection(self, conn_id: str) -> bool:
+        with self.write() as conn:
+            return conn.execute(delete(CONN_T).where(CONN_T.c.conn_id == conn_id)).rowcount > 0
+
+    def rotate_connection_secrets(self) -> int:
+        """Re-encrypt every stored secret with the first key of core.fernet_key."""
+        from miniflow.secrets import rotate
+
+        with self.write() as conn:
+            rows = list(conn.execute(select(CONN_T.c.conn_id, CONN_T.c.password, CONN_T.c.extra)))
+            for r in rows:
+                conn.execute(update(CONN_T).where(CONN_T.c.conn_id == r.conn_id).values(
+                    password=rotate(r.password), extra=rotate(r.extra)))
+            return len(rows)
+
     def get_variable(self, key: str) -> str | None:
         with self.read() as conn:
             return conn.execute(select(VAR_T.c.val).where(VAR_T.c.key == key)).scalar()
@@ -664,6 +709,15 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
             query = query.where(LOG_T.c.dag_id == dag_id)
         with self.read() as conn:
             return list(conn.execute(query))
+
+
+def _connection(row: Any) -> ConnectionInfo:
+    from miniflow.connections import Connection as ConnectionInfo
+    from miniflow.secrets import decrypt
+
+    return ConnectionInfo(conn_id=row.conn_id, conn_type=row.conn_type, description=row.description, host=row.host,
+                      schema=row.schema, login=row.login, password=decrypt(row.password), port=row.port,
+                      extra=decrypt(row.extra))
 
 
 def _key_params(key: TaskInstanceKey) -> dict[str, Any]:

@@ -1,0 +1,287 @@
+"""The common SQL operators, over any connection with a SQL hook (SQLite, PostgreSQL):
+run statements, and check data quality (a failed check fails the task and names it)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from miniflow.baseoperator import BaseOperator
+from miniflow.exceptions import AirflowException
+from miniflow.hooks.dbapi import DbApiHook, fetch_all_handler
+
+__all__ = [
+    "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "SqliteOperator", "SQLCheckOperator",
+    "SQLValueCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator", "SQLTableCheckOperator",
+]
+
+
+class BaseSQLOperator(BaseOperator):
+    """Finds the hook of `conn_id`'s connection type."""
+
+    def __init__(self, *, conn_id: str | None = None, database: str | None = None,
+                 hook_params: dict[str, Any] | None = None, retry_on_failure: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.database = database
+        self.hook_params = dict(hook_params or {})
+
+    def get_db_hook(self) -> DbApiHook:
+        if not self.conn_id:
+            raise AirflowException(f"task {self.task_id!r} names no conn_id")
+        params = dict(self.hook_params)
+        if self.database:
+            params.setdefault("schema" if "postgres" not in type(self).__name__.lower() else "database", self.database)
+        hook = DbApiHook.get_hook(self.conn_id, params)
+        if not isinstance(hook, DbApiHook):
+            raise AirflowException(f"connection {self.conn_id!r} is not a SQL database")
+        return hook
+
+
+class SQLExecuteQueryOperator(BaseSQLOperator):
+    """Run `sql` (a statement, several separated by ``;`` with `split_statements`, a
+    list, or a ``.sql`` file, all templated) with `parameters`; what `handler` makes of
+    the cursor -- every row by default -- is the XCom (the last statement's, unless
+    ``return_last=False``)."""
+
+    template_fields: tuple[str, ...] = ("conn_id", "sql", "parameters", "hook_params")
+    template_ext: tuple[str, ...] = (".sql", ".json")
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+    ui_color = "#cdaaed"
+
+    def __init__(self, *, sql: str | list[str], autocommit: bool = False, parameters: Any = None,
+                 handler: Callable[[Any], Any] = fetch_all_handler, split_statements: bool | None = None,
+                 return_last: bool = True, show_return_value_in_logs: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.autocommit = autocommit
+        self.parameters = parameters
+        self.handler = handler
+        self.split_statements = split_statements
+        self.return_last = return_last
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        self.log.info("Executing: %s", self.sql)
+        result = self.get_db_hook().run(
+            self.sql, autocommit=self.autocommit, parameters=self.parameters,
+            handler=self.handler if self.do_xcom_push else None,
+            split_statements=bool(self.split_statements), return_last=self.return_last)
+        if self.show_return_value_in_logs:
+            self.log.info("Operator output is: %s", result)
+        return result
+
+
+class PostgresOperator(SQLExecuteQueryOperator):
+    """Airflow's deprecated name: SQLExecuteQueryOperator on ``postgres_conn_id``."""
+
+    def __init__(self, *, postgres_conn_id: str = "postgres_default", database: str | None = None,
+                 runtime_parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id=postgres_conn_id, database=database, **kwargs)
+
+
+class SqliteOperator(SQLExecuteQueryOperator):
+    """Airflow's deprecated name: SQLExecuteQueryOperator on ``sqlite_conn_id``."""
+
+    def __init__(self, *, sqlite_conn_id: str = "sqlite_default", **kwargs: Any) -> None:
+        super().__init__(conn_id=sqlite_conn_id, **kwargs)
+
+
+class SQLCheckOperator(BaseSQLOperator):
+    """Fails unless every value of the first row `sql` returns is truthy."""
+
+    template_fields: tuple[str, ...] = ("sql",)
+    template_ext: tuple[str, ...] = (".hql", ".sql")
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, sql: str, conn_id: str | None = None, parameters: Any = None, **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        self.sql = sql
+        self.parameters = parameters
+
+    def execute(self, context: dict[str, Any]) -> None:
+        records = self.get_db_hook().get_first(self.sql, self.parameters)
+        self.log.info("Record: %s", records)
+        if not records:
+            raise AirflowException(f"The following query returned zero rows: {self.sql}")
+        if not all(records):
+            raise AirflowException(f"Test failed.\nQuery:\n{self.sql}\nResults:\n{records!s}")
+        self.log.info("Success.")
+
+
+class SQLValueCheckOperator(BaseSQLOperator):
+    """Fails unless the first row equals `pass_value` (every cell; numbers within
+    `tolerance`, a fraction)."""
+
+    template_fields: tuple[str, ...] = ("sql", "pass_value")
+    template_ext: tuple[str, ...] = (".hql", ".sql")
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, sql: str, pass_value: Any, tolerance: Any = None, conn_id: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        self.sql = sql
+        self.pass_value = str(pass_value)
+        self.tolerance = float(tolerance) if tolerance is not None else None
+
+    def execute(self, context: dict[str, Any]) -> None:
+        records = self.get_db_hook().get_first(self.sql)
+        if not records:
+            raise AirflowException(f"The following query returned zero rows: {self.sql}")
+        try:
+            expected: Any = float(self.pass_value)
+            numeric = True
+        except ValueError:
+            expected, numeric = self.pass_value, False
+        if numeric:
+            values = [float(r) for r in records]
+            tolerance = self.tolerance or 0.0
+            ok = all(expected * (1 - tolerance) <= v <= expected * (1 + tolerance) for v in values)
+        else:
+            ok = all(str(r) == expected for r in records)
+        if not ok:
+            tol = f"{self.tolerance * 100:.1f}%" if self.tolerance is not None else None
+            raise AirflowException(f"Test failed.\nPass value:{self.pass_value}\nTolerance:{tol}\n"
+                                   f"Query:\n{self.sql}\nResults:\n{records!s}")
+
+
+class SQLThresholdCheckOperator(BaseSQLOperator):
+    """Fails unless the first value `sql` returns lies in [min_threshold, max_threshold];
+    a threshold may itself be a SQL query."""
+
+    template_fields: tuple[str, ...] = ("sql", "min_threshold", "max_threshold")
+    template_ext: tuple[str, ...] = (".hql", ".sql")
+
+    def __init__(self, *, sql: str, min_threshold: Any, max_threshold: Any, conn_id: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        self.sql = sql
+        self.min_threshold = min_threshold
+        self.max_threshold = max_threshold
+
+    def _value(self, hook: DbApiHook, threshold: Any) -> float:
+        if isinstance(threshold, numbers.Number):
+            return float(threshold)  # type: ignore[arg-type]
+        first = hook.get_first(str(threshold))
+        return float(first[0]) if first else float("nan")
+
+    def execute(self, context: dict[str, Any]) -> None:
+        hook = self.get_db_hook()
+        first = hook.get_first(self.sql)
+        result = float(first[0]) if first and first[0] is not None else float("nan")
+        low, high = self._value(hook, self.min_threshold), self._value(hook, self.max_threshold)
+        if not low <= result <= high:
+            raise AirflowException(f"Threshold Check: \"{self.task_id}\" failed.\nDAG: {context['dag'].dag_id}\n"
+                                   f"Task_id: {self.task_id}\nCheck description: {self.sql}\n"
+                                   f"SQL: {self.sql}\nResult: {result} is not within {low} and {high}")
+        self.log.info("Test %s Successful.", self.task_id)
+
+
+_COLUMN_CHECKS = {
+    "null_check": "SUM(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)",
+    "distinct_check": "COUNT(DISTINCT({column}))",
+    "unique_check": "COUNT({column}) - COUNT(DISTINCT({column}))",
+    "min": "MIN({column})",
+    "max": "MAX({column})",
+}
+
+
+def _passes(condition: Mapping[str, Any], result: Any) -> bool:
+    """A check's comparison (equal_to, greater_than, geq_to, less_than, leq_to), with
+    its optional tolerance, as Airflow applies it."""
+    tolerance = float(condition.get("tolerance") or 0)
+    ok = True
+    if "equal_to" in condition:
+        v = condition["equal_to"]
+        ok &= v * (1 - tolerance) <= result <= v * (1 + tolerance) if tolerance else result == v
+    if "greater_than" in condition:
+        ok &= result > condition["greater_than"] * (1 - tolerance)
+    if "geq_to" in condition:
+        ok &= result >= condition["geq_to"] * (1 - tolerance)
+    if "less_than" in condition:
+        ok &= result < condition["less_than"] * (1 + tolerance)
+    if "leq_to" in condition:
+        ok &= result <= condition["leq_to"] * (1 + tolerance)
+    return bool(ok)
+
+
+class SQLColumnCheckOperator(BaseSQLOperator):
+    """Checks per column -- ``null_check``, ``distinct_check``, ``unique_check``,
+    ``min``, ``max`` -- each compared with ``equal_to``, ``greater_than``, ``geq_to``,
+    ``less_than`` or ``leq_to`` (and an optional ``tolerance``)::
+
+        column_mapping={"revenue": {"null_check": {"equal_to": 0}, "min": {"geq_to": 0}}}
+
+    Every failed check is named in the task's error."""
+
+    template_fields: tuple[str, ...] = ("partition_clause", "table", "sql")
+    sql = ""
+
+    def __init__(self, *, table: str, column_mapping: dict[str, dict[str, dict[str, Any]]],
+                 partition_clause: str | None = None, conn_id: str | None = None, accept_none: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        for column, checks in column_mapping.items():
+            unknown = sorted(set(checks) - set(_COLUMN_CHECKS))
+            if unknown:
+                raise AirflowException(f"task {self.task_id!r}: unknown check(s) {unknown} for column {column!r}; "
+                                       f"use {', '.join(_COLUMN_CHECKS)}")
+        self.table = table
+        self.column_mapping = column_mapping
+        self.partition_clause = partition_clause
+        self.accept_none = accept_none
+
+    def execute(self, context: dict[str, Any]) -> None:
+        hook = self.get_db_hook()
+        failed = []
+        results: dict[str, dict[str, Any]] = {}
+        for column, checks in self.column_mapping.items():
+            for name, condition in checks.items():
+                where = condition.get("partition_clause") or self.partition_clause
+                sql = (f"SELECT {_COLUMN_CHECKS[name].format(column=column)} FROM {self.table}"
+                       + (f" WHERE {where}" if where else ""))
+                first = hook.get_first(sql)
+                result = first[0] if first else None
+                if result is None and self.accept_none:
+                    result = 0
+                results.setdefault(column, {})[name] = result
+                if result is None or not _passes(condition, result):
+                    failed.append(f"Column: {column}\n\tCheck: {name},\n\tCheck Values: {condition}")
+        self.log.info("Results: %s", results)
+        if failed:
+            raise AirflowException(f"Test failed.\nResults:\n{results}\nThe following tests have failed:\n"
+                                   + "\n".join(failed))
+        self.log.info("All tests have passed")
+
+
+class SQLTableCheckOperator(BaseSQLOperator):
+    """Checks on a whole table: each a boolean SQL expression over its rows that must
+    hold for all of them, such as ``{"row_count_check": {"check_statement": "COUNT(*) >= 1"}}``."""
+
+    template_fields: tuple[str, ...] = ("partition_clause", "table", "sql")
+    sql = ""
+
+    def __init__(self, *, table: str, checks: dict[str, dict[str, Any]], partition_clause: str | None = None,
+                 conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        self.table = table
+        self.checks = checks
+        self.partition_clause = partition_clause
+
+    def execute(self, context: dict[str, Any]) -> None:
+        hook = self.get_db_hook()
+        failed = []
+        for name, check in self.checks.items():
+            where = check.get("partition_clause") or self.partition_clause
+            # An aggregate (COUNT(*) >= 1) gives one row for the table, a row condition
+            # (price >= 0) one per row: the check holds if its smallest result is 1.
+            sql = (f"SELECT MIN(check_result) FROM (SELECT CASE WHEN {check['check_statement']} THEN 1 ELSE 0 END "
+                   f"AS check_result FROM {self.table}{f' WHERE {where}' if where else ''}) AS sq")
+            first = hook.get_first(sql)
+            if not first or first[0] != 1:
+                failed.append(f"Table: {self.table}\n\tCheck: {name},\n\tCheck Values: {check}")
+        if failed:
+            raise AirflowException("Test failed.\nThe following tests have failed:\n" + "\n".join(failed))
+        self.log.info("All tests have passed")
+

@@ -1,0 +1,307 @@
+"""Connections, hooks and the SQL and HTTP operators (`miniflow.connections`,
+`miniflow.hooks`, `miniflow.operators.sql`, `.http`): Airflow's URI format, lookup
+order, encryption at rest, masking, and each hook and operator against a real SQLite
+file, the real PostgreSQL server and a local HTTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from miniflow import DAG
+from miniflow.connections import Connection, get_connection
+from miniflow.dag_test import run_dag_test
+from miniflow.exceptions import AirflowNotFoundException
+from miniflow.hooks.postgres import PostgresHook
+from miniflow.hooks.sqlite import SqliteHook
+from miniflow.operators.http import HttpOperator
+from miniflow.operators.python import PythonOperator
+from miniflow.operators.sql import (
+    PostgresOperator,
+    SQLCheckOperator,
+    SQLColumnCheckOperator,
+    SQLExecuteQueryOperator,
+    SQLTableCheckOperator,
+    SQLThresholdCheckOperator,
+    SQLValueCheckOperator,
+)
+from miniflow.sensors.http import HttpSensor
+from miniflow.sensors.sql import SqlSensor
+
+UTC = dt.timezone.utc
+DAY = dt.datetime(2024, 1, 2, tzinfo=UTC)
+SECRET = "pw-Sup3rS3cret!"
+
+
+def states(dag: DAG, store: Any) -> dict[str, str]:
+    return {t.task_id: t.state for t in run_dag_test(dag, DAY, store=store).task_instances}
+
+
+# --- the Connection type ------------------------------------------------------------------------
+
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12)
+
+
+hosts = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,15}", fullmatch=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(conn_type=st.sampled_from(["postgres", "http", "mysql", "google_cloud"]), host=st.one_of(st.none(), hosts),
+       login=st.one_of(st.none(), texts), password=st.one_of(st.none(), texts), schema=st.one_of(st.none(), texts),
+       port=st.one_of(st.none(), st.integers(1, 65535)),
+       extra=st.one_of(st.none(), st.dictionaries(st.text(min_size=1, max_size=5), texts, max_size=3)))
+def test_a_connection_survives_its_uri(conn_type: str, host: str | None, login: str | None, password: str | None,
+                                       schema: str | None, port: int | None, extra: dict[str, str] | None) -> None:
+    original = Connection("c", conn_type, host=host, login=login, password=password, schema=schema, port=port,
+                          extra=extra or None)
+    back = Connection("c", uri=original.get_uri())
+    # host names are case-insensitive, and come back lower-cased, as in Airflow
+    assert (back.conn_type, back.host or None, back.login, back.password, back.schema or None, back.port) == \
+        (conn_type, host.lower() if host else None, login, password, schema, port)
+    assert back.extra_dejson == (extra or {})
+
+
+def test_airflow_uris_parse_as_airflow_parses_them() -> None:
+    conn = Connection("pg", uri="postgresql://user:p%40ss@db.example.com:6543/sales?sslmode=require")
+    assert (conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.schema) == (
+        "postgres", "db.example.com", "user", "p@ss", 6543, "sales")
+    assert conn.extra_dejson == {"sslmode": "require"}
+    web = Connection("api", uri="http://https%3A%2F%2Fapi.example.com")
+    assert web.host == "https://api.example.com" or web.host == "https%3A%2F%2Fapi.example.com"
+
+
+def test_environment_connections_win_and_a_missing_one_says_how_to_add_it(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.set_connection(Connection("db", "postgres", host="from-db"))
+    assert get_connection("db").host == "from-db"
+    monkeypatch.setenv("AIRFLOW_CONN_DB", "postgresql://u@from-env/x")
+    assert get_connection("db").host == "from-env"
+    monkeypatch.setenv("MINIFLOW_CONN_API", json.dumps({"conn_type": "http", "host": "h", "extra": {"a": 1}}))
+    assert get_connection("api").extra_dejson == {"a": 1}
+    with pytest.raises(AirflowNotFoundException, match="miniflow connections add nope"):
+        get_connection("nope")
+
+
+def test_stored_secrets_are_encrypted_at_rest_and_keys_rotate(store: Any, miniflow_home: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    store.set_connection(Connection("db", "postgres", host="h", password=SECRET, extra={"token": "t0ken-value"}))
+    raw = (miniflow_home / "miniflow.db").read_bytes() if (miniflow_home / "miniflow.db").exists() else b""
+    assert SECRET.encode() not in raw and b"t0ken-value" not in raw
+    assert (miniflow_home / "fernet.key").stat().st_mode & 0o777 == 0o600
+    assert store.get_connection("db").password == SECRET
+    old = (miniflow_home / "fernet.key").read_text().strip()
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("MINIFLOW__CORE__FERNET_KEY", f"{new},{old}")
+    from miniflow.config import reset_config
+
+    reset_config()
+    assert store.rotate_connection_secrets() == 1
+    monkeypatch.setenv("MINIFLOW__CORE__FERNET_KEY", new)
+    reset_config()
+    assert store.get_connection("db").password == SECRET  # readable with the new key alone
+
+
+# --- masking --------------------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_logs_or_rendered_templates(store: Any, miniflow_home: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LEAKY", f"postgresql://u:{SECRET}@h/db")
+    monkeypatch.setenv("AIRFLOW_VAR_API_TOKEN", "tok-Abcdef12345")
+
+    def leak(conn: Any) -> None:
+        from miniflow.hooks.base import BaseHook
+        from miniflow.variables import Variable
+
+        print("password is", BaseHook.get_connection("leaky").password)
+        print("token is", Variable.get("api_token"))
+        raise RuntimeError(f"failed with {SECRET}")
+
+    with DAG("leaky", start_date=DAY, schedule=None) as dag:
+        PythonOperator(task_id="leak", python_callable=leak)
+        PythonOperator(task_id="render", python_callable=lambda x: None, op_args=["{{ conn.leaky.password }}"])
+    assert states(dag, store) == {"leak": "failed", "render": "success"}
+    logs = "".join(p.read_text() for p in (miniflow_home / "logs").rglob("*.log"))
+    assert SECRET not in logs and "tok-Abcdef12345" not in logs and "password is ***" in logs
+    run_id = store.find_run("leaky", DAY).run_id
+    rendered = {t.task_id: t.rendered_fields for t in store.tis_of_run("leaky", run_id)}
+    assert rendered["render"]["op_args"] == ["***"]
+
+
+# --- hooks and SQL operators ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_conn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    hook = SqliteHook(sqlite_conn_id="warehouse")
+    hook.run("CREATE TABLE sales (id INTEGER PRIMARY KEY, product TEXT, revenue REAL)")
+    hook.insert_rows("sales", [(1, "tea", 3.5), (2, "cake", 4.0), (3, "tea", 2.5)], commit_every=2)
+    return path
+
+
+def test_sqlite_hook_reads_and_writes(sqlite_conn: Path) -> None:
+    hook = SqliteHook(sqlite_conn_id="warehouse")
+    assert hook.get_records("SELECT product, SUM(revenue) FROM sales GROUP BY product ORDER BY product") == [
+        ("cake", 4.0), ("tea", 6.0)]
+    assert hook.get_first("SELECT COUNT(*) FROM sales WHERE product = ?", ("tea",)) == (2,)
+    assert hook.run("SELECT 1; SELECT 2", split_statements=True, handler=lambda c: c.fetchall()) == [(2,)]
+    assert list(hook.get_pandas_df("SELECT * FROM sales")["product"]) == ["tea", "cake", "tea"]
+    assert hook.get_uri() == f"sqlite:///{sqlite_conn}"
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda: SQLCheckOperator(task_id="check", conn_id="warehouse", sql="SELECT COUNT(*) > 2 FROM sales"), "success"),
+    (lambda: SQLCheckOperator(task_id="check", conn_id="warehouse", sql="SELECT COUNT(*) > 9 FROM sales"), "failed"),
+    (lambda: SQLValueCheckOperator(task_id="check", conn_id="warehouse", sql="SELECT SUM(revenue) FROM sales",
+                           pass_value=10, tolerance=0.01), "success"),
+    (lambda: SQLThresholdCheckOperator(task_id="check", conn_id="warehouse", sql="SELECT MAX(revenue) FROM sales",
+                               min_threshold=1, max_threshold="SELECT 3.9"), "failed"),
+    (lambda: SQLColumnCheckOperator(task_id="check", conn_id="warehouse", table="sales", column_mapping={
+        "revenue": {"null_check": {"equal_to": 0}, "min": {"geq_to": 0}},
+        "id": {"unique_check": {"equal_to": 0}}}), "success"),
+    (lambda: SQLColumnCheckOperator(task_id="check", conn_id="warehouse", table="sales", column_mapping={
+        "product": {"distinct_check": {"equal_to": 3}}}), "failed"),
+    (lambda: SQLTableCheckOperator(task_id="check", conn_id="warehouse", table="sales", checks={
+        "row_count_check": {"check_statement": "COUNT(*) = 3"}, "revenue_positive": {"check_statement": "revenue > 0"}}),
+     "success"),
+    (lambda: SQLTableCheckOperator(task_id="check", conn_id="warehouse", table="sales", checks={
+        "cheap": {"check_statement": "revenue < 4"}}), "failed"),
+])
+def test_check_operators(store: Any, sqlite_conn: Path, make: Any, expected: str, miniflow_home: Path) -> None:
+    task = make()
+    dag = DAG("checks", start_date=DAY, schedule=None)
+    dag.add_task(task)
+    task.retries = 0
+    assert states(dag, store) == {"check": expected}
+    if expected == "failed" and isinstance(task, SQLColumnCheckOperator):
+        log = "".join(p.read_text() for p in (miniflow_home / "logs").rglob("attempt=1.log"))
+        assert "Check: distinct_check" in log  # the failed check is named
+
+
+def test_execute_query_pushes_rows_from_templated_sql_files(store: Any, sqlite_conn: Path, tmp_path: Path) -> None:
+    (tmp_path / "by_product.sql").write_text("SELECT product, COUNT(*) FROM sales WHERE id <= {{ params.top }} "
+                                             "GROUP BY product ORDER BY product")
+    with DAG("sql_q", start_date=DAY, schedule=None, template_searchpath=str(tmp_path), params={"top": 2}) as dag:
+        SQLExecuteQueryOperator(task_id="q", conn_id="warehouse", sql="by_product.sql")
+        SqlSensor(task_id="wait", conn_id="warehouse", sql="SELECT COUNT(*) FROM sales", success=lambda n: n == 3,
+                  poke_interval=0, timeout=5)
+    assert states(dag, store) == {"q": "success", "wait": "success"}
+    run_id = store.find_run("sql_q", DAY).run_id
+    [row] = store.xcom_pull("sql_q", run_id, ["q"], "return_value", None)
+    assert json.loads(row.value) == [["cake", 1], ["tea", 1]]
+
+
+@pytest.mark.postgres
+def test_postgres_hook_and_operator_against_the_server(store: Any, postgres_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    monkeypatch.setenv("AIRFLOW_CONN_PG", f"postgresql://{url.username or 'postgres'}@{url.host}:{url.port or 5432}/"
+                                          f"{url.database}")
+    with DAG("pg_ops", start_date=DAY, schedule=None) as dag:
+        PostgresOperator(task_id="create", postgres_conn_id="pg", sql="""
+            DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int, amount numeric);""", split_statements=True)
+        SQLExecuteQueryOperator(task_id="insert", conn_id="pg", sql="INSERT INTO orders VALUES (%(id)s, %(amount)s)",
+                                parameters={"id": 1, "amount": 9.5})
+    assert states(dag, store) == {"create": "success", "insert": "success"}
+    hook = PostgresHook(postgres_conn_id="pg")
+    hook.insert_rows("orders", [(2, 1.0), (3, 2.0)])
+    data = tmp_path / "orders.tsv"
+    hook.bulk_dump("orders", str(data))
+    assert sorted(data.read_text().splitlines()) == ["1\t9.5", "2\t1", "3\t2"]  # numeric keeps what was sent
+    hook.run("TRUNCATE orders")
+    hook.bulk_load("orders", str(data))
+    assert hook.get_first("SELECT COUNT(*), SUM(amount) FROM orders") == (3, 12.5)
+    assert hook.get_sqlalchemy_engine().dialect.name == "postgresql"
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    hits: dict[str, int] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def _answer(self) -> None:
+            hits[self.path] = hits.get(self.path, 0) + 1
+            if self.path.startswith("/ready") and hits[self.path] < 2:
+                self.send_response(404)
+                self.end_headers()
+                return
+            status = 500 if self.path.startswith("/broken") else 200
+            body = json.dumps({"path": self.path, "auth": self.headers.get("Authorization") is not None}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AIRFLOW_CONN_API", f"http://user:{SECRET}@127.0.0.1:{server.server_port}")
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_http_operator_and_sensor(store: Any, http_server: str) -> None:
+    with DAG("http_ops", start_date=DAY, schedule=None) as dag:
+        HttpOperator(task_id="get", http_conn_id="api", endpoint="/orders?day={{ ds }}", method="GET",
+                     response_check=lambda response: response.json()["auth"],
+                     response_filter=lambda response: response.json()["path"])
+        HttpOperator(task_id="refused", http_conn_id="api", endpoint="/orders", method="GET",
+                     response_check=lambda response: False)
+        HttpOperator(task_id="server_error", http_conn_id="api", endpoint="/broken", retries=0)
+        HttpSensor(task_id="ready", http_conn_id="api", endpoint="/ready", poke_interval=0, timeout=10)
+    assert states(dag, store) == {"get": "success", "refused": "failed", "server_error": "failed", "ready": "success"}
+    run_id = store.find_run("http_ops", DAY).run_id
+    [row] = store.xcom_pull("http_ops", run_id, ["get"], "return_value", None)
+    assert json.loads(row.value) == "/orders?day=2024-01-02"
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def test_connections_cli(run_cli: Any, sqlite_url: str, tmp_path: Path, miniflow_home: Path) -> None:
+    assert run_cli("connections", "add", "db", "--conn-uri", f"postgresql://u:{SECRET}@h:5/d").returncode == 0
+    assert run_cli("connections", "add", "lite", "--conn-type", "sqlite", "--conn-host", str(tmp_path / "x.db"),
+                   "--conn-extra", '{"timeout": 5}').returncode == 0
+    again = run_cli("connections", "add", "db", "--conn-uri", "postgresql://x@y/z")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    listed = run_cli("connections", "list", "-o", "json")
+    assert SECRET not in listed.stdout
+    assert {c["conn_id"]: c["password"] for c in json.loads(listed.stdout)} == {"db": "***", "lite": None}
+    assert SECRET.encode() not in (miniflow_home / "miniflow.db").read_bytes()
+    assert "Connection success!" in run_cli("connections", "test", "lite").stdout
+    failed = run_cli("connections", "test", "db")
+    assert failed.returncode == 1 and "Connection failed!" in failed.stdout
+    exported = tmp_path / "conns.json"
+    assert run_cli("connections", "export", str(exported)).returncode == 0
+    assert json.loads(exported.read_text())["db"]["password"] == SECRET
+    assert run_cli("connections", "delete", "db").returncode == 0
+    assert "Imported connection db" in run_cli("connections", "import", str(exported)).stdout
+    assert json.loads(run_cli("connections", "get", "db", "-o", "json").stdout)[0]["host"] == "h"
+    bad = run_cli("connections", "add", "x", "--conn-uri", "no-scheme")
+    assert bad.returncode == 2 and "no scheme" in bad.stderr
