@@ -33,7 +33,6 @@ with DAG(
     schedule="@daily",
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
-    is_paused_upon_creation=False,
     tags=["example"],
 ) as dag:
     branch = BranchPythonOperator(task_id="choose_path", python_callable=choose_path)

@@ -61,7 +61,6 @@ with DAG(
     schedule="@daily",
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
-    is_paused_upon_creation=False,
     tags=["example"],
 ) as dag:
     files = inventory_files()

@@ -31,7 +31,6 @@ REGIONS = ["north", "south", "east", "west"]
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_tasks=4,
-    is_paused_upon_creation=False,
     tags=["example"],
 )
 def fan_out_fan_in() -> None:

@@ -54,7 +54,6 @@ EVENT_KINDS = ["click", "view", "purchase"]
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=False,
     params={"simulate_arrivals": Param(True, type="boolean", description="Drop sample files into the inbox")},
     tags=["example", "sensor"],
 )

@@ -92,7 +92,6 @@ def log_retry(context: dict[str, Any]) -> None:
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=False,
     default_args={
         "owner": "ops",
         "retries": 3,

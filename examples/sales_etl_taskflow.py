@@ -41,7 +41,6 @@ TABLE = "sales_taskflow"
     end_date=dt.datetime(2024, 3, 31, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=False,
     default_args={"owner": "data", "retries": 1, "retry_delay": dt.timedelta(seconds=10)},
     params={
         "source_csv": Param(None, type=["null", "string"], description="Source CSV; default: the generated one"),

@@ -56,7 +56,6 @@ with DAG(
     doc_md=__doc__,
     schedule=[pipeline.SALES_TABLE],
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
-    is_paused_upon_creation=False,
     catchup=False,  # no time schedule to catch up on; said for readers of the other examples
     default_args={"owner": "data"},
     tags=["example", "datasets"],

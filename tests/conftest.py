@@ -77,22 +77,24 @@ def run_cli(miniflow_home: Path):
 
 # --- metadata DB: every DB-backed test runs on SQLite, and on PostgreSQL when it is there ---
 
-PG_URL = os.environ.get("MINIFLOW_TEST_DATABASE_URL", "")
+# The local server by default, as CI and the README's machine have it.
+PG_URL = os.environ.get("MINIFLOW_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _postgres_reachable(url: str) -> str | None:
     """None if we can connect, else the reason."""
     if not url:
-        return "MINIFLOW_TEST_DATABASE_URL is not set"
+        return "MINIFLOW_TEST_DATABASE_URL is empty"
     try:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(url)
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:
-        return f"cannot connect to {url}: {type(exc).__name__}"
+        return (f"cannot connect to {url} ({type(exc).__name__}); start PostgreSQL there or point "
+                "MINIFLOW_TEST_DATABASE_URL at one")
     return None
 
 

@@ -313,3 +313,40 @@ def test_show_dag_alias(etl_file: Path, run_cli) -> None:
     assert alias.returncode == 0, alias.stderr
     assert alias.stdout == run_cli("dags", "show", "etl").stdout
     assert alias.stdout.startswith("<Task(BashOperator): extract>")
+
+
+def test_standalone_makes_its_examples_visible_to_every_command_of_its_home(tmp_path: Path) -> None:
+    """`standalone` writes load_examples into the home's miniflow.toml, keeping what is there."""
+    import tomllib
+
+    from miniflow.cli.daemons import _load_examples_in
+
+    _load_examples_in(tmp_path)
+    assert tomllib.loads((tmp_path / "miniflow.toml").read_text())["core"]["load_examples"] is True
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "miniflow.toml").write_text("# mine\n[core]\nparallelism = 4\n\n[webserver]\nport = 9090\n")
+    _load_examples_in(other)
+    _load_examples_in(other)  # a second start changes nothing
+    settings = tomllib.loads((other / "miniflow.toml").read_text())
+    assert settings == {"core": {"load_examples": True, "parallelism": 4}, "webserver": {"port": 9090}}
+    assert (other / "miniflow.toml").read_text().startswith("# mine\n")
+
+
+def test_cli_edges_a_new_user_meets(run_cli, sqlite_url: str, miniflow_home: Path) -> None:
+    """Airflow 1.x's clear -c, conf printed as JSON, list-runs saying it cut the list,
+    dags reserialize and config init."""
+    (miniflow_home / "dags" / "edge.py").write_text(
+        "import datetime\nfrom miniflow import DAG\nfrom miniflow.operators.empty import EmptyOperator\n"
+        "with DAG('edge', start_date=datetime.datetime(2024, 1, 1), schedule=None):\n"
+        "    EmptyOperator(task_id='t')\n")
+    assert "Serialized 1 DAG(s)" in run_cli("dags", "reserialize").stdout
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        result = run_cli("dags", "trigger", "edge", "-e", day, "-c", '{"a": 1}', "-o", "plain")
+        assert result.returncode == 0 and '{"a": 1}' in result.stdout
+    listed = run_cli("dags", "list-runs", "edge", "--limit", "2")
+    assert listed.returncode == 0 and "Showing the newest 2 runs" in listed.stderr
+    assert run_cli("tasks", "clear", "edge", "-c").returncode == 0
+    assert run_cli("config", "init").returncode == 0
+    assert "# parallelism = 32" in (miniflow_home / "miniflow.toml").read_text()
+    assert run_cli("config", "init").returncode == 1

@@ -42,3 +42,35 @@ def get_value(section: str, key: str, source: bool) -> None:
 
     found = Config().lookup(section, key)
     click.echo(f"{found.value}\t{found.source}" if source else str(found.value))
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing miniflow.toml.")
+def init(force: bool) -> None:
+    """Write $MINIFLOW_HOME/miniflow.toml with every setting, commented out at its default."""
+    from miniflow.config import miniflow_home
+    from miniflow.defaults import DEFAULTS
+
+    path = miniflow_home() / "miniflow.toml"
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+    lines = ["# miniflow settings: uncomment a line to change it. Environment variables",
+             "# MINIFLOW__SECTION__KEY override this file; 'miniflow config list' shows the result."]
+    for section, settings in DEFAULTS.items():
+        lines += ["", f"[{section}]"]
+        for key, setting in settings.items():
+            lines.append(f"# {setting.help}")
+            lines.append(f"# {key} = {_toml(setting.default)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    click.echo(f"Wrote {path}")
+
+
+def _toml(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(str(value))

@@ -99,6 +99,7 @@ def standalone(port: int | None) -> None:
     config = get_config()
     config.home.mkdir(parents=True, exist_ok=True)
     (config.dags_folder).mkdir(parents=True, exist_ok=True)
+    _load_examples_in(config.home)
     migrate(make_engine(config.get("database", "sql_alchemy_conn")))
     _ensure_admin(config.home)
     env = {**os.environ, "MINIFLOW__CORE__LOAD_EXAMPLES": "true"}
@@ -109,7 +110,10 @@ def standalone(port: int | None) -> None:
         "webserver": subprocess.Popen([*python, "webserver", "--port", str(web_port)], env=env),
     }
     click.echo(f"miniflow standalone: UI on http://{config.get('webserver', 'host')}:{web_port} "
-               f"(user admin); Ctrl-C stops everything.")
+               f"(user admin); Ctrl-C stops everything.\n"
+               f"  home: {config.home} (the example DAGs are loaded; 'miniflow dags list' sees them too)\n"
+               "  the examples start paused, except airflow_style: unpause one in the UI or with\n"
+               "  'miniflow dags unpause sales_etl'")
     signal_to_exit()
     try:
         while all(p.poll() is None for p in procs.values()):
@@ -127,6 +131,25 @@ def standalone(port: int | None) -> None:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _load_examples_in(home: object) -> None:
+    """Make ``load_examples = true`` part of the home's miniflow.toml, so every command
+    run in this home (``dags list``, ``dags test``, ``trigger``...) sees the example
+    DAGs the standalone scheduler and UI show."""
+    from pathlib import Path
+
+    path = Path(str(home)) / "miniflow.toml"
+    text = path.read_text() if path.exists() else ""
+    if "load_examples" in text:
+        return
+    lines = text.splitlines()
+    if "[core]" in (line.strip() for line in lines):
+        at = next(i for i, line in enumerate(lines) if line.strip() == "[core]")
+        lines.insert(at + 1, "load_examples = true")
+    else:
+        lines += ["", "[core]", "load_examples = true  # written by 'miniflow standalone'"]
+    path.write_text("\n".join(lines).lstrip("\n") + "\n")
 
 
 def _ensure_admin(home: object) -> None:

@@ -180,18 +180,43 @@ def test(dag_id: str, logical_date: str | None, conf: str | None, subdir: str | 
 @click.option("-d", "--dag-id", "dag_id_opt", default=None, help="The DAG (Airflow 2 spelling).")
 @click.option("--state", default=None, help="Only runs in this state.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@subdir_option
 @output_option
-def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, limit: int, output: str) -> None:
-    """List a DAG's runs, newest first."""
+def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, limit: int, subdir: str | None,
+              output: str) -> None:
+    """List a DAG's runs, newest first (the newest --limit of them)."""
     from miniflow.state import DagRunState
 
     dag_id = dag_id or dag_id_opt
     if not dag_id:
         raise click.UsageError("give the DAG id")
-    states = [DagRunState(state)] if state else None
-    runs = get_store().list_runs(dag_id, states=states, limit=limit)
-    emit([r._asdict() for r in runs], output,
+    try:
+        states = [DagRunState(state)] if state else None
+    except ValueError:
+        raise click.BadParameter(f"use one of {', '.join(s.value for s in DagRunState)}", param_hint="--state") \
+            from None
+    store = get_store()
+    if subdir is not None and store.get_dag_row(dag_id) is None:
+        load_dag(dag_id, subdir)  # a clear error when the folder has no such DAG
+    runs = store.list_runs(dag_id, states=states, limit=limit + 1)
+    emit([r._asdict() for r in runs[:limit]], output,
          ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"])
+    if len(runs) > limit and output == "table":
+        click.echo(f"Showing the newest {limit} runs; use --limit to see more.", err=True)
+
+
+@dags.command("reserialize")
+@subdir_option
+def reserialize(subdir: str | None) -> None:
+    """Parse the DAG folder and store every DAG's structure, so the webserver shows them
+    without a scheduler (Airflow 2's ``dags reserialize``)."""
+    from miniflow.config import get_config
+
+    bag = load_dagbag(subdir)
+    get_store().sync_dags([bag.dags[d] for d in bag.dag_ids], list(bag.import_errors.values()),
+                          processed_files=set(bag.file_mtimes),
+                          paused_by_default=bool(get_config().get("core", "dags_are_paused_at_creation")))
+    click.echo(f"Serialized {len(bag.dag_ids)} DAG(s); {len(bag.import_errors)} file(s) failed to load")
 
 
 @dags.command("state")

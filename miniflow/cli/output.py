@@ -36,6 +36,8 @@ def _cell(value: Any) -> str:
         return iso(value) or ""
     if isinstance(value, (list, tuple, set)):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):  # a run's conf: JSON, as the user would write it
+        return json.dumps(value, default=_json_default)
     return str(value)
 
 

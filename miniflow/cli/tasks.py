@@ -155,7 +155,8 @@ def run(dag_id: str, task_id: str, run_id: str, force: bool, map_index: int, sub
 @click.option("-d", "--downstream", is_flag=True, help="Also clear the tasks downstream.")
 @click.option("-u", "--upstream", is_flag=True, help="Also clear the tasks upstream.")
 @click.option("-f", "--only-failed", is_flag=True, help="Only failed and upstream_failed task instances.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-y", "--yes", "-c", "--no-confirm", "yes", is_flag=True,
+              help="Do not ask for confirmation (-c is Airflow 1.x's spelling).")
 @click.option("--map-index", type=int, default=None,
               help="Only this instance of mapped tasks (default: every instance).")
 @subdir_option
