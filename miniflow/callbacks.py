@@ -35,8 +35,9 @@ def call_callbacks(callbacks: Callbacks, context: dict[str, Any], name: str,
             logger.exception("%s raised; the state stays as it is", name)
 
 
-def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState) -> None:
-    """on_success_callback / on_failure_callback of a run that just ended."""
+def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState, reason: str | None = None) -> None:
+    """on_success_callback / on_failure_callback of a run that just ended; `reason` is
+    the context's ``reason`` (Airflow's "timed_out" for a dagrun_timeout)."""
     success = outcome == DagRunState.SUCCESS
     callbacks = dag.on_success_callback if success else dag.on_failure_callback
     if callbacks is None or not dag.task_dict:
@@ -52,6 +53,6 @@ def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState) 
                       map_index=row.map_index if row else -1)
     ti.state = row.state if row else None
     context = build_context(ti)
-    context["reason"] = "success" if success else "task_failure"
+    context["reason"] = reason or ("success" if success else "task_failure")
     name = "on_success_callback" if success else "on_failure_callback"
     call_callbacks(callbacks, context, f"DAG {dag.dag_id} {name}", logging.getLogger("miniflow.dag"))

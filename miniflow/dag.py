@@ -345,6 +345,13 @@ class DAG:
 
     def validate(self) -> None:
         """Check the finished graph; the loader calls this once the DAG file has run."""
+        if self.fail_stop:
+            bad = [t.task_id for t in self.task_dict.values()
+                   if str(t.trigger_rule) != "all_success" and not t.is_teardown]
+            if bad:
+                raise DagDefinitionError(
+                    f"{self.fileloc}: DAG {self.dag_id!r}: fail_stop=True needs the default trigger rule "
+                    f"all_success on every task; {', '.join(sorted(bad))} use another")
         for task in self.task_dict.values():
             for other in task.upstream_task_ids | task.downstream_task_ids:
                 if other not in self.task_dict:

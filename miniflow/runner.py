@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,15 @@ def execute_try(ti: TaskInstance) -> Outcome:
     return outcome
 
 
+def _stop_the_rest(store: Store, dag: DAG, key: TaskInstanceKey) -> None:
+    """fail_stop: a failed task ends its run's other work -- running tries fail (and stop),
+    the rest are skipped; teardowns still run, as in Airflow."""
+    spare = [key.task_id, *(t.task_id for t in dag.task_dict.values() if t.is_teardown)]
+    stopped = store.stop_run(key.dag_id, key.run_id, running_to=TIS.FAILED, spare=spare)
+    log.info("fail_stop: %s failed, so %s other task instance(s) of %s were stopped", key.task_id, stopped,
+             key.run_id)
+
+
 def _render_map_index(task: BaseOperator, context: dict[str, Any]) -> str | None:
     """A mapped instance's name from ``map_index_template`` (rendered after the task ran,
     so the task may set what it uses in the context); None without a template."""
@@ -195,15 +205,18 @@ class _Heartbeat(threading.Thread):
     def __init__(self, interval: float) -> None:
         super().__init__(daemon=True, name="miniflow-heartbeat")
         self.interval = interval
-        self.current: tuple[Store, Any] | None = None
+        self.current: tuple[Store, Any, Callable[[], None] | None] | None = None
 
     @classmethod
-    def watch(cls, store: Store | None, row: Any, interval: float) -> None:
+    def watch(cls, store: Store | None, row: Any, interval: float, on_lost: Callable[[], None] | None = None) -> None:
+        """Stamp `row`'s try from now on; `on_lost` is called once if the row stops being
+        this running try (set to skipped or failed from outside: a run timed out, a
+        fail_stop DAG failed), to stop the try."""
         with cls._lock:
             if cls._instance is None or not cls._instance.is_alive():
                 cls._instance = cls(interval)
                 cls._instance.start()
-            cls._instance.current = (store, row) if store is not None else None
+            cls._instance.current = (store, row, on_lost) if store is not None else None
 
     def run(self) -> None:
         while True:
@@ -211,20 +224,27 @@ class _Heartbeat(threading.Thread):
             current = self.current
             if current is None:
                 continue
-            store, row = current
+            store, row, on_lost = current
             try:
-                store.heartbeat_ti(TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index),
-                                   row.try_number)
+                alive = store.heartbeat_ti(TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index),
+                                           row.try_number)
             except Exception:
                 log.warning("heartbeat of %s.%s failed", row.dag_id, row.task_id, exc_info=True)
+                continue
+            if not alive and on_lost is not None and self.current is current:
+                self.current = None
+                log.warning("%s.%s in %s was set to another state from outside; stopping the try",
+                            row.dag_id, row.task_id, row.run_id)
+                on_lost()
 
 
 def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: DagRun | None = None,
-                      echo: bool = False) -> TIS | None:
+                      echo: bool = False, on_lost: Callable[[], None] | None = None) -> TIS | None:
     """Claim and run one try; returns its final state, or None if it was not ours to run.
 
     `dag_run` saves a query when the caller already has the run; `echo` also prints the
-    try's log lines to the terminal, behind the task's name (``dags test``).
+    try's log lines to the terminal, behind the task's name (``dags test``); `on_lost`
+    stops the try if its row is changed from outside while it runs (see `_Heartbeat`).
     """
     from miniflow.config import get_config
 
@@ -238,14 +258,16 @@ def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: Dag
     ti = TaskInstance(task, dag_run, row.try_number, row.max_tries, store,
                       row.hostname, row.start_date, row.first_poke_at, row.poke_count, key.map_index)
     path = log_path(config.get("logging", "base_log_folder"), key, row.try_number)
-    _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"))
+    _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"), on_lost)
     try:
         name = f"{key.task_id}[{key.map_index}]" if key.map_index >= 0 else key.task_id
         with capture_task_log(path, append=row.poke_count > 0, echo=name if echo else None) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
-            store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
-                            outcome.rendered_map_index, outcome.dataset_updates)
+            recorded = store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
+                                       outcome.rendered_map_index, outcome.dataset_updates)
+            if recorded and outcome.state == TIS.FAILED and dag.fail_stop:
+                _stop_the_rest(store, dag, key)
             run_callbacks(ti, outcome)
     finally:
         _Heartbeat.watch(None, None, 0)

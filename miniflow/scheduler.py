@@ -321,9 +321,14 @@ class Scheduler:
         Returns the runs that ended in this pass."""
         now = _now()
         examined = []
+        ended: dict[str, DagRunState] = {}
         for run, rows in self.store.runs_to_examine(include_backfill=include_backfill, **scope):
             dag = self.dags.get(run.dag_id)
             if dag is None:
+                continue
+            if _timed_out(dag, run, now):
+                if self.time_out_run(dag, run):
+                    ended[run.run_id] = DagRunState.FAILED
                 continue
             states = {(r.task_id, r.map_index): r.state for r in rows}
             if {r.task_id for r in rows} != dag.task_dict.keys():
@@ -337,7 +342,6 @@ class Scheduler:
             for task_id in decisions.expand:
                 if self.expand_mapped_task(dag, run.run_id, task_id):
                     undecided.add(run.run_id)
-        ended = {}
         for dag, run, decisions in examined:
             if decisions.outcome is not None and self.store.set_run_state(
                     run.dag_id, run.run_id, decisions.outcome, expected=[DagRunState.RUNNING]):
@@ -358,6 +362,17 @@ class Scheduler:
             self.store.verify_integrity(dag.dag_id, run.run_id, new, removed)
         states = {**states, **{(row["task_id"], -1): None for row in new}}
         return {(t, i): (TIS.REMOVED if t in removed and s not in FINISHED else s) for (t, i), s in states.items()}
+
+    def time_out_run(self, dag: DAG, run: Any) -> bool:
+        """A run past its DAG's dagrun_timeout fails; its unfinished task instances are
+        skipped, and running tries stop (their heartbeat sees it), as in Airflow."""
+        if not self.store.set_run_state(run.dag_id, run.run_id, DagRunState.FAILED, [DagRunState.RUNNING]):
+            return False
+        self.store.stop_run(run.dag_id, run.run_id, running_to=TIS.SKIPPED)
+        log.info("Run %s of %s has timed-out", run.run_id, run.dag_id)
+        run_dag_callback(dag, self.store, run.run_id, DagRunState.FAILED, reason="timed_out")
+        self._after_failure(dag)
+        return True
 
     def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str) -> bool:
         """Count a mapped task's items and give it one instance per item (see
@@ -404,8 +419,22 @@ class Scheduler:
     def _run_finished(self, dag: DAG, run: Any, outcome: DagRunState) -> None:
         log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)
         run_dag_callback(dag, self.store, run.run_id, outcome)
+        if outcome == DagRunState.FAILED:
+            self._after_failure(dag)
         if run.run_type == "scheduled":  # a slot under max_active_runs freed up
             self._update_next_dagrun(dag, _now())
+
+    def _after_failure(self, dag: DAG) -> None:
+        """max_consecutive_failed_dag_runs: pause a DAG whose last N runs all failed."""
+        limit = dag.max_consecutive_failed_dag_runs
+        if limit <= 0:
+            return
+        last = self.store.list_runs(dag.dag_id, limit=limit)
+        if len(last) == limit and all(r.state == DagRunState.FAILED for r in last):
+            self.store.set_paused(dag.dag_id, True)
+            reason = f"Paused because its last {limit} DAG runs failed (max_consecutive_failed_dag_runs)"
+            self.store.log_event("pause", owner="scheduler", dag_id=dag.dag_id, extra=reason)
+            log.warning("Pausing DAG %s: its last %s runs failed", dag.dag_id, limit)
 
     # --- 5. queueing -------------------------------------------------------------------------
 
@@ -453,3 +482,12 @@ class Scheduler:
         """Running tries whose heartbeat stopped: their process is gone."""
         for row in self.store.zombies(self.zombie_threshold):
             self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
+
+
+def _timed_out(dag: DAG, run: Any, now: dt.datetime) -> bool:
+    timeout = dag.dagrun_timeout
+    if timeout is None or run.start_date is None:
+        return False
+    if not isinstance(timeout, dt.timedelta):
+        timeout = dt.timedelta(seconds=float(timeout))
+    return bool(run.start_date < now - timeout)

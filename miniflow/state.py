@@ -72,13 +72,14 @@ UNFINISHED: frozenset[TaskInstanceState | None] = frozenset(
 TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = {
     None: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
     TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
-    TIS.QUEUED: frozenset({TIS.RUNNING, TIS.SCHEDULED, TIS.FAILED, TIS.UP_FOR_RETRY}),
+    # -> skipped: its run timed out, or a task of a fail_stop DAG failed
+    TIS.QUEUED: frozenset({TIS.RUNNING, TIS.SCHEDULED, TIS.FAILED, TIS.UP_FOR_RETRY, TIS.SKIPPED}),
     TIS.RUNNING: frozenset(
         {TIS.SUCCESS, TIS.FAILED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE, TIS.SKIPPED}
     ),
     # -> queued directly when `dags test` runs a retry in process
-    TIS.UP_FOR_RETRY: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED}),
-    TIS.UP_FOR_RESCHEDULE: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED}),
+    TIS.UP_FOR_RETRY: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED, TIS.SKIPPED}),
+    TIS.UP_FOR_RESCHEDULE: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED, TIS.SKIPPED}),
     TIS.SUCCESS: frozenset(),
     TIS.FAILED: frozenset(),
     TIS.SKIPPED: frozenset(),

@@ -406,6 +406,22 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
                  .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values))
         return conn.execute(query).rowcount
 
+    def stop_run(self, dag_id: str, run_id: str, running_to: TaskInstanceState,
+                 spare: Sequence[str] = ()) -> int:
+        """End a run's unfinished task instances but `spare`: running tries move to
+        `running_to` (their processes stop themselves, see the runner's heartbeat), the
+        rest are skipped. A timed-out run (skipped) or a failed fail_stop task (failed)."""
+        TIS = TaskInstanceState
+        waiting = [None, TIS.SCHEDULED, TIS.QUEUED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE]
+        with self.write() as conn:
+            spared = TI_T.c.task_id.not_in(list(spare)) if spare else TI_T.c.task_id.is_not(None)
+            now = utcnow()
+            mine = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, spared)
+            moved = conn.execute(move_tis(waiting, TIS.SKIPPED).where(*mine).values(
+                start_date=func.coalesce(TI_T.c.start_date, now), end_date=now, next_try_at=None)).rowcount
+            return moved + conn.execute(move_tis([TIS.RUNNING], running_to).where(*mine).values(
+                end_date=now, heartbeat=None)).rowcount
+
     def verify_integrity(self, dag_id: str, run_id: str, new_rows: Sequence[dict[str, Any]],
                          removed: Sequence[str]) -> None:
         """Bring a run in line with a DAG file that changed under it: task instances for

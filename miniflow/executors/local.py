@@ -74,7 +74,7 @@ def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 exit_on_sigterm()
-                ok, detail = run_key(key)
+                ok, detail = run_key(key, own_process=True)
                 if not ok:
                     print(detail, file=sys.stderr, flush=True)
                 code = 0 if ok else 1

@@ -66,14 +66,17 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_key(key: TaskKey) -> tuple[bool, str]:
-    """Run the try; (True, "") once its outcome is recorded (or it was not ours to run)."""
+def run_key(key: TaskKey, own_process: bool = False) -> tuple[bool, str]:
+    """Run the try; (True, "") once its outcome is recorded (or it was not ours to run).
+    In a process of its own (`own_process`), a try whose row is changed from outside
+    stops itself with SIGTERM."""
     from miniflow.db.store import get_store
     from miniflow.runner import run_task_instance
 
     try:
         dag = load_dag_cached(key.fileloc, key.dag_id)
-        run_task_instance(get_store(), dag, key.ti)
+        stop = (lambda: os.kill(os.getpid(), signal.SIGTERM)) if own_process else None
+        run_task_instance(get_store(), dag, key.ti, on_lost=stop)
     except Exception as exc:  # noqa: BLE001 -- reported to the scheduler, which records it
         return False, f"{type(exc).__name__}: {exc}"
     return True, ""

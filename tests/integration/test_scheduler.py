@@ -881,3 +881,38 @@ def test_dataset_updates_trigger_consumers_through_the_scheduler(schedulers, db,
     assert [(r.run_type, r.state) for r in runs(db, "needs_both")] == [("dataset_triggered", "success")]
     assert sorted(read_lines(ledger)) == ["both s3://lake/customers,s3://lake/orders", "orders s3://lake/orders",
                                           "orders s3://lake/orders"]
+
+
+TIMEOUT_DAG = """
+PIDS = __PIDS__
+
+def sleep_long():
+    note(PIDS, str(os.getpid()))
+    time.sleep(120)
+
+with DAG("too_slow", start_date=__START__, schedule="@once", is_paused_upon_creation=False,
+         dagrun_timeout=datetime.timedelta(seconds=3)):
+    PythonOperator(task_id="sleeper", python_callable=sleep_long) >> PythonOperator(
+        task_id="after", python_callable=lambda: None)
+"""
+
+
+def test_dagrun_timeout_fails_the_run_and_stops_its_running_try(schedulers, db, write_dag, tmp_path):
+    pids = tmp_path / "pids"
+    start = midnight_today() - dt.timedelta(days=1)
+    write_dag("too_slow.py", dag_source(TIMEOUT_DAG, pids=str(pids), start=start.replace(tzinfo=None)))
+    proc = schedulers.start_ready()
+    wait_for(runs_finished(db, "too_slow", 1), 60, "the run to time out", schedulers.tail)
+    [pid] = [int(p) for p in read_lines(pids)]
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(gone, 30, "the timed-out try's process to stop", schedulers.tail)
+    assert schedulers.stop(proc) == 0
+    assert [r.state for r in runs(db, "too_slow")] == ["failed"]
+    assert {t.task_id: t.state for t in tis(db, "too_slow")} == {"sleeper": "skipped", "after": "skipped"}
