@@ -14,6 +14,7 @@ the same command again continues where it stopped.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -109,9 +110,13 @@ class Backfill:
         self.prepare_runs()
         self.executor.start()
         interrupted = False
+        zombie_check = time.monotonic()
         try:
             runs, progress = self._progress()
             while progress.runs_done < progress.runs_total:
+                if time.monotonic() >= zombie_check:  # tries a killed backfill left running
+                    self.steps.fail_zombies(self.dag.dag_id)
+                    zombie_check = time.monotonic() + max(1.0, self.steps.zombie_threshold / 4)
                 self._start_runs(runs)
                 self.steps.schedule_runs(include_backfill=True, dag_id=self.dag.dag_id, run_ids=self.run_ids)
                 queued = self.steps.queue_task_instances(run_filter=(self.dag.dag_id, self.run_ids))

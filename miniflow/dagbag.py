@@ -15,8 +15,10 @@ Files and folders matching a regular expression in a ``.miniflowignore`` (or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import os
 import re
 import sys
@@ -107,6 +109,14 @@ def _error_line(exc: BaseException, filepath: str) -> int | None:
     return lines[-1] if lines else None
 
 
+class _Nowhere(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_NOWHERE = _Nowhere()
+
+
 def _put_on_sys_path(folder: Path) -> None:
     path = str(Path(folder).resolve())
     if path not in sys.path:
@@ -121,10 +131,14 @@ class DagBag:
         dag_folder: str | Path | None = None,
         include_examples: bool | None = None,
         import_timeout: float | None = None,
+        isolate: bool | None = None,
     ) -> None:
         from miniflow.config import get_config
 
         config = get_config()
+        # Import each file in a child first (see miniflow.parsing), unless told not to.
+        self.isolate = bool(config.get("core", "isolate_dag_parsing") if isolate is None else isolate)
+        self.parse_memory_mb = int(config.get("core", "dag_parse_memory_mb"))
         self.dag_folder = Path(dag_folder) if dag_folder is not None else config.dags_folder
         if include_examples is None:
             include_examples = config.get("core", "load_examples")
@@ -139,18 +153,57 @@ class DagBag:
         for root in (config.dags_folder, self.dag_folder):
             _put_on_sys_path(root if root.is_dir() else root.parent)
         folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])
-        for folder in folders:
-            if folder.exists():
-                for path in list_dag_files(folder):
-                    self.process_file(path)
+        paths = [p for folder in folders if folder.exists() for p in list_dag_files(folder)]
+        self._process_files(paths)
 
     def process_file(self, path: Path) -> list[DAG]:
         """Load one file; returns its DAGs and records an import error if it fails."""
-        filepath = str(Path(path).resolve())
-        started = time.perf_counter()
+        return self._process_files([Path(path)])
+
+    def _process_files(self, paths: list[Path]) -> list[DAG]:
+        """Load files, each first imported in a child when isolated: only those that
+        imported cleanly there are imported here."""
+        unsafe: dict[str, ImportErrorInfo] = {}
+        if self.isolate and paths:
+            from miniflow.parsing import probe_files
+
+            probed = probe_files([str(Path(p).resolve()) for p in paths], self._probe, self.import_timeout,
+                                 self.parse_memory_mb)
+            unsafe = {path: ImportErrorInfo(path, r.lineno, r.error) for path, r in probed.items()
+                      if r.error is not None}
+        loaded: list[DAG] = []
+        for path in paths:
+            filepath = str(Path(path).resolve())
+            if filepath in unsafe:
+                self._forget(filepath)
+                with contextlib.suppress(OSError):
+                    self.file_mtimes[filepath] = os.path.getmtime(filepath)
+                self.import_errors[filepath] = unsafe[filepath]
+                continue
+            loaded += self._load(filepath)
+        return loaded
+
+    def _probe(self, filepath: str) -> tuple[list[dict[str, str]], str | None, int | None]:
+        """In a probing child: load the file here, and say what came of it."""
+        found = self._load(filepath)
+        error = self.import_errors.get(filepath)
+        summaries = [{"dag_id": d.dag_id} for d in found]
+        if error is not None and not found:
+            if error.message.startswith("MemoryError"):
+                return summaries, (f"exceeded {self.parse_memory_mb} MB (core.dag_parse_memory_mb) while "
+                                   "importing"), error.lineno
+            return summaries, error.message, error.lineno
+        return summaries, None, None
+
+    def _forget(self, filepath: str) -> None:
         for dag_id in [d for d, dag in self.dags.items() if dag.fileloc == filepath]:
             del self.dags[dag_id]
         self.import_errors.pop(filepath, None)
+
+    def _load(self, filepath: str) -> list[DAG]:
+        """Import one file in this process; its DAGs, or an import error recorded."""
+        started = time.perf_counter()
+        self._forget(filepath)
         try:
             self.file_mtimes[filepath] = os.path.getmtime(filepath)
             found = self._import(filepath)
@@ -190,7 +243,10 @@ class DagBag:
         sys.modules[module_name] = module
         DagContext.autoregistered = []
         try:
-            with time_limit(self.import_timeout, "importing the file (core.dagbag_import_timeout)", TimeoutError):
+            # What a file prints while it is imported goes nowhere: it would garble the
+            # output of the command loading it.
+            with time_limit(self.import_timeout, "importing the file (core.dagbag_import_timeout)", TimeoutError), \
+                    contextlib.redirect_stdout(_NOWHERE), contextlib.redirect_stderr(_NOWHERE):
                 spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(module_name, None)

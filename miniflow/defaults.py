@@ -30,6 +30,12 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "dagbag_import_timeout": Setting(
             30.0, "Seconds a DAG file may take to import before it counts as broken."
         ),
+        "isolate_dag_parsing": Setting(
+            True, "Import each DAG file in a child process first, so a bad file cannot harm the one loading it."
+        ),
+        "dag_parse_memory_mb": Setting(
+            2048, "Megabytes a DAG file may allocate while it is imported in its child (0: no limit)."
+        ),
         "load_examples": Setting(False, "Also load the example DAGs shipped with miniflow."),
         "default_pool_slots": Setting(128, "Slots of default_pool, the pool tasks use unless told."),
         "max_task_retry_delay": Setting(

@@ -478,10 +478,11 @@ class Scheduler:
         dag = self.dags.get(row.dag_id)
         fail_lost_row(self.store, row, dag.task_dict.get(row.task_id) if dag else None, reason, self.retry_cap)
 
-    def fail_zombies(self) -> None:
-        """Running tries whose heartbeat stopped: their process is gone."""
+    def fail_zombies(self, dag_id: str | None = None) -> None:
+        """Running tries whose heartbeat stopped (of one DAG, or all): their process is gone."""
         for row in self.store.zombies(self.zombie_threshold):
-            self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
+            if dag_id is None or row.dag_id == dag_id:
+                self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
 
 
 def _timed_out(dag: DAG, run: Any, now: dt.datetime) -> bool:

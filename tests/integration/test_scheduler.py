@@ -12,6 +12,7 @@ outside the system under test.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -47,6 +48,7 @@ ZOMBIE_THRESHOLD = float(FAST["MINIFLOW__SCHEDULER__ZOMBIE_THRESHOLD"])
 # DAG files start with this; `datetime` is imported for the repr() of dates put in them.
 HEADER = """\
 import datetime
+import contextlib
 import datetime as dt
 import os
 import random
@@ -916,3 +918,80 @@ def test_dagrun_timeout_fails_the_run_and_stops_its_running_try(schedulers, db, 
     assert schedulers.stop(proc) == 0
     assert [r.state for r in runs(db, "too_slow")] == ["failed"]
     assert {t.task_id: t.state for t in tis(db, "too_slow")} == {"sleeper": "skipped", "after": "skipped"}
+
+
+def test_dag_files_that_exit_hang_or_hog_never_harm_the_scheduler(schedulers, db, write_dag, run_cli):
+    """os._exit, sys.exit, a loop that swallows the timeout and a 6 GB allocation at
+    import time, arriving while the scheduler runs: each is an import error with its
+    cause, the scheduler lives on at its own size, and the good DAG keeps its schedule."""
+    def successes() -> int:
+        return sum(1 for r in runs(db, "good") if r.state == "success")
+
+    start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=30)
+    write_dag("good.py", dag_source(GOOD_EVERY_2S, start=start))
+    limits = {"MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "3", "MINIFLOW__CORE__DAG_PARSE_MEMORY_MB": "512"}
+    proc = schedulers.start_ready(**limits)
+    wait_for(lambda: successes() >= 1, 20, "a run of the good DAG", schedulers.tail)
+    write_dag("exit_hard.py", "import os\nfrom miniflow import DAG\nos._exit(1)\n")
+    write_dag("exit_soft.py", "import sys\nfrom miniflow import DAG\nsys.exit(0)\n")
+    write_dag("stubborn.py", "import time\nfrom miniflow import DAG\nwhile True:\n    try:\n        time.sleep(60)\n"
+                             "    except BaseException:\n        pass\n")
+    write_dag("hog.py", "from miniflow import DAG\nblob = bytearray(6 * 1024 ** 3)\n")
+    result = None
+
+    def all_recorded() -> bool:
+        nonlocal result
+        result = run_cli("dags", "list-import-errors", "-o", "json", env=limits)
+        return result.returncode == 0 and len(json.loads(result.stdout or "[]")) == 4
+
+    wait_for(all_recorded, 40, "the four files' import errors", schedulers.tail)
+    errors = {Path(e["filepath"]).name: e["error"] for e in json.loads(result.stdout)}
+    assert "exited with status 1" in errors["exit_hard.py"] and "SystemExit" in errors["exit_soft.py"]
+    assert "killed after 3 s" in errors["stubborn.py"] and "exceeded 512 MB" in errors["hog.py"]
+    before = successes()
+    wait_for(lambda: successes() >= before + 2, 30, "the good DAG to keep being scheduled", schedulers.tail)
+    rss_kb = int(next(line.split()[1] for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                      if line.startswith("VmRSS")))
+    assert rss_kb < 1024 * 1024  # the 6 GB went nowhere near the scheduler
+    assert proc.poll() is None and schedulers.stop(proc) == 0
+
+
+KILLED_BACKFILL_DAG = """
+LEDGER = __LEDGER__
+STARTED = __STARTED__
+
+def work(ti, run_id):
+    note(STARTED, f"{run_id},{ti.task_id},{ti.try_number}")
+    if ti.task_id == "slow" and ti.try_number == 1:
+        time.sleep(120)  # killed with its backfill
+    note(LEDGER, f"{run_id},{ti.task_id},{ti.try_number}")
+
+with DAG("refill", start_date=datetime.datetime(2024, 1, 1), schedule="@daily",
+         default_args={"retries": 1, "retry_delay": datetime.timedelta(seconds=0)}):
+    PythonOperator(task_id="slow", python_callable=work) >> PythonOperator(task_id="after", python_callable=work)
+"""
+
+
+def test_a_backfill_rerun_after_kill_9_recovers_and_finishes_without_a_scheduler(
+        miniflow_home, sqlite_url, write_dag, db, tmp_path):
+    """kill -9 of a backfill (and its workers) mid-try, then the same command again with
+    no scheduler: the dead try is found by its stale heartbeat, retried, and every run
+    finishes, each body completing once."""
+    ledger, started = tmp_path / "ledger", tmp_path / "started"
+    write_dag("refill.py", dag_source(KILLED_BACKFILL_DAG, ledger=str(ledger), started=str(started)))
+    env = {**os.environ, "MINIFLOW_HOME": str(miniflow_home), **FAST}
+    command = [sys.executable, "-m", "miniflow", "backfill", "refill", "-s", "2024-01-01", "-e", "2024-01-02"]
+    first = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(",slow,1" in line for line in read_lines(started)), 60, "the slow try to start")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, start_new_session=True)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [r.state for r in runs(db, "refill")] == ["success", "success"]
+    done = Counter(line.rsplit(",", 1)[0] for line in read_lines(ledger))
+    assert set(done.values()) == {1} and len(done) == 4  # every (run, task) body completed exactly once

@@ -1,0 +1,73 @@
+"""Isolated DAG parsing (`miniflow.parsing`): every way a DAG file can misbehave at
+import time becomes an import error naming the file and the cause, and the good DAG
+beside it loads -- in the process that loads them, which nothing harms."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from miniflow.dagbag import DagBag
+
+GOOD = """
+    import datetime
+    from miniflow import DAG
+    from miniflow.operators.empty import EmptyOperator
+    with DAG("good", start_date=datetime.datetime(2024, 1, 1), schedule=None):
+        EmptyOperator(task_id="t")
+"""
+BAD = {
+    "exit_hard.py": ("import os\nfrom miniflow import DAG\nos._exit(1)\n", "exited with status 1 while importing"),
+    "exit_soft.py": ("import sys\nfrom miniflow import DAG\nsys.exit(2)\n", "SystemExit: 2"),
+    "stubborn.py": ("import time\nfrom miniflow import DAG\nwhile True:\n    try:\n        time.sleep(60)\n"
+                    "    except BaseException:\n        pass\n", "killed after 2 s"),
+    "hog.py": ("from miniflow import DAG\nblob = bytearray(6 * 1024 ** 3)\n", "exceeded 512 MB"),
+    "segfault.py": ("import ctypes\nfrom miniflow import DAG\nctypes.string_at(0)\n", "killed by signal SIGSEGV"),
+}
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MINIFLOW__CORE__DAG_PARSE_MEMORY_MB", "512")
+    from miniflow.config import reset_config
+
+    reset_config()
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "good.py").write_text(textwrap.dedent(GOOD))
+    for name, (source, _) in BAD.items():
+        (dags / name).write_text(source)
+    (dags / "noisy.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"noisy"')
+                                   + "for _ in range(100000):\n    print('x' * 100)\n")
+    yield dags
+    reset_config()
+
+
+def test_every_misbehaving_file_is_an_import_error_and_the_rest_loads(
+        folder: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    pid = os.getpid()
+    bag = DagBag(folder, include_examples=False, import_timeout=2)
+    assert os.getpid() == pid  # still here: os._exit and sys.exit happened elsewhere
+    assert bag.dag_ids == ["good", "noisy"]
+    errors = {Path(p).name: e.message for p, e in bag.import_errors.items()}
+    assert set(errors) == set(BAD)
+    for name, (_, expected) in BAD.items():
+        assert expected in errors[name], (name, errors[name])
+    assert "xxxx" not in capfd.readouterr().out  # what a file prints goes nowhere
+
+
+def test_without_isolation_files_load_in_process(folder: Path) -> None:
+    for name in BAD:
+        (folder / name).unlink()
+    bag = DagBag(folder, include_examples=False, isolate=False)
+    assert bag.dag_ids == ["good", "noisy"] and bag.import_errors == {}
+
+
+def test_a_file_that_changes_is_probed_again(folder: Path) -> None:
+    bag = DagBag(folder, include_examples=False, import_timeout=2)
+    (folder / "exit_hard.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"fixed"'))
+    assert [d.dag_id for d in bag.process_file(folder / "exit_hard.py")] == ["fixed"]
+    assert str((folder / "exit_hard.py").resolve()) not in bag.import_errors
