@@ -1,0 +1,196 @@
+"""The scheduler's steps, in-process with the sequential executor (no subprocesses):
+pools, priorities, limits, depends_on_past, retries, catchup, zombies, orphans and DAG
+files that change under a run -- each checked on SQLite and PostgreSQL in about a second."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from miniflow import DAG
+from miniflow.db.tables import TI_T
+from miniflow.executors.sequential import SequentialExecutor
+from miniflow.operators.empty import EmptyOperator
+from miniflow.operators.python import PythonOperator
+from miniflow.scheduler import Scheduler
+from miniflow.serialization import task_rows
+from miniflow.state import DagRunState
+from miniflow.taskinstancekey import TaskInstanceKey
+from miniflow.triggering import trigger_dag_run
+
+UTC = dt.timezone.utc
+START = dt.datetime(2024, 1, 1, tzinfo=UTC)
+DAY = dt.datetime(2024, 1, 2, tzinfo=UTC)
+RAN: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget() -> None:
+    RAN.clear()
+
+
+def record(ti: Any) -> None:
+    RAN.append(ti.task_id)
+
+
+class Steps:
+    """A scheduler over `dags` whose passes the test drives one at a time."""
+
+    def __init__(self, store: Any, *dags: DAG) -> None:
+        self.store = store
+        self.dags = {d.dag_id: d for d in dags}
+        store.sync_dags(list(dags), paused_by_default=False)
+        self.scheduler = Scheduler(store, SequentialExecutor(self.dags, store))
+        self.scheduler.dags = self.dags
+        for dag in dags:  # as the scheduler does when it loads a DAG: its next run is due when?
+            self.scheduler._update_next_dagrun(dag, dt.datetime.now(UTC))
+
+    def one_pass(self) -> int:
+        s = self.scheduler
+        s.create_due_runs()
+        s.start_queued_runs()
+        s.schedule_runs()
+        queued = s.queue_task_instances()
+        s.handle_events(s.executor.events(timeout=0.0))
+        return queued
+
+    def until_quiet(self, limit: int = 30) -> list[int]:
+        """Passes until nothing is queued twice in a row; how many each queued."""
+        counts: list[int] = []
+        for _ in range(limit):
+            counts.append(self.one_pass())
+            if counts[-2:] == [0, 0]:
+                break
+        return counts
+
+    def states(self, dag_id: str, when: dt.datetime = DAY) -> dict[str, Any]:
+        run = self.store.find_run(dag_id, when)
+        return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}
+
+
+def manual(store: Any, dag_id: str, when: dt.datetime = DAY) -> None:
+    trigger_dag_run(store, dag_id, logical_date=when)
+
+
+def test_a_pool_of_one_slot_runs_its_tasks_one_per_pass_highest_priority_first(store: Any) -> None:
+    store.set_pool("one", 1)
+    with DAG("pooled", start_date=START, schedule=None) as dag:
+        for name, weight in (("low", 1), ("high", 5), ("mid", 3)):
+            PythonOperator(task_id=name, python_callable=record, pool="one", priority_weight=weight)
+    steps = Steps(store, dag)
+    manual(store, "pooled")
+    counts = steps.until_quiet()
+    assert max(counts) == 1
+    assert RAN == ["high", "mid", "low"]
+
+
+def test_max_active_tasks_bounds_each_pass(store: Any) -> None:
+    with DAG("limited", start_date=START, schedule=None, max_active_tasks=2) as dag:
+        for n in range(5):
+            EmptyOperator(task_id=f"t{n}")
+    steps = Steps(store, dag)
+    manual(store, "limited")
+    counts = steps.until_quiet()
+    assert max(counts) == 2 and sum(counts) == 5
+    assert set(steps.states("limited").values()) == {"success"}
+
+
+def test_max_active_runs_keeps_further_runs_queued(store: Any) -> None:
+    with DAG("one_run", start_date=START, schedule=None, max_active_runs=1) as dag:
+        EmptyOperator(task_id="t")
+    steps = Steps(store, dag)
+    for n in range(3):
+        manual(store, "one_run", DAY + dt.timedelta(days=n))
+    steps.scheduler.start_queued_runs()
+    assert sorted(r.state for r in store.list_runs("one_run")) == ["queued", "queued", "running"]
+    steps.until_quiet()
+    assert [r.state for r in store.list_runs("one_run")] == ["success"] * 3
+
+
+def test_depends_on_past_waits_for_the_previous_run(store: Any) -> None:
+    fail = {"now": True}
+
+    def flaky() -> None:
+        if fail["now"]:
+            raise RuntimeError("the first day fails")
+
+    with DAG("past", start_date=START, schedule="@daily", catchup=False) as dag:
+        PythonOperator(task_id="t", python_callable=flaky, depends_on_past=True)
+    steps = Steps(store, dag)
+    manual(store, "past", DAY)
+    steps.until_quiet()
+    manual(store, "past", DAY + dt.timedelta(days=1))
+    steps.until_quiet()
+    assert steps.states("past") == {"t": "failed"}
+    assert steps.states("past", DAY + dt.timedelta(days=1)) == {"t": None}  # waits on the failed day
+    fail["now"] = False
+    steps.store.clear_tis([("past", store.find_run("past", DAY).run_id, "t", 0)])
+    steps.until_quiet()
+    assert steps.states("past", DAY + dt.timedelta(days=1)) == {"t": "success"}
+
+
+def test_a_failed_try_is_retried_after_its_delay(store: Any) -> None:
+    tries: list[int] = []
+
+    def once_bad(ti: Any) -> None:
+        tries.append(ti.try_number)
+        if ti.try_number == 1:
+            raise RuntimeError("first try fails")
+
+    with DAG("retrying", start_date=START, schedule=None) as dag:
+        PythonOperator(task_id="t", python_callable=once_bad, retries=2, retry_delay=0)
+    steps = Steps(store, dag)
+    manual(store, "retrying")
+    steps.until_quiet()
+    assert tries == [1, 2] and steps.states("retrying") == {"t": "success"}
+
+
+def test_catchup_creates_every_missed_interval_and_a_manual_run_does_not_stall_it(store: Any) -> None:
+    start = (dt.datetime.now(UTC) - dt.timedelta(days=4)).replace(hour=0, minute=0, second=0, microsecond=0)
+    with DAG("caught_up", start_date=start, schedule="@daily", catchup=True) as on:
+        EmptyOperator(task_id="t")
+    with DAG("latest_only_run", start_date=start, schedule="@daily", catchup=False) as off:
+        EmptyOperator(task_id="t")
+    steps = Steps(store, on, off)
+    manual(store, "caught_up", start + dt.timedelta(days=1))  # a date the catch-up has not reached
+    steps.until_quiet()
+    dates = sorted(r.logical_date for r in store.list_runs("caught_up"))
+    assert dates == [start + dt.timedelta(days=n) for n in range(4)]
+    assert len(store.list_runs("latest_only_run")) == 1
+
+
+def test_zombies_and_orphans_are_recovered(store: Any) -> None:
+    with DAG("lost", start_date=START, schedule=None) as dag:
+        EmptyOperator(task_id="zombie", retries=1, retry_delay=0)
+        EmptyOperator(task_id="orphan")
+    steps = Steps(store, dag)
+    store.create_run("lost", task_rows(dag), "r", DAY, None, "manual", state=DagRunState.RUNNING)
+    store.set_ti_states("lost", "r", ["zombie"], "queued", [None])
+    store.claim_ti(TaskInstanceKey("lost", "r", "zombie"))
+    store.set_ti_states("lost", "r", ["orphan"], "queued", [None], queued_by="999999")
+    with store.write() as conn:  # the try's process died a minute ago
+        conn.execute(update(TI_T).where(TI_T.c.task_id == "zombie").values(
+            heartbeat=dt.datetime.now(UTC) - dt.timedelta(minutes=1)))
+    steps.scheduler.zombie_threshold = 5
+    steps.scheduler.fail_zombies()
+    steps.scheduler.adopt_or_reset_orphans()
+    assert {t.task_id: t.state for t in store.tis_of_run("lost", "r")} == {"zombie": "up_for_retry",
+                                                                          "orphan": "scheduled"}
+    steps.until_quiet()
+    assert {t.task_id: t.state for t in store.tis_of_run("lost", "r")} == {"zombie": "success", "orphan": "success"}
+
+
+def test_a_dag_file_that_changes_mid_run_adds_and_retires_task_instances(store: Any) -> None:
+    with DAG("changing", start_date=START, schedule=None) as old:
+        EmptyOperator(task_id="first") >> EmptyOperator(task_id="dropped")
+    steps = Steps(store, old)
+    store.create_run("changing", task_rows(old), "r", DAY, None, "manual", state=DagRunState.RUNNING)
+    with DAG("changing", start_date=START, schedule=None) as new:
+        EmptyOperator(task_id="first") >> EmptyOperator(task_id="added")
+    steps.scheduler.dags = {"changing": new}
+    steps.until_quiet()
+    assert {t.task_id: t.state for t in store.tis_of_run("changing", "r")} == {
+        "first": "success", "dropped": "removed", "added": "success"}
