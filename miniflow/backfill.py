@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from miniflow.exceptions import MiniflowError
 from miniflow.serialization import task_rows
 from miniflow.state import DagRunState, Override
 from miniflow.state import TaskInstanceState as TIS
@@ -34,17 +35,32 @@ __all__ = ["backfill_infos", "Backfill", "BackfillProgress"]
 FINISHED_RUN = (DagRunState.SUCCESS, DagRunState.FAILED)
 
 
+MAX_BACKFILL_RUNS = 20_000
+
+
 def backfill_infos(dag: DAG, start: dt.datetime, end: dt.datetime) -> list[DagRunInfo]:
-    """The scheduled runs with a logical date in [start, end], oldest first."""
+    """The scheduled runs with a logical date in [start, end], oldest first; more than
+    `MAX_BACKFILL_RUNS` is an error (a range typed wrong), not hours of work."""
     restriction = TimeRestriction(start, end, catchup=True)
     infos: list[DagRunInfo] = []
     last = None
     while True:
-        info = dag.timetable.next_dagrun_info(last, restriction, start)
+        try:
+            info = dag.timetable.next_dagrun_info(last, restriction, start)
+        except (OverflowError, ValueError):  # past the last representable date
+            return infos
         if info is None or (last is not None and info.data_interval == last):
             return infos
+        if len(infos) >= MAX_BACKFILL_RUNS:
+            raise BackfillTooLarge(
+                f"{start.date()} to {end.date()} holds more than {MAX_BACKFILL_RUNS:,} runs of {dag.dag_id}; "
+                "backfill a narrower range")
         infos.append(info)
         last = info.data_interval
+
+
+class BackfillTooLarge(MiniflowError, ValueError):
+    """A backfill range with too many runs."""
 
 
 @dataclass

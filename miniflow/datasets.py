@@ -177,11 +177,12 @@ class DatasetAny(_Compound):
 
 @dataclass
 class Metadata:
-    """``yield Metadata(dataset, extra)`` from a task: the extra of its event."""
+    """``yield Metadata(dataset, extra)`` from a task: the extra of its event (and, with
+    `alias`, the dataset added to that alias)."""
 
-    target: Dataset | DatasetAlias
+    target: Dataset
     extra: dict[str, Any]
-    alias: DatasetAlias | None = None
+    alias: DatasetAlias | str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,21 +293,16 @@ class OutletEventAccessors:
         return key in self._by_key
 
 
-def outlet_datasets(outlets: Iterable[Any], events: OutletEventAccessors,
-                    metadata: Iterable[Metadata] = ()) -> list[tuple[str, dict[str, Any], str | None]]:
+def outlet_datasets(outlets: Iterable[Any], events: OutletEventAccessors) -> list[tuple[str, dict[str, Any], str | None]]:
     """The ``(uri, extra, alias)`` updates a successful try records: each Dataset
     outlet, and each dataset added through a DatasetAlias outlet."""
-    extras = {m.target: m.extra for m in metadata}
     found: list[tuple[str, dict[str, Any], str | None]] = []
     for outlet in outlets:
         if isinstance(outlet, Dataset):
-            extra = {**outlet.extra, **(events[outlet].extra if outlet in events else {}), **extras.get(outlet, {})}
-            found.append((outlet.uri, extra, None))
+            found.append((outlet.uri, {**outlet.extra, **(events[outlet].extra if outlet in events else {})}, None))
         elif isinstance(outlet, DatasetAlias):
             added = events[outlet].added if outlet in events else []
             found += [(ds.uri, extra, outlet.name) for ds, extra in added]
-            found += [(m.target.uri, m.extra, outlet.name) for m in metadata
-                      if m.alias == outlet and isinstance(m.target, Dataset)]
     return found
 
 

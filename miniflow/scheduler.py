@@ -442,8 +442,10 @@ class Scheduler:
         """Hand what may run to the executor; a task with nothing to run (an
         EmptyOperator with no callback or outlet to honour) just succeeds."""
         dag_limits = {d: dag.max_active_tasks for d, dag in self.dags.items()}
-        task_limits = {(d, t.task_id): t.max_active_tis_per_dag for d, dag in self.dags.items()
-                       for t in dag.task_dict.values() if t.max_active_tis_per_dag}
+        task_limits = {key: limit for dag in self.dags.values()
+                       for key, limit in dag.derived("task_limits", lambda dag=dag: {  # type: ignore[misc]
+                           (dag.dag_id, t.task_id): t.max_active_tis_per_dag
+                           for t in dag.task_dict.values() if t.max_active_tis_per_dag}).items()}
         rows = self.store.queue_within_limits(
             self.executor.open_slots, dag_limits, task_limits, self.job_id,
             include_backfill=include_backfill, run_filter=run_filter,

@@ -20,6 +20,20 @@ if TYPE_CHECKING:
 __all__ = ["TriggerError", "trigger_dag_run", "RUN_ID_PATTERN"]
 
 RUN_ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.~:+-]{1,250}$")
+MAX_CONF_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests lists and dicts (without recursing, so any depth is safe)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level > MAX_CONF_DEPTH:
+                return level
+            todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 class TriggerError(MiniflowError, ValueError):
@@ -60,6 +74,8 @@ def trigger_dag_run(
         conf = {}
     if not isinstance(conf, dict):
         raise TriggerError("conf must be a JSON object")
+    if _depth(conf) > MAX_CONF_DEPTH:
+        raise TriggerError(f"conf is nested deeper than {MAX_CONF_DEPTH} levels")
     if isinstance(logical_date, str):
         try:
             logical_date = dt.datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
@@ -83,7 +99,13 @@ def trigger_dag_run(
     timetable = timetable_from_json(serialized.data.get("timetable") or {})
     rows = [t["row"] for t in serialized.data.get("tasks", [])
             if in_window(t.get("start_date"), t.get("end_date"), when)]
-    run = store.create_run(dag_id, rows, run_id, when, timetable.infer_manual_data_interval(when), "manual",
+    try:
+        when = when.astimezone(dt.timezone.utc)
+        interval = timetable.infer_manual_data_interval(when)
+    except (OverflowError, ValueError):
+        raise TriggerError(f"logical_date {when.isoformat()} is out of the range of dates miniflow handles") \
+            from None
+    run = store.create_run(dag_id, rows, run_id, when, interval, "manual",
                            conf=conf, state=DagRunState.QUEUED, external_trigger=True, triggered_by=user)
     if run is None:
         raise TriggerError(f"DAG {dag_id!r} already has the run {run_id!r} or a run at {when.isoformat()}",

@@ -350,3 +350,21 @@ def test_cli_edges_a_new_user_meets(run_cli, sqlite_url: str, miniflow_home: Pat
     assert run_cli("config", "init").returncode == 0
     assert "# parallelism = 32" in (miniflow_home / "miniflow.toml").read_text()
     assert run_cli("config", "init").returncode == 1
+
+
+def test_cli_inputs_at_the_edges_get_a_one_line_error_not_a_hang(run_cli, sqlite_url: str,
+                                                                 miniflow_home: Path) -> None:
+    (miniflow_home / "dags" / "daily.py").write_text(
+        "import datetime\nfrom miniflow import DAG\nfrom miniflow.operators.empty import EmptyOperator\n"
+        "with DAG('daily', start_date=datetime.datetime(2024, 1, 1), schedule='@daily'):\n"
+        "    EmptyOperator(task_id='t')\n")
+    cases = [
+        (("dags", "next-execution", "daily", "-n", "100000000"), 2, "10000"),
+        (("backfill", "daily", "-s", "0001-01-01", "-e", "9999-12-31", "--dry-run"), 1, "narrower range"),
+        (("users", "create", "-u", "", "-r", "Admin", "-p", "long-enough"), 2, "--username"),
+        (("dags", "trigger", "daily", "-e", ""), 2, "is empty"),
+    ]
+    for args, code, says in cases:
+        result = run_cli(*args, timeout=60)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        assert says in result.stderr and len(result.stderr.strip().splitlines()) <= 3, (args, result.stderr)

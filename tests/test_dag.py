@@ -476,3 +476,27 @@ def test_roots_leaves_and_edges() -> None:
     assert sorted(t.task_id for t in dag.leaves) == ["b", "c"]
     assert sorted(dag.edges()) == [("a", "b"), ("a", "c")]
     assert dag.partial_subset(["b"], include_upstream=True) == {"a", "b"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(edges=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=30),
+       weights=st.lists(st.integers(-3, 5), min_size=12, max_size=12),
+       rules=st.lists(st.sampled_from(["downstream", "upstream", "absolute"]), min_size=12, max_size=12))
+def test_priority_weights_sum_each_relative_once(edges: list[tuple[int, int]], weights: list[int],
+                                                 rules: list[str]) -> None:
+    """The bitset computation agrees with the definition: own weight plus each
+    distinct relative's, whatever the diamonds."""
+    from miniflow.serialization import priority_weights
+
+    with DAG("weights", start_date=START) as dag:
+        tasks = [EmptyOperator(task_id=f"t{i}", priority_weight=w, weight_rule=r)
+                 for i, (w, r) in enumerate(zip(weights, rules))]
+        for a, b in edges:
+            if a < b:  # forward edges only: acyclic
+                tasks[a] >> tasks[b]
+    expected = {}
+    for t in tasks:
+        relatives = (dag.get_flat_relative_ids(t.task_id, upstream=t.weight_rule == "upstream")
+                     if t.weight_rule != "absolute" else set())
+        expected[t.task_id] = t.priority_weight + sum(dag.task_dict[r].priority_weight for r in relatives)
+    assert priority_weights(dag) == expected

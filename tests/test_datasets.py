@@ -168,6 +168,25 @@ def test_inlet_events_read_past_updates(store: Any) -> None:
     assert seen == [[{"n": 7}]]
 
 
+def test_a_task_that_yields_metadata_sets_its_events_extra(store: Any) -> None:
+    from miniflow import task
+    from miniflow.datasets import Metadata
+
+    with DAG("yielder", start_date=START, schedule=None) as dag:
+        @task(outlets=[A])
+        def load() -> Any:
+            yield Metadata(A, {"rows": 42})
+            return "loaded"
+
+        load()
+    world = World(store, dag, consumer("after_yield", [A]))
+    world.produce("yielder")
+    assert SEEN["after_yield"] == [{A.uri: [{"rows": 42}]}]
+    run_id = store.list_runs("yielder")[0].run_id
+    [row] = store.xcom_pull("yielder", run_id, ["load"], "return_value", None)
+    assert row.value == '"loaded"'
+
+
 def test_schedules_and_uris_are_checked_when_the_file_loads() -> None:
     dag = DAG("ds", start_date=START, schedule=[A, B])
     assert isinstance(dag.timetable, DatasetTriggeredTimetable) and dag.timetable.summary == "Dataset"

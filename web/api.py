@@ -273,10 +273,13 @@ def trigger_run(dag_id: str) -> Response:
     from miniflow.triggering import TriggerError, trigger_dag_run
 
     _dag_row(dag_id)
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "Bad Request", "the body is nested too deeply") from None
     if body is None:
         if request.get_data():
-            raise ApiError(400, "Bad Request", "the body is not valid JSON")
+            raise ApiError(400, "Bad Request", "the body is not valid JSON (or is nested too deeply)")
         body = {}
     if not isinstance(body, dict):
         raise ApiError(400, "Bad Request", "the body must be a JSON object")

@@ -35,7 +35,7 @@ def check_credentials(username: str, password: str) -> Any:
     password with every API request; so a match is remembered for a minute, keyed by
     a keyed digest of the password and by the stored hash (a new password forgets it).
     """
-    user = current_app.extensions["miniflow_store"].get_user(username)
+    user = current_app.extensions["miniflow_store"].get_user(username) if username.strip() else None
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # keep timing alike for unknown users
         return None

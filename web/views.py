@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import json
 import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -159,11 +161,39 @@ def pause(dag_id: str) -> Any:
 # --- DAG page -------------------------------------------------------------------------------
 
 
+# The state that sums up a mapped task's instances in one grid cell: the first of these
+# that any instance is in (work still going on first, then what went wrong).
+_SUMMARY_ORDER = ("running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "failed",
+                  "upstream_failed", None, "skipped", "removed", "success")
+
+
+@dataclass
+class MappedCell:
+    """One grid cell for every instance of a mapped task in a run."""
+
+    count: int
+    states: dict[str, int]  # state (or "none") -> how many instances are in it
+    state: str | None  # the summary (see _SUMMARY_ORDER)
+
+    @classmethod
+    def of(cls, tis: list[Any]) -> MappedCell:
+        states = Counter(str(t.state) if t.state else "none" for t in tis)
+        present = {t.state for t in tis}
+        summary = next((s for s in _SUMMARY_ORDER if s in present), None)
+        return cls(len(tis), dict(sorted(states.items())), summary)
+
+
 def _grid(dag_id: str, page: int, size: int) -> tuple[list[Any], dict[str, dict[str, Any]], int]:
     runs, total = _store().run_page(dag_id, limit=size, offset=(page - 1) * size)
     cells: dict[str, dict[str, Any]] = {r.run_id: {} for r in runs}
+    mapped: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for ti in _store().tis_for_runs(dag_id, [r.run_id for r in runs]):
-        cells[ti.run_id][ti.task_id] = ti
+        if ti.map_index >= 0:
+            mapped[ti.run_id, ti.task_id].append(ti)
+        else:
+            cells[ti.run_id][ti.task_id] = ti
+    for (run_id, task_id), tis in mapped.items():
+        cells[run_id][task_id] = MappedCell.of(tis)
     return list(reversed(runs)), cells, total
 
 
@@ -182,12 +212,15 @@ def dag(dag_id: str) -> Any:
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
     run = _store().get_run(dag_id, run_id) if run_id else None
     run_tis = {t.task_id: t for t in _store().tis_for_runs(dag_id, [run.run_id])} if run else {}
-    nodes, edges, width, height = layout(data["tasks"])
+    from miniflow.web.graph import group_boxes
+
+    nodes, edges, width, height = layout(data["tasks"], data.get("edge_labels"))
+    boxes = group_boxes(data["tasks"], data.get("task_groups") or [], nodes)
     gantt = sorted((t for t in run_tis.values() if t.start_date), key=lambda t: t.start_date)
     return render_template(
         "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
         pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
-        width=width, height=height, gantt=_gantt_bars(gantt), source=serialized.source_code,
+        width=width, height=height, boxes=boxes, gantt=_gantt_bars(gantt), source=serialized.source_code,
         describe=describe_schedule, conf_json=json.dumps(run.conf or {}, indent=2) if run else "",
         trigger_error=None, trigger_conf="{}",
     )
@@ -292,6 +325,11 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
     _serialized(dag_id)
     key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
     ti = _store().get_ti(key)
+    if ti is None and key.map_index < 0:
+        instances = _store().mapped_tis(dag_id, run_id, task_id)
+        if instances:  # a mapped task: the list of its instances
+            return render_template("mapped_instances.html", dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                   instances=instances, cell=MappedCell.of(instances))
     if ti is None:
         abort(404, description="no such task instance")
     history = _store().ti_history(key)

@@ -92,7 +92,7 @@ def show(dag_id: str, as_dot: bool, subdir: str | None) -> None:
 
 @dags.command("next-execution")
 @click.argument("dag_id")
-@click.option("-n", "--num-executions", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("-n", "--num-executions", default=1, show_default=True, type=click.IntRange(1, 10_000),
               help="How many logical dates to show.")
 @subdir_option
 @output_option
@@ -266,6 +266,8 @@ def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str
     from miniflow.triggering import trigger_dag_run
 
     run_conf = parse_conf(conf)
+    if logical_date is not None and not logical_date.strip():
+        raise click.BadParameter("is empty; leave -e out to trigger for now", param_hint="--logical-date")
     when = parse_datetime(logical_date, "--logical-date") if logical_date else None
     store = get_store()
     store.sync_dags([load_dag(dag_id, subdir)])

@@ -27,8 +27,12 @@ def users() -> None:
 def create(username: str, role: str, password: str | None, email: str | None,
            firstname: str | None, lastname: str | None) -> None:
     """Create a user (Admin and Op may act, Viewer only reads)."""
+    import re
+
     from miniflow.web.auth import hash_password
 
+    if not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,256}", username):
+        raise click.BadParameter("use 1 to 256 letters, digits or _ . @ + -", param_hint="--username")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 8:

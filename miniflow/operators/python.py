@@ -86,10 +86,35 @@ class PythonOperator(BaseOperator):
     def execute(self, context: dict[str, Any]) -> Any:
         merged = {**context, **self.op_kwargs, "templates_dict": self.templates_dict}
         kwargs = callable_kwargs(self.python_callable, self.op_args, merged)
-        result = self.python_callable(*self.op_args, **kwargs)
+        if inspect.isgeneratorfunction(self.python_callable):
+            result = _run_yielding_metadata(self.python_callable(*self.op_args, **kwargs), context, self.log)
+        else:
+            result = self.python_callable(*self.op_args, **kwargs)
         if self.show_return_value_in_logs:
             self.log.info("Done. Returned value was: %s", result)
         return result
+
+
+def _run_yielding_metadata(generator: Any, context: dict[str, Any], log: Any) -> Any:
+    """A callable that yields: each ``Metadata(dataset, extra, alias)`` it yields sets
+    the extra of its dataset event (and adds the dataset to the alias), as in Airflow;
+    what it returns is the task's return value."""
+    from miniflow.datasets import Dataset, DatasetAlias, Metadata
+
+    events = context["outlet_events"]
+    while True:
+        try:
+            item = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if not isinstance(item, Metadata):
+            log.warning("Ignoring unknown data of %r received from task", type(item))
+            continue
+        target = item.target if isinstance(item.target, Dataset) else Dataset(str(item.target))
+        events[target].extra.update(item.extra)
+        if item.alias is not None:
+            alias = item.alias if isinstance(item.alias, DatasetAlias) else DatasetAlias(str(item.alias))
+            events[alias].add(target, extra=item.extra)
 
 
 class BranchPythonOperator(PythonOperator):

@@ -10,8 +10,11 @@ its own subtest.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
+import pytest
 from conftest import XSS, WebSite
 
 API = "/api/v1"
@@ -449,3 +452,28 @@ def test_wrong_method_is_a_problem_document(web_site: WebSite) -> None:
     response = web_site.app.test_client().delete(f"{API}/dags/web_dag", headers=web_site.auth())
     assert_problem(response, 405)
     assert web_site.store.get_dag_row("web_dag") is not None
+
+
+@pytest.mark.parametrize("body", [
+    {"logical_date": "9999-12-31T23:59:59+14:00"},
+    {"logical_date": "0001-01-01T00:00:00-14:00"},
+    {"conf": json.loads('{"a": ' * 200 + "1" + "}" * 200)},
+])
+def test_dates_and_conf_at_the_edges_are_a_400_not_a_500(web_site: WebSite, body: dict[str, Any]) -> None:
+    before = run_count(web_site)
+    response = web_site.app.test_client().post(RUNS, json=body, headers=web_site.auth())
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["detail"]
+    assert run_count(web_site) == before
+
+
+def test_a_body_nested_50000_levels_deep_is_a_400(web_site: WebSite) -> None:
+    deep = '{"conf": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}"
+    response = web_site.app.test_client().post(RUNS, data=deep, content_type="application/json",
+                                               headers=web_site.auth())
+    assert response.status_code == 400
+
+
+def test_an_empty_username_never_authenticates(web_site: WebSite) -> None:
+    empty = "Basic " + base64.b64encode(b":password").decode()
+    assert get(web_site, RUNS, headers={"Authorization": empty}).status_code == 401

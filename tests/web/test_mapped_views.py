@@ -1,0 +1,62 @@
+"""What the UI shows of mapped tasks, task groups and edge labels: a mapped task is one
+grid cell per run with its count and per-state summary, opening the list of its
+instances; the graph draws arrows, edge labels and task-group boxes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from werkzeug.security import generate_password_hash
+
+from miniflow import DAG, task
+from miniflow.dag_test import run_dag_test
+from miniflow.edge_label import Label
+from miniflow.operators.empty import EmptyOperator
+from miniflow.task_group import TaskGroup
+
+DAY = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+
+
+def login(app: Any) -> Any:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "admin", "password": "password", "csrf_token": token})
+    return client
+
+
+def test_mapped_cells_groups_and_labels(store: Any) -> None:
+    from miniflow.web import create_app
+
+    with DAG("shapes", start_date=DAY, schedule=None) as dag:
+        @task
+        def fail_on_two(x: int) -> int:
+            if x == 2:
+                raise ValueError("two")
+            return x
+
+        check = EmptyOperator(task_id="check")
+        with TaskGroup("section"):
+            inner = EmptyOperator(task_id="inner")
+        mapped = fail_on_two.expand(x=[1, 2, 3])
+        check >> Label("all good") >> inner
+        check >> mapped
+    run_dag_test(dag, DAY, store=store)
+    store.create_user("admin", generate_password_hash("password", "pbkdf2:sha256:1"), "Admin")
+    client = login(create_app(store, testing=True))
+    run_id = store.find_run("shapes", DAY).run_id
+
+    grid = client.get("/dags/shapes").get_data(as_text=True)
+    assert "3 mapped: 1 failed, 2 success" in grid
+    assert re.search(r'class="cell state-failed mapped"[^>]*>3</a>', grid)
+    listing = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two").get_data(as_text=True)
+    assert "3 mapped instances" in listing and "map_index=2" in listing
+    one = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two?map_index=1")
+    assert one.status_code == 200 and "two" in one.get_data(as_text=True)
+
+    graph = client.get("/dags/shapes?tab=graph").get_data(as_text=True)
+    assert 'marker-end="url(#arrow)"' in graph
+    assert '<text class="edge-label"' in graph and "all good" in graph
+    assert '<rect class="group"' in graph and ">section</text>" in graph
