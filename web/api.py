@@ -430,6 +430,20 @@ def create_dataset_event() -> Response:
     return jsonify(dataset_event_json(row))
 
 
+@bp.get("/dags/<dag_id>/datasets")
+@authenticated()
+def dag_datasets(dag_id: str) -> Response:
+    """A DAG's dataset dependencies: what it is scheduled on, what it updates, and the
+    updates queued for its next dataset-triggered run."""
+    _dag_row(dag_id)
+    refs = _store().dag_dataset_references(dag_id)
+    queued = _store().dataset_queue().get(dag_id, {})
+    return jsonify({"dag_id": dag_id, "consumes": refs["uri"], "consumes_aliases": refs["alias"],
+                    "produces": refs["outlet"],
+                    "queued_events": [{"uri": uri, "dag_id": dag_id, "created_at": _iso(when)}
+                                      for uri, when in sorted(queued.items())]})
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     from miniflow.web.openapi import SPEC

@@ -125,6 +125,14 @@ SPEC: dict[str, Any] = {
             "parameters": [*_path("dag_id", "dag_run_id", "task_id", "xcom_key"), _MAP_INDEX],
             "get": {"operationId": "get_xcom_entry", "responses": {"200": _json(_ref("XCom")), **_ERRORS}},
         },
+        "/dags/{dag_id}/datasets": {
+            "parameters": _path("dag_id"),
+            "get": {"operationId": "get_dag_datasets", "responses": {"200": _json({"type": "object", "properties": {
+                "dag_id": _STR, "consumes": {"type": "array", "items": _STR},
+                "consumes_aliases": {"type": "array", "items": _STR}, "produces": {"type": "array", "items": _STR},
+                "queued_events": {"type": "array", "items": {"type": "object", "properties": {
+                    "uri": _STR, "dag_id": _STR, "created_at": _DT}}}}}), **_ERRORS}},
+        },
         "/datasets": {"get": {"operationId": "get_datasets", "parameters": _PAGE,
                               "responses": {"200": _json(_collection("datasets", "Dataset")), **_ERRORS}}},
         "/datasets/events": {

@@ -148,6 +148,14 @@ class DatasetQueries:
                     found[e.id] = (run.data_interval_start, run.data_interval_end)
         return found
 
+    def dag_dataset_references(self, dag_id: str) -> dict[str, list[str]]:
+        """What `dag_id` is scheduled on (``uri``, ``alias``) and updates (``outlet``)."""
+        found: dict[str, list[str]] = {"uri": [], "alias": [], "outlet": []}
+        with self.read() as conn:
+            for ref in conn.execute(select(DS_REF_T).where(DS_REF_T.c.dag_id == dag_id).order_by(DS_REF_T.c.name)):
+                found[ref.kind].append(ref.name)
+        return found
+
     def triggering_dataset_events(self, dag_id: str, run_id: str) -> list[Row[Any]]:
         with self.read() as conn:
             return list(conn.execute(

@@ -90,6 +90,7 @@ def real_cases(site: WebSite) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/datasets/events", {"body": {"dataset_uri": "s3://lake/orders", "extra": {"rows": 3}}}),
         ("POST", "/datasets/events", {"body": {"dataset_uri": "has space"}}),
         ("GET", "/datasets", {}),
+        ("GET", "/dags/{dag_id}/datasets", {"path_parameters": {"dag_id": "web_dag"}}),
         ("GET", "/datasets/events", {"query": {"dataset_uri": "s3://lake/orders"}}),
         ("GET", "/importErrors", {}),
     ]
