@@ -309,3 +309,56 @@ def web_site(store, write_dag, dags_folder: Path, miniflow_home: Path) -> WebSit
               for d in (3, 4)]
     app = create_app(store, testing=True)
     return WebSite(app, store, result.run_id, queued, miniflow_home / "logs")
+
+
+# --- the scheduler in-process: its passes driven one at a time by a test -------------------------
+
+
+class InProcessScheduler:
+    """A `Scheduler` over `dags` with the sequential executor: each pass creates due and
+    dataset-triggered runs, starts queued runs, applies the trigger rules, queues and
+    runs what may run, and handles the tries that ended."""
+
+    def __init__(self, store, *dags) -> None:
+        import datetime as dt
+
+        from miniflow.executors.sequential import SequentialExecutor
+        from miniflow.scheduler import Scheduler
+
+        self.store = store
+        self.dags = {d.dag_id: d for d in dags}
+        store.sync_dags(list(dags), paused_by_default=False)
+        self.executor = SequentialExecutor(self.dags, store)
+        self.scheduler = Scheduler(store, self.executor)
+        self.scheduler.dags = self.dags
+        for dag in dags:  # as the scheduler does when it loads a DAG: when is its next run due?
+            self.scheduler._update_next_dagrun(dag, dt.datetime.now(dt.timezone.utc))
+
+    def one_pass(self) -> int:
+        """One pass; how many task instances it queued."""
+        s = self.scheduler
+        s.create_due_runs()
+        s.create_dataset_triggered_runs()
+        s.start_queued_runs()
+        s.schedule_runs()
+        queued = s.queue_task_instances()
+        s.handle_events(self.executor.events(timeout=0.0))
+        return queued
+
+    def passes(self, n: int = 6) -> None:
+        for _ in range(n):
+            self.one_pass()
+
+    def until_quiet(self, limit: int = 30) -> list[int]:
+        """Passes until two in a row queue nothing; how many each queued."""
+        counts: list[int] = []
+        for _ in range(limit):
+            counts.append(self.one_pass())
+            if counts[-2:] == [0, 0]:
+                break
+        return counts
+
+    def states(self, dag_id: str, when) -> dict:
+        """Each task's state in the run of `dag_id` at `when`."""
+        run = self.store.find_run(dag_id, when)
+        return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}

@@ -8,16 +8,15 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from conftest import InProcessScheduler
 
 from miniflow import DAG
 from miniflow.clearing import external_clears
 from miniflow.dag_test import run_dag_test
-from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.latest_only import LatestOnlyOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.operators.trigger_dagrun import TriggerDagRunOperator
-from miniflow.scheduler import Scheduler
 from miniflow.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.triggering import trigger_dag_run
@@ -31,33 +30,16 @@ def boom() -> None:
     raise RuntimeError("boom")
 
 
-class World:
-    def __init__(self, store: Any, *dags: DAG) -> None:
-        self.store = store
-        self.dags = {d.dag_id: d for d in dags}
-        store.sync_dags(list(dags), paused_by_default=False)
-        self.executor = SequentialExecutor(self.dags, store)
-        self.scheduler = Scheduler(store, self.executor)
-        self.scheduler.dags = self.dags
-
-    def passes(self, n: int = 6) -> None:
-        s = self.scheduler
-        for _ in range(n):
-            s.start_queued_runs()
-            s.schedule_runs()
-            s.queue_task_instances()
-            s.handle_events(self.executor.events(timeout=0.0))
-
+class World(InProcessScheduler):
     def states(self, dag_id: str, when: dt.datetime = DAY) -> dict[str, Any]:
-        run = self.store.find_run(dag_id, when)
-        return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}
+        return super().states(dag_id, when)
 
 
 # --- LatestOnlyOperator ------------------------------------------------------------------------
 
 
 def latest_only_dag(dag_id: str) -> DAG:
-    with DAG(dag_id, start_date=START, schedule=dt.timedelta(hours=4)) as dag:
+    with DAG(dag_id, start_date=START, schedule=dt.timedelta(hours=4), catchup=False) as dag:
         LatestOnlyOperator(task_id="latest_only") >> EmptyOperator(task_id="after")
     return dag
 
@@ -165,14 +147,14 @@ def test_wait_for_completion_fails_when_the_target_fails(store: Any) -> None:
 
 
 def upstream_dag(fn: Any = None) -> DAG:
-    with DAG("upstream", start_date=START, schedule="@daily") as dag:
+    with DAG("upstream", start_date=START, schedule=None) as dag:
         PythonOperator(task_id="produce", python_callable=fn or (lambda: None))
         EmptyOperator(task_id="other")
     return dag
 
 
 def sensor_dag(**kwargs: Any) -> DAG:
-    with DAG("downstream", start_date=START, schedule="@daily") as dag:
+    with DAG("downstream", start_date=START, schedule=None) as dag:
         ExternalTaskSensor(task_id="wait", external_dag_id="upstream", poke_interval=0, timeout=0, **kwargs)
     return dag
 

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from conftest import InProcessScheduler
 
 from miniflow import DAG
 from miniflow.datasets import (
@@ -18,9 +19,7 @@ from miniflow.datasets import (
     DatasetTriggeredTimetable,
 )
 from miniflow.exceptions import DagDefinitionError
-from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.python import PythonOperator
-from miniflow.scheduler import Scheduler
 from miniflow.timetables import CronTimetable
 
 UTC = dt.timezone.utc
@@ -54,28 +53,9 @@ def consumer(dag_id: str, schedule: Any) -> DAG:
     return dag
 
 
-class World:
-    """DAGs, the store and an in-process scheduler."""
-
-    def __init__(self, store: Any, *dags: DAG) -> None:
-        self.store = store
-        self.dags = {d.dag_id: d for d in dags}
-        store.sync_dags(list(dags), paused_by_default=False)
-        self.executor = SequentialExecutor(self.dags, store)
-        self.scheduler = Scheduler(store, self.executor)
-        self.scheduler.dags = self.dags
-
-    def passes(self, n: int = 6) -> None:
-        s = self.scheduler
-        for _ in range(n):
-            s.create_due_runs()
-            s.create_dataset_triggered_runs()
-            s.start_queued_runs()
-            s.schedule_runs()
-            s.queue_task_instances()
-            s.handle_events(self.executor.events(timeout=0.0))
-
+class World(InProcessScheduler):
     def produce(self, dag_id: str) -> None:
+        """A manual run of `dag_id`, and passes until it is done."""
         from miniflow.triggering import trigger_dag_run
 
         trigger_dag_run(self.store, dag_id)

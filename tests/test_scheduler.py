@@ -8,14 +8,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from conftest import InProcessScheduler
 from sqlalchemy import update
 
 from miniflow import DAG
 from miniflow.db.tables import TI_T
-from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.python import PythonOperator
-from miniflow.scheduler import Scheduler
 from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
 from miniflow.taskinstancekey import TaskInstanceKey
@@ -36,39 +35,9 @@ def record(ti: Any) -> None:
     RAN.append(ti.task_id)
 
 
-class Steps:
-    """A scheduler over `dags` whose passes the test drives one at a time."""
-
-    def __init__(self, store: Any, *dags: DAG) -> None:
-        self.store = store
-        self.dags = {d.dag_id: d for d in dags}
-        store.sync_dags(list(dags), paused_by_default=False)
-        self.scheduler = Scheduler(store, SequentialExecutor(self.dags, store))
-        self.scheduler.dags = self.dags
-        for dag in dags:  # as the scheduler does when it loads a DAG: its next run is due when?
-            self.scheduler._update_next_dagrun(dag, dt.datetime.now(UTC))
-
-    def one_pass(self) -> int:
-        s = self.scheduler
-        s.create_due_runs()
-        s.start_queued_runs()
-        s.schedule_runs()
-        queued = s.queue_task_instances()
-        s.handle_events(s.executor.events(timeout=0.0))
-        return queued
-
-    def until_quiet(self, limit: int = 30) -> list[int]:
-        """Passes until nothing is queued twice in a row; how many each queued."""
-        counts: list[int] = []
-        for _ in range(limit):
-            counts.append(self.one_pass())
-            if counts[-2:] == [0, 0]:
-                break
-        return counts
-
+class Steps(InProcessScheduler):
     def states(self, dag_id: str, when: dt.datetime = DAY) -> dict[str, Any]:
-        run = self.store.find_run(dag_id, when)
-        return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}
+        return super().states(dag_id, when)
 
 
 def manual(store: Any, dag_id: str, when: dt.datetime = DAY) -> None:

@@ -3,6 +3,7 @@ the events, the consumers' queue, and the runs it turns into."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -53,11 +54,9 @@ class DatasetQueries:
         known = set(conn.execute(select(DS_T.c.uri).where(DS_T.c.uri.in_(wanted))).scalars())
         now = utcnow()
         for uri in sorted(wanted - known):
-            try:
-                with conn.begin_nested():  # another process may register it at the same moment
-                    conn.execute(insert(DS_T).values(uri=uri, extra={}, created_at=now))
-            except IntegrityError:
-                pass
+            # another process may register it at the same moment: then it is there
+            with contextlib.suppress(IntegrityError), conn.begin_nested():
+                conn.execute(insert(DS_T).values(uri=uri, extra={}, created_at=now))
 
     def record_dataset_events(self, conn: Connection, source: TaskInstanceKey | None,
                               updates: Sequence[DatasetUpdate]) -> list[int]:
