@@ -74,6 +74,13 @@ def _pager_args(args: Any, page: int) -> str:
     return urlencode({**{k: v for k, v in args.items() if k != "page"}, "page": page})
 
 
+@bp.app_template_filter("markdown")
+def markdown(text: str | None) -> Any:
+    from miniflow.web.markdown import render_markdown
+
+    return render_markdown(text)
+
+
 @bp.app_template_filter("duration")
 def _format_duration(seconds: float | None) -> str:
     if seconds is None:
@@ -340,8 +347,9 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
         chosen = tries[-1] if tries else 0
     log = read_log(key, chosen) if chosen in tries else None
     xcoms = _store().xcom_entries(dag_id, run_id, task_id, map_index=key.map_index)
+    doc_md = next((t.get("doc_md") for t in _serialized(dag_id).data["tasks"] if t["task_id"] == task_id), None)
     return render_template("task_instance.html", ti=ti, history=history, tries=tries, chosen=chosen, log=log,
-                           xcoms=xcoms, rendered=ti.rendered_fields or {}, active=ti.state in ACTIVE)
+                           xcoms=xcoms, rendered=ti.rendered_fields or {}, active=ti.state in ACTIVE, doc_md=doc_md)
 
 
 @bp.get("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log.json")

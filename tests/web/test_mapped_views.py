@@ -60,3 +60,21 @@ def test_mapped_cells_groups_and_labels(store: Any) -> None:
     assert 'marker-end="url(#arrow)"' in graph
     assert '<text class="edge-label"' in graph and "all good" in graph
     assert '<rect class="group"' in graph and ">section</text>" in graph
+
+
+def test_doc_md_is_rendered_as_markdown_with_html_escaped(store: Any) -> None:
+    from miniflow.web import create_app
+
+    doc = ("# Orders\n\nLoads **orders** daily. <script>alert(1)</script> [bad](javascript:alert(1))\n\n"
+           "| a | b |\n|---|---|\n| 1 | 2 |")
+    with DAG("documented", start_date=DAY, schedule=None, doc_md=doc) as dag:
+        EmptyOperator(task_id="step", doc_md="Runs *first*.")
+    run_dag_test(dag, DAY, store=store)
+    store.create_user("admin", generate_password_hash("password", "pbkdf2:sha256:1"), "Admin")
+    client = login(create_app(store, testing=True))
+    page = client.get("/dags/documented").get_data(as_text=True)
+    assert "<h1>Orders</h1>" in page and "<strong>orders</strong>" in page and "<table>" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert 'href="javascript:' not in page
+    run_id = store.find_run("documented", DAY).run_id
+    assert "<em>first</em>" in client.get(f"/dags/documented/runs/{run_id}/tasks/step").get_data(as_text=True)
