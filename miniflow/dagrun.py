@@ -11,10 +11,12 @@ running, queued, waiting for a retry or runnable) is deadlocked and fails.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from miniflow.mapping import is_mapped
 from miniflow.setup_teardown import TaskGraph, indirect_setups, outcome_tasks
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.task_group import MappedTaskGroup
 
-__all__ = ["RunDecisions", "TIKey", "evaluate_run", "run_outcome"]
+__all__ = ["RunDecisions", "RunStates", "RunView", "TIKey", "affected_by", "evaluate_run", "run_outcome"]
 
 _WAITING = (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE)
+_MOVING = (TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING, *_WAITING)
 
 TIKey = tuple[str, int]
 """A task instance within one run: (task_id, map_index)."""
@@ -45,20 +48,114 @@ class RunDecisions:
     upstream_failed: list[TIKey] = field(default_factory=list)  # ... because of failures
     retry_due: list[TIKey] = field(default_factory=list)  # retry or reschedule time reached
     expand: list[str] = field(default_factory=list)  # mapped tasks whose rule is met: count their items
+    held_by_past: list[str] = field(default_factory=list)  # rule met, but depends_on_past holds them back
     outcome: DagRunState | None = None  # set once the run is over
+
+
+class RunStates:
+    """One run's task-instance states by task, with the sets every decision asks about
+    kept up to date as states change, so deciding a run costs what changed in it, not
+    its size: the instances waiting for a retry time, the unfinished ones, and those on
+    their way (scheduled, queued, running or waiting)."""
+
+    def __init__(self) -> None:
+        self.by_task: dict[str, dict[int, TIS | None]] = defaultdict(dict)
+        self.next_try_at: dict[TIKey, dt.datetime | None] = {}
+        self.waiting: set[TIKey] = set()
+        self.unfinished: set[TIKey] = set()
+        self.moving: set[TIKey] = set()
+
+    @classmethod
+    def of(cls, states: Mapping[TIKey, TIS | str | None],
+           next_try_at: Mapping[TIKey, dt.datetime | None] | None = None) -> RunStates:
+        run = cls()
+        for key, state in states.items():
+            run.set(key, state, (next_try_at or {}).get(key))
+        return run
+
+    def set(self, key: TIKey, state: TIS | str | None, next_try_at: dt.datetime | None = None) -> None:
+        state = TIS(state) if state is not None else None
+        self.by_task[key[0]][key[1]] = state
+        self.next_try_at[key] = next_try_at
+        for members, belongs in ((self.waiting, state in _WAITING), (self.unfinished, state not in FINISHED),
+                                 (self.moving, state in _MOVING)):
+            if belongs:
+                members.add(key)
+            else:
+                members.discard(key)
+
+    def drop(self, key: TIKey) -> None:
+        self.by_task[key[0]].pop(key[1], None)
+        self.next_try_at.pop(key, None)
+        for members in (self.waiting, self.unfinished, self.moving):
+            members.discard(key)
+
+    def state(self, key: TIKey) -> TIS | None:
+        return self.by_task[key[0]].get(key[1])
+
+    def __len__(self) -> int:
+        return len(self.next_try_at)
+
+
+class RunView:
+    """The scheduler's copy of one running run's states, and the tasks to decide next:
+    those downstream of the changes noted since the last decision."""
+
+    WHOLE_READ_EVERY = 60.0  # seconds: a backstop, should a change ever go unseen
+
+    def __init__(self, dag: DAG, states: RunStates) -> None:
+        self.dag = dag
+        self.states = states
+        self.candidates: set[str] | None = None  # None: every task
+        self.held: set[str] = set()  # held back by depends_on_past: asked again each pass
+        self.loaded = time.monotonic()
+
+    @classmethod
+    def load(cls, dag: DAG, states: Mapping[TIKey, TIS | str | None],
+             next_try_at: Mapping[TIKey, dt.datetime | None]) -> RunView:
+        return cls(dag, RunStates.of(states, next_try_at))
+
+    def note(self, row: Any) -> None:  # a task_instance row: task_id, map_index, state, next_try_at
+        """A changed task instance: the task is decided again if it lost its state (a
+        clear), its downstream tasks if it finished."""
+        key = (row.task_id, row.map_index)
+        before = self.states.state(key) if key in self.states.next_try_at else _UNSEEN
+        if before is _UNSEEN and row.map_index >= 0:
+            self.states.drop((row.task_id, -1))  # expanded: the placeholder became instance 0
+        self.states.set(key, row.state, row.next_try_at)
+        if self.candidates is None or before == row.state:
+            return
+        if row.state is None:
+            self.candidates.add(row.task_id)
+        elif TIS(row.state) in FINISHED:
+            self.candidates.update(affected_by(self.dag, row.task_id))
+
+    def take_candidates(self) -> set[str] | None:
+        found = None if self.candidates is None else self.candidates | self.held
+        self.candidates = set()
+        return found
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.loaded > self.WHOLE_READ_EVERY
+
+
+_UNSEEN = object()
 
 
 def evaluate_run(
     dag: DAG,
-    states: Mapping[TIKey, TIS | None],
+    states: RunStates | Mapping[TIKey, TIS | None],
     now: dt.datetime,
     next_try_at: Mapping[TIKey, dt.datetime | None] | None = None,
     past_allows: Callable[[str, int], bool] | None = None,
+    candidates: Iterable[str] | None = None,
 ) -> RunDecisions:
-    """Decide every task instance that is waiting on its upstream tasks.
+    """Decide the task instances that are waiting on their upstream tasks.
 
-    Tasks are visited in topological order and a skip or upstream failure decided
-    here counts for the tasks after it, so one call settles the whole cascade. A task's
+    `candidates` names the tasks to look at -- those whose upstream states changed
+    since the last call (None: every task). Tasks are visited in topological order and
+    a skip or upstream failure decided here counts for the tasks after it, which are
+    then visited too, so one call settles the whole cascade. A task's
     trigger rule counts every instance of its upstream tasks (all map indexes), except
     inside a mapped task group, where instance i counts instance i of the group's other
     tasks. A mapped task whose instances have no state yet is decided as one: when its
@@ -67,22 +164,27 @@ def evaluate_run(
     them to succeed (see `miniflow.setup_teardown`).
     `past_allows(task_id, map_index)` answers depends_on_past; None means no constraint.
     """
+    run = states if isinstance(states, RunStates) else RunStates.of(states, next_try_at)
     decisions = RunDecisions()
-    held_by_past = False
-    current: dict[str, dict[int, TIS | None]] = defaultdict(dict)
-    for (tid, index), state in states.items():
-        current[tid][index] = TIS(state) if state is not None else None
-    next_try_at = next_try_at or {}
+    decided: dict[str, dict[int, TIS]] = defaultdict(dict)  # this call's verdicts, seen by later tasks
+    current = _Overlay(run.by_task, decided)
+    for key in sorted(run.waiting):
+        due = run.next_try_at.get(key)
+        if due is None or due <= now:
+            decisions.retry_due.append(key)
     needs_setups = indirect_setups(dag)
-    for task in dag.topological_sort():
-        tid = task.task_id
+    order = _topological_index(dag)
+    queue = [(order[t], t) for t in (dag.task_dict if candidates is None else set(candidates) & order.keys())]
+    heapq.heapify(queue)
+    visited = set()
+    while queue:
+        _, tid = heapq.heappop(queue)
+        if tid in visited:
+            continue
+        visited.add(tid)
+        task = dag.task_dict[tid]
         instances = current[tid]
         waiting = [index for index, state in instances.items() if state is None]
-        for index, state in instances.items():
-            if state in _WAITING:
-                due = next_try_at.get((tid, index))
-                if due is None or due <= now:
-                    decisions.retry_due.append((tid, index))
         if not waiting:
             continue
         group = mapped_group_of(task)
@@ -94,25 +196,73 @@ def evaluate_run(
                 continue
             if verdict is Decision.RUN:
                 allowed = [i for i in unit if past_allows is None or past_allows(tid, i)]
-                held_by_past = held_by_past or len(allowed) < len(unit)  # waits: not a deadlock
+                if len(allowed) < len(unit):
+                    decisions.held_by_past.append(tid)  # it waits: not a deadlock
                 if is_mapped(task) and allowed and (unit == [-1] or len(unit) == len(instances) > 0
                                                     and group is None):
                     decisions.expand.append(tid)  # count its items first
-                    instances.update({i: TIS.SCHEDULED for i in unit})
+                    decided[tid].update({i: TIS.SCHEDULED for i in unit})
                     continue
                 decisions.runnable += [(tid, i) for i in allowed]
-                instances.update({i: TIS.SCHEDULED for i in allowed})
-            elif verdict is Decision.SKIP:
+                decided[tid].update({i: TIS.SCHEDULED for i in allowed})
+                continue
+            if verdict is Decision.SKIP:
                 decisions.skip += [(tid, i) for i in unit]
-                instances.update({i: TIS.SKIPPED for i in unit})
+                decided[tid].update({i: TIS.SKIPPED for i in unit})
             elif verdict is Decision.UPSTREAM_FAILED:
                 decisions.upstream_failed += [(tid, i) for i in unit]
-                instances.update({i: TIS.UPSTREAM_FAILED for i in unit})
-    flat = {(t, i): s for t, instances in current.items() for i, s in instances.items()}
-    decisions.outcome = run_outcome(dag, flat, can_progress=bool(
-        held_by_past or decisions.runnable or decisions.expand or decisions.retry_due or any(
-            s in (TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING, *_WAITING) for s in flat.values())))
+                decided[tid].update({i: TIS.UPSTREAM_FAILED for i in unit})
+            for down in affected_by(dag, tid):
+                heapq.heappush(queue, (order[down], down))
+    now_finished = {(t, i) for t, instances in decided.items() for i, s in instances.items() if s in FINISHED}
+    unfinished = len(run.unfinished - now_finished)
+    can_progress = bool(decisions.held_by_past or decisions.runnable or decisions.expand or decisions.retry_due
+                        or run.moving)
+    if not unfinished or not can_progress:
+        decisions.outcome = run_outcome(dag, {(t, i): current[t][i] for t in run.by_task for i in current[t]},
+                                        can_progress)
     return decisions
+
+
+class _Overlay(Mapping[str, dict[int, "TIS | None"]]):
+    """A run's states with this call's verdicts laid over them."""
+
+    def __init__(self, base: Mapping[str, dict[int, TIS | None]], top: Mapping[str, dict[int, TIS]]) -> None:
+        self.base, self.top = base, top
+
+    def __getitem__(self, task_id: str) -> dict[int, TIS | None]:
+        found = self.base.get(task_id, {})
+        over = self.top.get(task_id)
+        return {**found, **over} if over else found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+
+def affected_by(dag: DAG, task_id: str) -> set[str]:
+    """The tasks whose trigger rule may change when `task_id` finishes: its downstream
+    tasks, and those waiting for it as a setup without being downstream of it."""
+    return {*dag.task_dict[task_id].downstream_task_ids, *_needing_setup(dag).get(task_id, ())} \
+        if task_id in dag.task_dict else set()
+
+
+def _topological_index(dag: DAG) -> dict[str, int]:
+    return dag.derived("topological_index", lambda: {t.task_id: i for i, t in enumerate(dag.topological_sort())})
+
+
+def _needing_setup(dag: DAG) -> dict[str, list[str]]:
+    """For each setup, the tasks that wait for it without being directly downstream."""
+    def compute() -> dict[str, list[str]]:
+        found: dict[str, list[str]] = defaultdict(list)
+        for tid, setups in indirect_setups(dag).items():
+            for setup in setups:
+                found[setup].append(tid)
+        return dict(found)
+
+    return dag.derived("needing_setup", compute)
 
 
 def _verdict(task: BaseOperator, dag: DAG, current: Mapping[str, dict[int, TIS | None]], index: int | None,

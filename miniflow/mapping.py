@@ -27,12 +27,15 @@ every instance's value, in map-index order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from miniflow.baseoperator import BaseOperator, _init_arg_names, merged_default_args
 from miniflow.exceptions import DagDefinitionError
 from miniflow.task_group import MappedTaskGroup, mapped_group_of
 from miniflow.xcom import XComArg
+
+if TYPE_CHECKING:
+    from miniflow.dag import DAG
 
 __all__ = [
     "OperatorPartial",
@@ -201,12 +204,16 @@ def feeds_mapping(task: BaseOperator) -> bool:
     task decides)."""
     if not task.has_dag or is_mapped(task.dag.task_dict.get(task.task_id, task)):
         return False
-    dag = task.dag
+    return task.task_id in task.dag.derived("mapped_over", lambda: _mapped_over(task.dag))
+
+
+def _mapped_over(dag: DAG) -> set[str]:
+    """The tasks whose output a mapped task or task group of `dag` maps over."""
     sources = [ref for other in dag.task_dict.values() if isinstance(other, MappedOperator)
                for ref in other.expand_sources()]
     sources += [ref for group in dag.task_group_dict.values() if isinstance(group, MappedTaskGroup)
                 for ref in group.expand_sources()]
-    return any(ref.operator.task_id == task.task_id for ref in sources)
+    return {ref.operator.task_id for ref in sources}
 
 
 def _as_items(value: Any) -> list[Any]:

@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import run_dag_callback
-from miniflow.dagrun import evaluate_run
+from miniflow.dagrun import RunView, evaluate_run
 from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
@@ -97,6 +97,8 @@ class Scheduler:
         self.rescan_due = threading.Event()
         self._housekeeping: Any = None
         self._bag: Any = None
+        self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
+        self._changed_until: dt.datetime | None = None  # the latest task-instance change read
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -317,12 +319,27 @@ class Scheduler:
     # --- 4. deciding task instances ---------------------------------------------------------
 
     def schedule_runs(self, include_backfill: bool = False, **scope: Any) -> dict[str, DagRunState]:
-        """Apply the trigger rules to every running run; finish runs that are over.
-        Returns the runs that ended in this pass."""
+        """Apply the trigger rules to the running runs; finish runs that are over.
+        Returns the runs that ended in this pass.
+
+        Only what changed is looked at: the scheduler keeps each running run's states
+        (`RunView`), reads the task instances changed since its last read, and decides
+        the tasks downstream of those changes. A run is read whole when first seen, when
+        its DAG was reloaded, now and then as a backstop, and before it is ended."""
         now = _now()
+        found = self.store.runs_to_examine(self._needs_all, self._changed_until,
+                                           include_backfill=include_backfill, **scope)
+        self._changed_until = found.changed_until
+        for row in found.changed:
+            view = self._views.get((row.dag_id, row.run_id))
+            if view is not None:
+                view.note(row)
+        if not scope:  # forget runs that are no longer running
+            running = {(r.dag_id, r.run_id) for r in found.runs}
+            self._views = {key: view for key, view in self._views.items() if key in running}
         examined = []
         ended: dict[str, DagRunState] = {}
-        for run, rows in self.store.runs_to_examine(include_backfill=include_backfill, **scope):
+        for run in found.runs:
             dag = self.dags.get(run.dag_id)
             if dag is None:
                 continue
@@ -330,16 +347,24 @@ class Scheduler:
                 if self.time_out_run(dag, run):
                     ended[run.run_id] = DagRunState.FAILED
                 continue
-            states = {(r.task_id, r.map_index): r.state for r in rows}
-            if {r.task_id for r in rows} != dag.task_dict.keys():
-                states = self._verify_integrity(dag, run, states)
-            decisions = evaluate_run(dag, states, now, {(r.task_id, r.map_index): r.next_try_at for r in rows},
-                                     self._past_check(dag, run))
+            key = (run.dag_id, run.run_id)
+            whole = key in found.all_rows
+            if whole:
+                self._load_view(dag, run, found.all_rows[key])
+            view = self._views[key]
+            decisions = evaluate_run(dag, view.states, now, past_allows=self._past_check(dag, run),
+                                     candidates=view.take_candidates())
+            if decisions.outcome is not None and not whole:  # confirm on a whole read before ending the run
+                view = self._load_view(dag, run, self.store.ti_states(run.dag_id, run.run_id))
+                decisions = evaluate_run(dag, view.states, now, past_allows=self._past_check(dag, run),
+                                         candidates=view.take_candidates())
+            view.held = set(decisions.held_by_past)
             examined.append((dag, run, decisions))
         self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
         undecided = set()  # runs whose new instances each await their own decision
         for dag, run, decisions in examined:
             for task_id in decisions.expand:
+                self._views.pop((run.dag_id, run.run_id), None)  # its instances change keys
                 if self.expand_mapped_task(dag, run.run_id, task_id):
                     undecided.add(run.run_id)
         for dag, run, decisions in examined:
@@ -350,6 +375,19 @@ class Scheduler:
         if undecided:
             ended.update(self.schedule_runs(include_backfill, **{**scope, "run_ids": sorted(undecided)}))
         return ended
+
+    def _load_view(self, dag: DAG, run: Any, rows: list[Any]) -> RunView:
+        states = {(r.task_id, r.map_index): r.state for r in rows}
+        if {r.task_id for r in rows} != dag.task_dict.keys():
+            states = self._verify_integrity(dag, run, states)
+        view = self._views[(run.dag_id, run.run_id)] = RunView.load(
+            dag, states, {(r.task_id, r.map_index): r.next_try_at for r in rows})
+        return view
+
+    def _needs_all(self, key: tuple[str, str]) -> bool:
+        """Whether a run's task instances are read whole this pass (see `schedule_runs`)."""
+        view = self._views.get(key)
+        return view is None or view.dag is not self.dags.get(key[0]) or view.stale()
 
     def _verify_integrity(self, dag: DAG, run: Any, states: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
         """The DAG file changed while the run was on: add new tasks, retire removed ones."""

@@ -4,12 +4,13 @@ verdict follows the trigger rules, and the run's state follows Airflow's leaf ru
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from miniflow.dag import DAG
-from miniflow.dagrun import evaluate_run, run_outcome
+from miniflow.dagrun import RunView, evaluate_run, run_outcome
 from miniflow.operators.empty import EmptyOperator
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -65,6 +66,40 @@ def test_a_run_always_ends_and_every_verdict_follows_the_rules(case: tuple[DAG, 
         if state == TIS.UPSTREAM_FAILED:
             ups = [states[u, -1] for u in dag.task_dict[task_id].upstream_task_ids]
             assert any(s in (TIS.FAILED, TIS.UPSTREAM_FAILED) for s in ups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs(), st.data())
+def test_deciding_only_what_changed_decides_as_deciding_everything(case: tuple[DAG, list[TIS]],
+                                                                    data: st.DataObject) -> None:
+    """The scheduler's `RunView` decides only the tasks downstream of noted changes;
+    through random ends and clears, it decides exactly what a look at every task does."""
+    dag, _ = case
+    truth: dict[tuple[str, int], TIS | None] = {(t, -1): None for t in dag.task_dict}
+    view = RunView.load(dag, truth, {})
+
+    def change(key: tuple[str, int], state: TIS | None) -> None:  # a write, seen by the view as a changed row
+        truth[key] = state
+        view.note(SimpleNamespace(task_id=key[0], map_index=key[1], state=state, next_try_at=None))
+
+    for _ in range(3 * len(truth)):
+        seen = evaluate_run(dag, view.states, NOW, candidates=view.take_candidates())
+        every = evaluate_run(dag, truth, NOW)
+        for name in ("runnable", "skip", "upstream_failed"):
+            assert sorted(getattr(seen, name)) == sorted(getattr(every, name)), name
+        assert seen.outcome == every.outcome
+        for keys, state in ((seen.runnable, TIS.SCHEDULED), (seen.skip, TIS.SKIPPED),
+                            (seen.upstream_failed, TIS.UPSTREAM_FAILED)):
+            for key in keys:
+                change(key, state)
+        scheduled = sorted(k for k, s in truth.items() if s == TIS.SCHEDULED)
+        finished = sorted(k for k, s in truth.items() if s in FINISHED)
+        if data.draw(st.booleans()) and finished:  # someone clears a finished task
+            change(data.draw(st.sampled_from(finished)), None)
+        elif scheduled:  # one ends
+            change(data.draw(st.sampled_from(scheduled)), data.draw(st.sampled_from([TIS.SUCCESS, TIS.FAILED])))
+        elif every.outcome is not None:
+            break
 
 
 def test_a_retry_is_due_only_after_its_time() -> None:

@@ -163,3 +163,21 @@ def test_a_dag_file_that_changes_mid_run_adds_and_retires_task_instances(store: 
     steps.until_quiet()
     assert {t.task_id: t.state for t in store.tis_of_run("changing", "r")} == {
         "first": "success", "dropped": "removed", "added": "success"}
+
+
+def test_a_change_made_by_another_process_between_passes_is_seen(store: Any, db_url: str) -> None:
+    """The scheduler reads only the task instances changed since its last pass; what
+    another process (the UI, here a second connection) marks is among them."""
+    from miniflow.db.store import Store
+
+    with DAG("marked", start_date=START, schedule=None) as dag:
+        PythonOperator(task_id="stuck", python_callable=lambda: None, pool="no_such_pool") >> EmptyOperator(
+            task_id="after")
+    steps = Steps(store, dag)
+    manual(store, "marked")
+    steps.until_quiet()
+    assert steps.states("marked") == {"stuck": "scheduled", "after": None}  # its pool does not exist
+    Store.from_url(db_url).mark_tis("marked", store.list_runs("marked")[0].run_id, ["stuck"], "success")
+    steps.until_quiet()
+    assert steps.states("marked") == {"stuck": "success", "after": "success"}
+    assert [r.state for r in store.list_runs("marked")] == ["success"]

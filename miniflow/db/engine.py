@@ -6,10 +6,18 @@ issues ``BEGIN IMMEDIATE`` for write transactions: a deferred transaction that r
 and then writes can fail at once with "database is locked" when another writer got in
 between, and no busy timeout helps with that. PostgreSQL gets a connection pool with
 pre-ping, and row locks with ``FOR UPDATE SKIP LOCKED`` where several schedulers race.
+
+The scheduler reads only the task instances changed since its last read (their
+``updated_at``, stamped as each write runs). SQLite serializes writers and a write
+transaction stamps its rows after taking the lock, so stamps follow commit order and
+"changed at or after the latest stamp I saw" misses nothing. PostgreSQL writers
+overlap, so a stamp can commit after a later one; there each read reaches back
+`change_margin` further, longer than any of miniflow's write transactions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "is_sqlite", "supports_skip_locked", "WRITE"]
+__all__ = ["make_engine", "is_sqlite", "supports_skip_locked", "change_margin", "WRITE"]
 
 WRITE = "miniflow_write"  # execution option: this transaction will write
 
@@ -29,6 +37,11 @@ def is_sqlite(engine: Engine) -> bool:
 
 def supports_skip_locked(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def change_margin(engine: Engine) -> dt.timedelta:
+    """How far before the latest change seen the next read of changes starts (see above)."""
+    return dt.timedelta(0) if is_sqlite(engine) else dt.timedelta(seconds=5)
 
 
 def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:

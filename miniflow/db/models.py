@@ -36,6 +36,10 @@ __all__ = [
 ID_LEN = 250
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
 
@@ -151,12 +155,15 @@ class TaskInstanceModel(Base):
     poke_count: Mapped[int] = mapped_column(Integer, default=0)
     rendered_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     rendered_map_index: Mapped[str | None] = mapped_column(String(250))  # map_index_template, rendered
+    # Set on every insert and update, so the scheduler reads only what changed (see RunView).
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=_utcnow, onupdate=_utcnow)
 
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
         Index("idx_ti_state", "state"),
         Index("idx_ti_dag_state", "dag_id", "state"),
         Index("idx_ti_pool", "pool", "state", "priority_weight"),
+        Index("idx_ti_updated_at", "updated_at"),
     )
 
 

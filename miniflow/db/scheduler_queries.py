@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, select, text, tuple_, update
@@ -25,7 +26,7 @@ from miniflow.taskinstancekey import TaskInstanceKey
 if TYPE_CHECKING:
     from miniflow.timetables import DagRunInfo, DataInterval
 
-__all__ = ["SchedulerQueries", "ACTIVE_TI_STATES", "AUTOMATED_RUN_TYPES"]
+__all__ = ["SchedulerQueries", "RunsToExamine", "ACTIVE_TI_STATES", "AUTOMATED_RUN_TYPES"]
 
 TIS = TaskInstanceState
 _LOCK_KEYS = {"queue": 72_001, "sync": 72_002}  # arbitrary, fixed advisory-lock ids
@@ -33,9 +34,23 @@ ACTIVE_TI_STATES = (TIS.QUEUED, TIS.RUNNING)
 AUTOMATED_RUN_TYPES = ("scheduled", "backfill")
 
 
+_STATE_ROWS = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
+                     TI_T.c.next_try_at)
+_LAST_CHANGE = select(func.max(TI_T.c.updated_at))
+
+
+@dataclass
+class RunsToExamine:
+    runs: list[Row[Any]]  # dag_run rows
+    all_rows: dict[tuple[str, str], list[Row[Any]]]  # (dag_id, run_id) -> every task instance's state row
+    changed: list[Row[Any]]  # state rows changed since the time asked for
+    changed_until: dt.datetime | None  # the latest change these reads include
+
+
 class SchedulerQueries:
     engine: Any
     skip_locked: bool
+    change_margin: dt.timedelta
 
     write: Any
     read: Any
@@ -165,10 +180,14 @@ class SchedulerQueries:
                     started.append((dag_id, run_id))
         return started
 
-    def runs_to_examine(self, include_backfill: bool = False, dag_id: str | None = None,
-                        run_ids: list[str] | None = None) -> list[tuple[Row[Any], list[Row[Any]]]]:
-        """Running runs of unpaused DAGs (backfill runs only when asked), each with the
-        light state rows of its task instances: two queries, however many runs."""
+    def runs_to_examine(self, needs_all: Callable[[tuple[str, str]], bool], since: dt.datetime | None,
+                        include_backfill: bool = False, dag_id: str | None = None,
+                        run_ids: list[str] | None = None) -> RunsToExamine:
+        """Running runs of unpaused DAGs (backfill runs only when asked); every task
+        instance of those runs `needs_all` asks for, and of the rest only the rows
+        changed `since` (of any run: the caller's copies of runs outside this scope are
+        kept current too). Three queries however many runs, in one snapshot, so the
+        returned `changed_until` is where the next call picks up."""
         runs = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
                 .where(RUN_T.c.state == str(DagRunState.RUNNING)))
         if not include_backfill:
@@ -177,17 +196,20 @@ class SchedulerQueries:
             runs = runs.where(RUN_T.c.dag_id == dag_id)
         if run_ids is not None:
             runs = runs.where(RUN_T.c.run_id.in_(run_ids))
+        found = RunsToExamine([], {}, [], since)
         with self.read() as conn:
+            found.changed_until = conn.execute(_LAST_CHANGE).scalar() or since
             # A stable order, the same in every scheduler, so their row locks never cross.
-            run_rows = list(conn.execute(runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)))
-            by_run: dict[tuple[str, str], list[Row[Any]]] = {(r.dag_id, r.run_id): [] for r in run_rows}
-            if by_run:  # by key, not by run state: a run another scheduler just ended keeps its rows
-                tis = (select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
-                              TI_T.c.next_try_at)
-                       .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(list(by_run))))
-                for ti in conn.execute(tis):
-                    by_run[ti.dag_id, ti.run_id].append(ti)
-        return [(r, by_run[r.dag_id, r.run_id]) for r in run_rows]
+            found.runs = list(conn.execute(runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)))
+            keys = [(r.dag_id, r.run_id) for r in found.runs]
+            whole: dict[tuple[str, str], list[Row[Any]]] = {key: [] for key in keys if needs_all(key)}
+            found.all_rows = whole
+            if whole:  # by key, not by run state: a run another scheduler just ended keeps its rows
+                for ti in conn.execute(_STATE_ROWS.where(tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(list(whole)))):
+                    whole[ti.dag_id, ti.run_id].append(ti)
+            if since is not None:
+                found.changed = list(conn.execute(_STATE_ROWS.where(TI_T.c.updated_at >= since - self.change_margin)))
+        return found
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime,
                            task_ids: list[str]) -> dict[tuple[str, int], Any] | None:

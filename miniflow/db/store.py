@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
-from miniflow.db.engine import WRITE, is_sqlite, make_engine, supports_skip_locked
+from miniflow.db.engine import WRITE, change_margin, is_sqlite, make_engine, supports_skip_locked
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.tables import (
@@ -104,6 +104,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
         self.engine = engine
         self.sqlite = is_sqlite(engine)
         self.skip_locked = supports_skip_locked(engine)
+        self.change_margin = change_margin(engine)
 
     @classmethod
     def from_url(cls, url: str, sqlite_busy_timeout: float = 30.0) -> Store:
