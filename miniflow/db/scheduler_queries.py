@@ -10,13 +10,14 @@ or doing the same work; on SQLite only one scheduler runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, text, tuple_, update
 
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
@@ -36,7 +37,55 @@ AUTOMATED_RUN_TYPES = ("scheduled", "backfill")
 
 _STATE_ROWS = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
                      TI_T.c.next_try_at)
+_STATE_ROWS_OF_RUNS = _STATE_ROWS.where(
+    tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(bindparam("k_runs", expanding=True)))
+_STATE_ROWS_CHANGED = _STATE_ROWS.where(TI_T.c.updated_at >= bindparam("since", type_=TI_T.c.updated_at.type))
 _LAST_CHANGE = select(func.max(TI_T.c.updated_at))
+
+
+_OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
+    state_filter(TI_T.c.state, ACTIVE_TI_STATES))
+_POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
+_QUEUE_ONE = move_tis([TIS.SCHEDULED], TIS.QUEUED).where(
+    TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"), TI_T.c.task_id == bindparam("k_task"),
+    TI_T.c.map_index == bindparam("k_map"),
+).values(queued_at=bindparam("now", type_=TI_T.c.queued_at.type), queued_by=bindparam("by"))
+
+
+@functools.cache
+def _scheduled_tis(scope: str, skip_locked: bool) -> Select[Any]:
+    """Scheduled task instances of running runs, highest priority first: of the runs
+    named by the parameters (scope "runs"), of every run ("all"), or of the runs a
+    scheduler runs -- no backfills, no paused DAGs ("scheduler"). Built once per shape."""
+    query = (
+        select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.pool,
+               TI_T.c.pool_slots, TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
+        .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
+        .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
+        .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
+        .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
+        .limit(bindparam("limit"))
+    )
+    if scope == "runs":
+        query = query.where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id.in_(bindparam("k_runs", expanding=True)))
+    elif scope == "scheduler":
+        query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+    return query.with_for_update(skip_locked=True, of=TI_T) if skip_locked else query
+
+
+@functools.cache
+def _running_runs(include_backfill: bool, by_dag: bool, by_run_ids: bool) -> Select[Any]:
+    """The running runs a scheduling pass examines, in a stable order, the same in every
+    scheduler, so their row locks never cross. Built once per shape."""
+    runs = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
+            .where(RUN_T.c.state == str(DagRunState.RUNNING)))
+    if not include_backfill:
+        runs = runs.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+    if by_dag:
+        runs = runs.where(RUN_T.c.dag_id == bindparam("k_dag"))
+    if by_run_ids:
+        runs = runs.where(RUN_T.c.run_id.in_(bindparam("k_runs", expanding=True)))
+    return runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)
 
 
 @dataclass
@@ -188,27 +237,20 @@ class SchedulerQueries:
         changed `since` (of any run: the caller's copies of runs outside this scope are
         kept current too). Three queries however many runs, in one snapshot, so the
         returned `changed_until` is where the next call picks up."""
-        runs = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
-                .where(RUN_T.c.state == str(DagRunState.RUNNING)))
-        if not include_backfill:
-            runs = runs.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
-        if dag_id is not None:
-            runs = runs.where(RUN_T.c.dag_id == dag_id)
-        if run_ids is not None:
-            runs = runs.where(RUN_T.c.run_id.in_(run_ids))
+        runs = _running_runs(include_backfill, dag_id is not None, run_ids is not None)
+        params = {"k_dag": dag_id, "k_runs": run_ids}
         found = RunsToExamine([], {}, [], since)
         with self.read() as conn:
             found.changed_until = conn.execute(_LAST_CHANGE).scalar() or since
-            # A stable order, the same in every scheduler, so their row locks never cross.
-            found.runs = list(conn.execute(runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)))
+            found.runs = list(conn.execute(runs, params))
             keys = [(r.dag_id, r.run_id) for r in found.runs]
             whole: dict[tuple[str, str], list[Row[Any]]] = {key: [] for key in keys if needs_all(key)}
             found.all_rows = whole
             if whole:  # by key, not by run state: a run another scheduler just ended keeps its rows
-                for ti in conn.execute(_STATE_ROWS.where(tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(list(whole)))):
+                for ti in conn.execute(_STATE_ROWS_OF_RUNS, {"k_runs": list(whole)}):
                     whole[ti.dag_id, ti.run_id].append(ti)
             if since is not None:
-                found.changed = list(conn.execute(_STATE_ROWS.where(TI_T.c.updated_at >= since - self.change_margin)))
+                found.changed = list(conn.execute(_STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
         return found
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime,
@@ -255,31 +297,20 @@ class SchedulerQueries:
             return []
         with self.write() as conn:
             self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
-            occupancy = conn.execute(
-                select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots)
-                .where(state_filter(TI_T.c.state, ACTIVE_TI_STATES))).all()
+            occupancy = conn.execute(_OCCUPANCY).all()
             per_dag: Counter[str] = Counter(r.dag_id for r in occupancy)
             per_task: Counter[tuple[str, str]] = Counter((r.dag_id, r.task_id) for r in occupancy)
             per_pool: Counter[str] = Counter()
             for r in occupancy:
                 per_pool[r.pool] += r.pool_slots
-            pools = {r.name: r.slots for r in conn.execute(select(POOL_T.c.name, POOL_T.c.slots))}
+            pools = {r.name: r.slots for r in conn.execute(_POOL_SLOTS)}
             pools.setdefault("default_pool", default_pool_slots)
-            query = (
-                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.pool,
-                       TI_T.c.pool_slots, TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
-                .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
-                .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
-                .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
-                .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
-                .limit(max(slots * 4, 64))
-            )
-            if run_filter is not None:
-                query = query.where(TI_T.c.dag_id == run_filter[0], TI_T.c.run_id.in_(run_filter[1]))
-            elif not include_backfill:
-                query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
+            scope = "runs" if run_filter is not None else "all" if include_backfill else "scheduler"
+            query = _scheduled_tis(scope, self.skip_locked)
+            params = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
+                      "k_runs": run_filter and run_filter[1]}
             chosen: list[Row[Any]] = []
-            for ti in conn.execute(self._locked(query, of=TI_T)):
+            for ti in conn.execute(query, params):
                 if len(chosen) >= slots or ti.dag_id not in dag_limits:
                     continue
                 if per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
@@ -296,10 +327,9 @@ class SchedulerQueries:
             queued = []
             now = utcnow()
             for ti in chosen:
-                if conn.execute(move_tis([TIS.SCHEDULED], TIS.QUEUED).where(
-                    TI_T.c.dag_id == ti.dag_id, TI_T.c.run_id == ti.run_id, TI_T.c.task_id == ti.task_id,
-                    TI_T.c.map_index == ti.map_index,
-                ).values(queued_at=now, queued_by=str(job_id) if job_id else None)).rowcount:
+                if conn.execute(_QUEUE_ONE, {"k_dag": ti.dag_id, "k_run": ti.run_id, "k_task": ti.task_id,
+                                             "k_map": ti.map_index, "now": now,
+                                             "by": str(job_id) if job_id else None}).rowcount:
                     queued.append(ti)
             return queued
 

@@ -10,14 +10,31 @@ times faster than the ORM on the runner's hot path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ClauseElement
 
 from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
@@ -93,8 +110,22 @@ _FINISH = {
 }
 _INSERT_HISTORY = insert(HIST_T)
 _INSERT_XCOM = insert(XCOM_T)
+_GET_RUN = select(RUN_T).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
 _TI_STATES = select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
+
+
+@functools.cache
+def _move_statement(expected: tuple[TaskInstanceState | None, ...], new: TaskInstanceState | None,
+                    override: Override | None, whole: bool, single: bool, columns: tuple[str, ...]) -> Update:
+    """`set_ti_states`'s statement for one shape of call, built once: the scheduler
+    moves task instances many times a second, and building costs more than running."""
+    which = [TI_T.c.task_id.in_(bindparam("k_whole", expanding=True))] if whole else []
+    if single:
+        which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(bindparam("k_single", expanding=True)))
+    return (move_tis(expected, new, override)
+            .where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"), or_(*which))
+            .values(**{name: bindparam(f"v_{name}", type_=TI_T.c[name].type) for name in columns}))
 
 
 class Store(SchedulerQueries, WebQueries, DatasetQueries):
@@ -277,7 +308,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
 
     def get_run(self, dag_id: str, run_id: str) -> Row[Any] | None:
         with self.read() as conn:
-            return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)).first()
+            return conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first()
 
     def find_run(self, dag_id: str, logical_date: dt.datetime) -> Row[Any] | None:
         with self.read() as conn:
@@ -400,12 +431,17 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
             values.setdefault("duration", 0.0)
         whole = [t for t in task_ids if isinstance(t, str)]
         single = [t for t in task_ids if not isinstance(t, str)]
-        which = [TI_T.c.task_id.in_(whole)] if whole else []
-        if single:
-            which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(single))
-        query = (move_tis(expected, new, override)
-                 .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values))
-        return conn.execute(query).rowcount
+        if any(isinstance(v, ClauseElement) for v in values.values()):  # an SQL expression: build this one
+            which = [TI_T.c.task_id.in_(whole)] if whole else []
+            if single:
+                which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(single))
+            query = (move_tis(expected, new, override)
+                     .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values))
+            return conn.execute(query).rowcount
+        query = _move_statement(tuple(expected), new, override, bool(whole), bool(single), tuple(sorted(values)))
+        params = {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
+                  **{f"v_{name}": value for name, value in values.items()}}
+        return conn.execute(query, params).rowcount
 
     def stop_run(self, dag_id: str, run_id: str, running_to: TaskInstanceState,
                  spare: Sequence[str] = ()) -> int:

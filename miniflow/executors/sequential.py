@@ -11,6 +11,8 @@ would make a run of n tasks cost n passes over the whole run.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from miniflow.executors.worker import run_key
 if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.db.store import Store
+    from miniflow.taskinstance import DagRun
 
 __all__ = ["SequentialExecutor"]
 
@@ -35,14 +38,22 @@ class SequentialExecutor(BaseExecutor):
         self.store = store
         self.echo = echo
         self._done: list[TaskEvent] = []
+        self._runs: dict[tuple[str, str], DagRun] = {}  # a run's row read once, not once per try
 
     def queue(self, key: TaskKey) -> None:
         self.running.add(key)
         dag = self.dags.get(key.dag_id)
         if dag is not None and self.store is not None:
             from miniflow.runner import run_task_instance
+            from miniflow.taskinstance import DagRun
 
-            run_task_instance(self.store, dag, key.ti, echo=self.echo)
+            run = self._runs.get((key.dag_id, key.run_id))
+            if run is None:
+                row = self.store.get_run(key.dag_id, key.run_id)
+                run = self._runs[key.dag_id, key.run_id] = DagRun.from_row(row) if row is not None else None
+            if run is not None:  # each try its own copy, as in its own process
+                run = dataclasses.replace(run, conf=copy.deepcopy(run.conf))
+            run_task_instance(self.store, dag, key.ti, dag_run=run, echo=self.echo)
             ok, detail = True, ""
         else:
             ok, detail = run_key(key)
