@@ -215,7 +215,7 @@ def evaluate_run(
             for down in affected_by(dag, tid):
                 heapq.heappush(queue, (order[down], down))
     now_finished = {(t, i) for t, instances in decided.items() for i, s in instances.items() if s in FINISHED}
-    unfinished = len(run.unfinished - now_finished)
+    unfinished = len(run.unfinished) - len(now_finished & run.unfinished)
     can_progress = bool(decisions.held_by_past or decisions.runnable or decisions.expand or decisions.retry_due
                         or run.moving)
     if not unfinished or not can_progress:

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import run_dag_callback
@@ -91,7 +92,7 @@ class Scheduler:
         self.paused_by_default = bool(config.get("core", "dags_are_paused_at_creation"))
         self.default_pool_slots = int(config.get("core", "default_pool_slots"))
         self.retry_cap = float(config.get("core", "max_task_retry_delay"))
-        self.dags: dict[str, DAG] = {}
+        self.dags = {}
         self.job_id: int | None = None
         self.stopping = threading.Event()
         self.rescan_due = threading.Event()
@@ -99,6 +100,16 @@ class Scheduler:
         self._bag: Any = None
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
+
+    @property
+    def dags(self) -> dict[str, DAG]:
+        """The DAGs this scheduler schedules, by id."""
+        return self._dags
+
+    @dags.setter
+    def dags(self, dags: dict[str, DAG]) -> None:
+        self._dags = dags
+        self._limits = _Limits.of(dags)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -254,10 +265,11 @@ class Scheduler:
         run (a manual one, or ``dags test``) is skipped, as in Airflow."""
         now = _now()
         created = 0
-        active = self.store.active_run_counts()
-        for row in self.store.dags_due(now):
+        due = self.store.dags_due(now)
+        active = self.store.active_run_counts() if due else None
+        for row in due:
             dag = self.dags.get(row.dag_id)
-            if dag is None or active[row.dag_id] >= dag.max_active_runs:
+            if dag is None or active is None or active[row.dag_id] >= dag.max_active_runs:
                 continue
             with self.store.lock_dag(dag.dag_id) as conn:
                 if conn is None:
@@ -313,8 +325,7 @@ class Scheduler:
         return created
 
     def start_queued_runs(self) -> None:
-        limits = {d: dag.max_active_runs for d, dag in self.dags.items()}
-        self.store.start_queued_runs(limits)
+        self.store.start_queued_runs(self._limits.runs)
 
     # --- 4. deciding task instances ---------------------------------------------------------
 
@@ -479,13 +490,8 @@ class Scheduler:
     def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None) -> int:
         """Hand what may run to the executor; a task with nothing to run (an
         EmptyOperator with no callback or outlet to honour) just succeeds."""
-        dag_limits = {d: dag.max_active_tasks for d, dag in self.dags.items()}
-        task_limits = {key: limit for dag in self.dags.values()
-                       for key, limit in dag.derived("task_limits", lambda dag=dag: {  # type: ignore[misc]
-                           (dag.dag_id, t.task_id): t.max_active_tis_per_dag
-                           for t in dag.task_dict.values() if t.max_active_tis_per_dag}).items()}
         rows = self.store.queue_within_limits(
-            self.executor.open_slots, dag_limits, task_limits, self.job_id,
+            self.executor.open_slots, self._limits.tasks_per_dag, self._limits.per_task, self.job_id,
             include_backfill=include_backfill, run_filter=run_filter,
             default_pool_slots=self.default_pool_slots)
         for ti in rows:
@@ -523,6 +529,22 @@ class Scheduler:
         for row in self.store.zombies(self.zombie_threshold):
             if dag_id is None or row.dag_id == dag_id:
                 self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The DAGs' limits, gathered when the DAGs change rather than on every pass."""
+
+    runs: dict[str, int]  # max_active_runs, by DAG
+    tasks_per_dag: dict[str, int]  # max_active_tasks, by DAG
+    per_task: dict[tuple[str, str], int]  # max_active_tis_per_dag, by (DAG, task)
+
+    @classmethod
+    def of(cls, dags: dict[str, DAG]) -> _Limits:
+        return cls({d: dag.max_active_runs for d, dag in dags.items()},
+                   {d: dag.max_active_tasks for d, dag in dags.items()},
+                   {(d, t.task_id): t.max_active_tis_per_dag for d, dag in dags.items()
+                    for t in dag.task_dict.values() if t.max_active_tis_per_dag})
 
 
 def _timed_out(dag: DAG, run: Any, now: dt.datetime) -> bool:

@@ -6,7 +6,8 @@ shows up in seconds.
 
 import importlib
 
-ORDER = ("startup", "build", "parse", "dagtest", "backfill", "fan", "mapping", "datasets", "latency", "memory", "web")
+ORDER = ("startup", "build", "parse", "dagtest", "backfill", "fan", "mapping", "datasets", "latency", "memory", "web",
+         "scale")
 
 for _name in ORDER:
     importlib.import_module(f"{__name__}.{_name}")

@@ -43,6 +43,8 @@ _STATE_ROWS_CHANGED = _STATE_ROWS.where(TI_T.c.updated_at >= bindparam("since", 
 _LAST_CHANGE = select(func.max(TI_T.c.updated_at))
 
 
+_ANY_QUEUED_RUN = select(RUN_T.c.run_id).where(RUN_T.c.state == str(DagRunState.QUEUED)).limit(1)
+_ANY_SCHEDULED_TI = select(TI_T.c.task_id).where(TI_T.c.state == str(TIS.SCHEDULED)).limit(1)
 _OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
     state_filter(TI_T.c.state, ACTIVE_TI_STATES))
 _POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
@@ -109,6 +111,10 @@ class SchedulerQueries:
         advisory lock, released at commit); SQLite runs one scheduler and needs none."""
         if self.skip_locked:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEYS[what]})
+
+    def _any(self, query: Select[Any]) -> bool:
+        with self.read() as conn:
+            return conn.execute(query).first() is not None
 
     def _locked(self, query: Any, of: Any = None) -> Any:
         return query.with_for_update(skip_locked=True, of=of) if self.skip_locked else query
@@ -207,6 +213,8 @@ class SchedulerQueries:
         """queued -> running, oldest first, while each DAG has fewer than its limit running;
         only unpaused DAGs in `limits`. Backfill runs are backfill's business."""
         started: list[tuple[str, str]] = []
+        if not self._any(_ANY_QUEUED_RUN):
+            return started  # the usual pass: no write transaction
         with self.write() as conn:
             running = Counter(dict(conn.execute(
                 select(RUN_T.c.dag_id, func.count()).where(RUN_T.c.state == str(DagRunState.RUNNING))
@@ -293,8 +301,8 @@ class SchedulerQueries:
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits and pool slots.
         Returns the queued rows."""
-        if slots <= 0:
-            return []
+        if slots <= 0 or not self._any(_ANY_SCHEDULED_TI):
+            return []  # nothing to queue: no write transaction
         with self.write() as conn:
             self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
             occupancy = conn.execute(_OCCUPANCY).all()

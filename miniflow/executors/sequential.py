@@ -38,7 +38,7 @@ class SequentialExecutor(BaseExecutor):
         self.store = store
         self.echo = echo
         self._done: list[TaskEvent] = []
-        self._runs: dict[tuple[str, str], DagRun] = {}  # a run's row read once, not once per try
+        self._runs: dict[tuple[str, str], DagRun | None] = {}  # a run's row read once, not once per try
 
     def queue(self, key: TaskKey) -> None:
         self.running.add(key)
