@@ -596,6 +596,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
             conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
             conn.execute(_CLEAR_XCOM, key)
             conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
+            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""})
             for stmt in _FINISH.values():
                 conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
                                     "next_try_at": None, "rendered": None, "map_name": None})
