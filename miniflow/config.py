@@ -26,7 +26,7 @@ from typing import Any
 from miniflow.defaults import DEFAULTS
 from miniflow.exceptions import ConfigError
 
-__all__ = ["Config", "ConfigValue", "miniflow_home", "get_config", "reset_config", "AirflowConf", "conf"]
+__all__ = ["Config", "ConfigValue", "miniflow_home", "get_config", "reset_config", "ui_url", "AirflowConf", "conf"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -146,6 +146,14 @@ def get_config() -> Config:
     if _config is None:
         _config = Config()
     return _config
+
+
+def ui_url() -> str:
+    """Where the UI is reached, for links in e-mails: ``webserver.base_url``, or its host and port."""
+    config = get_config()
+    base = config.get("webserver", "base_url") or (
+        f"http://{config.get('webserver', 'host')}:{config.get('webserver', 'port')}")
+    return str(base).rstrip("/")
 
 
 def reset_config() -> None:

@@ -62,6 +62,19 @@ def caller_location() -> tuple[str, int | None]:
     return frame.f_code.co_filename, frame.f_lineno
 
 
+def _owner_links(links: dict[str, str], where: str) -> dict[str, str]:
+    """``owner_links`` as the DAG list shows them: http(s) links with a host, or mailto
+    links with an address. Airflow takes any scheme with a host; miniflow refuses the
+    others (``javascript://x`` among them), since the UI renders them as links."""
+    from urllib.parse import urlsplit
+
+    for owner, link in links.items():
+        parts = urlsplit(str(link))
+        if not (parts.scheme in ("http", "https") and parts.netloc or parts.scheme == "mailto" and parts.path):
+            raise DagDefinitionError(f"{where}owner_links[{owner!r}] = {link!r} is not an http(s) or mailto link")
+    return dict(links)
+
+
 def _parse_datetime(value: Any, name: str, where: str) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
@@ -199,7 +212,7 @@ class DAG:
         self.params: dict[str, Any] = dict(self.default_args.get("params") or {})
         self.params.update(params or {})
         self.tags = sorted(set(tags or ()))
-        self.owner_links = owner_links or {}
+        self.owner_links = _owner_links(owner_links or {}, where)
         self.is_paused_upon_creation = is_paused_upon_creation
         self.default_view = default_view
         self.orientation = orientation

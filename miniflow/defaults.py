@@ -70,6 +70,8 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
             60.0, "Seconds without a heartbeat after which a running task is a zombie."
         ),
         "heartbeat_interval": Setting(5.0, "Seconds between heartbeats of a running task."),
+        "check_slas": Setting(True, "Record and report tasks that missed their sla (Airflow 2's SLA misses)."),
+        "sla_check_interval": Setting(10.0, "Seconds between SLA checks of the unpaused DAGs with SLAs."),
         "shutdown_grace_period": Setting(
             30.0, "Seconds running tasks get to finish after SIGTERM before they are killed."
         ),

@@ -23,6 +23,7 @@ from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
+from miniflow.sla import check_slas, has_slas
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstancekey import TaskInstanceKey
@@ -92,6 +93,8 @@ class Scheduler:
         self.paused_by_default = bool(config.get("core", "dags_are_paused_at_creation"))
         self.default_pool_slots = int(config.get("core", "default_pool_slots"))
         self.retry_cap = float(config.get("core", "max_task_retry_delay"))
+        self.sla_interval = float(config.get("scheduler", "sla_check_interval")) \
+            if config.get("scheduler", "check_slas") else None
         self.dags = {}
         self.job_id: int | None = None
         self.stopping = threading.Event()
@@ -169,6 +172,8 @@ class Scheduler:
         self._housekeeping.add_job(self.fail_zombies, "interval", seconds=max(1.0, self.zombie_threshold / 4))
         self._housekeeping.add_job(self.rescan_due.set, "interval", seconds=self.rescan_interval)
         self._housekeeping.add_job(self.adopt_or_reset_orphans, "interval", seconds=max(5.0, self.zombie_threshold))
+        if self.sla_interval:
+            self._housekeeping.add_job(self.check_slas, "interval", seconds=self.sla_interval)
         self._housekeeping.start()
         log.info("scheduler %s started with %d DAGs, executor %s", self.job_id, len(self.dags),
                  type(self.executor).__name__)
@@ -199,6 +204,12 @@ class Scheduler:
     def heartbeat(self) -> None:
         if self.job_id is not None:
             self.store.heartbeat_job(self.job_id)
+
+    def check_slas(self, now: dt.datetime | None = None) -> int:
+        """Record and report the SLA misses of the unpaused DAGs (see `miniflow.sla`)."""
+        with_slas = [dag for dag in self.dags.values() if has_slas(dag)]
+        active = self.store.unpaused(d.dag_id for d in with_slas) if with_slas else set()
+        return sum(check_slas(self.store, dag, now or _now()) for dag in with_slas if dag.dag_id in active)
 
     def adopt_or_reset_orphans(self) -> None:
         """What dead schedulers left queued goes back to scheduled (at start, then now and

@@ -118,14 +118,11 @@ class TaskInstance:
         """The UI page of this try, with its log (``webserver.base_url``, or host and port)."""
         from urllib.parse import quote, urlencode
 
-        from miniflow.config import get_config
+        from miniflow.config import ui_url
 
-        config = get_config()
-        base = config.get("webserver", "base_url") or (
-            f"http://{config.get('webserver', 'host')}:{config.get('webserver', 'port')}")
         query = {"try": self.try_number, **({"map_index": self.map_index} if self.map_index >= 0 else {})}
         dag_id, run_id, task_id = (quote(part, safe="") for part in (self.dag_id, self.run_id, self.task_id))
-        return f"{base.rstrip('/')}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}?{urlencode(query)}"
+        return f"{ui_url()}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}?{urlencode(query)}"
 
     # --- XCom ----------------------------------------------------------------------------
 

@@ -7,10 +7,14 @@ missing service fails the test instead.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import socket
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -362,3 +366,40 @@ class InProcessScheduler:
         """Each task's state in the run of `dag_id` at `when`."""
         run = self.store.find_run(dag_id, when)
         return {t.task_id: t.state for t in self.store.tis_of_run(dag_id, run.run_id)}
+
+
+# --- e-mail: a local SMTP server --------------------------------------------------------------
+
+
+class Inbox:
+    """What the local SMTP server received: (recipients, message) pairs."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch):
+    """An aiosmtpd server on a free local port, with miniflow's [smtp] settings pointing at it."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    for key, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_STARTTLS": "false",
+                       "SMTP_MAIL_FROM": "flows@example.com", "SMTP_RETRY_LIMIT": "1"}.items():
+        monkeypatch.setenv(f"MINIFLOW__SMTP__{key}", value)
+    monkeypatch.setenv("MINIFLOW__WEBSERVER__BASE_URL", "https://flows.example.com")
+    reset_config()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import email.policy
 import socket
 from pathlib import Path
 from typing import Any
@@ -23,38 +22,6 @@ from miniflow.state import TaskInstanceState as TIS
 DATE = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch: pytest.MonkeyPatch):
-    """An aiosmtpd server on a free local port, with miniflow's [smtp] settings pointing at it."""
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    for key, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_STARTTLS": "false",
-                       "SMTP_MAIL_FROM": "flows@example.com", "SMTP_RETRY_LIMIT": "1"}.items():
-        monkeypatch.setenv(f"MINIFLOW__SMTP__{key}", value)
-    monkeypatch.setenv("MINIFLOW__WEBSERVER__BASE_URL", "https://flows.example.com")
-    reset_config()
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
 def _body(message: email.message.EmailMessage) -> str:
     return message.get_body(("html",)).get_content()
 
@@ -65,7 +32,7 @@ def test_email_addresses_split_on_commas_and_semicolons() -> None:
     assert email_addresses(None) == []
 
 
-def test_send_email_with_cc_bcc_headers_and_attachment(smtp_server: _Inbox, tmp_path: Path) -> None:
+def test_send_email_with_cc_bcc_headers_and_attachment(smtp_server: Any, tmp_path: Path) -> None:
     report = tmp_path / "report.csv"
     report.write_text("a,b\n1,2\n")
     send_email("to@example.com", "Report", "<b>done</b>", files=[str(report)], cc="cc@example.com",
@@ -79,7 +46,7 @@ def test_send_email_with_cc_bcc_headers_and_attachment(smtp_server: _Inbox, tmp_
     assert attachment.get_filename() == "report.csv" and attachment.get_content() == b"a,b\n1,2\n"
 
 
-def test_email_operator_renders_its_templates(smtp_server: _Inbox, store, dags_folder: Path) -> None:
+def test_email_operator_renders_its_templates(smtp_server: Any, store, dags_folder: Path) -> None:
     (dags_folder / "body.html").write_text("<p>Loaded {{ ds }} for {{ params.team }}</p>")
     with DAG("mailer", start_date=DATE, schedule=None, params={"team": "data"},
              template_searchpath=[str(dags_folder)]) as dag:
@@ -96,7 +63,7 @@ def _boom() -> None:
     raise ValueError("warehouse <down>")
 
 
-def test_failure_and_retry_alerts_carry_the_log_link(smtp_server: _Inbox, store) -> None:
+def test_failure_and_retry_alerts_carry_the_log_link(smtp_server: Any, store) -> None:
     with DAG("alerts", start_date=DATE, schedule=None,
              default_args={"email": "oncall@example.com; lead@example.com", "retry_delay": 0}) as dag:
         PythonOperator(task_id="flaky", python_callable=_boom, retries=1)

@@ -438,6 +438,14 @@ def audit() -> Any:
     return render_template("audit.html", events=rows, page=page, pages=max(1, math.ceil(total / size)))
 
 
+@bp.get("/sla-misses")
+@login_required
+def sla_misses() -> Any:
+    """Tasks that missed their SLA (see `miniflow.sla`), newest first."""
+    dag_id = request.args.get("dag_id") or None
+    return render_template("sla_misses.html", misses=_store().sla_misses(limit=500, dag_id=dag_id), dag_id=dag_id)
+
+
 @bp.app_errorhandler(400)
 @bp.app_errorhandler(403)
 @bp.app_errorhandler(404)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,7 +31,7 @@ __all__ = [
     "Base", "UtcDateTime", "DagModel", "SerializedDagModel", "DagRunModel", "TaskInstanceModel",
     "TaskInstanceHistory", "XComModel", "ImportErrorModel", "PoolModel", "VariableModel",
     "UserModel", "EventLog", "JobModel", "DatasetModel", "DatasetEventModel", "DatasetQueueModel",
-    "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel", "ConnectionModel",
+    "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel", "ConnectionModel", "SlaMissModel",
 ]
 
 ID_LEN = 250
@@ -77,6 +78,7 @@ class DagModel(Base):
     schedule: Mapped[str | None] = mapped_column(String(250))
     timezone: Mapped[str] = mapped_column(String(100), default="UTC")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner_links: Mapped[dict[str, str] | None] = mapped_column(JSON)  # owner -> http(s) or mailto link
     is_paused: Mapped[bool] = mapped_column(Boolean, default=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     max_active_runs: Mapped[int] = mapped_column(Integer, default=16)
@@ -335,6 +337,22 @@ class RunDatasetEventModel(Base):
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
     )
+
+
+class SlaMissModel(Base):
+    """A task that had not succeeded `sla` after its run was due (Airflow 2's SLA misses);
+    kept so each miss is reported once."""
+
+    __tablename__ = "sla_miss"
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    execution_date: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    email_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    timestamp: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    description: Mapped[str | None] = mapped_column(Text)
+    notification_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (Index("idx_sla_miss_dag", "dag_id"),)
 
 
 class ConnectionModel(Base):

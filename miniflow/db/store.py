@@ -41,6 +41,7 @@ from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
 from miniflow.db.engine import WRITE, change_margin, is_sqlite, make_engine, supports_skip_locked
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.scheduler_queries import SchedulerQueries
+from miniflow.db.sla_queries import SlaQueries
 from miniflow.db.tables import (
     CONN_T,
     DAG_T,
@@ -128,7 +129,7 @@ def _move_statement(expected: tuple[TaskInstanceState | None, ...], new: TaskIns
             .values(**{name: bindparam(f"v_{name}", type_=TI_T.c[name].type) for name in columns}))
 
 
-class Store(SchedulerQueries, WebQueries, DatasetQueries):
+class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     """Reads and writes of the metadata DB, grouped by table."""
 
     def __init__(self, engine: Engine) -> None:
@@ -186,7 +187,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries):
             for dag in dags:
                 seen.add(dag.dag_id)
                 values = dict(
-                    fileloc=dag.fileloc, owners=dag.owner, description=dag.description,
+                    fileloc=dag.fileloc, owners=dag.owner, owner_links=dict(dag.owner_links) or None,
+                    description=dag.description,
                     schedule=dag.timetable.summary, timezone=str(dag.timezone), tags=list(dag.tags),
                     is_active=True, max_active_runs=dag.max_active_runs,
                     max_active_tasks=dag.max_active_tasks, last_parsed=now,
