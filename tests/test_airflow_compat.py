@@ -483,3 +483,15 @@ def test_email_names_load_from_airflow_paths(write_dag, dags_folder: Path) -> No
     bag = DagBag(dags_folder)
     assert bag.import_errors == {}
     assert bag.get_dag("mail_paths").get_task("m").email == ["a@example.com"]
+
+
+def test_a_deferrable_sensor_waits_in_reschedule_mode() -> None:
+    """No triggerer: ``deferrable=True`` (Airflow's example_sensors uses it on FileSensor)
+    makes the sensor reschedule, which frees its worker slot between pokes as deferral does."""
+    from miniflow import DAG
+    from miniflow.sensors.filesystem import FileSensor
+
+    with DAG("deferred", schedule=None):
+        waiting = FileSensor(task_id="wait", filepath="/tmp/in.csv", deferrable=True)
+        poking = FileSensor(task_id="poke", filepath="/tmp/in.csv")
+    assert (waiting.mode, waiting.deferrable, poking.mode) == ("reschedule", True, "poke")

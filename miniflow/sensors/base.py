@@ -47,6 +47,7 @@ class BaseSensorOperator(BaseOperator):
         max_wait: dt.timedelta | float | None = None,
         silent_fail: bool = False,
         never_fail: bool = False,
+        deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -59,7 +60,10 @@ class BaseSensorOperator(BaseOperator):
         if self.poke_interval < 0 or self.timeout < 0:
             raise DagDefinitionError(f"task {self.task_id!r}: poke_interval and timeout must be >= 0")
         self.soft_fail = soft_fail
-        self.mode = mode
+        # Airflow hands a deferrable sensor's wait to its triggerer; miniflow has none, and
+        # waits in reschedule mode instead, which also frees the worker slot between pokes.
+        self.deferrable = deferrable
+        self.mode = "reschedule" if deferrable else mode
         self.exponential_backoff = exponential_backoff
         self.max_wait = _seconds(max_wait) if max_wait is not None else None
         self.silent_fail = silent_fail
