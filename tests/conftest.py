@@ -403,3 +403,63 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch):
         yield inbox
     finally:
         controller.stop()
+
+
+# --- no process outlives the session ------------------------------------------------------------
+
+# Every process a test starts inherits this marker, so the session's end can find any
+# that a fixture failed to stop, wherever it was re-parented.
+SESSION_MARK = "MINIFLOW_TEST_SESSION"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ[SESSION_MARK] = str(os.getpid())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a miniflow process started by the tests is still alive (and stop it)."""
+    import signal
+    import time
+
+    if getattr(session.config, "workerinput", None) is not None:
+        return  # an xdist worker: the controller checks
+    deadline = time.monotonic() + 5.0  # processes told to stop may still be on their way out
+    while (leaked := _leaked_processes()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid, _ in leaked:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if leaked:
+        listing = "\n".join(f"  pid {pid}: {command}" for pid, command in leaked)
+        session.config.get_terminal_writer().line(
+            f"\nminiflow processes started by the tests were still running (now killed):\n{listing}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _leaked_processes() -> list[tuple[int, str]]:
+    """Processes other than this one whose environment carries this session's marker and
+    whose command line runs miniflow (its CLI, or ``python -m miniflow``)."""
+    mark = f"{SESSION_MARK}={os.getpid()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone, or not ours to read
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            continue  # a zombie is already dead
+        if _runs_miniflow(argv):
+            found.append((int(entry.name), " ".join(argv).strip()))
+    return found
+
+
+def _runs_miniflow(argv: list[str]) -> bool:
+    return any(Path(arg).name == "miniflow" for arg in argv[:2]) or any(  # .venv/bin/miniflow ...
+        a == "-m" and b == "miniflow" for a, b in zip(argv, argv[1:]))

@@ -50,6 +50,7 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
     auth.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.add_url_rule("/health", "health", api.health)  # also at the root, as in Airflow 2
 
     @app.after_request
     def security_headers(response: Any) -> Any:

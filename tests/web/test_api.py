@@ -54,6 +54,7 @@ def test_health_and_openapi_without_credentials(web_site: WebSite) -> None:
     assert body["metadatabase"] == {"status": "healthy"}
     # No scheduler has ever beaten its heart in this DB.
     assert body["scheduler"] == {"status": "unhealthy", "latest_scheduler_heartbeat": None}
+    assert client.get("/health").get_json() == body  # also at the root, as in Airflow 2
     response = client.get(f"{API}/openapi.json")
     assert response.status_code == 200 and response.get_json()["openapi"].startswith("3.")
 
