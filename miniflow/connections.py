@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from miniflow.exceptions import AirflowNotFoundException
 
-__all__ = ["Connection", "get_connection", "ConnectionAccessor"]
+__all__ = ["test_connection", "Connection", "get_connection", "ConnectionAccessor"]
 
 _EXTRA_KEY = "__extra__"
 
@@ -159,6 +159,23 @@ def get_connection(conn_id: str) -> Connection:
     if conn.password:
         mask_secret(conn.password)
     return conn
+
+
+def test_connection(conn_id: str) -> tuple[bool, str]:
+    """Try a connection: a SQL database runs ``SELECT 1``, an HTTP service gets its base
+    URL. (ok, what happened, in one line)."""
+    from miniflow.hooks.base import BaseHook
+    from miniflow.hooks.dbapi import DbApiHook
+
+    try:
+        hook = BaseHook.get_hook(conn_id)
+        if isinstance(hook, DbApiHook):
+            hook.get_first("SELECT 1")
+            return True, "Connection successfully tested"
+        ok, message = hook.test_connection()  # type: ignore[attr-defined]
+        return bool(ok), str(message)
+    except Exception as exc:  # noqa: BLE001 -- any failure is the test's answer
+        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _from_store(conn_id: str) -> Connection | None:

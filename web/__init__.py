@@ -42,13 +42,15 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
         TESTING=testing,
         PAGE_SIZE=int(config.get("webserver", "page_size")),
         MAX_CONTENT_LENGTH=1024 * 1024,
+        DEFAULT_POOL_SLOTS=int(config.get("core", "default_pool_slots")),
     )
     app.extensions["miniflow_store"] = store or get_store()
 
-    from miniflow.web import api, auth, views
+    from miniflow.web import admin, api, auth, views  # admin adds its resources to the API first
 
     auth.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.add_url_rule("/health", "health", api.health)  # also at the root, as in Airflow 2
 

@@ -47,6 +47,38 @@ def _collection(key: str, item: str) -> dict[str, Any]:
             "properties": {key: {"type": "array", "items": _ref(item)}, "total_entries": _INT}}
 
 
+def _admin(resource: str, key: str, item: str, given: str, listed: str, fields: list[str]) -> dict[str, Any]:
+    """The list/create and get/patch/delete paths of one Admin resource (see web/admin.py);
+    ``update_mask`` is a comma-separated list of `fields`."""
+    body = {"required": True, "content": {"application/json": {"schema": _ref(given)}}}
+    one = "(" + "|".join(fields) + ")"
+    mask = {"name": "update_mask", "in": "query", "schema": {"type": "string", "pattern": f"^{one}(,{one})*$"}}
+    return {
+        f"/{resource}": {
+            "get": {"operationId": f"get_{resource}", "parameters": _PAGE,
+                    "responses": {"200": _json(_collection(resource, listed)), **_ERRORS}},
+            "post": {"operationId": f"post_{resource}", "requestBody": body,
+                     "responses": {"200": _json(_ref(item)), **_ERRORS, "409": _PROBLEM}},
+        },
+        f"/{resource}/{{{key}}}": {
+            "parameters": _path(key),
+            "get": {"operationId": f"get_{resource}_item", "responses": {"200": _json(_ref(item)), **_ERRORS}},
+            "patch": {"operationId": f"patch_{resource}_item", "parameters": [mask], "requestBody": body,
+                      "responses": {"200": _json(_ref(item)), **_ERRORS}},
+            "delete": {"operationId": f"delete_{resource}_item",
+                       "responses": {"204": {"description": "Deleted"}, **_ERRORS}},
+        },
+    }
+
+
+_CONNECTION_FIELDS = {"connection_id": _STR, "conn_type": _STR, "description": _NSTR, "host": _NSTR,
+                      "login": _NSTR, "schema": _NSTR, "port": {"type": "integer", "nullable": True}}
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,250}$"}
+
+
+def _text(limit: int) -> dict[str, Any]:
+    return {"type": "string", "nullable": True, "maxLength": limit}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "miniflow REST API", "version": "1.0.0",
@@ -148,6 +180,10 @@ SPEC: dict[str, Any] = {
         },
         "/importErrors": {"get": {"operationId": "get_import_errors", "parameters": _PAGE,
                                   "responses": {"200": _json(_collection("import_errors", "ImportError")), **_ERRORS}}},
+        **_admin("connections", "connection_id", "Connection", "ConnectionInput", "ConnectionCollectionItem",
+                 ["conn_type", "description", "host", "schema", "login", "password", "port", "extra"]),
+        **_admin("variables", "variable_key", "Variable", "VariableInput", "Variable", ["value", "description"]),
+        **_admin("pools", "pool_name", "Pool", "PoolInput", "Pool", ["slots", "description"]),
     },
     "components": {
         "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
@@ -190,6 +226,22 @@ SPEC: dict[str, Any] = {
             "DatasetEvent": {"type": "object", "properties": {
                 "id": _INT, "dataset_uri": _STR, "extra": {"type": "object"}, "timestamp": _DT,
                 "source_dag_id": _NSTR, "source_task_id": _NSTR, "source_run_id": _NSTR, "source_map_index": _INT}},
+            "ConnectionCollectionItem": {"type": "object", "properties": _CONNECTION_FIELDS},
+            "Connection": {"type": "object", "properties": {**_CONNECTION_FIELDS, "extra": _NSTR}},
+            "ConnectionInput": {"type": "object", "required": ["connection_id", "conn_type"], "properties": {
+                "connection_id": _ID, "conn_type": _ID, "description": _text(5000), "host": _text(500),
+                "schema": _text(500), "login": _text(500), "password": {**_text(5000), "writeOnly": True},
+                "port": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 65535},
+                "extra": {"type": "object", "nullable": True}}},
+            "Variable": {"type": "object", "properties": {"key": _STR, "value": _NSTR, "description": _NSTR}},
+            "VariableInput": {"type": "object", "required": ["key", "value"], "properties": {
+                "key": _ID, "value": {"type": "string", "maxLength": 1_000_000}, "description": _text(5000)}},
+            "PoolInput": {"type": "object", "required": ["name", "slots"], "properties": {
+                "name": _ID, "slots": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                "description": _text(5000)}},
+            "Pool": {"type": "object", "properties": {
+                "name": _STR, "slots": _INT, "description": _NSTR, "occupied_slots": _INT, "running_slots": _INT,
+                "queued_slots": _INT, "scheduled_slots": _INT, "open_slots": _INT}},
             "ImportError": {"type": "object", "properties": {
                 "import_error_id": _INT, "filename": _STR, "stack_trace": _STR, "timestamp": _DT,
                 "lineno": {"type": "integer", "nullable": True}}},

@@ -130,19 +130,9 @@ def import_(file: Path, overwrite: bool) -> None:
 @click.argument("conn_id")
 def test(conn_id: str) -> None:
     """Try the connection: a SQL database runs SELECT 1, an HTTP service gets its base URL."""
-    from miniflow.exceptions import AirflowException
-    from miniflow.hooks.base import BaseHook
-    from miniflow.hooks.dbapi import DbApiHook
+    from miniflow.connections import test_connection
 
-    try:
-        hook = BaseHook.get_hook(conn_id)
-        if isinstance(hook, DbApiHook):
-            hook.get_first("SELECT 1")
-            ok, message = True, "Connection successfully tested"
-        else:
-            ok, message = hook.test_connection()  # type: ignore[attr-defined]
-    except (AirflowException, Exception) as exc:  # noqa: BLE001 -- any failure is the test's answer
-        ok, message = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    ok, message = test_connection(conn_id)
     click.echo(f"Connection {'success' if ok else 'failed'}! {message}")
     if not ok:
         raise SystemExit(1)

@@ -159,6 +159,17 @@ class WebQueries:
         with self.read() as conn:
             return conn.execute(select(USER_T).where(USER_T.c.username == username)).first()
 
+    def pool_usage(self) -> dict[str, dict[str, int]]:
+        """Per pool, the slots its running, queued and scheduled task instances take."""
+        states = [TaskInstanceState.RUNNING, TaskInstanceState.QUEUED, TaskInstanceState.SCHEDULED]
+        usage: dict[str, dict[str, int]] = {}
+        with self.read() as conn:
+            for pool, state, slots in conn.execute(
+                    select(TI_T.c.pool, TI_T.c.state, func.sum(TI_T.c.pool_slots))
+                    .where(TI_T.c.state.in_([str(s) for s in states])).group_by(TI_T.c.pool, TI_T.c.state)):
+                usage.setdefault(pool, {})[state] = int(slots or 0)
+        return usage
+
     def users(self) -> list[Row[Any]]:
         with self.read() as conn:
             return list(conn.execute(select(USER_T).order_by(USER_T.c.username)))
