@@ -1,9 +1,9 @@
 """
 ### Sales ETL (classic operators)
 
-A daily batch pipeline over a messy sales export, one `PythonOperator` per step:
+A daily batch pipeline over a messy sales export, one operator per step:
 
-    extract >> transform >> load >> check_quality >> report
+    extract >> transform >> load >> [check_columns, check_table, check_quality] >> report
 
 - **extract**: take the rows of the run's data interval from the source CSV
   (`$MINIFLOW_HOME/example_data/sales.csv`, generated on first use, or the param
@@ -11,11 +11,17 @@ A daily batch pipeline over a messy sales export, one `PythonOperator` per step:
 - **transform** (pandas): standardise text, impute or drop missing values, parse the
   dates into year/month/day, drop bad dates, negative revenue and duplicated orders.
 - **load** (SQLAlchemy): replace the interval's rows of the `sales` table in one
-  transaction, so a re-run of a day never duplicates it. The database is a SQLite file
-  under `example_data/`, or the URL in the environment variable `SALES_ETL_DB_URL` or
-  the Variable `sales_etl_db_url`.
-- **check_quality**: row count (equal to what the transform produced), nulls, ranges,
-  date parts and unique order ids; a failed check fails the task, naming the check.
+  transaction, so a re-run of a day never duplicates it. The database is the
+  connection `sales_db`: a SQLite file under `example_data/` by default (`db migrate`
+  creates it), PostgreSQL once you point the connection there
+  (`AIRFLOW_CONN_SALES_DB=postgresql://...`, or the Admin page).
+- **check_columns** (`SQLColumnCheckOperator`) and **check_table**
+  (`SQLTableCheckOperator`): the interval's rows through the same connection -- no
+  nulls, unique order ids, revenue and quantity in range, at least one row. A data
+  problem is not retried (`retries=0`).
+- **check_quality**: the checks SQL cannot say in a column mapping -- the row count
+  equals what the transform produced, the date parts match `sale_date`. A failed check
+  fails its task, naming the column and the check.
 - **report**: orders, units and revenue per day and product, as CSV and HTML under
   `example_data/reports/sales_etl/`.
 
@@ -44,8 +50,12 @@ from miniflow.examples import sales_pipeline as pipeline
 
 from miniflow import DAG, Param
 from miniflow.operators.python import PythonOperator
+from miniflow.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 
 TABLE = "sales"
+# The run's rows: the days from its data interval's start up to its end.
+INTERVAL = "sale_date >= '{{ data_interval_start | ds }}' AND sale_date < '{{ data_interval_end | ds }}'"
+NO_NULLS = {"null_check": {"equal_to": 0}}
 
 
 def _staged(dag: Any, start: dt.datetime, end: dt.datetime, name: str) -> Any:
@@ -100,7 +110,19 @@ with DAG(
     extract_task = PythonOperator(task_id="extract", python_callable=extract)
     transform_task = PythonOperator(task_id="transform", python_callable=transform)
     load_task = PythonOperator(task_id="load", python_callable=load, outlets=[pipeline.SALES_TABLE])
+    columns_task = SQLColumnCheckOperator(
+        task_id="check_columns", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
+        column_mapping={
+            "order_id": {**NO_NULLS, "unique_check": {"equal_to": 0}},
+            "revenue": {**NO_NULLS, "min": {"geq_to": 0}, "max": {"leq_to": pipeline.MAX_REVENUE}},
+            "quantity": {**NO_NULLS, "min": {"geq_to": 1}, "max": {"leq_to": pipeline.MAX_QUANTITY}},
+            **{column: NO_NULLS for column in ("sale_date", "product", "region")},
+        })
+    table_task = SQLTableCheckOperator(
+        task_id="check_table", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
+        checks={"row_count": {"check_statement": "COUNT(*) >= 1"},
+                "no_future_sales": {"check_statement": "sale_date <= CURRENT_DATE"}})
     quality_task = PythonOperator(task_id="check_quality", python_callable=check_quality)
     report_task = PythonOperator(task_id="report", python_callable=report)
 
-    extract_task >> transform_task >> load_task >> quality_task >> report_task
+    extract_task >> transform_task >> load_task >> [columns_task, table_task, quality_task] >> report_task

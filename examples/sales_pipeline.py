@@ -110,24 +110,22 @@ def ensure_source(path: Path) -> Path:
 
 
 def database_url() -> str:
-    """The connection ``sales_db`` if there is one (``miniflow connections add sales_db
-    --conn-uri postgresql://...`` or ``AIRFLOW_CONN_SALES_DB``), else ``sales_etl_db_url``
-    if set, else a SQLite file under example_data/."""
+    """The database the sales pipelines load into: the URL in ``sales_etl_db_url`` (a
+    Variable, or ``SALES_ETL_DB_URL`` in the environment) when set, else the connection
+    ``sales_db`` (``db migrate`` creates it as a SQLite file under example_data/; point it
+    at PostgreSQL with ``AIRFLOW_CONN_SALES_DB`` or the Admin page), else that SQLite file."""
     from miniflow.exceptions import AirflowNotFoundException
     from miniflow.hooks.base import BaseHook
 
-    try:
-        hook = BaseHook.get_hook("sales_db")
-    except AirflowNotFoundException:
-        hook = None
-    if hook is not None:
-        return str(hook.get_uri())  # type: ignore[attr-defined]
     url = setting("sales_etl_db_url")
     if url:
         return url
-    path = example_data_dir() / "sales.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    try:
+        return str(BaseHook.get_hook("sales_db").get_uri())  # type: ignore[attr-defined]
+    except AirflowNotFoundException:
+        path = example_data_dir() / "sales.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
 
 
 def interval_days(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from miniflow.exceptions import AirflowNotFoundException
 
-__all__ = ["test_connection", "Connection", "get_connection", "ConnectionAccessor"]
+__all__ = ["default_connections", "test_connection", "Connection", "get_connection", "ConnectionAccessor"]
 
 _EXTRA_KEY = "__extra__"
 
@@ -159,6 +160,19 @@ def get_connection(conn_id: str) -> Connection:
     if conn.password:
         mask_secret(conn.password)
     return conn
+
+
+def default_connections(home: Path) -> list[Connection]:
+    """What ``db migrate`` adds when missing (as Airflow adds its defaults): SQLite files
+    in the home, ``sqlite_default`` and ``sales_db``, the example pipelines' warehouse.
+    Point ``sales_db`` at PostgreSQL (``miniflow connections delete sales_db`` then
+    ``add``, the Admin page, or ``AIRFLOW_CONN_SALES_DB``) and the examples load there."""
+    return [
+        Connection("sqlite_default", "sqlite", host=str(home / "sqlite_default.db"),
+                   description="A SQLite file in the miniflow home"),
+        Connection("sales_db", "sqlite", host=str(home / "example_data" / "sales.db"),
+                   description="The warehouse of the example sales pipelines"),
+    ]
 
 
 def test_connection(conn_id: str) -> tuple[bool, str]:

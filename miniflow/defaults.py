@@ -58,6 +58,9 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
             "SQLAlchemy URL of the metadata DB (MINIFLOW_DATABASE_URL also sets it).",
         ),
         "sqlite_busy_timeout": Setting(30.0, "Seconds a SQLite writer waits for a lock."),
+        "load_default_connections": Setting(
+            True, "db migrate adds the default connections (sqlite_default, sales_db) that do not exist yet."
+        ),
     },
     "scheduler": {
         "loop_interval": Setting(

@@ -106,7 +106,7 @@ def test_stored_secrets_are_encrypted_at_rest_and_keys_rotate(store: Any, minifl
     from miniflow.config import reset_config
 
     reset_config()
-    assert store.rotate_connection_secrets() == 1
+    assert store.rotate_connection_secrets() == len(store.connections())  # every stored one, defaults too
     monkeypatch.setenv("MINIFLOW__CORE__FERNET_KEY", new)
     reset_config()
     assert store.get_connection("db").password == SECRET  # readable with the new key alone
@@ -292,7 +292,8 @@ def test_connections_cli(run_cli: Any, sqlite_url: str, tmp_path: Path, miniflow
     assert again.returncode == 1 and "already exists" in again.stderr
     listed = run_cli("connections", "list", "-o", "json")
     assert SECRET not in listed.stdout
-    assert {c["conn_id"]: c["password"] for c in json.loads(listed.stdout)} == {"db": "***", "lite": None}
+    listed_ids = {c["conn_id"]: c["password"] for c in json.loads(listed.stdout)}
+    assert listed_ids == {"db": "***", "lite": None, "sales_db": None, "sqlite_default": None}  # + db migrate's
     assert SECRET.encode() not in (miniflow_home / "miniflow.db").read_bytes()
     assert "Connection success!" in run_cli("connections", "test", "lite").stdout
     failed = run_cli("connections", "test", "db")
@@ -305,3 +306,20 @@ def test_connections_cli(run_cli: Any, sqlite_url: str, tmp_path: Path, miniflow
     assert json.loads(run_cli("connections", "get", "db", "-o", "json").stdout)[0]["host"] == "h"
     bad = run_cli("connections", "add", "x", "--conn-uri", "no-scheme")
     assert bad.returncode == 2 and "no scheme" in bad.stderr
+
+
+def test_db_migrate_adds_the_default_connections_once_and_keeps_changed_ones(
+        run_cli: Any, miniflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_cli("db", "migrate").returncode == 0
+    listed = {c["conn_id"]: c["host"] for c in json.loads(run_cli("connections", "list", "-o", "json").stdout)}
+    assert listed == {"sales_db": str(miniflow_home / "example_data" / "sales.db"),
+                      "sqlite_default": str(miniflow_home / "sqlite_default.db")}
+    run_cli("connections", "delete", "sales_db")
+    run_cli("connections", "add", "sales_db", "--conn-uri", "postgresql://etl@db.internal:5432/sales")
+    assert run_cli("db", "migrate").returncode == 0  # again: what the user set stays
+    again = {c["conn_id"]: c["host"] for c in json.loads(run_cli("connections", "list", "-o", "json").stdout)}
+    assert again["sales_db"] == "db.internal"
+    run_cli("connections", "delete", "sqlite_default")
+    monkeypatch.setenv("MINIFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS", "false")
+    assert run_cli("db", "migrate").returncode == 0
+    assert "sqlite_default" not in run_cli("connections", "list", "-o", "json").stdout

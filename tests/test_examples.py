@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GENERATOR = EXAMPLES / "data" / "generate_sales.py"
 DAG_IDS = {"sales_etl", "sales_etl_taskflow", "monitoring", "branching", "fan_out_fan_in", "dynamic_tasks",
-           "file_sensor_microbatch", "airflow_style", "sales_report"}
+           "file_sensor_microbatch", "airflow_style", "sales_report", "orders_api"}
 
 
 @pytest.fixture(autouse=True)
@@ -348,12 +349,16 @@ def test_sales_etl_quality_check_fails_on_corrupted_input(
     code, rows = dags_test(run_cli, "sales_etl", "2024-01-05", conf={"source_csv": str(corrupted)})
     assert code == 1
     assert states(rows) == {"extract": "success", "transform": "success", "load": "success",
-                            "check_quality": "failed", "report": "upstream_failed"}
+                            "check_columns": "failed", "check_table": "success", "check_quality": "failed",
+                            "report": "upstream_failed"}
     assert rows["check_quality"]["try_number"] == 1  # a data problem is not retried
     log = task_log(home, "sales_etl", "2024-01-05", "check_quality")
     assert "FAIL revenue_range: 1 rows with revenue outside [0, 50000]" in log
     assert "data quality check(s) failed: revenue_range" in log
     assert "PASS unique_order_id" in log
+    columns = task_log(home, "sales_etl", "2024-01-05", "check_columns")
+    assert "Column: revenue" in columns and "Check: max" in columns  # the check and its column, by name
+    assert "Column: order_id" not in columns
 
 
 def test_sales_etl_backfill_builds_a_week(run_cli, home: Path, raw_sales: pd.DataFrame) -> None:
@@ -370,6 +375,72 @@ def test_sales_etl_backfill_builds_a_week(run_cli, home: Path, raw_sales: pd.Dat
         assert_day_loaded(data / "sales.db", "sales", day, raw_sales)
         assert (data / "reports" / "sales_etl" / f"sales_summary_{day.isoformat()}.csv").exists()
     assert query(data / "sales.db", "SELECT COUNT(*) - COUNT(DISTINCT order_id) FROM sales") == [(0,)]
+
+
+def test_orders_api_extracts_from_the_http_service_into_the_warehouse(run_cli, home: Path) -> None:
+    """The HTTP extract: the example's API server (started here), HttpOperator, a hook,
+    a table check; a re-run replaces the day instead of adding to it."""
+    from miniflow.examples.data.orders_api import orders_of, serve
+
+    server = serve()
+    try:
+        env = {"AIRFLOW_CONN_ORDERS_API": f"http://127.0.0.1:{server.server_address[1]}"}
+        for _ in range(2):
+            code, rows = dags_test(run_cli, "orders_api", "2024-01-05", env=env)
+            assert code == 0 and states(rows) == dict.fromkeys(["fetch_orders", "load_orders", "check_orders"],
+                                                               "success")
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = orders_of(dt.date(2024, 1, 4))
+    loaded = query(home / "example_data" / "sales.db", "SELECT order_id, product, quantity FROM api_orders "
+                   "WHERE order_date = '2024-01-04' ORDER BY order_id")
+    assert loaded == [(o["order_id"], o["product"], o["quantity"]) for o in expected]
+    assert query(home / "example_data" / "sales.db", "SELECT COUNT(*) FROM api_orders") == [(len(expected),)]
+
+
+def test_orders_api_without_its_connection_says_how_to_add_it(run_cli, home: Path) -> None:
+    code, rows = dags_test(run_cli, "orders_api", "2024-01-05")
+    assert code == 1 and rows["fetch_orders"]["state"] == "failed"
+    assert "AIRFLOW_CONN_ORDERS_API" in task_log(home, "orders_api", "2024-01-05", "fetch_orders", try_number=3)
+
+
+def test_sales_etl_backfills_a_week_into_postgresql_through_its_connection(
+        run_cli, home: Path, raw_sales: pd.DataFrame, postgres_url: str) -> None:
+    """The mission's pipeline for real: ``sales_db`` points at PostgreSQL, a 7-day
+    backfill loads every day there and passes the SQL column and table checks."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"sales_{os.getpid()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(drivername="postgresql", database=name)
+    try:
+        result = run_cli("backfill", "sales_etl", "-s", "2024-01-01", "-e", "2024-01-07", "-S", str(EXAMPLES),
+                         "-o", "json", env={"AIRFLOW_CONN_SALES_DB": url.render_as_string(hide_password=False)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert [r["state"] for r in json.loads(result.stdout)] == ["success"] * 7
+        warehouse = create_engine(url.set(drivername="postgresql+psycopg"))
+        with warehouse.connect() as conn:
+            per_day = dict(conn.execute(text("SELECT sale_date, COUNT(*) FROM sales GROUP BY 1")).all())
+            duplicates = conn.execute(text("SELECT COUNT(*) - COUNT(DISTINCT order_id) FROM sales")).scalar()
+        warehouse.dispose()
+        days = [dt.date(2024, 1, d) for d in range(1, 8)]
+        assert per_day == {day: len(expected_for_day(raw_sales, day)) for day in days} and duplicates == 0
+        assert not (home / "example_data" / "sales.db").exists()
+        checks = run_cli("tasks", "states-for-dag-run", "sales_etl", "backfill__2024-01-07T00:00:00+00:00",
+                         "-o", "json")
+        assert checks.returncode == 0, checks.stderr
+        assert {r["task_id"]: r["state"] for r in json.loads(checks.stdout)} == dict.fromkeys(
+            ["extract", "transform", "load", "check_columns", "check_table", "check_quality", "report"], "success")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
 
 
 # --- the generator ---------------------------------------------------------------------------------

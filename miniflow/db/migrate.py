@@ -35,6 +35,20 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), revision)  # type: ignore[arg-type]
+    _add_default_connections(engine)
+
+
+def _add_default_connections(engine: Engine) -> None:
+    from miniflow.config import get_config
+    from miniflow.connections import default_connections
+    from miniflow.db.store import Store
+
+    config = get_config()
+    if not config.get("database", "load_default_connections"):
+        return
+    store = Store(engine)
+    for connection in default_connections(config.home):
+        store.set_connection(connection, overwrite=False)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -122,7 +122,8 @@ def test_the_api_never_returns_a_connections_password(web_site: WebSite) -> None
     assert created.status_code == 200 and SECRET not in created.get_data(as_text=True)
     assert created.get_json()["extra"] == '{"sslmode": "require"}'
     listed = api.get(f"{API}/connections", headers=WebSite.auth("admin")).get_json()
-    assert listed["connections"] == [{"connection_id": "api_db", "conn_type": "postgres", "description": None,
+    mine = [c for c in listed["connections"] if c["connection_id"] == "api_db"]
+    assert mine == [{"connection_id": "api_db", "conn_type": "postgres", "description": None,
                                       "host": "db.internal", "login": "etl", "schema": None, "port": 5432}]
     patched = api.patch(f"{API}/connections/api_db?update_mask=host", headers=WebSite.auth("op"),
                         json={"host": "db2.internal", "login": "ignored"}).get_json()
