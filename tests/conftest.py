@@ -289,6 +289,7 @@ def web_site(store, write_dag, dags_folder: Path, miniflow_home: Path) -> WebSit
     import datetime as dt
 
     from miniflow.web import create_app
+    from miniflow.web.auth import LoginThrottle
     from werkzeug.security import generate_password_hash
 
     from miniflow.dag_test import run_dag_test
@@ -312,6 +313,9 @@ def web_site(store, write_dag, dags_folder: Path, miniflow_home: Path) -> WebSit
     queued = [trigger_dag_run(store, "web_dag", logical_date=dt.datetime(2024, 1, d, tzinfo=utc), user="admin").run_id
               for d in (3, 4)]
     app = create_app(store, testing=True)
+    # Tests that send wrong credentials on purpose (every 401, schemathesis) must not trip
+    # the login throttle; tests/web/test_sessions.py checks it on an app of its own.
+    app.extensions["miniflow_login_throttle"] = LoginThrottle(limit=1_000_000)
     return WebSite(app, store, result.run_id, queued, miniflow_home / "logs")
 
 

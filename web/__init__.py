@@ -29,6 +29,15 @@ def _secret_key(home: Path, configured: str) -> str:
     return path.read_text().strip()
 
 
+def _cookie_secure(setting: str, base_url: str) -> bool:
+    value = str(setting).strip().lower()
+    if value == "auto":
+        return str(base_url).lower().startswith("https://")
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError(f"webserver.cookie_secure must be true, false or auto, got {setting!r}")
+
+
 def create_app(store: Any = None, testing: bool = False) -> Flask:
     from miniflow.config import get_config
     from miniflow.db.store import get_store
@@ -39,6 +48,8 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
         SECRET_KEY=_secret_key(config.home, config.get("webserver", "secret_key")),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=_cookie_secure(config.get("webserver", "cookie_secure"),
+                                             config.get("webserver", "base_url")),
         TESTING=testing,
         PAGE_SIZE=int(config.get("webserver", "page_size")),
         MAX_CONTENT_LENGTH=1024 * 1024,

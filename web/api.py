@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from miniflow.web.auth import WRITE_ROLES, check_credentials
+from miniflow.web.auth import WRITE_ROLES, LoginThrottled, check_credentials
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["bp"]
@@ -59,7 +59,13 @@ def authenticated(write: bool = False) -> Callable[[Callable[..., Any]], Callabl
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             auth = request.authorization
-            user = check_credentials(auth.username or "", auth.password or "") if auth and auth.type == "basic" else None
+            try:
+                user = check_credentials(auth.username or "", auth.password or "") \
+                    if auth and auth.type == "basic" else None
+            except LoginThrottled as exc:
+                response = problem(429, "Too Many Requests", str(exc))
+                response.headers["Retry-After"] = str(exc.retry_after)
+                return response
             if user is None:
                 raise ApiError(401, "Unauthenticated", "Send valid credentials with HTTP basic auth.")
             g.api_user = user

@@ -1,17 +1,23 @@
 """Users, login and the checks every write goes through.
 
-Pages use a session cookie (HttpOnly, SameSite=Lax) and every form carries a CSRF
-token tied to the session. The REST API takes HTTP basic auth and ignores the session,
-so a cookie alone can never write through it. Roles: Viewer reads; Op and Admin may
-also act (trigger, pause, clear, mark).
+Pages use a session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) that names a
+login kept in the metadata DB, so logging out, or a new password, ends it even for a
+copy of the cookie; every form carries a CSRF token tied to the session. The REST API
+takes HTTP basic auth and ignores the session, so a cookie alone can never write
+through it. After 5 failed logins in a minute for one user name, or from one address,
+further attempts get 429 with ``Retry-After`` until the minute has passed. Roles:
+Viewer reads; Op and Admin may also act (trigger, pause, clear, mark).
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import math
 import secrets
+import threading
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +25,7 @@ from flask import Flask, abort, current_app, g, redirect, request, session, url_
 from werkzeug.security import check_password_hash, generate_password_hash
 
 __all__ = ["init_app", "hash_password", "login_required", "write_required", "csrf_token", "can_write",
-           "check_credentials", "WRITE_ROLES"]
+           "check_credentials", "start_session", "end_session", "LoginThrottle", "LoginThrottled", "WRITE_ROLES"]
 
 WRITE_ROLES = ("Admin", "Op")
 
@@ -28,13 +34,64 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
+class LoginThrottled(Exception):
+    """Too many failed logins; try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class LoginThrottle:
+    """Failed logins per user name and per address over the last `window` seconds."""
+
+    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def wait(self, keys: tuple[tuple[str, str], ...]) -> int:
+        """Seconds until these keys may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = []
+            for key in keys:
+                failures = self._failures.get(key)
+                while failures and failures[0] <= now - self.window:
+                    failures.popleft()
+                if failures and len(failures) >= self.limit:
+                    waits.append(failures[0] + self.window - now)
+            return math.ceil(max(waits)) if waits else 0
+
+    def failed(self, keys: tuple[tuple[str, str], ...]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:
+                self._failures.clear()  # a flood of names: forget rather than grow
+            for key in keys:
+                self._failures[key].append(now)
+
+
 def check_credentials(username: str, password: str) -> Any:
-    """The user row if the password matches, else None (same work either way).
+    """The user row if the password matches, else None (same work either way); raises
+    LoginThrottled while the user name or the address has failed too often.
 
     Password hashes are slow on purpose (~0.1 s), and HTTP basic auth sends the
     password with every API request; so a match is remembered for a minute, keyed by
     a keyed digest of the password and by the stored hash (a new password forgets it).
     """
+    throttle: LoginThrottle = current_app.extensions["miniflow_login_throttle"]
+    keys = (("user", username), ("address", request.remote_addr or ""))
+    wait = throttle.wait(keys)
+    if wait:
+        raise LoginThrottled(wait)
+    user = _check(username, password)
+    if user is None:
+        throttle.failed(keys)
+    return user
+
+
+def _check(username: str, password: str) -> Any:
     user = current_app.extensions["miniflow_store"].get_user(username) if username.strip() else None
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # keep timing alike for unknown users
@@ -99,13 +156,33 @@ def write_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def start_session(username: str) -> None:
+    """Log `username` in: a new login row, named by the cookie."""
+    session.clear()
+    session_id = secrets.token_urlsafe(32)
+    current_app.extensions["miniflow_store"].start_session(session_id, username)
+    session["sid"] = session_id
+    csrf_token()
+
+
+def end_session() -> None:
+    session_id = session.get("sid")
+    if session_id:
+        current_app.extensions["miniflow_store"].end_session(session_id)
+    session.clear()
+
+
 def init_app(app: Flask) -> None:
+    app.extensions["miniflow_login_throttle"] = LoginThrottle()
+
     @app.before_request
     def load_user() -> None:
         g.user = None
-        username = session.get("user")
-        if username:
-            g.user = current_app.extensions["miniflow_store"].get_user(username)
+        session_id = session.get("sid")
+        if session_id:
+            g.user = current_app.extensions["miniflow_store"].session_user(session_id)
+            if g.user is None:  # logged out, or the password changed: the cookie is worthless
+                session.clear()
 
     @app.context_processor
     def inject() -> dict[str, Any]:

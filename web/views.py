@@ -28,7 +28,14 @@ from flask import (
     session,
     url_for,
 )
-from miniflow.web.auth import check_credentials, csrf_token, login_required, write_required
+from miniflow.web.auth import (
+    LoginThrottled,
+    check_credentials,
+    end_session,
+    login_required,
+    start_session,
+    write_required,
+)
 from miniflow.web.humanize import describe_schedule
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
@@ -102,13 +109,15 @@ def login() -> Any:
         expected = session.get("csrf", "")
         if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
             abort(400, description="The login form expired; reload the page and try again.")
-        user = check_credentials(request.form.get("username", ""), request.form.get("password", ""))
+        try:
+            user = check_credentials(request.form.get("username", ""), request.form.get("password", ""))
+        except LoginThrottled as exc:
+            page = render_template("login.html", error=f"Too many failed logins: try again in {exc.retry_after} s.")
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
             error = "Wrong username or password."
         else:
-            session.clear()
-            session["user"] = user.username
-            csrf_token()
+            start_session(user.username)
             _store().touch_login(user.username)
             _store().log_event("login", owner=user.username)
             target = request.args.get("next", "")
@@ -121,7 +130,7 @@ def logout() -> Any:
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
         abort(400, description="The form expired (CSRF token missing or wrong). Reload the page and try again.")
-    session.clear()
+    end_session()
     return redirect(url_for("ui.login"))
 
 

@@ -97,7 +97,7 @@ def standalone(port: int | None) -> None:
     from miniflow.db.migrate import migrate
 
     config = get_config()
-    config.home.mkdir(parents=True, exist_ok=True)
+    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     (config.dags_folder).mkdir(parents=True, exist_ok=True)
     _load_examples_in(config.home)
     migrate(make_engine(config.get("database", "sql_alchemy_conn")))

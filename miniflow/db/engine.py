@@ -44,12 +44,21 @@ def change_margin(engine: Engine) -> dt.timedelta:
     return dt.timedelta(0) if is_sqlite(engine) else dt.timedelta(seconds=5)
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file (and a folder made for it) readable by its owner only: it holds
+    the users' password hashes and the connections (0600 in a 0700 folder)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        _private_file(Path(parsed.database).expanduser())
     engine = create_engine(
         url,
         connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},

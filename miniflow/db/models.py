@@ -32,6 +32,7 @@ __all__ = [
     "TaskInstanceHistory", "XComModel", "ImportErrorModel", "PoolModel", "VariableModel",
     "UserModel", "EventLog", "JobModel", "DatasetModel", "DatasetEventModel", "DatasetQueueModel",
     "DatasetAliasModel", "DatasetReferenceModel", "RunDatasetEventModel", "ConnectionModel", "SlaMissModel",
+    "WebSessionModel",
 ]
 
 ID_LEN = 250
@@ -337,6 +338,19 @@ class RunDatasetEventModel(Base):
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
     )
+
+
+class WebSessionModel(Base):
+    """One login to the UI. The session cookie only names it, so logging out (the row
+    goes) or changing the password (all the user's rows go) ends it, even for a copy of
+    the cookie."""
+
+    __tablename__ = "web_session"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("idx_web_session_user", "username"),)
 
 
 class SlaMissModel(Base):

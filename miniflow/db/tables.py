@@ -14,7 +14,7 @@ from miniflow.state import DagRunState, TaskInstanceState
 __all__ = [
     "DAG_T", "SER_T", "RUN_T", "TI_T", "HIST_T", "XCOM_T", "ERR_T", "POOL_T", "VAR_T",
     "USER_T", "LOG_T", "JOB_T", "DS_T", "DS_EVENT_T", "DS_REF_T", "DS_ALIAS_T", "DS_QUEUE_T",
-    "RUN_DS_EVENT_T", "CONN_T", "SLA_T", "utcnow", "state_filter",
+    "RUN_DS_EVENT_T", "CONN_T", "SLA_T", "SESSION_T", "utcnow", "state_filter",
 ]
 
 DAG_T = cast(Table, m.DagModel.__table__)
@@ -37,6 +37,7 @@ DS_QUEUE_T = cast(Table, m.DatasetQueueModel.__table__)
 RUN_DS_EVENT_T = cast(Table, m.RunDatasetEventModel.__table__)
 CONN_T = cast(Table, m.ConnectionModel.__table__)
 SLA_T = cast(Table, m.SlaMissModel.__table__)
+SESSION_T = cast(Table, m.WebSessionModel.__table__)
 
 
 

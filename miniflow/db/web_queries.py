@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from miniflow.db.gate import move_runs, move_tis
-from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, TI_T, USER_T, XCOM_T, utcnow
+from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, SESSION_T, TI_T, USER_T, XCOM_T, utcnow
 from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskInstanceState
 
 __all__ = ["WebQueries", "ROLES", "SORTABLE", "ALIASES"]
@@ -176,12 +176,31 @@ class WebQueries:
 
     def delete_user(self, username: str) -> bool:
         with self.write() as conn:
+            conn.execute(delete(SESSION_T).where(SESSION_T.c.username == username))
             return conn.execute(delete(USER_T).where(USER_T.c.username == username)).rowcount > 0
 
     def set_password(self, username: str, password_hash: str) -> bool:
+        """A new password also ends every session of the user."""
         with self.write() as conn:
+            conn.execute(delete(SESSION_T).where(SESSION_T.c.username == username))
             return conn.execute(update(USER_T).where(USER_T.c.username == username)
                                 .values(password_hash=password_hash)).rowcount > 0
+
+    # --- UI sessions (see WebSessionModel) ------------------------------------------------
+
+    def start_session(self, session_id: str, username: str) -> None:
+        with self.write() as conn:
+            conn.execute(insert(SESSION_T).values(session_id=session_id, username=username, created_at=utcnow()))
+
+    def session_user(self, session_id: str) -> Row[Any] | None:
+        """The user of a live session, or None if it ended (or never was)."""
+        with self.read() as conn:
+            return conn.execute(select(USER_T).join(SESSION_T, SESSION_T.c.username == USER_T.c.username)
+                                .where(SESSION_T.c.session_id == session_id)).first()
+
+    def end_session(self, session_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(delete(SESSION_T).where(SESSION_T.c.session_id == session_id))
 
     def touch_login(self, username: str) -> None:
         with self.write() as conn:
