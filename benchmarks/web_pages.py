@@ -65,8 +65,9 @@ def main() -> None:
 
     app = create_app()
     client = app.test_client()
+    app.extensions["miniflow_store"].start_session("bench-session", "bench")
     with client.session_transaction() as session:
-        session["user"] = "bench"
+        session["sid"] = "bench-session"
     auth = {"Authorization": "Basic " + b64encode(b"bench:bench-password").decode()}
     pages = {
         "DAG list": ("/", {}),
