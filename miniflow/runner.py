@@ -31,7 +31,7 @@ from miniflow.retries import task_retry_wait
 from miniflow.secrets import redact
 from miniflow.serialization import to_plain
 from miniflow.state import TaskInstanceState as TIS
-from miniflow.task_log import capture_task_log, log_path
+from miniflow.task_log import capture_task_log, log_file_problem, log_path
 from miniflow.taskinstance import DagRun, TaskInstance
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.timeouts import time_limit
@@ -258,6 +258,9 @@ def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: Dag
     ti = TaskInstance(task, dag_run, row.try_number, row.max_tries, store,
                       row.hostname, row.start_date, row.first_poke_at, row.poke_count, key.map_index)
     path = log_path(config.get("logging", "base_log_folder"), key, row.try_number)
+    problem = log_file_problem(path)
+    if problem is not None:
+        return fail_lost_row(store, row, task, problem)
     _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"), on_lost)
     try:
         name = f"{key.task_id}[{key.map_index}]" if key.map_index >= 0 else key.task_id
@@ -274,18 +277,21 @@ def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: Dag
     return outcome.state
 
 
-def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str, retry_cap: float = 86400) -> bool:
+def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str,
+                  retry_cap: float = 86400) -> TIS | None:
     """A try whose process ended without recording an outcome (killed, crashed, the DAG
-    file no longer loads): mark it up_for_retry or failed, if it is still that try."""
+    file no longer loads): mark it up_for_retry or failed, if it is still that try.
+    Returns the state set, or None when the row had moved on."""
     row = store.get_ti(key.ti)
     if row is None or row.state not in (TIS.QUEUED, TIS.RUNNING):
-        return False
+        return None
     if row.state == TIS.RUNNING and row.try_number != key.try_number:
-        return False
+        return None
     return fail_lost_row(store, row, task, reason, retry_cap)
 
 
-def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str, retry_cap: float = 86400) -> bool:
+def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str,
+                  retry_cap: float = 86400) -> TIS | None:
     """`fail_lost_try` for a task instance row (a zombie); without the task (its DAG
     is gone) no retry is possible."""
     # A queued try that never started still counts, or a file that cannot load would
@@ -296,8 +302,8 @@ def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str
         run = store.get_run(row.dag_id, row.run_id)
         assert run is not None, f"task instance of a deleted run {row.run_id!r}"
         retry_at = _now() + task_retry_wait(task, failed_try, run.logical_date, retry_cap)
-    changed = store.fail_try(row, failed_try, retry_at)
-    if changed:
-        log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason,
-                    "up_for_retry" if retry_at else "failed")
-    return changed
+    if not store.fail_try(row, failed_try, retry_at):
+        return None
+    state = TIS.UP_FOR_RETRY if retry_at else TIS.FAILED
+    log.warning("%s.%s in %s: %s; marked %s", row.dag_id, row.task_id, row.run_id, reason, state.value)
+    return state

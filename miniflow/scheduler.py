@@ -8,11 +8,13 @@ and the DAG folder rescan -- runs on APScheduler timers in the background.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,29 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, (DBAPIError, ConnectionError, TimeoutError)):
         return True
     return type(exc).__module__.split(".")[0] in ("redis", "kombu", "amqp")
+
+
+def _one_line(exc: BaseException) -> str:
+    """`exc` as one log line (a database error's text also holds the SQL and a link)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _quietly(job: Callable[[], object]) -> Callable[[], None]:
+    """A housekeeping job whose database or broker errors are one warning line each,
+    rather than a traceback every few seconds while the database is away; any other
+    error still reaches APScheduler's log with its traceback."""
+
+    @functools.wraps(job)
+    def run() -> None:
+        try:
+            job()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            log.warning("%s failed (%s); trying again at its next tick", job.__name__, _one_line(exc))
+
+    return run
 
 
 class SchedulerAlreadyRunning(RuntimeError):
@@ -149,7 +174,7 @@ class Scheduler:
                 except Exception as exc:
                     if not _transient(exc):
                         raise
-                    log.warning("scheduler pass failed (%s: %s); trying again", type(exc).__name__, exc)
+                    log.warning("scheduler pass failed (%s); trying again", _one_line(exc))
                     self.stopping.wait(1.0)
                 passes += 1
         finally:
@@ -168,12 +193,16 @@ class Scheduler:
         self.load_all_dags()
         self.adopt_or_reset_orphans()
         self._housekeeping = BackgroundScheduler(daemon=True)
-        self._housekeeping.add_job(self.heartbeat, "interval", seconds=max(1.0, self.zombie_threshold / 6))
-        self._housekeeping.add_job(self.fail_zombies, "interval", seconds=max(1.0, self.zombie_threshold / 4))
-        self._housekeeping.add_job(self.rescan_due.set, "interval", seconds=self.rescan_interval)
-        self._housekeeping.add_job(self.adopt_or_reset_orphans, "interval", seconds=max(5.0, self.zombie_threshold))
+        jobs: list[tuple[Callable[[], object], float]] = [
+            (self.heartbeat, max(1.0, self.zombie_threshold / 6)),
+            (self.fail_zombies, max(1.0, self.zombie_threshold / 4)),
+            (self.rescan_due.set, self.rescan_interval),
+            (self.adopt_or_reset_orphans, max(5.0, self.zombie_threshold)),
+        ]
         if self.sla_interval:
-            self._housekeeping.add_job(self.check_slas, "interval", seconds=self.sla_interval)
+            jobs.append((self.check_slas, self.sla_interval))
+        for job, seconds in jobs:
+            self._housekeeping.add_job(_quietly(job), "interval", seconds=seconds)
         self._housekeeping.start()
         log.info("scheduler %s started with %d DAGs, executor %s", self.job_id, len(self.dags),
                  type(self.executor).__name__)

@@ -22,7 +22,7 @@ from miniflow.secrets import RedactingFormatter
 if TYPE_CHECKING:
     from miniflow.taskinstancekey import TaskInstanceKey
 
-__all__ = ["log_path", "capture_task_log", "LOG_FORMAT"]
+__all__ = ["log_path", "log_file_problem", "capture_task_log", "LOG_FORMAT"]
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
 TASK_LOGGER = "miniflow.task"
@@ -61,6 +61,19 @@ class _LineLogger(io.TextIOBase):
         if self._buffer:
             self.logger.log(self.level, "%s", self._buffer)
             self._buffer = ""
+
+
+def log_file_problem(path: Path) -> str | None:
+    """Why the try's log file cannot be written (a read-only or full log folder), or
+    None. Asked before the task runs, so the try fails with this reason instead of
+    ending without an outcome for the scheduler to guess at."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"cannot write its log file {path}: {exc.strerror or exc}"
+    return None
 
 
 @contextmanager

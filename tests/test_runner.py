@@ -890,3 +890,21 @@ def test_reschedule_mode_timeout_counts_from_the_first_poke(store) -> None:
     assert result.state == "failed"
     assert tis["never"].state == TIS.FAILED
     assert tis["never"].try_number == 1
+
+
+def test_a_log_folder_that_cannot_be_written_fails_the_try_with_the_reason(store, miniflow_home: Path,
+                                                                           monkeypatch, caplog) -> None:
+    from miniflow.config import reset_config
+
+    blocker = miniflow_home / "not-a-folder"
+    blocker.write_text("a file where the log folder should be")
+    monkeypatch.setenv("MINIFLOW__LOGGING__BASE_LOG_FOLDER", str(blocker))
+    reset_config()
+    with new_dag("unwritable_log") as dag:
+        PythonOperator(task_id="t", python_callable=ok, retries=1, retry_delay=dt.timedelta(hours=1))
+    start_run(dag, store)
+    assert run_one_try(dag, store, "t") == TIS.UP_FOR_RETRY
+    assert "cannot write its log file" in caplog.text and "not-a-folder" in caplog.text
+    store.set_ti_states("unwritable_log", RUN_ID, ["t"], TIS.QUEUED, [TIS.UP_FOR_RETRY])
+    assert run_task_instance(store, dag, TaskInstanceKey("unwritable_log", RUN_ID, "t")) == TIS.FAILED
+    assert xcom(store, "unwritable_log", "t") is None

@@ -181,3 +181,23 @@ def test_a_change_made_by_another_process_between_passes_is_seen(store: Any, db_
     steps.until_quiet()
     assert steps.states("marked") == {"stuck": "success", "after": "success"}
     assert [r.state for r in store.list_runs("marked")] == ["success"]
+
+
+def test_a_housekeeping_job_that_loses_the_database_logs_one_line_and_other_errors_keep_their_traceback(caplog) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from miniflow.scheduler import _quietly
+
+    def heartbeat() -> None:
+        raise OperationalError("UPDATE job SET ...", {}, ConnectionRefusedError("connection refused\nis it running?"))
+
+    _quietly(heartbeat)()
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "heartbeat failed (OperationalError:" in record.getMessage() and "\n" not in record.getMessage()
+
+    def broken() -> None:
+        raise KeyError("a bug, not the database")
+
+    with pytest.raises(KeyError):
+        _quietly(broken)()
