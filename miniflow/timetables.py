@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -278,6 +279,19 @@ class _IntervalTimetable(Timetable):
         return DataInterval(self._prev(end), end)
 
 
+_croniters = threading.local()
+
+
+def _parsed(expression: str) -> croniter:
+    """One croniter per expression and thread, moved to each step's start: parsing the
+    expression costs more than the step (a long backfill takes thousands of steps)."""
+    cache: dict[str, croniter] = _croniters.__dict__.setdefault("by_expression", {})
+    it = cache.get(expression)
+    if it is None:
+        it = cache[expression] = croniter(expression)
+    return it
+
+
 class CronTimetable(_IntervalTimetable):
     """A cron expression (or preset) evaluated in the DAG's timezone."""
 
@@ -293,8 +307,8 @@ class CronTimetable(_IntervalTimetable):
     def _step(self, current: dt.datetime, forward: bool) -> dt.datetime:
         local = current.astimezone(self.timezone)
         naive = local.replace(tzinfo=None)
-        it = croniter(self.expression, naive)
-        tick = it.get_next(dt.datetime) if forward else it.get_prev(dt.datetime)
+        it = _parsed(self.expression)
+        tick = it.get_next(dt.datetime, naive) if forward else it.get_prev(dt.datetime, naive)
         if self._every_hour:
             return to_utc(current) + (tick - naive)
         return to_utc(_localize(tick, self.timezone))
