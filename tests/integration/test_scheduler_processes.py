@@ -984,7 +984,9 @@ def test_a_backfill_rerun_after_kill_9_recovers_and_finishes_without_a_scheduler
     first = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: any(",slow,1" in line for line in read_lines(started)), 60, "the slow try to start")
+        # Both runs' first slow tries (killed, so never finishing) must have started, or the
+        # second backfill would start one of them and wait out its sleep.
+        wait_for(lambda: sum(",slow,1" in line for line in read_lines(started)) == 2, 60, "both slow tries to start")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, start_new_session=True)
