@@ -54,7 +54,7 @@ def run_dag_test(
     from miniflow.db.store import get_store
 
     store = store or get_store()
-    store.sync_dags([dag], paused_by_default=True)
+    store.sync_dags([dag])
     logical_date = logical_date or _now()
     interval = dag.timetable.infer_manual_data_interval(logical_date)
     run_id = f"manual__{logical_date.isoformat()}"

@@ -24,6 +24,7 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,7 +133,11 @@ class DagBag:
         include_examples: bool | None = None,
         import_timeout: float | None = None,
         isolate: bool | None = None,
+        registered: Mapping[str, str] | None = None,
     ) -> None:
+        """`registered` maps dag_id to the file the metadata DB has it from: those files
+        load first, so when a second file defines the same dag_id, that file gets the
+        import error, whatever the two files are called."""
         from miniflow.config import get_config
 
         config = get_config()
@@ -154,6 +159,8 @@ class DagBag:
             _put_on_sys_path(root if root.is_dir() else root.parent)
         folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])
         paths = [p for folder in folders if folder.exists() for p in list_dag_files(folder)]
+        owners = set((registered or {}).values())
+        paths.sort(key=lambda p: str(p.resolve()) not in owners)  # stable: by name otherwise
         self._process_files(paths)
 
     def process_file(self, path: Path) -> list[DAG]:

@@ -115,7 +115,6 @@ class Scheduler:
         self.rescan_interval = float(config.get("scheduler", "dag_dir_list_interval"))
         self.zombie_threshold = float(config.get("scheduler", "zombie_threshold"))
         self.grace = float(config.get("scheduler", "shutdown_grace_period"))
-        self.paused_by_default = bool(config.get("core", "dags_are_paused_at_creation"))
         self.default_pool_slots = int(config.get("core", "default_pool_slots"))
         self.retry_cap = float(config.get("core", "max_task_retry_delay"))
         self.sla_interval = float(config.get("scheduler", "sla_check_interval")) \
@@ -255,9 +254,17 @@ class Scheduler:
     def load_all_dags(self) -> None:
         from miniflow.dagbag import DagBag
 
-        self._bag = DagBag(self.dag_folder, include_examples=self.include_examples)
+        registered = self.store.dag_files()
+        self._bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered)
         self.dags = dict(self._bag.dags)
-        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()), set(self._bag.file_mtimes))
+        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()),
+                   set(self._bag.file_mtimes) | self._deleted_files(registered))
+
+    def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
+        """Files the DB holds active DAGs or import errors of that are gone from disk,
+        perhaps deleted while no scheduler ran (a `dags test -S` elsewhere, too)."""
+        registered = self.store.dag_files() if registered is None else registered
+        return {f for f in {*registered.values(), *self.store.import_error_files()} if not os.path.exists(f)}
 
     def refresh_dags(self) -> None:
         """Reload new, changed and deleted DAG files (once per rescan tick)."""
@@ -270,7 +277,8 @@ class Scheduler:
         folders = [bag.dag_folder] + ([EXAMPLES_FOLDER] if self.include_examples else [])
         present = {str(p.resolve()) for f in folders if f.exists() for p in list_dag_files(f)}
         changed = [p for p in present if p not in bag.file_mtimes] + bag.changed_files()
-        if not changed:
+        deleted = self._deleted_files()
+        if not changed and not deleted:
             return
         reloaded = []
         for path in set(changed):
@@ -283,10 +291,10 @@ class Scheduler:
                     del bag.dags[dag_id]
         self.dags = dict(bag.dags)
         errors = [e for p, e in bag.import_errors.items() if p in changed]
-        self._sync(reloaded, errors, set(changed))
+        self._sync(reloaded, errors, set(changed) | deleted)
 
     def _sync(self, dags: list[DAG], errors: list[Any], files: set[str] | None) -> None:
-        self.store.sync_dags(dags, errors, processed_files=files, paused_by_default=self.paused_by_default)
+        self.store.sync_dags(dags, errors, processed_files=files)
         now = _now()
         for dag in dags:
             self._update_next_dagrun(dag, now)

@@ -142,6 +142,7 @@ def test_dags_list_notes_import_errors_on_stderr(etl_file: Path, write_dag, run_
     assert "1 file(s) failed to load" in result.stderr
     assert "list-import-errors" in result.stderr
     as_json = run_cli("dags", "list", "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
     assert [row["dag_id"] for row in json.loads(as_json.stdout)] == ["etl", "every_six_hours", "manual"]
 
 
@@ -368,3 +369,28 @@ def test_cli_inputs_at_the_edges_get_a_one_line_error_not_a_hang(run_cli, sqlite
         result = run_cli(*args, timeout=60)
         assert result.returncode == code, (args, result.stdout, result.stderr)
         assert says in result.stderr and len(result.stderr.strip().splitlines()) <= 3, (args, result.stderr)
+
+
+@pytest.mark.parametrize("paused_at_creation", [True, False])
+def test_every_path_that_registers_a_dag_honours_dags_are_paused_at_creation(
+        run_cli, sqlite_url: str, miniflow_home: Path, paused_at_creation: bool) -> None:
+    from miniflow.db.store import Store
+
+    paths = {
+        "by_trigger": ("dags", "trigger", "by_trigger", "-S", "{file}"),
+        "by_backfill": ("backfill", "by_backfill", "-s", "2024-01-01", "-e", "2024-01-01", "-S", "{file}"),
+        "by_test": ("dags", "test", "by_test", "2024-01-01", "-S", "{file}"),
+        "by_reserialize": ("dags", "reserialize", "-S", "{file}"),
+    }
+    store = Store.from_url(sqlite_url)
+    env = {"MINIFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(paused_at_creation).lower()}
+    for dag_id, args in paths.items():
+        file = miniflow_home / "dags" / f"{dag_id}.py"
+        file.write_text(
+            "import datetime\nfrom miniflow import DAG\nfrom miniflow.operators.empty import EmptyOperator\n"
+            f"with DAG('{dag_id}', start_date=datetime.datetime(2024, 1, 1), schedule='@daily', catchup=False):\n"
+            "    EmptyOperator(task_id='t')\n")
+        result = run_cli(*(str(file) if a == "{file}" else a for a in args), env=env)
+        assert result.returncode == 0, (args, result.stderr)
+        row = store.get_dag_row(dag_id)
+        assert row is not None and row.is_paused == paused_at_creation, dag_id

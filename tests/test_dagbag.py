@@ -406,3 +406,54 @@ def test_duplicate_dag_id_error_names_the_line_of_the_dag_call(write_dag, dags_f
     assert error.lineno == first_line + 2
     assert f"{_key(first)}:{first_line}" in error.message
     assert "DuplicateDagIdError" in error.message
+
+
+# --- the registry across restarts: which file owns a dag_id, files deleted while down ---
+
+
+def test_a_dag_id_stays_with_the_file_that_registered_it_first_across_restarts(
+        write_dag, run_cli, sqlite_url: str, miniflow_home: Path) -> None:
+    import json
+
+    from miniflow.db.store import Store
+
+    def scheduler_pass() -> None:  # a scheduler started anew, one pass, stopped
+        result = run_cli("scheduler", "-n", "1", "--executor", "sequential")
+        assert result.returncode == 0, result.stderr
+
+    store = Store.from_url(sqlite_url)
+    first = write_dag("z_first.py", _good("shared"))
+    scheduler_pass()
+    second = write_dag("a_second.py", _good("shared").replace("hello", "from_second"))
+    for _ in range(2):
+        scheduler_pass()
+        assert store.dag_files()["shared"] == _key(first)
+        assert {r.filename: r.message for r in store.import_errors()}[_key(second)].startswith("DuplicateDagIdError")
+        listed = json.loads(run_cli("dags", "list-import-errors", "-o", "json").stdout)
+        assert [e["filepath"] for e in listed] == [_key(second)], listed
+        assert "hello" in run_cli("tasks", "list", "shared").stdout
+
+    first.unlink()  # while no scheduler runs: the other file may take the dag_id now
+    scheduler_pass()
+    assert store.dag_files()["shared"] == _key(second)
+    assert store.import_errors() == []
+
+
+def test_dags_and_import_errors_of_files_deleted_while_no_scheduler_ran_are_dropped(
+        write_dag, run_cli, sqlite_url: str, miniflow_home: Path) -> None:
+    from miniflow.db.store import Store
+
+    store = Store.from_url(sqlite_url)
+    kept = write_dag("kept.py", _good("kept"))
+    deleted = write_dag("deleted.py", _good("deleted"))
+    broken = write_dag("broken.py", "from miniflow import DAG\nraise RuntimeError('broken on purpose')\n")
+    assert run_cli("scheduler", "-n", "1", "--executor", "sequential").returncode == 0
+    assert set(store.dag_files()) == {"kept", "deleted"}
+    assert [r.filename for r in store.import_errors()] == [_key(broken)]
+    deleted.unlink()
+    broken.unlink()
+    assert run_cli("scheduler", "-n", "1", "--executor", "sequential").returncode == 0
+    assert store.dag_files() == {"kept": _key(kept)}
+    assert store.import_errors() == []
+    row = store.get_dag_row("deleted")
+    assert row is not None and not row.is_active

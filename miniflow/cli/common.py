@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,21 @@ def subdir_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_dagbag(subdir: str | None = None) -> DagBag:
-    from miniflow.dagbag import DagBag
+    """The DAG folder (or `subdir`), with a dag_id defined twice kept by the file the
+    metadata DB has it from, as the scheduler does (see `DagBag`)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return DagBag(subdir)
+    from miniflow.config import get_config
+    from miniflow.dagbag import DagBag
+    from miniflow.db.engine import database_file_missing
+    from miniflow.db.store import get_store as store
+    from miniflow.exceptions import DatabaseNotReadyError
+
+    registered: dict[str, str] = {}
+    if not database_file_missing(get_config().get("database", "sql_alchemy_conn")):
+        with contextlib.suppress(DatabaseNotReadyError, SQLAlchemyError):  # no DB yet: nothing registered
+            registered = store().dag_files()
+    return DagBag(subdir, registered=registered)
 
 
 def load_dag(dag_id: str, subdir: str | None = None) -> DAG:

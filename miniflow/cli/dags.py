@@ -210,12 +210,9 @@ def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, lim
 def reserialize(subdir: str | None) -> None:
     """Parse the DAG folder and store every DAG's structure, so the webserver shows them
     without a scheduler (Airflow 2's ``dags reserialize``)."""
-    from miniflow.config import get_config
-
     bag = load_dagbag(subdir)
     get_store().sync_dags([bag.dags[d] for d in bag.dag_ids], list(bag.import_errors.values()),
-                          processed_files=set(bag.file_mtimes),
-                          paused_by_default=bool(get_config().get("core", "dags_are_paused_at_creation")))
+                          processed_files=set(bag.file_mtimes))
     click.echo(f"Serialized {len(bag.dag_ids)} DAG(s); {len(bag.import_errors)} file(s) failed to load")
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "is_sqlite", "supports_skip_locked", "change_margin", "WRITE"]
+__all__ = ["make_engine", "database_file_missing", "is_sqlite", "supports_skip_locked", "change_margin", "WRITE"]
 
 WRITE = "miniflow_write"  # execution option: this transaction will write
 
@@ -51,6 +51,14 @@ def _private_file(path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def database_file_missing(url: str) -> bool:
+    """A SQLite URL whose file is not there yet (opening it would create it)."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    return (parsed.get_backend_name() == "sqlite" and path not in ("", ":memory:") and not path.startswith("file:")
+            and not Path(path).expanduser().exists())
 
 
 def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:

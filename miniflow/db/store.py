@@ -132,15 +132,16 @@ def _move_statement(expected: tuple[TaskInstanceState | None, ...], new: TaskIns
 class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     """Reads and writes of the metadata DB, grouped by table."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, paused_at_creation: bool = True) -> None:
         self.engine = engine
+        self.paused_at_creation = paused_at_creation  # core.dags_are_paused_at_creation
         self.sqlite = is_sqlite(engine)
         self.skip_locked = supports_skip_locked(engine)
         self.change_margin = change_margin(engine)
 
     @classmethod
-    def from_url(cls, url: str, sqlite_busy_timeout: float = 30.0) -> Store:
-        return cls(make_engine(url, sqlite_busy_timeout))
+    def from_url(cls, url: str, sqlite_busy_timeout: float = 30.0, paused_at_creation: bool = True) -> Store:
+        return cls(make_engine(url, sqlite_busy_timeout), paused_at_creation)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -165,11 +166,13 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         dags: Sequence[DAG],
         import_errors: Sequence[ImportErrorInfo] = (),
         processed_files: Iterable[str] | None = None,
-        paused_by_default: bool = True,
+        paused_by_default: bool | None = None,
     ) -> None:
         """Record loaded DAGs (and their structure) and the import errors of their files.
 
-        New DAGs start paused unless they say otherwise; a DAG already known keeps its
+        New DAGs start paused as `paused_by_default` says (by default the store's
+        `paused_at_creation`, so every path that registers a DAG agrees), unless the DAG
+        says otherwise (``is_paused_upon_creation``); a DAG already known keeps its
         paused flag and its next-run fields. DAGs that vanished from one of the
         `processed_files` (whole files that were just parsed) are marked inactive; a
         caller syncing a single DAG passes none, and touches no other DAG.
@@ -177,6 +180,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         from miniflow.serialization import dag_hash, serialize_dag
 
         now = utcnow()
+        paused_default = self.paused_at_creation if paused_by_default is None else paused_by_default
         files = set(processed_files or ())
         files |= {e.filepath for e in import_errors}
         with self.write() as conn:
@@ -198,7 +202,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 else:
                     paused = dag.is_paused_upon_creation
                     conn.execute(insert(DAG_T).values(
-                        dag_id=dag.dag_id, is_paused=paused_by_default if paused is None else paused, **values
+                        dag_id=dag.dag_id, is_paused=paused_default if paused is None else paused, **values
                     ))
                 condition = getattr(dag.timetable, "dataset_condition", None)
                 self.sync_dataset_references(
@@ -223,6 +227,15 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 conn.execute(insert(ERR_T).values(
                     filename=err.filepath, lineno=err.lineno, message=err.message, timestamp=now
                 ))
+
+    def dag_files(self) -> dict[str, str]:
+        """The file each active DAG was loaded from."""
+        with self.read() as conn:
+            return dict(conn.execute(select(DAG_T.c.dag_id, DAG_T.c.fileloc).where(DAG_T.c.is_active.is_(True))).all())
+
+    def import_error_files(self) -> set[str]:
+        with self.read() as conn:
+            return set(conn.execute(select(ERR_T.c.filename)).scalars())
 
     def get_dag_row(self, dag_id: str) -> Row[Any] | None:
         with self.read() as conn:
@@ -808,7 +821,8 @@ def get_store(check: bool = True) -> Store:
 
         config = get_config()
         store = Store.from_url(config.get("database", "sql_alchemy_conn"),
-                               config.get("database", "sqlite_busy_timeout"))
+                               config.get("database", "sqlite_busy_timeout"),
+                               bool(config.get("core", "dags_are_paused_at_creation")))
         if check:
             store.check_ready()
         _store = store
