@@ -37,6 +37,9 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
             2048, "Megabytes a DAG file may allocate while it is imported in its child (0: no limit)."
         ),
         "load_examples": Setting(False, "Also load the example DAGs shipped with miniflow."),
+        "killed_task_cleanup_time": Setting(
+            60.0, "Seconds the processes a try leaves behind get after SIGTERM before SIGKILL."
+        ),
         "default_pool_slots": Setting(128, "Slots of default_pool, the pool tasks use unless told."),
         "max_task_retry_delay": Setting(
             86400, "Cap, in seconds, on a retry delay grown by exponential backoff."

@@ -32,9 +32,11 @@ def celery_app() -> Any:
     from celery import Celery
 
     from miniflow.config import get_config
+    from miniflow.executors.process_tree import stop_descendants
 
     config = get_config()
     broker = config.get("celery", "broker_url")
+    cleanup_time = float(config.get("core", "killed_task_cleanup_time"))
     app = Celery("miniflow", broker=broker)
     app.conf.update(
         task_acks_late=True,
@@ -50,11 +52,16 @@ def celery_app() -> Any:
 
     from celery.signals import worker_process_init
 
-    @worker_process_init.connect
+    pool_process = False
+
+    @worker_process_init.connect(weak=False)  # a closure: a weak reference would die with this call
     def _fresh_connections(**_: Any) -> None:  # pool processes never share a DB connection
         from miniflow.db.store import reset_store
+        from miniflow.executors.process_tree import become_subreaper
 
+        nonlocal pool_process
         reset_store()
+        pool_process = become_subreaper()
 
     @app.task(name=TASK_NAME)
     def run_task(dag_id: str, run_id: str, task_id: str, try_number: int, fileloc: str, queue: str,
@@ -65,6 +72,8 @@ def celery_app() -> Any:
         ok, detail = run_key(key)
         if not ok:  # nobody else will notice: record it, as the scheduler would
             _record_lost(key, detail)
+        if pool_process:  # a process of its own: what the try left running goes too
+            stop_descendants(cleanup_time)
         _notify(broker, key)
 
     return app

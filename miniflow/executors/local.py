@@ -9,6 +9,9 @@ try that crashes or calls ``os._exit`` takes down only its own child. A worker i
 single-threaded, which keeps forking it safe: it waits on its task queue and on a
 SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
 running tries finish.
+
+Processes a try starts do not outlive it (see `process_tree`): the child stops them
+when the try ends, and a worker adopts and kills those of a child that died first.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ _STOP = None  # sentinel on the task queue
 
 def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
     """A worker's loop: fork a child per task key; report each child's end."""
+    from miniflow.config import get_config
+    from miniflow.executors.process_tree import become_subreaper, kill_descendants, stop_descendants
     from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, prepare_worker, run_key
 
     prepare_worker()
+    cleanup_time = float(get_config().get("core", "killed_task_cleanup_time"))
+    become_subreaper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the scheduler to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     wake_r, wake_w = os.pipe()
@@ -51,9 +58,12 @@ def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
-            key = children.pop(pid)
+            key = children.pop(pid, None)
+            if key is None:  # a process a try left behind, adopted and killed below
+                continue
             code = os.waitstatus_to_exitcode(status)
             results.put(TaskEvent(key, code == 0, "" if code == 0 else _describe(code)))
+            kill_descendants(skip=frozenset(children))
         if os.getppid() != parent_pid:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
         if not (accepting and tasks._reader in ready):
@@ -73,12 +83,15 @@ def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                become_subreaper()
                 exit_on_sigterm()
                 ok, detail = run_key(key, own_process=True)
                 if not ok:
                     print(detail, file=sys.stderr, flush=True)
                 code = 0 if ok else 1
             finally:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stopped now, the worker cleans up
+                stop_descendants(cleanup_time)
                 os._exit(code)
         children[pid] = key
 

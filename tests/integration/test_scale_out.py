@@ -679,3 +679,39 @@ def test_queue_routing(cluster, db, write_dag, run_cli, redis_url, tmp_path):
     assert cluster.stop("scheduler") == 0
     assert runs(db)[0].state == "success"
     assert_each_ran_once_to_success(db, ledger, 16)
+
+
+DETACHING_DAG = """
+import subprocess
+
+def detach(ti, run_id):  # a daemon in a session of its own, never waited for
+    daemon = subprocess.Popen(["sleep", "304"], start_new_session=True)
+    with open(__PIDS__, "a") as fh:
+        fh.write(f"{daemon.pid}\\n")
+    note(ti, run_id)
+
+
+with DAG("detaching", start_date=dt.datetime(2024, 1, 1), schedule=None, is_paused_upon_creation=False):
+    PythonOperator(task_id="t", python_callable=detach, queue=__QUEUE__)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process subreapers are Linux-only")
+def test_a_celery_try_leaves_no_process_behind(cluster, db, write_dag, run_cli, redis_url, tmp_path):
+    ledger, pids = Ledger(tmp_path / "ledger.csv"), tmp_path / "pids"
+    queue = f"mf-{uuid.uuid4().hex[:10]}"
+    cluster.extra.update(MINIFLOW__CELERY__BROKER_URL=redis_url, MINIFLOW__CORE__KILLED_TASK_CLEANUP_TIME="2")
+    write_dag("detaching.py", dag_source(DETACHING_DAG, ledger=str(ledger.path), queue=queue, pids=str(pids)))
+    cluster.worker("worker-a", queue, concurrency=1)
+    assert run_cli("dags", "trigger", "detaching", "-r", "r1", env=cluster.extra).returncode == 0
+    cluster.scheduler("scheduler", "celery")
+    try:
+        wait_for(lambda: [t.state for t in tis(db)] == ["success"], 60, "the try to succeed",
+                 lambda: describe(db) + "\n" + cluster.tails())
+        daemon = int(pids.read_text())
+        wait_for(lambda: not Path(f"/proc/{daemon}").exists(), 20, "the try's daemon to be stopped",
+                 cluster.tails)
+    finally:
+        for line in pids.read_text().split() if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line), signal.SIGKILL)

@@ -997,3 +997,55 @@ def test_a_backfill_rerun_after_kill_9_recovers_and_finishes_without_a_scheduler
     assert [r.state for r in runs(db, "refill")] == ["success", "success"]
     done = Counter(line.rsplit(",", 1)[0] for line in read_lines(ledger))
     assert set(done.values()) == {1} and len(done) == 4  # every (run, task) body completed exactly once
+
+
+LEFTOVERS_DAG = """
+import subprocess
+
+from miniflow.operators.bash import BashOperator
+
+PIDS = __PIDS__
+
+def detached():  # a daemon in a session of its own, never waited for
+    note(PIDS, f"detached,{subprocess.Popen(['sleep', '301'], start_new_session=True).pid}")
+
+def dies_hard():  # the try's process ends without any clean-up of its own
+    note(PIDS, f"orphaned,{subprocess.Popen(['sleep', '302']).pid}")
+    os._exit(1)
+
+with DAG("leftovers", start_date=__START__, schedule="@once", is_paused_upon_creation=False,
+         default_args={"retries": 0}):
+    PythonOperator(task_id="detached", python_callable=detached)
+    PythonOperator(task_id="dies_hard", python_callable=dies_hard)
+    # Its output elsewhere, or the operator would wait for it to close the pipe (as in Airflow).
+    BashOperator(task_id="background", bash_command=f"sleep 303 > /dev/null 2>&1 & echo background,$! >> {PIDS}")
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process subreapers are Linux-only")
+def test_processes_a_try_leaves_behind_are_stopped_when_it_ends(schedulers, db, write_dag, tmp_path):
+    """Whatever a try started (in its group, in a new session, or orphaned by a try
+    process that died) is stopped when the try ends, as Airflow reaps a task's group."""
+    pids_file = tmp_path / "pids"
+    write_dag("leftovers.py", dag_source(LEFTOVERS_DAG, pids=str(pids_file), start=midnight_today()))
+    schedulers.start_ready(MINIFLOW__CORE__KILLED_TASK_CLEANUP_TIME="2")
+    try:
+        started = wait_for(lambda: len(read_lines(pids_file)) == 3 and read_lines(pids_file), 60,
+                           "the three tasks to start their processes", schedulers.tail)
+        pids = {line.split(",")[0]: int(line.split(",")[1]) for line in started}
+        wait_for(lambda: not any(_running(pid) for pid in pids.values()), 20,
+                 f"the processes the tries left to be stopped: {pids}", schedulers.tail)
+    finally:
+        for line in read_lines(pids_file):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(line.split(",")[1]), signal.SIGKILL)
+    states = {t.task_id: t.state for t in tis(db, "leftovers")}
+    assert states["detached"] == "success" and states["background"] == "success", states
