@@ -29,7 +29,6 @@ __all__ = ["bp", "AdminInputError", "save_connection", "save_variable", "save_po
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 MASK = "***"
 DEFAULT_POOL = "default_pool"
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
 class AdminInputError(ValueError):
@@ -48,10 +47,14 @@ def _store() -> Any:
 
 
 def _identifier(kind: str, value: Any) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if not text or len(text) > 250 or not set(text) <= _ID_CHARS:
-        raise AdminInputError(f"{kind} must be 1-250 letters, digits, '_', '-' or '.', got {str(value)[:60]!r}")
-    return text
+    """An id as dag_ids are (`validate_key`), so the CLI and the pages agree."""
+    from miniflow.dag import validate_key
+    from miniflow.exceptions import InvalidIdError
+
+    try:
+        return validate_key(kind, value.strip() if isinstance(value, str) else value)
+    except InvalidIdError as exc:
+        raise AdminInputError(str(exc)) from None
 
 
 def _optional_text(name: str, value: Any, limit: int = 5000) -> str | None:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.dagbag import DagBag
 
-__all__ = ["subdir_option", "load_dagbag", "load_dag", "parse_datetime", "get_store", "find_run", "parse_conf"]
+__all__ = ["subdir_option", "load_dagbag", "load_dag", "parse_datetime", "get_store", "find_run", "parse_conf",
+           "key_argument"]
 
 
 def subdir_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,6 +80,21 @@ def find_run(store, dag_id: str, run_id_or_date: str):
     return run
 
 
+def key_argument(kind: str) -> Callable[[click.Context, click.Parameter, str], str]:
+    """A click callback checking an id as dag_ids are checked (`validate_key`)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from miniflow.dag import validate_key
+        from miniflow.exceptions import InvalidIdError
+
+        try:
+            return validate_key(kind, value)
+        except InvalidIdError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
 def parse_conf(conf: str | None) -> dict[str, Any]:
     """Run configuration from --conf: a JSON object."""
     import json
@@ -89,6 +105,8 @@ def parse_conf(conf: str | None) -> dict[str, Any]:
         value = json.loads(conf)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
+    except RecursionError:
+        raise click.BadParameter("nested too deeply", param_hint="--conf") from None
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object, like '{\"key\": 1}'", param_hint="--conf")
     return value

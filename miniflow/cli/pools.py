@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from miniflow.cli.common import get_store
+from miniflow.cli.common import get_store, key_argument
 from miniflow.cli.output import emit, output_option
 
 __all__ = ["pools"]
@@ -16,7 +16,7 @@ def pools() -> None:
 
 
 @pools.command("set")
-@click.argument("name")
+@click.argument("name", callback=key_argument("pool name"))
 @click.argument("slots", type=click.IntRange(min=0))
 @click.argument("description", required=False)
 def set_pool(name: str, slots: int, description: str | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from miniflow.cli.common import get_store
+from miniflow.cli.common import get_store, key_argument
 from miniflow.cli.output import emit, output_option
 
 __all__ = ["variables"]
@@ -16,7 +16,7 @@ def variables() -> None:
 
 
 @variables.command("set")
-@click.argument("key")
+@click.argument("key", callback=key_argument("variable key"))
 @click.argument("value")
 @click.option("--description", default=None)
 def set_variable(key: str, value: str, description: str | None) -> None:
