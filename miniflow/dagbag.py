@@ -24,14 +24,18 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
 from miniflow.exceptions import DagCycleError, DagNotFoundError, DuplicateDagIdError
 from miniflow.timeouts import time_limit
+
+if TYPE_CHECKING:
+    from miniflow.parsing import ProbeResult
 
 __all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
 
@@ -169,29 +173,30 @@ class DagBag:
 
     def _process_files(self, paths: list[Path]) -> list[DAG]:
         """Load files, each first imported in a child when isolated: only those that
-        imported cleanly there are imported here."""
-        unsafe: dict[str, ImportErrorInfo] = {}
-        if self.isolate and paths:
+        imported cleanly there are imported here, in order, while the children go on."""
+        filepaths = [str(Path(p).resolve()) for p in paths]
+        probed: Iterable[tuple[str, ProbeResult | None]]
+        if self.isolate and filepaths:
             from miniflow.parsing import probe_files
 
-            probed = probe_files([str(Path(p).resolve()) for p in paths], self._probe, self.import_timeout,
-                                 self.parse_memory_mb)
-            unsafe = {path: ImportErrorInfo(path, r.lineno, r.error) for path, r in probed.items()
-                      if r.error is not None}
+            probed = probe_files(filepaths, self._probe, self.import_timeout, self.parse_memory_mb)
+        else:
+            probed = ((path, None) for path in filepaths)
         loaded: list[DAG] = []
-        for path in paths:
-            filepath = str(Path(path).resolve())
-            if filepath in unsafe:
+        for filepath, result in probed:
+            if result is not None and result.error is not None:
                 self._forget(filepath)
                 with contextlib.suppress(OSError):
                     self.file_mtimes[filepath] = os.path.getmtime(filepath)
-                self.import_errors[filepath] = unsafe[filepath]
+                self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
                 continue
             loaded += self._load(filepath)
         return loaded
 
     def _probe(self, filepath: str) -> tuple[list[dict[str, str]], str | None, int | None]:
-        """In a probing child: load the file here, and say what came of it."""
+        """In a probing child: load the file here, and say what came of it. Whether its
+        dag_ids clash with other files' is for the loading process to decide."""
+        self.dags.clear()
         found = self._load(filepath)
         error = self.import_errors.get(filepath)
         summaries = [{"dag_id": d.dag_id} for d in found]

@@ -3,13 +3,17 @@ does at import time can harm the process that loads DAGs (the scheduler, a CLI c
 
 A DAG file is code. One that calls ``os._exit()`` or ``sys.exit()``, loops forever
 while catching the timeout, allocates gigabytes or prints without end would stop,
-hang or bloat the scheduler if imported in it. `probe_files` forks one child per file
-(as many at once as there are cores): the child caps its memory (``RLIMIT_AS``,
-``core.dag_parse_memory_mb`` above what it inherited), sends its output nowhere,
-imports the file as the `DagBag` does and reports back the DAGs it found (or the error)
-as JSON. The parent kills a child that outlives ``core.dagbag_import_timeout``. Every
-way a child can fail becomes an import error naming the file and the cause; only files
-that imported cleanly in a child are imported in the parent.
+hang or bloat the scheduler if imported in it. `probe_files` forks children (as many
+at once as there are cores), each importing a batch of files one after the other: a
+fork costs more than importing a typical file, so one child per file would make a big
+folder several times slower to load. Before each file the child caps its memory
+(``RLIMIT_AS``, ``core.dag_parse_memory_mb`` above what it holds then) and it sends
+output nowhere; after each file it reports the DAGs found (or the error) as a JSON
+line. The parent kills a child that spends longer than ``core.dagbag_import_timeout``
+on one file. A child that dies takes the blame for the file it was importing only:
+that file gets an import error naming the cause, and the rest of its batch goes to a
+new child. Results come back in the order of the files, as soon as each is known, so
+the parent imports the clean files while children still probe the next ones.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ProbeResult", "probe_files"]
 
-_RESULT_LIMIT = 4 * 1024 * 1024  # bytes of JSON a child may send back
+_RESULT_LIMIT = 4 * 1024 * 1024  # bytes of JSON a child may send back for one file
+_BATCH = 25  # files a child imports at most
 
 
 @dataclass
@@ -49,8 +54,9 @@ def _virtual_bytes() -> int:
         return 0
 
 
-def _child(filepath: str, write_fd: int, memory_mb: int, import_file: Any) -> None:
-    """In the child: limit, import, report, and leave without running any cleanup."""
+def _child(filepaths: list[str], write_fd: int, memory_mb: int, import_file: Any) -> None:
+    """In the child: for each file, limit, import, report a line; then leave without
+    running any cleanup."""
     code = 0
     gc.disable()  # a short life: collecting would touch, and so copy, every page it shares
     try:
@@ -59,71 +65,119 @@ def _child(filepath: str, write_fd: int, memory_mb: int, import_file: Any) -> No
         os.dup2(devnull, 2)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        if memory_mb > 0:
-            limit = _virtual_bytes() + memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        try:
-            found, error, lineno = import_file(filepath)
-            report: dict[str, Any] = {"dags": found, "error": error, "lineno": lineno}
-        except MemoryError:
-            report = {"dags": [], "error": f"exceeded {memory_mb} MB (core.dag_parse_memory_mb) while importing",
-                      "lineno": None}
-        data = json.dumps(report, default=str).encode()[:_RESULT_LIMIT]
-        view = memoryview(data)
-        while view:
-            written = os.write(write_fd, view)
-            view = view[written:]
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        for filepath in filepaths:
+            if memory_mb > 0:  # the soft limit, so that it can be set again for the next file
+                resource.setrlimit(resource.RLIMIT_AS, (_virtual_bytes() + memory_mb * 1024 * 1024, hard))
+            try:
+                found, error, lineno = import_file(filepath)
+                report: dict[str, Any] = {"dags": found, "error": error, "lineno": lineno}
+            except MemoryError:
+                report = {"dags": [], "lineno": None,
+                          "error": f"exceeded {memory_mb} MB (core.dag_parse_memory_mb) while importing"}
+            if memory_mb > 0:
+                resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+            data = json.dumps(report, default=str).encode()
+            if len(data) > _RESULT_LIMIT:
+                data = json.dumps({"dags": [], "error": "sent back a result too large to read while importing",
+                                   "lineno": None}).encode()
+            view = memoryview(data + b"\n")
+            while view:
+                written = os.write(write_fd, view)
+                view = view[written:]
     except BaseException:  # noqa: BLE001 -- whatever happens, the parent reports the exit status
         code = 3
     finally:
         os._exit(code)
 
 
+@dataclass
+class _Child:
+    """A probing child: its batch, the pipe it reports on, and when its current file times out."""
+
+    files: list[str]
+    fd: int
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    done: int = 0  # files of the batch reported so far
+
+
 def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_mb: int,
-                workers: int | None = None) -> dict[str, ProbeResult]:
-    """Import each file in a child of its own, `workers` at a time; `import_file(path)`
-    (run in the child) returns ``(dag summaries, error message or None, line or None)``."""
-    todo = list(paths)
-    if not todo:
-        return {}
+                workers: int | None = None) -> Iterator[tuple[str, ProbeResult]]:
+    """Import the files in children, `workers` at a time, and yield ``(path, result)``
+    in the order of `paths`; `import_file(path)` (run in a child) returns ``(dag
+    summaries, error message or None, line or None)``."""
+    order = list(paths)
+    if not order:
+        return
     _warm_up()
     workers = workers or max(1, os.cpu_count() or 1)
-    running: dict[int, tuple[str, int, float, bytearray]] = {}  # pid -> (path, read fd, deadline, data)
+    size = max(1, min(_BATCH, -(-len(order) // (workers * 2))))  # at least two batches per worker
+    todo = [order[i:i + size] for i in range(0, len(order), size)]
+    running: dict[int, _Child] = {}
     results: dict[str, ProbeResult] = {}
     sys.stdout.flush()
     sys.stderr.flush()
-    while todo or running:
-        while todo and len(running) < workers:
-            path = todo.pop(0)
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_fd)
-                _child(path, write_fd, memory_mb, import_file)
-            os.close(write_fd)
-            running[pid] = (path, read_fd, time.monotonic() + timeout, bytearray())
-        fds = {entry[1]: pid for pid, entry in running.items()}
-        ready, _, _ = select.select(list(fds), [], [], 0.05)
-        for fd in ready:
-            chunk = os.read(fd, 65536)
-            entry = running[fds[fd]]
-            if chunk and len(entry[3]) < _RESULT_LIMIT:
-                entry[3].extend(chunk)
-        for pid, (path, fd, deadline, data) in list(running.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == 0 and time.monotonic() < deadline:
-                continue
-            if done == 0:  # past the timeout: killed, whatever it catches
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                results[path] = ProbeResult(error=f"killed after {timeout:g} s (core.dagbag_import_timeout) "
-                                                  "while importing")
-            else:
-                data.extend(_drain(fd))
-                results[path] = _result(data, os.waitstatus_to_exitcode(status), memory_mb)
-            os.close(fd)
-            del running[pid]
-    return results
+    try:
+        for path in order:
+            while path not in results:
+                while todo and len(running) < workers:
+                    batch = todo.pop(0)
+                    read_fd, write_fd = os.pipe()
+                    pid = os.fork()
+                    if pid == 0:
+                        os.close(read_fd)
+                        _child(batch, write_fd, memory_mb, import_file)
+                    os.close(write_fd)
+                    running[pid] = _Child(batch, read_fd, time.monotonic() + timeout)
+                _collect(running, results, todo, timeout, memory_mb)
+            yield path, results.pop(path)
+    finally:  # the caller stopped early: no child outlives it
+        for pid, child in running.items():
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(child.fd)
+
+
+def _collect(running: dict[int, _Child], results: dict[str, ProbeResult], todo: list[list[str]],
+             timeout: float, memory_mb: int) -> None:
+    """Read what the children reported, and settle those that ended or ran out of time."""
+    ready, _, _ = select.select([c.fd for c in running.values()], [], [], 0.05)
+    for pid, child in list(running.items()):
+        if child.fd in ready:
+            chunk = os.read(child.fd, 65536)
+            child.data.extend(chunk)
+            _read_lines(child, results, timeout, memory_mb)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0 and time.monotonic() < child.deadline:
+            continue
+        if done == 0:  # past the timeout: killed, whatever it catches
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            failure = ProbeResult(error=f"killed after {timeout:g} s (core.dagbag_import_timeout) while importing")
+        else:
+            child.data.extend(_drain(child.fd))
+            _read_lines(child, results, timeout, memory_mb)
+            failure = _failure(os.waitstatus_to_exitcode(status), memory_mb)
+        os.close(child.fd)
+        del running[pid]
+        if child.done < len(child.files):  # it died on this file; the rest go to a new child
+            results[child.files[child.done]] = failure
+            if child.done + 1 < len(child.files):
+                todo.insert(0, child.files[child.done + 1:])
+
+
+def _read_lines(child: _Child, results: dict[str, ProbeResult], timeout: float, memory_mb: int) -> None:
+    while (end := child.data.find(b"\n")) >= 0:
+        line, child.data = bytes(child.data[:end]), child.data[end + 1:]
+        try:
+            report = json.loads(line)
+            result = ProbeResult(report["dags"], report["error"], report["lineno"])
+        except (ValueError, KeyError):
+            result = ProbeResult(error="sent back a result that could not be read while importing")
+        results[child.files[child.done]] = result
+        child.done += 1
+        child.deadline = time.monotonic() + timeout
 
 
 def _warm_up() -> None:
@@ -145,13 +199,7 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _result(data: bytearray, code: int, memory_mb: int) -> ProbeResult:
-    if code == 0 and data:
-        try:
-            report = json.loads(bytes(data))
-            return ProbeResult(report["dags"], report["error"], report["lineno"])
-        except (ValueError, KeyError):
-            return ProbeResult(error="sent back a result that could not be read while importing")
+def _failure(code: int, memory_mb: int) -> ProbeResult:
     if code == -signal.SIGKILL:
         return ProbeResult(error=f"killed while importing (out of memory? core.dag_parse_memory_mb is {memory_mb})")
     if code < 0:

@@ -71,3 +71,16 @@ def test_a_file_that_changes_is_probed_again(folder: Path) -> None:
     (folder / "exit_hard.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"fixed"'))
     assert [d.dag_id for d in bag.process_file(folder / "exit_hard.py")] == ["fixed"]
     assert str((folder / "exit_hard.py").resolve()) not in bag.import_errors
+
+
+def test_a_big_folder_is_probed_in_batches_and_a_crash_mid_batch_blames_one_file(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for i in range(60):
+        (dags / f"dag_{i:02d}.py").write_text(textwrap.dedent(GOOD).replace('"good"', f'"dag_{i:02d}"'))
+    for i in (7, 8, 31):  # two in a row, so a batch's remainder can crash again
+        (dags / f"dag_{i:02d}.py").write_text(BAD["exit_hard.py"][0])
+    bag = DagBag(dags, include_examples=False)
+    assert bag.dag_ids == [f"dag_{i:02d}" for i in range(60) if i not in (7, 8, 31)]
+    assert sorted(Path(p).name for p in bag.import_errors) == ["dag_07.py", "dag_08.py", "dag_31.py"]
+    assert all("exited with status 1" in e.message for e in bag.import_errors.values())
