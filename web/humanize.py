@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["describe_schedule"]
 
 _PRESETS = {
@@ -11,6 +13,21 @@ _PRESETS = {
     "@annually": "every 1 January at 00:00", "None": "manual only",
 }
 _DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+_DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d\d):(\d\d)$")  # str() of a whole-second timedelta
+
+
+def _describe_delta(summary: str) -> str | None:
+    """``1 day, 0:00:00`` -> "every day", ``1:30:00`` -> "every 1 hour 30 minutes"."""
+    match = _DELTA.match(summary)
+    if match is None:
+        return None
+    parts = [(int(n or 0), unit) for n, unit in zip(match.groups(), ("day", "hour", "minute", "second"), strict=True)]
+    named = [(n, unit) for n, unit in parts if n]
+    if len(named) == 1 and named[0][0] == 1:
+        return f"every {named[0][1]}"
+    return "every " + " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in named) if named else None
 
 
 def _num(text: str) -> int | None:
@@ -29,7 +46,7 @@ def describe_schedule(summary: str | None) -> str:
         return f"{describe_schedule(summary.removesuffix(' or on dataset updates'))} or on dataset updates"
     fields = summary.split()
     if len(fields) != 5:
-        return f"every {summary}"  # a timedelta's text, e.g. "1 day, 0:00:00"
+        return _describe_delta(summary) or f"every {summary}"  # a timedelta's text, e.g. "1 day, 0:00:00"
     minute, hour, dom, month, dow = fields
     if month != "*":
         return summary

@@ -8,6 +8,7 @@ everything user-supplied (DAG ids, conf, logs, XCom) since autoescape is on.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import math
@@ -36,6 +37,7 @@ from miniflow.web.auth import (
     start_session,
     write_required,
 )
+from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
@@ -56,10 +58,17 @@ def _store() -> Any:
 
 
 def _page() -> int:
+    """The page asked for, 1 to a million (a larger one is past the last page anyway)."""
     try:
-        return max(1, int(request.args.get("page", 1)))
+        return min(max(1, int(request.args.get("page", 1))), 1_000_000)
     except ValueError:
         return 1
+
+
+def _past_last_page(page: int, total: int, size: int) -> Any | None:
+    """A redirect to the last page when `page` is beyond it (an old link), else None."""
+    last = max(1, math.ceil(total / size))
+    return redirect(f"{request.path}?{_pager_args(request.args, last)}") if page > last else None
 
 
 def _serialized(dag_id: str) -> Any:
@@ -72,6 +81,18 @@ def _serialized(dag_id: str) -> Any:
 @bp.app_template_filter("dt")
 def _format_dt(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@bp.app_template_filter("timespan")
+def _timespan(row: Any) -> str:
+    """When a try or a run started and ended, and how long it took or has been running."""
+    start, end = row.start_date, row.end_date
+    if start is None:
+        return "not started"
+    if end is None:
+        now = dt.datetime.now(dt.timezone.utc if start.tzinfo else None)
+        return f"{_format_dt(start)}, running for {_format_duration(max(0.0, (now - start).total_seconds()))}"
+    return f"{_format_dt(start)} / {_format_dt(end)} ({_format_duration((end - start).total_seconds())})"
 
 
 @bp.app_template_filter("pager_args")
@@ -155,6 +176,8 @@ def dags() -> Any:
     search = request.args.get("q", "").strip() or None
     tag = request.args.get("tag") or None
     rows, total = _store().dag_page(search=search, tag=tag, limit=size, offset=(page - 1) * size)
+    if moved := _past_last_page(page, total, size):
+        return moved
     recent = _store().recent_run_states([r.dag_id for r in rows], per_dag=12)
     errors, error_count = _store().import_error_page(limit=1)
     return render_template(
@@ -225,6 +248,8 @@ def dag(dag_id: str) -> Any:
     size = current_app.config["PAGE_SIZE"]
     page = _page()
     runs, cells, total = _grid(dag_id, page, size)
+    if moved := _past_last_page(page, total, size):
+        return moved
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
     run = _store().get_run(dag_id, run_id) if run_id else None
     run_tis = {t.task_id: t for t in _store().tis_for_runs(dag_id, [run.run_id])} if run else {}
@@ -237,8 +262,8 @@ def dag(dag_id: str) -> Any:
         "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
         pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
         width=width, height=height, boxes=boxes, gantt=_gantt_bars(gantt), source=serialized.source_code,
-        describe=describe_schedule, conf_json=json.dumps(run.conf or {}, indent=2) if run else "",
-        trigger_error=None, trigger_conf="{}",
+        describe=describe_schedule, highlight=highlight_python,
+        conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
     )
 
 
@@ -444,6 +469,8 @@ def audit() -> Any:
     size = 50
     page = _page()
     rows, total = _store().event_page(dag_id=request.args.get("dag_id") or None, limit=size, offset=(page - 1) * size)
+    if moved := _past_last_page(page, total, size):
+        return moved
     return render_template("audit.html", events=rows, page=page, pages=max(1, math.ceil(total / size)))
 
 

@@ -1,0 +1,58 @@
+"""What the UI's pages show: the details a user reads on them."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import WebSite
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def test_the_code_tab_colours_the_source_and_numbers_its_lines(web_site: WebSite) -> None:
+    html = web_site.client("viewer").get("/dags/web_dag?tab=code").get_data(as_text=True)
+    assert '<span class="kn">import</span>' in html  # a keyword, coloured
+    assert 'id="L-1"' in html and '<span class="linenos"> 1</span>' in html
+    assert "<script>alert(1)" not in html
+
+
+def test_a_running_try_says_how_long_it_has_been_running(web_site: WebSite) -> None:
+    import datetime as dt
+    from urllib.parse import quote
+
+    from sqlalchemy import update
+
+    from miniflow.db.tables import TI_T
+
+    run_id = web_site.queued_run_ids[0]
+    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=75)
+    with web_site.store.write() as conn:
+        conn.execute(update(TI_T).where(TI_T.c.run_id == run_id, TI_T.c.task_id == "shout")
+                     .values(state="running", start_date=started, end_date=None, try_number=1))
+    html = web_site.client("viewer").get(f"/dags/web_dag/runs/{quote(run_id, safe='')}/tasks/shout").get_data(
+        as_text=True)
+    assert f"{started:%Y-%m-%d %H:%M:%S}, running for 1m 1" in html
+    finished = web_site.client("viewer").get(f"/dags/web_dag/runs/{quote(web_site.run_id, safe='')}/tasks/shout")
+    assert "running for" not in finished.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["40", "99999999999999999999999"])
+def test_a_page_past_the_last_redirects_to_the_last(web_site: WebSite, page: str) -> None:
+    client = web_site.client("viewer")
+    for url, last in ((f"/?q=dag&page={page}", "/?q=dag&page=1"),
+                      (f"/dags/web_dag?tab=grid&page={page}", "/dags/web_dag?tab=grid&page=1"),
+                      (f"/audit?page={page}", "/audit?page=1")):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == last, (url, response.status_code)
+    assert client.get("/?page=1").status_code == 200
+
+
+@pytest.mark.parametrize(("summary", "words"), [
+    ("@daily", "every day at 00:00"), ("0 2 * * 1-5", "every weekday at 02:00"),
+    ("1 day, 0:00:00", "every day"), ("6:00:00", "every 6 hours"), ("0:30:00", "every 30 minutes"),
+    ("7 days, 0:00:00", "every 7 days"), ("1:30:00", "every 1 hour 30 minutes"),
+    ("Dataset", "on dataset updates"), (None, "manual only"),
+])
+def test_schedules_read_as_words_whether_cron_or_timedelta(summary: str | None, words: str, db_url: str) -> None:
+    from miniflow.web.humanize import describe_schedule
+
+    assert describe_schedule(summary) == words
