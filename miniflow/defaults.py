@@ -91,6 +91,9 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "port": Setting(8080, "Port the webserver listens on."),
         "secret_key": Setting("", "Signs session cookies; generated into the home folder if empty."),
         "page_size": Setting(25, "Rows per page in the UI's lists."),
+        "metrics_token": Setting(
+            "", "A bearer token that may read /metrics without a user (for Prometheus); empty: users only."
+        ),
         "cookie_secure": Setting(
             "auto", "Send the session cookie over HTTPS only: true, false, or auto (when base_url is https://)."
         ),

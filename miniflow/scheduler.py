@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self.rescan_due = threading.Event()
         self._housekeeping: Any = None
+        self.loop_seconds: float | None = None  # the last pass's work, reported with the heartbeat
         self._bag: Any = None
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
@@ -163,13 +165,18 @@ class Scheduler:
         try:
             while not self.stopping.is_set() and passes != self.num_runs:
                 try:
+                    began = time.perf_counter()
                     self.refresh_dags()
                     created = self.create_due_runs() + self.create_dataset_triggered_runs()
                     self.start_queued_runs()
                     self.schedule_runs()
                     queued = self.queue_task_instances()
                     wait = 0.0 if (created or queued) else self.loop_interval
-                    self.handle_events(self.executor.events(timeout=wait))
+                    worked = time.perf_counter() - began
+                    events = self.executor.events(timeout=wait)
+                    began = time.perf_counter()
+                    self.handle_events(events)
+                    self.loop_seconds = worked + time.perf_counter() - began
                 except Exception as exc:
                     if not _transient(exc):
                         raise
@@ -231,7 +238,7 @@ class Scheduler:
 
     def heartbeat(self) -> None:
         if self.job_id is not None:
-            self.store.heartbeat_job(self.job_id)
+            self.store.heartbeat_job(self.job_id, self.loop_seconds)
 
     def check_slas(self, now: dt.datetime | None = None) -> int:
         """Record and report the SLA misses of the unpaused DAGs (see `miniflow.sla`)."""

@@ -54,15 +54,18 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
         PAGE_SIZE=int(config.get("webserver", "page_size")),
         MAX_CONTENT_LENGTH=1024 * 1024,
         DEFAULT_POOL_SLOTS=int(config.get("core", "default_pool_slots")),
+        PARALLELISM=int(config.get("core", "parallelism")),
+        METRICS_TOKEN=str(config.get("webserver", "metrics_token")),
     )
     app.extensions["miniflow_store"] = store or get_store()
 
-    from miniflow.web import admin, api, auth, views  # admin adds its resources to the API first
+    from miniflow.web import admin, api, auth, metrics, views  # admin adds its resources to the API first
 
     auth.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
     app.add_url_rule("/health", "health", api.health)  # also at the root, as in Airflow 2
 
     @app.after_request

@@ -174,7 +174,11 @@ SPEC: dict[str, Any] = {
             "post": {"operationId": "create_dataset_event",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object", "required": ["dataset_uri"], "properties": {
-                             "dataset_uri": {"type": "string", "minLength": 1, "maxLength": 3000},
+                             "dataset_uri": {"type": "string", "minLength": 1, "maxLength": 3000,
+                                             # no white space (str.isspace), not the airflow: scheme
+                                             "pattern": r"^(?![Aa][Ii][Rr][Ff][Ll][Oo][Ww]:)"
+                                                        r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a"
+                                                        r"\u2028\u2029\u202f\u205f\u3000]+$"},
                              "extra": {"type": "object"}}}}}},
                      "responses": {"200": _json(_ref("DatasetEvent")), **_ERRORS}},
         },

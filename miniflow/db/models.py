@@ -268,6 +268,7 @@ class JobModel(Base):
     start_date: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     end_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     latest_heartbeat: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    loop_seconds: Mapped[float | None] = mapped_column(Float)  # a scheduler's last pass, without its wait
 
     __table_args__ = (Index("idx_job_type_state", "job_type", "state", "latest_heartbeat"),)
 

@@ -129,9 +129,10 @@ class SchedulerQueries:
                 start_date=now, latest_heartbeat=now,
             ).returning(JOB_T.c.id)).scalar_one()
 
-    def heartbeat_job(self, job_id: int) -> None:
+    def heartbeat_job(self, job_id: int, loop_seconds: float | None = None) -> None:
         with self.write() as conn:
-            conn.execute(update(JOB_T).where(JOB_T.c.id == job_id).values(latest_heartbeat=utcnow()))
+            conn.execute(update(JOB_T).where(JOB_T.c.id == job_id)
+                         .values(latest_heartbeat=utcnow(), loop_seconds=loop_seconds))
 
     def end_job(self, job_id: int) -> None:
         with self.write() as conn:

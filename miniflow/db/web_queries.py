@@ -144,6 +144,29 @@ class WebQueries:
             return conn.execute(select(func.max(JOB_T.c.latest_heartbeat)).where(
                 JOB_T.c.job_type == job_type, JOB_T.c.state == "running")).scalar()
 
+    def metrics_snapshot(self, recent: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, Any]:
+        """What /metrics reports, read in one transaction: runs by state, unfinished task
+        instances by state (finished ones only grow), the live schedulers, how long the
+        oldest queued try has waited and the queued-to-start delays of recent tries."""
+        now = utcnow()
+        unfinished = [str(s) for s in TaskInstanceState if s not in FINISHED]
+        with self.read() as conn:
+            runs = dict(conn.execute(select(RUN_T.c.state, func.count()).group_by(RUN_T.c.state)).all())
+            tis = dict(conn.execute(select(TI_T.c.state, func.count()).where(TI_T.c.state.in_(unfinished))
+                                    .group_by(TI_T.c.state)).all())
+            schedulers = list(conn.execute(select(JOB_T.c.id, JOB_T.c.hostname, JOB_T.c.latest_heartbeat,
+                                                  JOB_T.c.loop_seconds)
+                                           .where(JOB_T.c.job_type == "scheduler", JOB_T.c.state == "running")))
+            oldest = conn.execute(select(func.min(TI_T.c.queued_at)).where(TI_T.c.state == "queued")).scalar()
+            started = conn.execute(select(TI_T.c.queued_at, TI_T.c.start_date).where(
+                TI_T.c.updated_at >= now - recent, TI_T.c.start_date >= now - recent, TI_T.c.queued_at.is_not(None)))
+            delays = sorted(max(0.0, (s - q).total_seconds()) for q, s in started)
+            dags = dict(conn.execute(select(DAG_T.c.is_paused, func.count()).where(DAG_T.c.is_active.is_(True))
+                                     .group_by(DAG_T.c.is_paused)).all())
+            errors = conn.execute(select(func.count()).select_from(ERR_T)).scalar() or 0
+        return {"now": now, "runs": runs, "tis": tis, "schedulers": schedulers, "oldest_queued": oldest,
+                "queued_delays": delays, "dags": dags, "import_errors": errors}
+
     # --- users -----------------------------------------------------------------------------
 
     def create_user(self, username: str, password_hash: str, role: str, email: str | None = None) -> None:
