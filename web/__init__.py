@@ -59,13 +59,14 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
     )
     app.extensions["miniflow_store"] = store or get_store()
 
-    from miniflow.web import admin, api, auth, metrics, views  # admin adds its resources to the API first
+    from miniflow.web import admin, api, api_docs, auth, metrics, views  # admin adds its resources to the API first
 
     auth.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(api_docs.bp)
     app.add_url_rule("/health", "health", api.health)  # also at the root, as in Airflow 2
 
     @app.after_request

@@ -256,3 +256,31 @@ def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str
     expect(page.locator("#log")).to_contain_text("conf greeting: hello from the browser")
 
     assert problems == [], problems
+
+
+def test_swagger_ui_lists_the_api_and_calls_it_with_basic_auth(browser: tuple[Any, list[str]], site: str) -> None:
+    """Swagger UI, served locally (no request leaves the site), authorizes with a user's
+    name and password and calls an endpoint."""
+    from playwright.sync_api import expect
+
+    page, problems = browser
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto("/api/v1/ui/")
+    expect(page.locator(".information-container .title")).to_contain_text("miniflow")
+    page.get_by_role("button", name=re.compile("Authorize")).first.click()
+    dialog = page.locator(".dialog-ux")
+    dialog.locator('input[type="text"]').fill(USER)
+    dialog.locator('input[type="password"]').fill(PASSWORD)
+    dialog.get_by_role("button", name="Authorize", exact=True).click()
+    dialog.get_by_role("button", name="Close").click()
+    operation = page.locator("#operations-DAG-get_dag, .opblock[id$='-get_dag']").first
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.locator('input[placeholder="dag_id"]').fill("browser_dag")
+    operation.get_by_role("button", name="Execute").click()
+    response = operation.locator(".responses-table.live-responses-table")
+    expect(response.locator("tbody .response-col_status").first).to_have_text("200")
+    expect(response).to_contain_text('"dag_id": "browser_dag"')
+    assert all(url.startswith(site) for url in requested), [u for u in requested if not u.startswith(site)]
+    assert problems == [], problems

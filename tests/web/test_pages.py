@@ -56,3 +56,14 @@ def test_schedules_read_as_words_whether_cron_or_timedelta(summary: str | None, 
     from miniflow.web.humanize import describe_schedule
 
     assert describe_schedule(summary) == words
+
+
+def test_swagger_ui_is_served_from_the_site_and_nothing_else_is(web_site: WebSite) -> None:
+    client = web_site.app.test_client()
+    page = client.get("/api/v1/ui/").get_data(as_text=True)
+    assert 'data-spec-url="/api/v1/openapi.json"' in page and "/api/v1/ui/swagger-ui-bundle.js" in page
+    assert "http" not in page.split("<body>")[1]  # no script or style from elsewhere
+    assert client.get("/api/v1/ui/swagger-ui.css").mimetype == "text/css"
+    for name in ("index.html", "..%2Fpyproject.toml", "swagger-ui.js.map"):
+        assert client.get(f"/api/v1/ui/{name}").status_code == 404
+    assert 'href="/api/v1/ui/"' in web_site.client("viewer").get("/").get_data(as_text=True)
