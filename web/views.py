@@ -39,6 +39,7 @@ from miniflow.web.auth import (
 )
 from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule
+from miniflow.web.params_form import param_fields, read_fields
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
 from miniflow.state import DagRunState, TaskInstanceState
@@ -69,6 +70,15 @@ def _past_last_page(page: int, total: int, size: int) -> Any | None:
     """A redirect to the last page when `page` is beyond it (an old link), else None."""
     last = max(1, math.ceil(total / size))
     return redirect(f"{request.path}?{_pager_args(request.args, last)}") if page > last else None
+
+
+def _json_arg(name: str) -> dict[str, Any]:
+    """A JSON object passed in the query string (a form sent back to be corrected)."""
+    try:
+        value = json.loads(request.args.get(name) or "{}")
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _serialized(dag_id: str) -> Any:
@@ -264,6 +274,7 @@ def dag(dag_id: str) -> Any:
         width=width, height=height, boxes=boxes, gantt=_gantt_bars(gantt), source=serialized.source_code,
         describe=describe_schedule, highlight=highlight_python,
         conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
+        param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
     )
 
 
@@ -295,16 +306,19 @@ def grid_json(dag_id: str) -> Any:
 def trigger(dag_id: str) -> Any:
     from miniflow.triggering import TriggerError, trigger_dag_run
 
-    _serialized(dag_id)
+    params = _serialized(dag_id).data.get("params") or {}
     text = request.form.get("conf", "").strip() or "{}"
+    fields: dict[str, Any] = {}
     try:
-        conf = json.loads(text)
+        fields = read_fields(request.form, params)
+        typed = json.loads(text)
+        conf = {**fields, **typed} if isinstance(typed, dict) else typed  # not an object: trigger says so
         run = trigger_dag_run(_store(), dag_id, conf=conf, run_id=request.form.get("run_id") or None,
                               logical_date=request.form.get("logical_date") or None, user=g.user.username)
-    except (json.JSONDecodeError, TriggerError) as exc:
+    except (ValueError, TriggerError) as exc:  # JSONDecodeError is a ValueError
         message = f"Invalid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         flash(message, "error")
-        return redirect(url_for("ui.dag", dag_id=dag_id, tab="trigger", conf=text))
+        return redirect(url_for("ui.dag", dag_id=dag_id, tab="trigger", conf=text, values=json.dumps(fields)))
     flash(f"Triggered {run.run_id}", "info")
     return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run.run_id))
 

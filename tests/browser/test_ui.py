@@ -65,6 +65,20 @@ with DAG("browser_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.ut
 """
 
 
+PARAMS_DAG_FILE = """
+import datetime as dt
+
+from miniflow import DAG, Param
+from miniflow.operators.empty import EmptyOperator
+
+with DAG("params_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule=None,
+         params={"region": Param("eu", enum=["eu", "us", "ap"], description="Where to load"),
+                 "days": Param(7, type="integer", minimum=1, maximum=30),
+                 "dry_run": Param(False, type="boolean")}):
+    EmptyOperator(task_id="noop")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -126,6 +140,7 @@ def site(sqlite_url: str, miniflow_home: Path, write_dag: Callable[..., Path], r
     except ImportError:
         require_service("Playwright", False, "the playwright package is not installed (pip install playwright)")
     write_dag("browser_dag.py", DAG_FILE)
+    write_dag("params_dag.py", PARAMS_DAG_FILE)
     created = run_cli("users", "create", "-u", USER, "-r", "Admin", "-p", PASSWORD, "-e", "admin@example.com")
     assert created.returncode == 0, created.stderr
     port = free_port()
@@ -283,4 +298,41 @@ def test_swagger_ui_lists_the_api_and_calls_it_with_basic_auth(browser: tuple[An
     expect(response.locator("tbody .response-col_status").first).to_have_text("200")
     expect(response).to_contain_text('"dag_id": "browser_dag"')
     assert all(url.startswith(site) for url in requested), [u for u in requested if not u.startswith(site)]
+    assert problems == [], problems
+
+
+def log_in(page: Any, site: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{site}/")
+
+
+def test_trigger_with_the_params_form(browser: tuple[Any, list[str]], site: str) -> None:
+    """Each param is a field of its kind (a list, a checkbox, a number box with its range);
+    what is chosen becomes the run's conf. (The server's own check of the values is in
+    tests/web/test_pages.py.)"""
+    from playwright.sync_api import expect
+
+    page, problems = browser
+    log_in(page, site)
+    page.goto("/dags/params_dag?tab=trigger")
+    form = page.locator("#trigger-form")
+    expect(form.get_by_label("region")).to_have_value('"eu"')
+    form.get_by_label("region").select_option(label="us")
+    form.get_by_label("dry_run").check()
+    form.get_by_label("days").fill("45")  # past its maximum: the browser keeps the form (the server would refuse)
+    form.get_by_role("button", name="Trigger").click()
+    assert form.get_by_label("days").evaluate("field => field.validity.rangeOverflow") is True
+    expect(page.locator(".flash.info")).to_have_count(0)
+    form.get_by_label("days").fill("3")
+    form.get_by_role("button", name="Trigger").click()
+    expect(page.locator(".flash.info")).to_contain_text("Triggered manual__")
+    page.get_by_role("link", name="Run details").click()
+    details = page.locator("table.kv")
+    for text in ('"region": "us"', '"days": 3', '"dry_run": true'):
+        expect(details).to_contain_text(text)
     assert problems == [], problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import WebSite
 
@@ -67,3 +69,30 @@ def test_swagger_ui_is_served_from_the_site_and_nothing_else_is(web_site: WebSit
     for name in ("index.html", "..%2Fpyproject.toml", "swagger-ui.js.map"):
         assert client.get(f"/api/v1/ui/{name}").status_code == 404
     assert 'href="/api/v1/ui/"' in web_site.client("viewer").get("/").get_data(as_text=True)
+
+
+def test_trigger_form_has_a_field_per_param_and_checks_values_server_side(web_site: WebSite) -> None:
+    import re
+    from urllib.parse import unquote
+
+    client = web_site.client("admin")
+    page = client.get("/dags/web_dag?tab=trigger").get_data(as_text=True)
+    assert re.search(r'<input type="number" id="param-n" name="param.n" value="1" step="1"\s+min="0"', page)
+    assert 'name="param.p" value="&lt;script&gt;alert(1)' in page
+    token = WebSite.csrf(client, "/dags/web_dag?tab=trigger")
+
+    def trigger(**fields: str) -> Any:
+        return client.post("/dags/web_dag/trigger", data={"csrf_token": token, "conf": "{}", **fields})
+
+    before = {r.run_id for r in web_site.store.list_runs("web_dag")}
+    assert trigger(**{"param.n": "5", "param.p": "from the form"}).status_code == 302
+    [new] = [r for r in web_site.store.list_runs("web_dag") if r.run_id not in before]
+    assert new.conf == {"n": 5, "p": "from the form"}
+
+    refused = trigger(**{"param.n": "-3"})
+    location = unquote(refused.headers["Location"].replace("+", " "))
+    assert "tab=trigger" in location and '"n": -3' in location
+    shown = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "param &#39;n&#39;: -3 is below 0" in shown and 'name="param.n" value="-3"' in shown
+    assert "is not a number" in client.get(trigger(**{"param.n": "many"}).headers["Location"]).get_data(as_text=True)
+    assert len(web_site.store.list_runs("web_dag")) == len(before) + 1

@@ -259,8 +259,8 @@ def test_user_supplied_strings_are_escaped_in_pages(web_site: WebSite, subtests:
         "/dags/web_dag": ("web test " + ESCAPED_SCRIPT, "tag" + ESCAPED_SCRIPT),
         # The run's conf.
         f"/dags/web_dag?tab=details&run_id={quote(run, safe='')}": ("&#34;c&#34;: &#34;" + ESCAPED_SCRIPT,),
-        # The DAG's params (JSON in the page) and the file's source.
-        "/dags/web_dag?tab=trigger": ("\\u003cscript\\u003ealert(1)",),
+        # The DAG's params (the trigger form's fields) and the file's source.
+        "/dags/web_dag?tab=trigger": ('value="' + ESCAPED_SCRIPT,),
         "/dags/web_dag?tab=code": (ESCAPED_SCRIPT,),
         "/dags/web_dag?tab=graph": (),
         "/dags/web_dag?tab=gantt": (),
