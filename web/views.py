@@ -275,7 +275,23 @@ def dag(dag_id: str) -> Any:
         describe=describe_schedule, highlight=highlight_python,
         conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
+        next_runs=_next_runs(data, dag_id) if tab == "about" else [],
     )
+
+
+def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:
+    """The next runs the DAG's timetable gives after its latest scheduled one, from the
+    DAG's stored form (the webserver imports no DAG file), as ``dags next-execution``."""
+    from miniflow.timetables import TimeRestriction, timetable_from_json, upcoming_runs
+
+    def when(text: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(text) if text else None
+
+    starts = [d for d in [when(data.get("start_date")), *(when(t.get("start_date")) for t in data["tasks"])] if d]
+    restriction = TimeRestriction(min(starts) if starts else None, when(data.get("end_date")),
+                                  bool(data.get("catchup", True)))
+    return upcoming_runs(timetable_from_json(data.get("timetable") or {}), restriction,
+                         dt.datetime.now(dt.timezone.utc), count, last=_store().last_automated_interval(dag_id))
 
 
 def _gantt_bars(tis: list[Any]) -> dict[str, Any]:

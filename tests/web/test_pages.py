@@ -96,3 +96,16 @@ def test_trigger_form_has_a_field_per_param_and_checks_values_server_side(web_si
     assert "param &#39;n&#39;: -3 is below 0" in shown and 'name="param.n" value="-3"' in shown
     assert "is not a number" in client.get(trigger(**{"param.n": "many"}).headers["Location"]).get_data(as_text=True)
     assert len(web_site.store.list_runs("web_dag")) == len(before) + 1
+
+
+def test_dag_details_show_the_arguments_and_the_next_runs_of_the_timetable(web_site: WebSite) -> None:
+    client = web_site.client("viewer")
+    page = client.get("/dags/web_dag?tab=about").get_data(as_text=True)
+    details = page[page.index('id="dag-details"'):]
+    assert "every day at 00:00 · <code>@daily</code> · UTC" in details
+    # Only manual runs so far, and catchup is on: the first scheduled runs are from the start date.
+    for day in range(1, 6):
+        assert f"2024-01-0{day} 00:00:00 <span class=\"muted\">(data interval to 2024-01-0{day + 1} 00:00:00" in details
+    assert "2024-01-06 00:00:00 <span" not in details
+    assert "<code>n</code> = 1" in details and "<th>Tasks</th><td>2</td>" in details
+    assert "none scheduled" in client.get("/dags/page_dag_0?tab=about").get_data(as_text=True)

@@ -262,6 +262,7 @@ def test_user_supplied_strings_are_escaped_in_pages(web_site: WebSite, subtests:
         # The DAG's params (the trigger form's fields) and the file's source.
         "/dags/web_dag?tab=trigger": ('value="' + ESCAPED_SCRIPT,),
         "/dags/web_dag?tab=code": (ESCAPED_SCRIPT,),
+        "/dags/web_dag?tab=about": ("web test " + ESCAPED_SCRIPT, "tag" + ESCAPED_SCRIPT),
         "/dags/web_dag?tab=graph": (),
         "/dags/web_dag?tab=gantt": (),
         # A task's log and XCom value.
