@@ -14,6 +14,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from flask import (
@@ -276,7 +277,23 @@ def dag(dag_id: str) -> Any:
         conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
         next_runs=_next_runs(data, dag_id) if tab == "about" else [],
+        run_bars=_run_bars(runs), bar_height=_BAR_HEIGHT,
     )
+
+
+_BAR_HEIGHT = 40  # pixels of the tallest run bar above the grid
+
+
+def _run_bars(runs: list[Any]) -> dict[str, Any]:
+    """Per run, a bar height proportional to its duration (running ones: so far) and
+    the duration in words, for the bars above the grid's columns."""
+    now = dt.datetime.now(dt.timezone.utc)
+    took = {r.run_id: ((r.end_date or now) - r.start_date).total_seconds() if r.start_date else None for r in runs}
+    longest = max((s for s in took.values() if s), default=0.0)
+    return {run_id: SimpleNamespace(
+        height=max(2, round(_BAR_HEIGHT * seconds / longest)) if seconds and longest else 2,
+        text=("not started" if seconds is None else _format_duration(seconds)))
+        for run_id, seconds in took.items()}
 
 
 def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:

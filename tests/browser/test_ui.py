@@ -194,7 +194,7 @@ def browser(site: str) -> Iterator[tuple[Any, list[str]]]:
 
 
 def success(kind: str) -> re.Pattern[str]:
-    return re.compile(rf"^{kind} state-success$")
+    return re.compile(rf"^{kind}( \S+)* state-success$")
 
 
 def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str]], site: str,

@@ -109,3 +109,18 @@ def test_dag_details_show_the_arguments_and_the_next_runs_of_the_timetable(web_s
     assert "2024-01-06 00:00:00 <span" not in details
     assert "<code>n</code> = 1" in details and "<th>Tasks</th><td>2</td>" in details
     assert "none scheduled" in client.get("/dags/page_dag_0?tab=about").get_data(as_text=True)
+
+
+def test_grid_columns_have_duration_bars_years_run_types_and_durations_on_hover(web_site: WebSite) -> None:
+    import re
+
+    page = web_site.client("viewer").get("/dags/web_dag").get_data(as_text=True)
+    finished = re.search(r'<rect class="run-bar state-success" data-run-id="([^"]+)" x="2" width="10" '
+                         r'y="0" height="40">', page)
+    assert finished, "the longest run's bar is full height"
+    assert page.count('class="run-bar state-queued"') == len(web_site.queued_run_ids)
+    assert 'height="2"></rect>' in page  # runs not started yet get a stub
+    head = re.search(rf'<a class="run-head type-manual state-success" data-run-id="{re.escape(finished.group(1))}" '
+                     r'title="([^"]+)"[^>]*>(\d{4}-\d\d-\d\d \d\d:\d\d)</a>', page)
+    assert head and re.fullmatch(r".+ · manual · [\d.]+s · success", head.group(1)), head
+    assert re.search(r'title="flaky · [^"]+ · [\d.]+s · success"', page)  # a task's duration on hover

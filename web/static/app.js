@@ -18,6 +18,8 @@ async function refreshGrid(grid) {
   for (const [runId, state] of Object.entries(data.runs)) {
     const head = grid.querySelector(`.run-head[data-run-id="${CSS.escape(runId)}"]`);
     if (head) swapState(head, state);
+    const bar = grid.querySelector(`rect.run-bar[data-run-id="${CSS.escape(runId)}"]`);
+    if (bar) bar.setAttribute("class", "run-bar state-" + state);
     if (!FINISHED.has(state)) unfinished = true;
   }
   for (const [runId, cells] of Object.entries(data.cells)) {
