@@ -38,6 +38,7 @@ from miniflow.web.auth import (
     start_session,
     write_required,
 )
+from miniflow.web.calendar import CELL, calendar_years
 from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule
 from miniflow.web.params_form import param_fields, read_fields
@@ -71,6 +72,13 @@ def _past_last_page(page: int, total: int, size: int) -> Any | None:
     """A redirect to the last page when `page` is beyond it (an old link), else None."""
     last = max(1, math.ceil(total / size))
     return redirect(f"{request.path}?{_pager_args(request.args, last)}") if page > last else None
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(low, int(request.args.get(name, default))), high)
+    except ValueError:
+        return default
 
 
 def _json_arg(name: str) -> dict[str, Any]:
@@ -277,7 +285,8 @@ def dag(dag_id: str) -> Any:
         conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
         next_runs=_next_runs(data, dag_id) if tab == "about" else [],
-        run_bars=_run_bars(runs), bar_height=_BAR_HEIGHT,
+        run_bars=_run_bars(runs), bar_height=_BAR_HEIGHT, cell=CELL,
+        calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)) if tab == "calendar" else [],
     )
 
 

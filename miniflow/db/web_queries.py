@@ -74,6 +74,11 @@ class WebQueries:
             rows = list(conn.execute(query.order_by(_order(RUN_T, order_by)).limit(limit).offset(offset)))
         return rows, total
 
+    def run_dates(self, dag_id: str) -> list[Row[Any]]:
+        """(logical_date, state) of every run of the DAG, for the calendar."""
+        with self.read() as conn:
+            return list(conn.execute(select(RUN_T.c.logical_date, RUN_T.c.state).where(RUN_T.c.dag_id == dag_id)))
+
     def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
         if not run_ids:
             return []

@@ -124,3 +124,32 @@ def test_grid_columns_have_duration_bars_years_run_types_and_durations_on_hover(
                      r'title="([^"]+)"[^>]*>(\d{4}-\d\d-\d\d \d\d:\d\d)</a>', page)
     assert head and re.fullmatch(r".+ · manual · [\d.]+s · success", head.group(1)), head
     assert re.search(r'title="flaky · [^"]+ · [\d.]+s · success"', page)  # a task's duration on hover
+
+
+def test_calendar_colours_each_day_by_its_runs(web_site: WebSite) -> None:
+    import re
+
+    finished = web_site.store.get_run("web_dag", web_site.run_id)
+    page = web_site.client("viewer").get("/dags/web_dag?tab=calendar").get_data(as_text=True)
+    day = finished.logical_date.date().isoformat()
+    assert f"<h3>{finished.logical_date.year}</h3>" in page
+    assert re.search(rf'class="day success" data-date="{day}"><title>{day}: 1 success</title>', page)
+    for run_id in web_site.queued_run_ids:
+        queued = web_site.store.get_run("web_dag", run_id).logical_date.date().isoformat()
+        assert re.search(rf'class="day (running|mixed)" data-date="{queued}"><title>{queued}: [^<]*queued', page)
+
+
+def test_calendar_years_are_laid_out_by_week_from_sunday(db_url: str) -> None:
+    import datetime as dt
+
+    from miniflow.web.calendar import CELL, calendar_years
+
+    runs = [(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), "success"),  # a Monday
+            (dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc), "failed"),
+            (dt.datetime(2023, 12, 31, tzinfo=dt.timezone.utc), "running")]  # a Sunday
+    [y2024, y2023] = calendar_years(runs, years=5)
+    assert (y2024.year, len(y2024.days), y2023.year, len(y2023.days)) == (2024, 366, 2023, 365)
+    first = y2024.days[0]
+    assert (first.x, first.y, first.summary, first.title) == (0, CELL, "failed", "2024-01-01: 1 failed, 1 success")
+    assert (y2023.days[-1].y, y2023.days[-1].summary) == (0, "running")
+    assert calendar_years(runs, years=1)[0].year == 2024
