@@ -1,10 +1,10 @@
-"""Schedules in words, for the DAG list: ``0 2 * * *`` -> "every day at 02:00"."""
+"""Schedules and durations in words: ``0 2 * * *`` -> "every day at 02:00", 75.0 -> "1m 15s"."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["describe_schedule"]
+__all__ = ["describe_schedule", "format_duration"]
 
 _PRESETS = {
     "@once": "once", "@hourly": "every hour", "@daily": "every day at 00:00", "@midnight": "every day at 00:00",
@@ -69,3 +69,13 @@ def describe_schedule(summary: str | None) -> str:
     if _num(dom) is not None and dow == "*":
         return f"on day {dom} of every month at {at}"
     return summary
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"

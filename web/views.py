@@ -39,8 +39,9 @@ from miniflow.web.auth import (
     write_required,
 )
 from miniflow.web.calendar import CELL, calendar_years
+from miniflow.web.charts import BarChart, bar_chart
 from miniflow.web.highlight import highlight_python
-from miniflow.web.humanize import describe_schedule
+from miniflow.web.humanize import describe_schedule, format_duration
 from miniflow.web.params_form import param_fields, read_fields
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
@@ -130,13 +131,7 @@ def markdown(text: str | None) -> Any:
 
 @bp.app_template_filter("duration")
 def _format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+    return format_duration(seconds)
 
 
 # --- login -------------------------------------------------------------------------------
@@ -232,13 +227,17 @@ class MappedCell:
     count: int
     states: dict[str, int]  # state (or "none") -> how many instances are in it
     state: str | None  # the summary (see _SUMMARY_ORDER)
+    duration: float | None  # first start to last end, once every instance has ended
 
     @classmethod
     def of(cls, tis: list[Any]) -> MappedCell:
         states = Counter(str(t.state) if t.state else "none" for t in tis)
         present = {t.state for t in tis}
         summary = next((s for s in _SUMMARY_ORDER if s in present), None)
-        return cls(len(tis), dict(sorted(states.items())), summary)
+        starts = [t.start_date for t in tis if t.start_date]
+        ends = [t.end_date for t in tis if t.end_date]
+        span = (max(ends) - min(starts)).total_seconds() if starts and len(ends) == len(tis) else None
+        return cls(len(tis), dict(sorted(states.items())), summary, span)
 
 
 def _grid(dag_id: str, page: int, size: int) -> tuple[list[Any], dict[str, dict[str, Any]], int]:
@@ -286,6 +285,7 @@ def dag(dag_id: str) -> Any:
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
         next_runs=_next_runs(data, dag_id) if tab == "about" else [],
         run_bars=_run_bars(runs), bar_height=_BAR_HEIGHT, cell=CELL,
+        charts=_duration_charts(runs, cells, data["tasks"]) if tab == "durations" else None,
         calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)) if tab == "calendar" else [],
     )
 
@@ -303,6 +303,22 @@ def _run_bars(runs: list[Any]) -> dict[str, Any]:
         height=max(2, round(_BAR_HEIGHT * seconds / longest)) if seconds and longest else 2,
         text=("not started" if seconds is None else _format_duration(seconds)))
         for run_id, seconds in took.items()}
+
+
+def _duration_charts(runs: list[Any], cells: dict[str, dict[str, Any]], tasks: list[dict[str, Any]]
+                     ) -> tuple[BarChart, list[tuple[str, BarChart]]]:
+    """Landing times (a run's end after its data interval's end) and each task's
+    duration, over the grid's runs."""
+    landing = bar_chart([(r.run_id, max(0.0, (r.end_date - r.data_interval_end).total_seconds())
+                          if r.end_date and r.data_interval_end else None, r.state) for r in runs])
+    per_task = []
+    for task in tasks:
+        points = []
+        for r in runs:
+            ti = cells[r.run_id].get(task["task_id"])
+            points.append((r.run_id, getattr(ti, "duration", None), getattr(ti, "state", None) or "none"))
+        per_task.append((task["task_id"], bar_chart(points)))
+    return landing, per_task
 
 
 def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:

@@ -153,3 +153,35 @@ def test_calendar_years_are_laid_out_by_week_from_sunday(db_url: str) -> None:
     assert (first.x, first.y, first.summary, first.title) == (0, CELL, "failed", "2024-01-01: 1 failed, 1 success")
     assert (y2023.days[-1].y, y2023.days[-1].summary) == (0, "running")
     assert calendar_years(runs, years=1)[0].year == 2024
+
+
+def test_durations_tab_charts_each_task_and_the_landing_times(web_site: WebSite) -> None:
+    import re
+
+    page = web_site.client("viewer").get("/dags/web_dag?tab=durations").get_data(as_text=True)
+    table = page[page.index('id="durations"'):]
+    for task_id in ("shout", "flaky"):
+        row = re.search(rf"<tr><th>{task_id}</th><td>(<svg.*?</svg>)</td>", table, re.S)
+        assert row, task_id
+        bars = re.findall(r'<rect class="run-bar state-(\w+)" x="\d+" y="\d+" width="10" height="(\d+)">'
+                          r'<title>([^<]+)</title>', row.group(1))
+        assert len(bars) == 1 + len(web_site.queued_run_ids)  # one per run of the page
+        assert ("success", "48") in [(s, h) for s, h, _ in bars]  # the only finished try is the longest
+        assert any("no duration yet" in title for _, _, title in bars)
+    assert "Landing times" in table and "median " in table
+
+
+def test_a_mapped_cell_spans_from_the_first_start_to_the_last_end(db_url: str) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from miniflow.web.views import MappedCell
+
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+    def ti(start: int, end: int | None, state: str) -> Any:
+        return SimpleNamespace(start_date=t0 + dt.timedelta(seconds=start),
+                               end_date=None if end is None else t0 + dt.timedelta(seconds=end), state=state)
+
+    assert MappedCell.of([ti(0, 5, "success"), ti(2, 9, "success")]).duration == 9
+    assert MappedCell.of([ti(0, 5, "success"), ti(2, None, "running")]).duration is None
