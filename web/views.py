@@ -39,7 +39,7 @@ from miniflow.web.auth import (
     write_required,
 )
 from miniflow.web.calendar import CELL, calendar_years
-from miniflow.web.charts import BarChart, bar_chart
+from miniflow.web.charts import GANTT_LEFT, GANTT_WIDTH, BarChart, bar_chart, gantt_chart
 from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule, format_duration
 from miniflow.web.params_form import param_fields, read_fields
@@ -270,16 +270,17 @@ def dag(dag_id: str) -> Any:
         return moved
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
     run = _store().get_run(dag_id, run_id) if run_id else None
-    run_tis = {t.task_id: t for t in _store().tis_for_runs(dag_id, [run.run_id])} if run else {}
+    run_rows = _store().tis_for_runs(dag_id, [run.run_id]) if run else []
+    run_tis = {t.task_id: t for t in run_rows}
     from miniflow.web.graph import group_boxes
 
     nodes, edges, width, height = layout(data["tasks"], data.get("edge_labels"))
     boxes = group_boxes(data["tasks"], data.get("task_groups") or [], nodes)
-    gantt = sorted((t for t in run_tis.values() if t.start_date), key=lambda t: t.start_date)
     return render_template(
         "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
         pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
-        width=width, height=height, boxes=boxes, gantt=_gantt_bars(gantt), source=serialized.source_code,
+        width=width, height=height, boxes=boxes, gantt=gantt_chart(run_rows, dt.datetime.now(dt.timezone.utc)),
+        gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH, source=serialized.source_code,
         describe=describe_schedule, highlight=highlight_python,
         conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
@@ -334,17 +335,6 @@ def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:
                                   bool(data.get("catchup", True)))
     return upcoming_runs(timetable_from_json(data.get("timetable") or {}), restriction,
                          dt.datetime.now(dt.timezone.utc), count, last=_store().last_automated_interval(dag_id))
-
-
-def _gantt_bars(tis: list[Any]) -> dict[str, Any]:
-    if not tis:
-        return {"bars": [], "span": 0}
-    start = min(t.start_date for t in tis)
-    end = max((t.end_date or t.start_date) for t in tis)
-    span = max((end - start).total_seconds(), 0.001)
-    bars = [{"ti": t, "left": 100 * (t.start_date - start).total_seconds() / span,
-             "width": max(0.5, 100 * ((t.end_date or end) - t.start_date).total_seconds() / span)} for t in tis]
-    return {"bars": bars, "span": span}
 
 
 @bp.get("/dags/<dag_id>/grid.json")

@@ -185,3 +185,41 @@ def test_a_mapped_cell_spans_from_the_first_start_to_the_last_end(db_url: str) -
 
     assert MappedCell.of([ti(0, 5, "success"), ti(2, 9, "success")]).duration == 9
     assert MappedCell.of([ti(0, 5, "success"), ti(2, None, "running")]).duration is None
+
+
+def test_gantt_has_a_time_axis_queued_time_before_running_time_and_a_run_picker(web_site: WebSite) -> None:
+    import re
+    from urllib.parse import quote
+
+    page = web_site.client("viewer").get(
+        f"/dags/web_dag?tab=gantt&run_id={quote(web_site.run_id, safe='')}").get_data(as_text=True)
+    assert f'<option value="{web_site.run_id}" selected>' in page
+    assert all(f'<option value="{r}"' in page for r in web_site.queued_run_ids)
+    assert len(re.findall(r'<text class="tick" x="[\d.]+" y="10">\d\d:\d\d:\d\d[.\d]*</text>', page)) >= 2
+    assert re.search(r"<title>shout: queued [\d.]+s, ran [\d.]+s \(success\)</title>", page)
+    assert f"aria-label=\"Gantt chart of {web_site.run_id}\"" in page
+
+
+def test_gantt_chart_places_queued_and_running_parts_on_one_axis(db_url: str) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from miniflow.web.charts import GANTT_LEFT, GANTT_WIDTH, gantt_chart
+
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+    def at(s: float) -> dt.datetime:
+        return t0 + dt.timedelta(seconds=s)
+
+    rows = [SimpleNamespace(task_id="a", map_index=-1, state="success", queued_at=at(0), start_date=at(10),
+                            end_date=at(40)),
+            SimpleNamespace(task_id="b", map_index=2, state="running", queued_at=at(40), start_date=at(50),
+                            end_date=None),
+            SimpleNamespace(task_id="c", map_index=-1, state=None, queued_at=None, start_date=None, end_date=None)]
+    chart = gantt_chart(rows, now=at(100))
+    a, b = chart.bars
+    scale = GANTT_WIDTH / 100
+    assert (a.queued_x, a.queued_w, a.run_x, a.run_w) == (GANTT_LEFT, 10 * scale, GANTT_LEFT + 10 * scale, 30 * scale)
+    assert b.label == "b[2]" and b.run_x + b.run_w == GANTT_LEFT + GANTT_WIDTH  # still running: up to now
+    assert [label for _, label in chart.ticks] == ["00:00:00", "00:00:15", "00:00:30", "00:00:45", "00:01:00",
+                                                   "00:01:15", "00:01:30"]
