@@ -336,3 +336,30 @@ def test_trigger_with_the_params_form(browser: tuple[Any, list[str]], site: str)
     for text in ('"region": "us"', '"days": 3', '"dry_run": true'):
         expect(details).to_contain_text(text)
     assert problems == [], problems
+
+
+def test_the_graph_zooms_with_the_wheel_moves_by_dragging_and_fits_again(browser: tuple[Any, list[str]],
+                                                                         site: str) -> None:
+    from playwright.sync_api import expect
+
+    page, problems = browser
+    log_in(page, site)
+    page.goto("/dags/browser_dag?tab=graph")
+    graph = page.locator("#graph")
+    full = graph.get_attribute("viewBox") or ""
+    box = graph.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -300)  # zoom in
+    expect(graph).not_to_have_attribute("viewBox", full)
+    zoomed = [float(v) for v in (graph.get_attribute("viewBox") or "").split()]
+    assert zoomed[2] < float(full.split()[2])
+    page.mouse.move(box["x"] + 4, box["y"] + 4)  # a corner, off the tasks (a task's link opens it)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 4 - 80, box["y"] + 4, steps=4)
+    page.mouse.up()
+    moved = [float(v) for v in (graph.get_attribute("viewBox") or "").split()]
+    assert moved[0] > zoomed[0] and moved[2] == zoomed[2]
+    page.locator("#graph-fit").click()
+    expect(graph).to_have_attribute("viewBox", full)
+    assert problems == [], problems

@@ -52,7 +52,47 @@ function poll(fn, el, every) {
   setTimeout(tick, every);
 }
 
+// The graph: the mouse wheel zooms around the pointer, dragging moves the view, "Fit"
+// shows it all again. Only the SVG's viewBox changes; the drawing is the server's.
+function zoomable(svg) {
+  const full = [0, 0, Number(svg.dataset.width), Number(svg.dataset.height)];
+  let box = [...full];
+  const show = () => svg.setAttribute("viewBox", box.join(" "));
+  const toGraph = (event) => {
+    const rect = svg.getBoundingClientRect();
+    return [box[0] + (event.clientX - rect.left) / rect.width * box[2],
+            box[1] + (event.clientY - rect.top) / rect.height * box[3]];
+  };
+  svg.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const [x, y] = toGraph(event);
+    const factor = event.deltaY > 0 ? 1.2 : 1 / 1.2;
+    const width = Math.min(full[2] * 4, Math.max(80, box[2] * factor));
+    const scale = width / box[2];
+    box = [x - (x - box[0]) * scale, y - (y - box[1]) * scale, width, box[3] * scale];
+    show();
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener("pointerdown", (event) => {
+    if (event.target.closest("a")) return;  // a task's link still opens it
+    drag = [event.clientX, event.clientY, box[0], box[1]];
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const rect = svg.getBoundingClientRect();
+    box[0] = drag[2] - (event.clientX - drag[0]) / rect.width * box[2];
+    box[1] = drag[3] - (event.clientY - drag[1]) / rect.height * box[3];
+    show();
+  });
+  svg.addEventListener("pointerup", () => { drag = null; });
+  const fit = document.getElementById("graph-fit");
+  if (fit) fit.addEventListener("click", () => { box = [...full]; show(); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const graph = document.getElementById("graph");
+  if (graph) zoomable(graph);
   const grid = document.getElementById("grid");
   if (grid) poll(refreshGrid, grid, 1500);
   const log = document.getElementById("log");
