@@ -174,7 +174,7 @@ class DagBag:
     def _process_files(self, paths: list[Path]) -> list[DAG]:
         """Load files, each first imported in a child when isolated: only those that
         imported cleanly there are imported here, in order, while the children go on."""
-        filepaths = [str(Path(p).resolve()) for p in paths]
+        filepaths = list(dict.fromkeys(str(Path(p).resolve()) for p in paths))  # a folder given twice: once
         probed: Iterable[tuple[str, ProbeResult | None]]
         if self.isolate and filepaths:
             from miniflow.parsing import probe_files

@@ -107,7 +107,7 @@ def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_m
     """Import the files in children, `workers` at a time, and yield ``(path, result)``
     in the order of `paths`; `import_file(path)` (run in a child) returns ``(dag
     summaries, error message or None, line or None)``."""
-    order = list(paths)
+    order = list(dict.fromkeys(paths))
     if not order:
         return
     _warm_up()

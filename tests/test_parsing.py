@@ -84,3 +84,12 @@ def test_a_big_folder_is_probed_in_batches_and_a_crash_mid_batch_blames_one_file
     assert bag.dag_ids == [f"dag_{i:02d}" for i in range(60) if i not in (7, 8, 31)]
     assert sorted(Path(p).name for p in bag.import_errors) == ["dag_07.py", "dag_08.py", "dag_31.py"]
     assert all("exited with status 1" in e.message for e in bag.import_errors.values())
+
+
+def test_a_folder_given_twice_is_loaded_once(tmp_path: Path) -> None:
+    """-S examples with load_examples on names the examples folder twice."""
+    from miniflow.dagbag import EXAMPLES_FOLDER
+
+    bag = DagBag(EXAMPLES_FOLDER, include_examples=True)
+    assert bag.dag_ids and not bag.import_errors
+    assert bag.process_file(EXAMPLES_FOLDER / "branching.py")
