@@ -16,6 +16,7 @@ Files and folders matching a regular expression in a ``.miniflowignore`` (or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import io
@@ -27,7 +28,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
@@ -37,7 +38,7 @@ from miniflow.timeouts import time_limit
 if TYPE_CHECKING:
     from miniflow.parsing import ProbeResult
 
-__all__ = ["DagBag", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
+__all__ = ["DagBag", "DagSummary", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
 
 IGNORE_FILES = (".miniflowignore", ".airflowignore")
 
@@ -55,6 +56,22 @@ def _examples_folder() -> Path:
 EXAMPLES_FOLDER = _examples_folder()
 _MIGHT_BE_DAG = re.compile(rb"dag", re.IGNORECASE)
 _MENTIONS_ENGINE = re.compile(rb"miniflow|airflow", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DagSummary:
+    """What listing a DAG needs, as a probing child reports it (see `DagBag.summaries_only`)."""
+
+    dag_id: str
+    fileloc: str
+    lineno: int | None
+    owner: str
+    schedule: str
+    tags: list[str]
+
+    @classmethod
+    def of(cls, dag: DAG) -> DagSummary:
+        return cls(dag.dag_id, dag.fileloc, dag.lineno, dag.owner, dag.timetable.summary, list(dag.tags))
 
 
 @dataclass(frozen=True)
@@ -138,10 +155,13 @@ class DagBag:
         import_timeout: float | None = None,
         isolate: bool | None = None,
         registered: Mapping[str, str] | None = None,
+        summaries_only: bool = False,
     ) -> None:
         """`registered` maps dag_id to the file the metadata DB has it from: those files
         load first, so when a second file defines the same dag_id, that file gets the
-        import error, whatever the two files are called."""
+        import error, whatever the two files are called. With `summaries_only` (commands
+        that only list DAGs) and isolation on, the children's reports are kept in
+        `summaries` and no file is imported here: `dags` stays empty."""
         from miniflow.config import get_config
 
         config = get_config()
@@ -155,6 +175,8 @@ class DagBag:
             import_timeout = config.get("core", "dagbag_import_timeout")
         self.import_timeout = float(import_timeout)
         self.dags: dict[str, DAG] = {}
+        self.summaries_only = summaries_only and self.isolate
+        self.summaries: dict[str, DagSummary] = {}
         self.import_errors: dict[str, ImportErrorInfo] = {}
         self.file_mtimes: dict[str, float] = {}
         self.load_seconds: dict[str, float] = {}
@@ -184,28 +206,48 @@ class DagBag:
             probed = ((path, None) for path in filepaths)
         loaded: list[DAG] = []
         for filepath, result in probed:
-            if result is not None and result.error is not None:
+            if result is not None and (self.summaries_only or (result.error is not None and not result.dags)):
                 self._forget(filepath)
                 with contextlib.suppress(OSError):
                     self.file_mtimes[filepath] = os.path.getmtime(filepath)
-                self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
+                if self.summaries_only:
+                    self._keep_summaries(filepath, [DagSummary(**d) for d in result.dags])
+                if result.error is not None:
+                    self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
                 continue
             loaded += self._load(filepath)
         return loaded
 
-    def _probe(self, filepath: str) -> tuple[list[dict[str, str]], str | None, int | None]:
-        """In a probing child: load the file here, and say what came of it. Whether its
-        dag_ids clash with other files' is for the loading process to decide."""
+    def _keep_summaries(self, filepath: str, found: list[DagSummary]) -> None:
+        for summary in found:
+            other = self.summaries.get(summary.dag_id)
+            if other is not None and other.fileloc != filepath:
+                self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno, (
+                    f"DuplicateDagIdError: DAG id {summary.dag_id!r} (line {summary.lineno}) is already defined in "
+                    f"{other.fileloc}:{other.lineno}; give each DAG its own dag_id"))
+                continue
+            self.summaries[summary.dag_id] = summary
+
+    def _probe(self, filepath: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        """In a probing child: load the file here, and say what came of it (its DAGs'
+        summaries, and its import error if any). Whether its dag_ids clash with other
+        files' is for the loading process to decide."""
         self.dags.clear()
         found = self._load(filepath)
         error = self.import_errors.get(filepath)
-        summaries = [{"dag_id": d.dag_id} for d in found]
-        if error is not None and not found:
-            if error.message.startswith("MemoryError"):
-                return summaries, (f"exceeded {self.parse_memory_mb} MB (core.dag_parse_memory_mb) while "
-                                   "importing"), error.lineno
-            return summaries, error.message, error.lineno
-        return summaries, None, None
+        summaries = [dataclasses.asdict(DagSummary.of(d)) for d in found]
+        if error is None:
+            return summaries, None, None
+        if error.message.startswith("MemoryError") and not found:
+            return summaries, f"exceeded {self.parse_memory_mb} MB (core.dag_parse_memory_mb) while importing", \
+                error.lineno
+        return summaries, error.message, error.lineno
+
+    def listing(self) -> list[DagSummary]:
+        """The DAGs, by dag_id, whether imported here or only summarised by the children."""
+        if self.summaries_only:
+            return [self.summaries[d] for d in sorted(self.summaries)]
+        return [DagSummary.of(self.dags[d]) for d in self.dag_ids]
 
     def _forget(self, filepath: str) -> None:
         for dag_id in [d for d, dag in self.dags.items() if dag.fileloc == filepath]:

@@ -93,3 +93,28 @@ def test_a_folder_given_twice_is_loaded_once(tmp_path: Path) -> None:
     bag = DagBag(EXAMPLES_FOLDER, include_examples=True)
     assert bag.dag_ids and not bag.import_errors
     assert bag.process_file(EXAMPLES_FOLDER / "branching.py")
+
+
+def test_listing_from_the_childrens_summaries_matches_importing_here(tmp_path: Path) -> None:
+    import sys
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "a_good.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"shared"'))
+    (dags / "b_same_id.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"shared"'))
+    (dags / "c_partly.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"fine"') + textwrap.dedent("""
+        with DAG("loop", start_date=datetime.datetime(2024, 1, 1), schedule=None):
+            x = EmptyOperator(task_id="x")
+            y = EmptyOperator(task_id="y")
+            x >> y >> x
+    """))
+    (dags / "d_broken.py").write_text(BAD["exit_hard.py"][0])
+    listed = DagBag(dags, include_examples=False, summaries_only=True)
+    assert listed.dags == {} and not [m for m in sys.modules if m.endswith("_a_good")]  # nothing imported here
+    imported = DagBag(dags, include_examples=False)
+    assert listed.listing() == imported.listing()
+    assert [s.dag_id for s in listed.listing()] == ["fine", "shared"]
+    assert listed.listing()[1].fileloc.endswith("a_good.py") and listed.listing()[1].schedule == "None"
+    assert {p: (e.lineno, e.message) for p, e in listed.import_errors.items()} == {
+        p: (e.lineno, e.message) for p, e in imported.import_errors.items()}
+    assert sorted(Path(p).name for p in listed.import_errors) == ["b_same_id.py", "c_partly.py", "d_broken.py"]

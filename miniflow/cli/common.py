@@ -24,7 +24,7 @@ def subdir_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def load_dagbag(subdir: str | None = None) -> DagBag:
+def load_dagbag(subdir: str | None = None, summaries_only: bool = False) -> DagBag:
     """The DAG folder (or `subdir`), with a dag_id defined twice kept by the file the
     metadata DB has it from, as the scheduler does (see `DagBag`)."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -39,7 +39,7 @@ def load_dagbag(subdir: str | None = None) -> DagBag:
     if not database_file_missing(get_config().get("database", "sql_alchemy_conn")):
         with contextlib.suppress(DatabaseNotReadyError, SQLAlchemyError):  # no DB yet: nothing registered
             registered = store().dag_files()
-    return DagBag(subdir, registered=registered)
+    return DagBag(subdir, registered=registered, summaries_only=summaries_only)
 
 
 def load_dag(dag_id: str, subdir: str | None = None) -> DAG:

@@ -35,7 +35,7 @@ def dags() -> None:
 @output_option
 def list_dags(subdir: str | None, output: str) -> None:
     """List the DAGs of the DAG folder."""
-    bag = load_dagbag(subdir)
+    bag = load_dagbag(subdir, summaries_only=True)
     paused = _paused_flags()
     rows = [
         {
@@ -43,10 +43,10 @@ def list_dags(subdir: str | None, output: str) -> None:
             "fileloc": dag.fileloc,
             "owners": dag.owner,
             "is_paused": paused.get(dag.dag_id),
-            "schedule": dag.timetable.summary,
+            "schedule": dag.schedule,
             "tags": dag.tags,
         }
-        for dag in (bag.dags[d] for d in bag.dag_ids)
+        for dag in bag.listing()
     ]
     emit(rows, output, ["dag_id", "fileloc", "owners", "is_paused", "schedule", "tags"])
     if bag.import_errors and output == "table":
@@ -72,7 +72,7 @@ def _paused_flags() -> dict[str, bool]:
 @output_option
 def list_import_errors(subdir: str | None, output: str) -> None:
     """List the DAG files that failed to load, with the line and the error."""
-    bag = load_dagbag(subdir)
+    bag = load_dagbag(subdir, summaries_only=True)
     rows = [{"filepath": e.filepath, "lineno": e.lineno, "error": e.message}
             for e in sorted(bag.import_errors.values(), key=lambda e: e.filepath)]
     emit(rows, output, ["filepath", "lineno", "error"])
