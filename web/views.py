@@ -374,16 +374,19 @@ def trigger(dag_id: str) -> Any:
 @bp.post("/dags/<dag_id>/clear")
 @write_required
 def clear(dag_id: str) -> Any:
-    """Clear a task instance (and on request its up/downstream); confirm first."""
+    """Clear a task instance (and on request its up/downstream), or a whole run
+    (``whole_run``); confirm first."""
     data = _serialized(dag_id).data
     run_id = request.form.get("run_id", "")
     task_id = request.form.get("task_id", "")
+    whole_run = bool(request.form.get("whole_run"))
     run = _store().get_run(dag_id, run_id)
     tasks = {t["task_id"]: t for t in data["tasks"]}
-    if run is None or task_id not in tasks:
+    if run is None or (task_id not in tasks and not whole_run):
         abort(404, description="no such run or task")
-    chosen = clear_scope(TaskGraph.of_serialized(data["tasks"]), [task_id],
-                         upstream=bool(request.form.get("upstream")), downstream=bool(request.form.get("downstream")))
+    chosen = set(tasks) if whole_run else clear_scope(
+        TaskGraph.of_serialized(data["tasks"]), [task_id], upstream=bool(request.form.get("upstream")),
+        downstream=bool(request.form.get("downstream")))
     tis = [t for t in _store().tis_for_runs(dag_id, [run_id]) if t.task_id in chosen]
     if request.form.get("only_failed"):
         tis = [t for t in tis if t.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)]
@@ -399,6 +402,20 @@ def clear(dag_id: str) -> Any:
                        extra=f"{count} task instances")
     flash(f"Cleared {count} task instance(s)", "info")
     return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run_id))
+
+
+@bp.post("/dags/<dag_id>/delete")
+@write_required
+def delete_dag(dag_id: str) -> Any:
+    """Delete a DAG's metadata, after a confirmation page."""
+    _serialized(dag_id)
+    if not request.form.get("confirmed"):
+        return render_template("confirm_delete.html", dag_id=dag_id, runs=len(_store().run_dates(dag_id)))
+    runs = _store().delete_dag(dag_id)
+    _store().log_event("delete_dag", owner=g.user.username, dag_id=dag_id, extra=f"{runs} runs")
+    flash(f"Deleted {dag_id} and its {runs} run(s); it comes back, without history, while its file is in the "
+          "DAG folder", "info")
+    return redirect(url_for("ui.dags"))
 
 
 @bp.post("/dags/<dag_id>/runs/<run_id>/mark")

@@ -12,7 +12,24 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from miniflow.db.gate import move_runs, move_tis
-from miniflow.db.tables import DAG_T, ERR_T, JOB_T, LOG_T, RUN_T, SESSION_T, TI_T, USER_T, XCOM_T, utcnow
+from miniflow.db.tables import (
+    DAG_T,
+    DS_QUEUE_T,
+    DS_REF_T,
+    ERR_T,
+    HIST_T,
+    JOB_T,
+    LOG_T,
+    RUN_DS_EVENT_T,
+    RUN_T,
+    SER_T,
+    SESSION_T,
+    SLA_T,
+    TI_T,
+    USER_T,
+    XCOM_T,
+    utcnow,
+)
 from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskInstanceState
 
 __all__ = ["WebQueries", "ROLES", "SORTABLE", "ALIASES"]
@@ -73,6 +90,21 @@ class WebQueries:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = list(conn.execute(query.order_by(_order(RUN_T, order_by)).limit(limit).offset(offset)))
         return rows, total
+
+    def delete_dag(self, dag_id: str) -> int:
+        """Delete a DAG's metadata: its runs and task instances with their history,
+        XComs and SLA misses, its dataset wiring and its stored form (Airflow's delete
+        DAG). Dataset events it produced and the audit log stay. The DAG comes back,
+        with no history, if its file is still in the DAG folder. Returns the runs deleted."""
+        with self.write() as conn:
+            for table, column in ((HIST_T, HIST_T.c.dag_id), (XCOM_T, XCOM_T.c.dag_id), (SLA_T, SLA_T.c.dag_id),
+                                  (RUN_DS_EVENT_T, RUN_DS_EVENT_T.c.dag_id), (TI_T, TI_T.c.dag_id),
+                                  (DS_QUEUE_T, DS_QUEUE_T.c.target_dag_id), (DS_REF_T, DS_REF_T.c.dag_id)):
+                conn.execute(delete(table).where(column == dag_id))
+            runs = conn.execute(delete(RUN_T).where(RUN_T.c.dag_id == dag_id)).rowcount
+            conn.execute(delete(SER_T).where(SER_T.c.dag_id == dag_id))
+            conn.execute(delete(DAG_T).where(DAG_T.c.dag_id == dag_id))
+            return runs
 
     def run_dates(self, dag_id: str) -> list[Row[Any]]:
         """(logical_date, state) of every run of the DAG, for the calendar."""

@@ -223,3 +223,32 @@ def test_gantt_chart_places_queued_and_running_parts_on_one_axis(db_url: str) ->
     assert b.label == "b[2]" and b.run_x + b.run_w == GANTT_LEFT + GANTT_WIDTH  # still running: up to now
     assert [label for _, label in chart.ticks] == ["00:00:00", "00:00:15", "00:00:30", "00:00:45", "00:01:00",
                                                    "00:01:15", "00:01:30"]
+
+
+def test_a_whole_run_is_cleared_after_a_confirmation(web_site: WebSite) -> None:
+    client = web_site.client("admin")
+    token = WebSite.csrf(client)
+    form = {"csrf_token": token, "run_id": web_site.run_id, "whole_run": "1"}
+    confirm = client.post("/dags/web_dag/clear", data=form).get_data(as_text=True)
+    assert "Clear 2 task instance(s)?" in confirm and 'name="whole_run" value="1"' in confirm
+    done = client.post("/dags/web_dag/clear", data={**form, "confirmed": "1"}, follow_redirects=True)
+    assert "Cleared 2 task instance(s)" in done.get_data(as_text=True)
+    states = {t.task_id: t.state for t in web_site.store.tis_for_runs("web_dag", [web_site.run_id])}
+    assert states == {"shout": None, "flaky": None}
+    assert web_site.store.get_run("web_dag", web_site.run_id).state != "success"
+
+
+def test_deleting_a_dag_asks_first_and_removes_its_history(web_site: WebSite) -> None:
+    viewer = web_site.client("viewer")
+    assert viewer.post("/dags/web_dag/delete", data={"csrf_token": WebSite.csrf(viewer)}).status_code == 403
+    admin = web_site.client("admin")
+    token = WebSite.csrf(admin)
+    runs = len(web_site.store.list_runs("web_dag"))
+    confirm = admin.post("/dags/web_dag/delete", data={"csrf_token": token}).get_data(as_text=True)
+    assert f"Its {runs} run(s)" in confirm and web_site.store.get_dag_row("web_dag") is not None
+    done = admin.post("/dags/web_dag/delete", data={"csrf_token": token, "confirmed": "1"})
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+    assert web_site.store.get_dag_row("web_dag") is None and web_site.store.list_runs("web_dag") == []
+    assert web_site.store.tis_for_runs("web_dag", [web_site.run_id]) == []
+    assert admin.get("/dags/web_dag").status_code == 404
+    assert "delete_dag" in admin.get("/audit").get_data(as_text=True)
