@@ -273,6 +273,56 @@ def pool_save() -> Any:
     return redirect(url_for("admin.pools"))
 
 
+def _admins_only() -> None:
+    if getattr(g, "user", None) is None or g.user.role != "Admin":
+        abort(403, description="Only the Admin role manages users.")
+
+
+@bp.get("/users")
+@login_required
+def users() -> Any:
+    _admins_only()
+    return render_template("admin_users.html", users=_store().users(), form={}, error=None)
+
+
+@bp.post("/users")
+@write_required
+def user_create() -> Any:
+    from miniflow.web.auth import hash_password, new_user_problem
+
+    from miniflow.db.web_queries import ROLES
+
+    _admins_only()
+    form = request.form
+    username, password, role = form.get("username", "").strip(), form.get("password", ""), form.get("role", "")
+    problem = new_user_problem(username, password)
+    error = f"{problem[0]}: {problem[1]}" if problem else (None if role in ROLES else f"role: use one of {ROLES}")
+    if error is None:
+        try:
+            _store().create_user(username, hash_password(password), role, form.get("email") or None)
+        except ValueError as exc:
+            error = str(exc)
+    if error is not None:
+        return render_template("admin_users.html", users=_store().users(), form=form, error=error), 400
+    _store().log_event("user.create", owner=g.user.username, extra=f"{username} ({role})")
+    flash(f"Created user {username} ({role})", "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/delete")
+@write_required
+def user_delete(username: str) -> Any:
+    _admins_only()
+    if username == g.user.username:
+        flash("You cannot delete yourself", "error")
+    elif _store().delete_user(username):
+        _store().log_event("user.delete", owner=g.user.username, extra=username)
+        flash(f"Deleted user {username}", "info")
+    else:
+        flash(f"No user {username!r}", "error")
+    return redirect(url_for("admin.users"))
+
+
 @bp.post("/<kind>/<name>/delete")
 @write_required
 def delete_page(kind: str, name: str) -> Any:

@@ -113,6 +113,22 @@ _verified: dict[tuple[str, str, str], float] = {}
 _DUMMY_HASH = generate_password_hash("not a real password")
 
 
+USERNAME_RULE = "use 1 to 256 letters, digits or _ . @ + -"
+MIN_PASSWORD = 8
+
+
+def new_user_problem(username: str, password: str) -> tuple[str, str] | None:
+    """(field, what is wrong) for a user about to be created, or None: one rule for
+    ``miniflow users create`` and the Users page."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,256}", username):
+        return "username", USERNAME_RULE
+    if len(password) < MIN_PASSWORD:
+        return "password", f"use at least {MIN_PASSWORD} characters"
+    return None
+
+
 def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)

@@ -27,16 +27,14 @@ def users() -> None:
 def create(username: str, role: str, password: str | None, email: str | None,
            firstname: str | None, lastname: str | None) -> None:
     """Create a user (Admin and Op may act, Viewer only reads)."""
-    import re
+    from miniflow.web.auth import hash_password, new_user_problem
 
-    from miniflow.web.auth import hash_password
-
-    if not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,256}", username):
-        raise click.BadParameter("use 1 to 256 letters, digits or _ . @ + -", param_hint="--username")
+    if (problem := new_user_problem(username, "x" * 8)) is not None:
+        raise click.BadParameter(problem[1], param_hint="--username")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    if (problem := new_user_problem(username, password)) is not None:
+        raise click.BadParameter(problem[1], param_hint=f"--{problem[0]}")
     try:
         get_store().create_user(username, hash_password(password), role, email)
     except ValueError as exc:

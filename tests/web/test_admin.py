@@ -132,3 +132,29 @@ def test_the_api_never_returns_a_connections_password(web_site: WebSite) -> None
     assert api.post(f"{API}/connections", headers=WebSite.auth("op"), json={
         "connection_id": "api_db", "conn_type": "postgres"}).status_code == 409  # exists
     assert api.get(f"{API}/connections/nope", headers=WebSite.auth("op")).status_code == 404
+
+
+def test_admins_add_and_delete_users_and_nobody_else_sees_the_page(web_site: WebSite) -> None:
+    for role in ("viewer", "op"):
+        client = web_site.client(role)
+        assert client.get("/admin/users").status_code == 403
+        assert "/admin/users" not in client.get("/").get_data(as_text=True)
+    admin = web_site.client("admin")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "/admin/users" in admin.get("/").get_data(as_text=True) and ">viewer<" in page
+    token = WebSite.csrf(admin, "/admin/users")
+    bad = admin.post("/admin/users", data={"csrf_token": token, "username": "new one", "password": "long-enough-1",
+                                           "role": "Op"})
+    assert bad.status_code == 400 and "username: use 1 to 256 letters" in bad.get_data(as_text=True)
+    short = admin.post("/admin/users", data={"csrf_token": token, "username": "newbie", "password": "short",
+                                             "role": "Op"})
+    assert short.status_code == 400 and "password: use at least 8 characters" in short.get_data(as_text=True)
+    made = admin.post("/admin/users", data={"csrf_token": token, "username": "newbie", "password": "long-enough-1",
+                                            "role": "Op", "email": "n@example.com"})
+    assert made.status_code == 302
+    assert web_site.store.get_user("newbie").role == "Op"
+    assert web_site.app.test_client().get(f"{API}/dags", headers=WebSite.auth("newbie", "long-enough-1")).status_code == 200
+    assert admin.post("/admin/users/newbie/delete", data={"csrf_token": token}).status_code == 302
+    assert web_site.store.get_user("newbie") is None
+    admin.post("/admin/users/admin/delete", data={"csrf_token": token})
+    assert web_site.store.get_user("admin") is not None  # not yourself
