@@ -363,3 +363,24 @@ def test_the_graph_zooms_with_the_wheel_moves_by_dragging_and_fits_again(browser
     page.locator("#graph-fit").click()
     expect(graph).to_have_attribute("viewBox", full)
     assert problems == [], problems
+
+
+def test_deleting_a_pool_asks_first(browser: tuple[Any, list[str]], site: str) -> None:
+    from playwright.sync_api import expect
+
+    page, problems = browser
+    log_in(page, site)
+    page.goto("/admin/pools")
+    page.get_by_label("Name").fill("scratch")
+    page.get_by_label("Slots").fill("3")
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("tr", has_text="scratch")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    row.get_by_role("button", name="Delete").click()
+    expect(row).to_be_visible()
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator(".flash.info")).to_have_text("Deleted pool scratch")
+    assert asked == ["Delete pool scratch?", "Delete pool scratch?"]
+    assert problems == [], problems

@@ -90,6 +90,13 @@ function zoomable(svg) {
   if (fit) fit.addEventListener("click", () => { box = [...full]; show(); });
 }
 
+// Forms that delete something ask first (data-confirm); an inline onsubmit would be
+// refused by the pages' Content-Security-Policy.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   const graph = document.getElementById("graph");
   if (graph) zoomable(graph);
