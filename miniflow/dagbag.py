@@ -145,6 +145,11 @@ def _put_on_sys_path(folder: Path) -> None:
         sys.path.append(path)
 
 
+def _duplicate(dag_id: str, lineno: int | None, other_file: str, other_line: int | None) -> DuplicateDagIdError:
+    return DuplicateDagIdError(f"DAG id {dag_id!r} (line {lineno}) is already defined in {other_file}:{other_line}; "
+                               "give each DAG its own dag_id", lineno)
+
+
 class DagBag:
     """The DAGs of a folder (and optionally miniflow's examples), loaded once."""
 
@@ -222,9 +227,8 @@ class DagBag:
         for summary in found:
             other = self.summaries.get(summary.dag_id)
             if other is not None and other.fileloc != filepath:
-                self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno, (
-                    f"DuplicateDagIdError: DAG id {summary.dag_id!r} (line {summary.lineno}) is already defined in "
-                    f"{other.fileloc}:{other.lineno}; give each DAG its own dag_id"))
+                error = _duplicate(summary.dag_id, summary.lineno, other.fileloc, other.lineno)
+                self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno, f"{type(error).__name__}: {error}")
                 continue
             self.summaries[summary.dag_id] = summary
 
@@ -276,9 +280,7 @@ class DagBag:
                 dag.validate()
                 if dag.dag_id in self.dags and self.dags[dag.dag_id].fileloc != filepath:
                     other = self.dags[dag.dag_id]
-                    raise DuplicateDagIdError(
-                        f"DAG id {dag.dag_id!r} (line {dag.lineno}) is already defined in "
-                        f"{other.fileloc}:{other.lineno}; give each DAG its own dag_id", dag.lineno)
+                    raise _duplicate(dag.dag_id, dag.lineno, other.fileloc, other.lineno)
             except Exception as exc:  # noqa: BLE001
                 line = getattr(exc, "lineno", None) if isinstance(exc, (DagCycleError, DuplicateDagIdError)) else None
                 self.import_errors[filepath] = ImportErrorInfo(filepath, line, f"{type(exc).__name__}: {exc}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from miniflow.exceptions import MiniflowError
 
-__all__ = ["Param", "ParamsDict", "ParamValidationError", "resolve_params"]
+__all__ = ["Param", "ParamsDict", "ParamValidationError", "param_from_json", "resolve_params"]
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -112,6 +112,14 @@ class ParamsDict(MutableMapping[str, Any]):
                 if not self.suppress_exception:
                     raise
         return resolved
+
+
+def param_from_json(raw: Any) -> Any:
+    """A param as the serialized DAG stores it: a `Param` for what `Param.dump` wrote,
+    the plain value otherwise (the webserver reads params without the DAG file)."""
+    if isinstance(raw, dict) and set(raw) == {"value", "description", "schema"}:
+        return Param(raw["value"], raw["description"], **(raw["schema"] or {}))
+    return raw
 
 
 def resolve_params(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:

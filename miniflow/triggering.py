@@ -44,18 +44,6 @@ class TriggerError(MiniflowError, ValueError):
         self.status = status
 
 
-def _params_from_json(params: dict[str, Any]) -> dict[str, Any]:
-    from miniflow.params import Param
-
-    out: dict[str, Any] = {}
-    for name, spec in params.items():
-        if isinstance(spec, dict) and set(spec) == {"value", "description", "schema"}:
-            out[name] = Param(spec["value"], spec["description"], **spec["schema"])
-        else:
-            out[name] = spec
-    return out
-
-
 def trigger_dag_run(
     store: Store,
     dag_id: str,
@@ -65,7 +53,7 @@ def trigger_dag_run(
     user: str | None = None,
 ) -> Any:
     """Create a queued manual run and return its row; refusals raise `TriggerError`."""
-    from miniflow.params import ParamValidationError, resolve_params
+    from miniflow.params import ParamValidationError, param_from_json, resolve_params
     from miniflow.serialization import in_window
     from miniflow.state import DagRunState
     from miniflow.timetables import timetable_from_json
@@ -93,7 +81,8 @@ def trigger_dag_run(
     if serialized is None:
         raise TriggerError(f"DAG {dag_id!r} not found", status=404)
     try:
-        resolve_params(_params_from_json(serialized.data.get("params") or {}), conf)
+        resolve_params({name: param_from_json(raw) for name, raw in (serialized.data.get("params") or {}).items()},
+                       conf)
     except ParamValidationError as exc:
         raise TriggerError(str(exc)) from None
     timetable = timetable_from_json(serialized.data.get("timetable") or {})

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
+from miniflow.web.admin import DEFAULT_POOL
 from miniflow.web.auth import LoginThrottled, check_credentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -23,7 +24,6 @@ from miniflow.state import FINISHED, DagRunState, TaskInstanceState
 __all__ = ["bp"]
 
 bp = Blueprint("metrics", __name__)
-DEFAULT_POOL = "default_pool"
 
 
 @bp.get("/metrics")

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from miniflow.params import Param, param_from_json
+
 __all__ = ["ParamField", "param_fields", "read_fields", "FIELD_PREFIX"]
 
 FIELD_PREFIX = "param."
@@ -35,8 +37,9 @@ class ParamField:
 
 def _spec(raw: Any) -> tuple[Any, str | None, dict[str, Any]]:
     """(default, description, schema) of a serialized param or a plain value."""
-    if isinstance(raw, dict) and set(raw) == {"value", "description", "schema"}:
-        return raw["value"], raw["description"], dict(raw["schema"] or {})
+    param = param_from_json(raw)
+    if isinstance(param, Param):
+        return param.value, param.description, dict(param.schema)
     return raw, None, {}
 
 

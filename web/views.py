@@ -63,10 +63,7 @@ def _store() -> Any:
 
 def _page() -> int:
     """The page asked for, 1 to a million (a larger one is past the last page anyway)."""
-    try:
-        return min(max(1, int(request.args.get("page", 1))), 1_000_000)
-    except ValueError:
-        return 1
+    return _int_arg("page", 1, 1, 1_000_000)
 
 
 def _past_last_page(page: int, total: int, size: int) -> Any | None:
@@ -111,8 +108,11 @@ def _timespan(row: Any) -> str:
         return "not started"
     if end is None:
         now = dt.datetime.now(dt.timezone.utc if start.tzinfo else None)
-        return f"{_format_dt(start)}, running for {_format_duration(max(0.0, (now - start).total_seconds()))}"
-    return f"{_format_dt(start)} / {_format_dt(end)} ({_format_duration((end - start).total_seconds())})"
+        return f"{_format_dt(start)}, running for {format_duration(max(0.0, (now - start).total_seconds()))}"
+    return f"{_format_dt(start)} / {_format_dt(end)} ({format_duration((end - start).total_seconds())})"
+
+
+bp.add_app_template_filter(format_duration, "duration")
 
 
 @bp.app_template_filter("pager_args")
@@ -127,11 +127,6 @@ def markdown(text: str | None) -> Any:
     from miniflow.web.markdown import render_markdown
 
     return render_markdown(text)
-
-
-@bp.app_template_filter("duration")
-def _format_duration(seconds: float | None) -> str:
-    return format_duration(seconds)
 
 
 # --- login -------------------------------------------------------------------------------
@@ -279,13 +274,14 @@ def dag(dag_id: str) -> Any:
     return render_template(
         "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
         pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
-        width=width, height=height, boxes=boxes, gantt=gantt_chart(run_rows, dt.datetime.now(dt.timezone.utc)),
+        width=width, height=height, boxes=boxes,
+        gantt=gantt_chart(run_rows if tab == "gantt" else [], dt.datetime.now(dt.timezone.utc)),
         gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH, source=serialized.source_code,
         describe=describe_schedule, highlight=highlight_python,
-        conf_json=json.dumps(run.conf or {}, indent=2) if run else "", trigger_error=None, trigger_conf="{}",
+        conf_json=json.dumps(run.conf or {}, indent=2) if run else "",
         param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
         next_runs=_next_runs(data, dag_id) if tab == "about" else [],
-        run_bars=_run_bars(runs), bar_height=_BAR_HEIGHT, cell=CELL,
+        run_bars=_run_bars(runs) if tab == "grid" else {}, bar_height=_BAR_HEIGHT, cell=CELL,
         charts=_duration_charts(runs, cells, data["tasks"]) if tab == "durations" else None,
         calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)) if tab == "calendar" else [],
     )
@@ -302,7 +298,7 @@ def _run_bars(runs: list[Any]) -> dict[str, Any]:
     longest = max((s for s in took.values() if s), default=0.0)
     return {run_id: SimpleNamespace(
         height=max(2, round(_BAR_HEIGHT * seconds / longest)) if seconds and longest else 2,
-        text=("not started" if seconds is None else _format_duration(seconds)))
+        text=("not started" if seconds is None else format_duration(seconds)))
         for run_id, seconds in took.items()}
 
 
