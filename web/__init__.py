@@ -59,10 +59,11 @@ def create_app(store: Any = None, testing: bool = False) -> Flask:
     )
     app.extensions["miniflow_store"] = store or get_store()
 
-    from miniflow.web import admin, api, api_docs, auth, metrics, views  # admin adds its resources to the API first
+    from miniflow.web import admin, api, api_docs, auth, browse, metrics, views  # admin adds its resources to the API first
 
     auth.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(browse.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)

@@ -128,6 +128,8 @@ class DagRunModel(Base):
         UniqueConstraint("dag_id", "logical_date", name="dag_run_dag_id_logical_date_key"),
         Index("idx_dag_run_state", "state", "dag_id"),
         Index("idx_dag_run_dag_logical", "dag_id", "logical_date"),
+        # Every DAG's runs by date, newest first (the Browse pages); a date range over them.
+        Index("idx_dag_run_logical_date", "logical_date", "dag_id"),
     )
 
 

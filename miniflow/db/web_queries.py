@@ -7,9 +7,10 @@ Every list is paginated in SQL and served from an index: no page loads all runs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, Select, delete, func, insert, select, update
 
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.tables import (
@@ -28,6 +29,7 @@ from miniflow.db.tables import (
     TI_T,
     USER_T,
     XCOM_T,
+    state_filter,
     utcnow,
 )
 from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskInstanceState
@@ -47,8 +49,7 @@ class WebQueries:
                  limit: int = 25, offset: int = 0, order_by: str = "dag_id") -> tuple[list[Row[Any]], int]:
         query = select(DAG_T).where(DAG_T.c.is_active.is_(True))
         if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(DAG_T.c.dag_id.ilike(f"%{escaped}%", escape="\\"))
+            query = query.where(_contains(DAG_T.c.dag_id, search))
         if paused is not None:
             query = query.where(DAG_T.c.is_paused.is_(paused))
         with self.read() as conn:
@@ -134,14 +135,19 @@ class WebQueries:
         with self.read() as conn:
             return list(conn.execute(query.order_by(XCOM_T.c.key)))
 
-    def mark_tis(self, dag_id: str, run_id: str, task_ids: list[str], state: TaskInstanceState) -> int:
-        """An operator's override: set these task instances to success or failed (a
-        running try is left to finish). The run is re-examined by the scheduler."""
+    def mark_tis(self, dag_id: str, run_id: str, task_ids: list[str], state: TaskInstanceState,
+                 map_index: int | None = None) -> int:
+        """An operator's override: set these task instances (every instance of a mapped
+        task, or only `map_index`) to success or failed (a running try is left to
+        finish). The run is re-examined by the scheduler."""
         now = utcnow()
         with self.write() as conn:
-            count = conn.execute(move_tis(TI_OVERRIDES[Override.MARK][0], state, Override.MARK).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids),
-            ).values(end_date=now, start_date=func.coalesce(TI_T.c.start_date, now), next_try_at=None)).rowcount
+            query = move_tis(TI_OVERRIDES[Override.MARK][0], state, Override.MARK).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id.in_(task_ids))
+            if map_index is not None:
+                query = query.where(TI_T.c.map_index == map_index)
+            count = conn.execute(query.values(
+                end_date=now, start_date=func.coalesce(TI_T.c.start_date, now), next_try_at=None)).rowcount
             conn.execute(move_runs([DagRunState.SUCCESS, DagRunState.FAILED], DagRunState.QUEUED, Override.MARK).where(
                 RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id,
             ).values(end_date=None))
@@ -158,6 +164,37 @@ class WebQueries:
             ).values(end_date=now, start_date=func.coalesce(TI_T.c.start_date, now)))
             return conn.execute(move_runs(list(DagRunState), state, Override.MARK).where(
                 RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id).values(end_date=now)).rowcount > 0
+
+    # --- browse: the runs and task instances of every DAG ------------------------------------
+
+    def run_browse(self, dag_id_search: str | None = None, states: Sequence[str] = (),
+                   start: dt.datetime | None = None, end: dt.datetime | None = None, run_type: str | None = None,
+                   limit: int = 25, offset: int = 0) -> tuple[list[Row[Any]], int]:
+        """Runs of every DAG, newest logical date first, and how many match: DAG ids
+        containing `dag_id_search`, in any of `states`, ``start <= logical_date < end``."""
+        query = _browse_filter(select(RUN_T), RUN_T.c.dag_id, dag_id_search, RUN_T.c.state, states, start, end)
+        if run_type:
+            query = query.where(RUN_T.c.run_type == run_type)
+        return self._browse_page(query, (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id), limit, offset)
+
+    def ti_browse(self, dag_id_search: str | None = None, task_id_search: str | None = None,
+                  states: Sequence[str] = (), start: dt.datetime | None = None, end: dt.datetime | None = None,
+                  limit: int = 25, offset: int = 0) -> tuple[list[Row[Any]], int]:
+        """Task instances of every DAG with their run's logical date, newest first, and
+        how many match; filters as `run_browse`, the state "none" meaning no state yet."""
+        query = select(TI_T, RUN_T.c.logical_date).join(
+            RUN_T, (RUN_T.c.dag_id == TI_T.c.dag_id) & (RUN_T.c.run_id == TI_T.c.run_id))
+        query = _browse_filter(query, TI_T.c.dag_id, dag_id_search, TI_T.c.state, states, start, end)
+        if task_id_search:
+            query = query.where(_contains(TI_T.c.task_id, task_id_search))
+        order = (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id, TI_T.c.task_id, TI_T.c.map_index)
+        return self._browse_page(query, order, limit, offset)
+
+    def _browse_page(self, query: Select[Any], order: tuple[Any, ...], limit: int,
+                     offset: int) -> tuple[list[Row[Any]], int]:
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            return list(conn.execute(query.order_by(*order).limit(limit).offset(offset))), total
 
     # --- import errors, events, health ---------------------------------------------------
 
@@ -274,6 +311,25 @@ SORTABLE = {
                       "pool", "queue", "operator"),
 }
 ALIASES = {"dag_run_id": "run_id", "execution_date": "logical_date"}
+
+
+def _contains(column: Any, text: str) -> Any:
+    """`column` contains `text` (any case), with LIKE's wildcards in `text` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def _browse_filter(query: Select[Any], dag_id: Any, dag_id_search: str | None, state: Any, states: Sequence[str],
+                   start: dt.datetime | None, end: dt.datetime | None) -> Select[Any]:
+    if dag_id_search:
+        query = query.where(_contains(dag_id, dag_id_search))
+    if states:
+        query = query.where(state_filter(state, [None if s == "none" else s for s in states]))
+    if start is not None:
+        query = query.where(RUN_T.c.logical_date >= start)
+    if end is not None:
+        query = query.where(RUN_T.c.logical_date < end)
+    return query
 
 
 def _order(table: Any, order_by: str) -> Any:
