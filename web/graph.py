@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Node", "Edge", "GroupBox", "layout", "group_boxes"]
+__all__ = ["Node", "Edge", "GroupBox", "fold_groups", "layout", "group_boxes", "topological"]
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 160, 34, 60, 18, 12
 
@@ -90,3 +90,61 @@ def group_boxes(tasks: list[dict[str, Any]], groups: list[dict[str, Any]], nodes
         x2, y2 = max(n.x for n in members) + NODE_W + pad, max(n.y for n in members) + NODE_H + pad
         boxes.append(GroupBox(gid, x1, y1, x2 - x1, y2 - y1))
     return boxes
+
+
+def fold_groups(tasks: list[dict[str, Any]], groups: list[dict[str, Any]], folded: set[str],
+                ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """`tasks` with each folded group (the outermost, where folded ones nest) drawn as
+    one node where its first task was, its edges those crossing its border; and each
+    folded group's task ids."""
+    parent = {g["group_id"]: g.get("parent") for g in groups}
+
+    def outermost_folded(group_id: str | None) -> str | None:
+        found = None
+        while group_id:
+            if group_id in folded:
+                found = group_id
+            group_id = parent.get(group_id)
+        return found
+
+    node_of = {t["task_id"]: outermost_folded(t.get("task_group")) or t["task_id"] for t in tasks}
+    members: dict[str, list[str]] = {}
+    for task_id, node in node_of.items():
+        if node != task_id:
+            members.setdefault(node, []).append(task_id)
+    out: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        node = node_of[task["task_id"]]
+        if node not in members:
+            out[node] = task
+            continue
+        drawn = out.setdefault(node, {"task_id": node, "operator": f"group of {len(members[node])}",
+                                      "task_group": parent.get(node), "upstream": set(), "downstream": set(),
+                                      "folded": True})
+        drawn["upstream"] |= {node_of[u] for u in task["upstream"]} - {node}
+        drawn["downstream"] |= {node_of[d] for d in task["downstream"]} - {node}
+    if not members:
+        return tasks, members
+    return topological([_refer_to(t, node_of) for t in out.values()]), members
+
+
+def _refer_to(task: dict[str, Any], node_of: dict[str, str]) -> dict[str, Any]:
+    """`task` with its neighbours named by the nodes they are drawn in."""
+    return {**task, "upstream": sorted({node_of.get(u, u) for u in task["upstream"]} - {task["task_id"]}),
+            "downstream": sorted({node_of.get(d, d) for d in task["downstream"]} - {task["task_id"]})}
+
+
+def topological(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`items` (dicts with task_id and upstream) with each after its upstream, else in
+    their order; a cycle (A feeds B feeds A) keeps what is left in its order."""
+    by_name = {i["task_id"]: i for i in items}
+    waiting = {name: set(i["upstream"]) for name, i in by_name.items()}
+    ordered: list[dict[str, Any]] = []
+    while waiting:
+        ready = [n for n, ups in waiting.items() if not ups] or [next(iter(waiting))]
+        for name in ready:
+            ordered.append(by_name[name])
+            del waiting[name]
+            for ups in waiting.values():
+                ups.discard(name)
+    return ordered

@@ -12,9 +12,7 @@ import datetime as dt
 import hmac
 import json
 import math
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from types import SimpleNamespace
+from collections import defaultdict
 from typing import Any
 
 from flask import (
@@ -40,6 +38,7 @@ from miniflow.web.auth import (
 )
 from miniflow.web.calendar import CELL, calendar_years
 from miniflow.web.charts import GANTT_LEFT, GANTT_WIDTH, BarChart, bar_chart, gantt_chart
+from miniflow.web.grid import BAR_HEIGHT, GridRow, grid_rows, run_bars, summarize
 from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule, format_duration
 from miniflow.web.params_form import param_fields, read_fields
@@ -209,112 +208,87 @@ def pause(dag_id: str) -> Any:
 # --- DAG page -------------------------------------------------------------------------------
 
 
-# The state that sums up a mapped task's instances in one grid cell: the first of these
-# that any instance is in (work still going on first, then what went wrong).
-_SUMMARY_ORDER = ("running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "failed",
-                  "upstream_failed", None, "skipped", "removed", "success")
-
-
-@dataclass
-class MappedCell:
-    """One grid cell for every instance of a mapped task in a run."""
-
-    count: int
-    states: dict[str, int]  # state (or "none") -> how many instances are in it
-    state: str | None  # the summary (see _SUMMARY_ORDER)
-    duration: float | None  # first start to last end, once every instance has ended
-
-    @classmethod
-    def of(cls, tis: list[Any]) -> MappedCell:
-        states = Counter(str(t.state) if t.state else "none" for t in tis)
-        present = {t.state for t in tis}
-        summary = next((s for s in _SUMMARY_ORDER if s in present), None)
-        starts = [t.start_date for t in tis if t.start_date]
-        ends = [t.end_date for t in tis if t.end_date]
-        span = (max(ends) - min(starts)).total_seconds() if starts and len(ends) == len(tis) else None
-        return cls(len(tis), dict(sorted(states.items())), summary, span)
-
-
-def _grid(dag_id: str, page: int, size: int) -> tuple[list[Any], dict[str, dict[str, Any]], int]:
+def _grid_page(dag_id: str, page: int, size: int) -> tuple[list[Any], int]:
+    """The runs of one page of the grid, oldest first, and how many runs there are."""
     runs, total = _store().run_page(dag_id, limit=size, offset=(page - 1) * size)
-    cells: dict[str, dict[str, Any]] = {r.run_id: {} for r in runs}
-    mapped: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for ti in _store().tis_for_runs(dag_id, [r.run_id for r in runs]):
-        if ti.map_index >= 0:
-            mapped[ti.run_id, ti.task_id].append(ti)
-        else:
-            cells[ti.run_id][ti.task_id] = ti
-    for (run_id, task_id), tis in mapped.items():
-        cells[run_id][task_id] = MappedCell.of(tis)
-    return list(reversed(runs)), cells, total
+    return list(reversed(runs)), total
+
+
+def _grid_rows(data: dict[str, Any], dag_id: str, runs: list[Any]) -> list[GridRow]:
+    run_ids = [r.run_id for r in runs]
+    return grid_rows(data["tasks"], data.get("task_groups") or [], run_ids, _store().grid_tis(dag_id, run_ids))
 
 
 @bp.get("/dags/<dag_id>")
 @login_required
 def dag(dag_id: str) -> Any:
-    from miniflow.web.graph import layout
-
+    """A DAG's page; each tab reads only what it shows."""
     serialized = _serialized(dag_id)
     data = serialized.data
-    row = _store().get_dag_row(dag_id)
     tab = request.args.get("tab", "grid")
     size = current_app.config["PAGE_SIZE"]
     page = _page()
-    runs, cells, total = _grid(dag_id, page, size)
+    runs, total = _grid_page(dag_id, page, size)
     if moved := _past_last_page(page, total, size):
         return moved
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
     run = _store().get_run(dag_id, run_id) if run_id else None
-    run_rows = _store().tis_for_runs(dag_id, [run.run_id]) if run else []
-    run_tis = {t.task_id: t for t in run_rows}
-    from miniflow.web.graph import group_boxes
-
-    nodes, edges, width, height = layout(data["tasks"], data.get("edge_labels"))
-    boxes = group_boxes(data["tasks"], data.get("task_groups") or [], nodes)
-    return render_template(
-        "dag.html", dag=row, data=data, tab=tab, runs=runs, cells=cells, page=page,
-        pages=max(1, math.ceil(total / size)), run=run, run_tis=run_tis, nodes=nodes, edges=edges,
-        width=width, height=height, boxes=boxes,
-        gantt=gantt_chart(run_rows if tab == "gantt" else [], dt.datetime.now(dt.timezone.utc)),
-        gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH, source=serialized.source_code,
-        describe=describe_schedule, highlight=highlight_python,
-        conf_json=json.dumps(run.conf or {}, indent=2) if run else "",
-        param_fields=param_fields(data.get("params") or {}, _json_arg("values")) if tab == "trigger" else [],
-        next_runs=_next_runs(data, dag_id) if tab == "about" else [],
-        run_bars=_run_bars(runs) if tab == "grid" else {}, bar_height=_BAR_HEIGHT, cell=CELL,
-        charts=_duration_charts(runs, cells, data["tasks"]) if tab == "durations" else None,
-        calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)) if tab == "calendar" else [],
-    )
-
-
-_BAR_HEIGHT = 40  # pixels of the tallest run bar above the grid
-
-
-def _run_bars(runs: list[Any]) -> dict[str, Any]:
-    """Per run, a bar height proportional to its duration (running ones: so far) and
-    the duration in words, for the bars above the grid's columns."""
     now = dt.datetime.now(dt.timezone.utc)
-    took = {r.run_id: ((r.end_date or now) - r.start_date).total_seconds() if r.start_date else None for r in runs}
-    longest = max((s for s in took.values() if s), default=0.0)
-    return {run_id: SimpleNamespace(
-        height=max(2, round(_BAR_HEIGHT * seconds / longest)) if seconds and longest else 2,
-        text=("not started" if seconds is None else format_duration(seconds)))
-        for run_id, seconds in took.items()}
+    shown: dict[str, Any] = {}
+    if tab == "grid":
+        shown.update(rows=_grid_rows(data, dag_id, runs), run_bars=run_bars(runs, now), bar_height=BAR_HEIGHT)
+    elif tab == "durations":
+        shown.update(charts=_duration_charts(runs, _grid_rows(data, dag_id, runs)))
+    elif tab == "graph":
+        shown.update(_graph(data, _store().tis_for_runs(dag_id, [run.run_id]) if run else [], _folded()))
+    elif tab == "gantt":
+        shown.update(gantt=gantt_chart(_store().tis_for_runs(dag_id, [run.run_id]) if run else [], now),
+                     gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH)
+    elif tab == "details":
+        shown.update(conf_json=json.dumps(run.conf or {}, indent=2) if run else "")
+    elif tab == "calendar":
+        shown.update(calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)), cell=CELL)
+    elif tab == "about":
+        shown.update(next_runs=_next_runs(data, dag_id))
+    elif tab == "code":
+        shown.update(source=serialized.source_code, highlight=highlight_python)
+    elif tab == "trigger":
+        shown.update(param_fields=param_fields(data.get("params") or {}, _json_arg("values")))
+    return render_template(
+        "dag.html", dag=_store().get_dag_row(dag_id), data=data, tab=tab, runs=runs, page=page,
+        pages=max(1, math.ceil(total / size)), run=run, describe=describe_schedule, **shown)
 
 
-def _duration_charts(runs: list[Any], cells: dict[str, dict[str, Any]], tasks: list[dict[str, Any]]
-                     ) -> tuple[BarChart, list[tuple[str, BarChart]]]:
+def _folded() -> set[str]:
+    """The task groups the graph shows folded into one node (``?fold=a&fold=b``)."""
+    return set(request.args.getlist("fold"))
+
+
+def _graph(data: dict[str, Any], run_rows: list[Any], folded: set[str]) -> dict[str, Any]:
+    """The graph's drawing with the selected run's states; folded groups are one node
+    whose state sums up their tasks'."""
+    from miniflow.web.graph import fold_groups, group_boxes, layout
+
+    tasks, members = fold_groups(data["tasks"], data.get("task_groups") or [], folded)
+    nodes, edges, width, height = layout(tasks, data.get("edge_labels"))
+    by_task: dict[str, list[Any]] = defaultdict(list)
+    for ti in run_rows:
+        by_task[ti.task_id].append(ti)
+    states = {n.task_id: summarize([ti for t in members.get(n.task_id, [n.task_id]) for ti in by_task[t]]).state
+              for n in nodes}
+    return dict(nodes=nodes, edges=edges, width=width, height=height, node_states=states, folded=sorted(folded),
+                folded_ids=set(members),
+                boxes=group_boxes(tasks, [g for g in data.get("task_groups") or [] if g["group_id"] not in members],
+                                  nodes))
+
+
+def _duration_charts(runs: list[Any], rows: list[GridRow]) -> tuple[BarChart, list[tuple[str, BarChart]]]:
     """Landing times (a run's end after its data interval's end) and each task's
     duration, over the grid's runs."""
     landing = bar_chart([(r.run_id, max(0.0, (r.end_date - r.data_interval_end).total_seconds())
                           if r.end_date and r.data_interval_end else None, r.state) for r in runs])
-    per_task = []
-    for task in tasks:
-        points = []
-        for r in runs:
-            ti = cells[r.run_id].get(task["task_id"])
-            points.append((r.run_id, getattr(ti, "duration", None), getattr(ti, "state", None) or "none"))
-        per_task.append((task["task_id"], bar_chart(points)))
+    per_task = [(row.row_id, bar_chart([(r.run_id, cell.seconds, cell.state) for r, cell in zip(runs, row.cells)]))
+                for row in rows if row.kind != "group"]
     return landing, per_task
 
 
@@ -336,12 +310,13 @@ def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:
 @bp.get("/dags/<dag_id>/grid.json")
 @login_required
 def grid_json(dag_id: str) -> Any:
-    """States of the grid's cells, polled by the page while anything is unfinished."""
-    _serialized(dag_id)
-    runs, cells, _ = _grid(dag_id, _page(), current_app.config["PAGE_SIZE"])
+    """The grid's runs and cells, polled by the page while anything is unfinished:
+    runs as [run id, state], and per row its cells as [state, seconds, count]."""
+    data = _serialized(dag_id).data
+    runs, _ = _grid_page(dag_id, _page(), current_app.config["PAGE_SIZE"])
     return jsonify({
-        "runs": {r.run_id: r.state for r in runs},
-        "cells": {run_id: {t: ti.state or "none" for t, ti in row.items()} for run_id, row in cells.items()},
+        "runs": [[r.run_id, r.state] for r in runs],
+        "rows": {row.row_id: [list(c[:3]) for c in row.cells] for row in _grid_rows(data, dag_id, runs)},
     })
 
 
@@ -445,7 +420,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
         instances = _store().mapped_tis(dag_id, run_id, task_id)
         if instances:  # a mapped task: the list of its instances
             return render_template("mapped_instances.html", dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                   instances=instances, cell=MappedCell.of(instances))
+                                   instances=instances, cell=summarize(instances))
     if ti is None:
         abort(404, description="no such task instance")
     history = _store().ti_history(key)
@@ -514,28 +489,12 @@ def datasets() -> Any:
         for dag_id in d["consumers"]:
             node(dag_id, "DAG")["upstream"].append(d["uri"])
             uri["downstream"].append(dag_id)
-    from miniflow.web.graph import layout
+    from miniflow.web.graph import layout, topological
 
-    nodes, edges, width, height = layout(_topological(list(tasks.values())))
+    nodes, edges, width, height = layout(topological(list(tasks.values())))
     events = list(reversed(_store().dataset_events(limit=10_000)[-50:]))
     return render_template("datasets.html", datasets=rows, events=events, nodes=nodes, edges=edges,
                            width=width, height=height)
-
-
-def _topological(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Producers before datasets before consumers; a cycle (A feeds B feeds A) keeps
-    what is left in its order."""
-    by_name = {i["task_id"]: i for i in items}
-    waiting = {name: set(i["upstream"]) for name, i in by_name.items()}
-    ordered: list[dict[str, Any]] = []
-    while waiting:
-        ready = [n for n, ups in waiting.items() if not ups] or [next(iter(waiting))]
-        for name in ready:
-            ordered.append(by_name[name])
-            del waiting[name]
-            for ups in waiting.values():
-                ups.discard(name)
-    return ordered
 
 
 @bp.get("/audit")

@@ -79,6 +79,20 @@ with DAG("params_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc
 """
 
 
+GROUPS_DAG_FILE = """
+import datetime as dt
+
+from miniflow import DAG
+from miniflow.operators.empty import EmptyOperator
+from miniflow.task_group import TaskGroup
+
+with DAG("groups_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule="@daily"):
+    with TaskGroup("section") as section:
+        EmptyOperator(task_id="first") >> EmptyOperator(task_id="second")
+    EmptyOperator(task_id="start") >> section >> EmptyOperator(task_id="end")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -141,6 +155,7 @@ def site(sqlite_url: str, miniflow_home: Path, write_dag: Callable[..., Path], r
         require_service("Playwright", False, "the playwright package is not installed (pip install playwright)")
     write_dag("browser_dag.py", DAG_FILE)
     write_dag("params_dag.py", PARAMS_DAG_FILE)
+    write_dag("groups_dag.py", GROUPS_DAG_FILE)
     created = run_cli("users", "create", "-u", USER, "-r", "Admin", "-p", PASSWORD, "-e", "admin@example.com")
     assert created.returncode == 0, created.stderr
     port = free_port()
@@ -197,6 +212,17 @@ def success(kind: str) -> re.Pattern[str]:
     return re.compile(rf"^{kind}( \S+)* state-success$")
 
 
+IN_SUCCESS = re.compile(r"(^| )state-success( |$)")
+
+
+def grid_cell(page: Any, run_id: str, row: str) -> Any:
+    """The grid's cell of `row` (a task or group id) in the column of `run_id`."""
+    column = page.locator("#grid thead th[data-run-id]").evaluate_all(
+        "(heads, runId) => heads.findIndex((th) => th.dataset.runId === runId)", run_id)
+    assert column >= 0, f"no column for {run_id}"
+    return page.locator(f'#grid tr[data-row="{row}"] td').nth(column)
+
+
 def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str]], site: str,
                                                     tmp_path: Path) -> None:
     from playwright.sync_api import expect
@@ -236,8 +262,7 @@ def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str
     page.evaluate("window.__not_reloaded = true")
     expect(head).to_have_class(success("run-head"), timeout=30_000)
     for task_id in ("warm_up", "greet"):
-        expect(grid.locator(f'.cell[data-run-id="{run_id}"][data-task-id="{task_id}"]')).to_have_class(
-            success("cell"))
+        expect(grid_cell(page, run_id, task_id)).to_have_class(IN_SUCCESS)
     assert page.evaluate("window.__not_reloaded") is True, "the page was reloaded"
     assert "success" in (head.get_attribute("title") or "")
     page.screenshot(path=str(tmp_path / "dag_page.png"), full_page=True)
@@ -248,7 +273,7 @@ def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str
 
     # A task's log.
     page.get_by_role("link", name="Grid").click()
-    page.locator(f'.cell[data-run-id="{run_id}"][data-task-id="greet"]').click()
+    grid_cell(page, run_id, "greet").click()
     expect(page.locator("h1")).to_contain_text("greet")
     expect(page.locator("#ti-state")).to_have_text("success")
     expect(page.locator("#log")).to_contain_text("conf greeting: hello from the browser")
@@ -261,9 +286,9 @@ def test_log_in_unpause_trigger_watch_log_and_clear(browser: tuple[Any, list[str
     confirm.get_by_role("button", name="Clear").click()
     expect(page.locator(".flash.info")).to_have_text("Cleared 1 task instance(s)")
     page.evaluate("window.__not_reloaded = true")
-    cell = page.locator(f'.cell[data-run-id="{run_id}"][data-task-id="greet"]')
-    expect(cell).not_to_have_class(success("cell"))
-    expect(cell).to_have_class(success("cell"), timeout=30_000)
+    cell = grid_cell(page, run_id, "greet")
+    expect(cell).not_to_have_class(IN_SUCCESS)
+    expect(cell).to_have_class(IN_SUCCESS, timeout=30_000)
     expect(page.locator(f'.run-head[data-run-id="{run_id}"]')).to_have_class(success("run-head"))
     assert page.evaluate("window.__not_reloaded") is True, "the page was reloaded"
     cell.click()
@@ -383,4 +408,65 @@ def test_deleting_a_pool_asks_first(browser: tuple[Any, list[str]], site: str) -
     row.get_by_role("button", name="Delete").click()
     expect(page.locator(".flash.info")).to_have_text("Deleted pool scratch")
     assert asked == ["Delete pool scratch?", "Delete pool scratch?"]
+    assert problems == [], problems
+
+
+def test_grid_groups_fold_keys_move_the_cursor_and_the_calendar_shows_the_run(
+        browser: tuple[Any, list[str]], site: str, run_cli: Callable[..., Any]) -> None:
+    """A task group folds its rows away (and stays folded after a reload) while its own
+    row sums up its tasks; arrow keys move over the cells, Space folds, Enter opens;
+    hovering a cell says what it is; the graph folds a group into one node; the
+    calendar colours the run's day."""
+    from playwright.sync_api import expect
+
+    tested = run_cli("dags", "test", "groups_dag", "2024-03-05")
+    assert tested.returncode == 0, tested.stderr
+    page, problems = browser
+    log_in(page, site)
+    page.goto("/dags/groups_dag")
+    names = page.locator("#grid tbody tr:not([hidden]) th")
+    expect(names).to_have_text(["start", "section", "first", "second", "end"])
+    run_id = page.locator("#grid thead th[data-run-id]").first.get_attribute("data-run-id")
+    expect(grid_cell(page, run_id, "section")).to_have_class(IN_SUCCESS)
+
+    fold = page.get_by_role("button", name="section")
+    fold.click()
+    expect(names).to_have_text(["start", "section", "end"])
+    expect(fold).to_have_attribute("aria-expanded", "false")
+    page.reload()
+    expect(names).to_have_text(["start", "section", "end"])
+    page.get_by_role("button", name="section").click()
+    expect(names).to_have_text(["start", "section", "first", "second", "end"])
+
+    cell = grid_cell(page, run_id, "section.second")
+    cell.hover()
+    expect(cell).to_have_attribute("title", re.compile(rf"^section\.second · {re.escape(run_id)} · [\d.]+s · success$"))
+
+    page.locator("table.grid").focus()
+    cursor = page.locator("#grid td.cursor")
+    expect(cursor).to_have_count(1)
+    assert cursor.evaluate("td => td.parentElement.dataset.row") == "start"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press(" ")  # folds the cursor's group
+    expect(names).to_have_text(["start", "section", "end"])
+    page.keyboard.press("ArrowDown")
+    assert cursor.evaluate("td => td.parentElement.dataset.row") == "end"
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text("end")
+
+    page.goto(f"/dags/groups_dag?tab=graph&run_id={run_id}")
+    page.locator("svg a.fold", has_text="section").click()
+    folded = page.locator("svg rect.node.folded")
+    expect(folded).to_have_count(1)
+    expect(page.locator("svg a.unfold")).to_contain_text("section")
+    expect(page.locator("svg a.unfold")).to_contain_text("group of 2")
+    page.locator("svg a.unfold").click()
+    expect(folded).to_have_count(0)
+    expect(page.locator("svg rect.group")).to_have_count(1)
+
+    page.goto("/dags/groups_dag?tab=calendar")
+    day = page.locator('#calendar rect.day[data-date="2024-03-05"]')
+    expect(day).to_have_class(re.compile(r"(^| )success( |$)"))
+    expect(day.locator("title")).to_have_text("2024-03-05: 1 success")
+    expect(page.locator("#calendar rect.day.success")).to_have_count(1)
     assert problems == [], problems

@@ -49,8 +49,11 @@ def test_mapped_cells_groups_and_labels(store: Any) -> None:
     run_id = store.find_run("shapes", DAY).run_id
 
     grid = client.get("/dags/shapes").get_data(as_text=True)
-    assert "3 mapped: 1 failed, 2 success" in grid
-    assert re.search(r'class="cell state-failed mapped"[^>]*>3</a>', grid)
+    mapped_row = re.search(r'<tr data-row="fail_on_two" class="mapped">(.*?)</tr>', grid, re.S).group(1)
+    assert re.search(r'<td class="state-failed" data-d="[\d.]+" data-s="1 failed, 2 success">3(<td|$)', mapped_row)
+    group_row = re.search(r'<tr data-row="section" class="group">(.*?)</tr>', grid, re.S).group(1)
+    assert 'data-group="section">section</button>' in group_row and '<td class="state-success"' in group_row
+    assert '<tr data-row="section.inner" class="task" data-groups="section">' in grid
     listing = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two").get_data(as_text=True)
     assert "3 mapped instances" in listing and "map_index=2" in listing
     one = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two?map_index=1")
@@ -59,7 +62,13 @@ def test_mapped_cells_groups_and_labels(store: Any) -> None:
     graph = client.get("/dags/shapes?tab=graph").get_data(as_text=True)
     assert 'marker-end="url(#arrow)"' in graph
     assert '<text class="edge-label"' in graph and "all good" in graph
-    assert '<rect class="group"' in graph and ">section</text>" in graph
+    assert '<rect class="group"' in graph and ">▾ section</text>" in graph
+    assert "fold=section" in graph  # the group's name folds it
+
+    folded = client.get("/dags/shapes?tab=graph&fold=section").get_data(as_text=True)
+    assert '<rect class="group"' not in folded and "section.inner" not in folded
+    assert re.search(r'<rect class="node state-success folded"', folded) and "▸ section</text>" in folded
+    assert "group of 1" in folded
 
 
 def test_doc_md_is_rendered_as_markdown_with_html_escaped(store: Any) -> None:

@@ -10,23 +10,118 @@ function swapState(el, state) {
   el.title = el.title.replace(/[^·]*$/, " " + state);
 }
 
-async function refreshGrid(grid) {
-  const response = await fetch(grid.dataset.url, { headers: { Accept: "application/json" } });
+// The grid: each cell is a bare <td> (a row per task or group, a column per run) that
+// this code makes a link, a tooltip and a keyboard cursor; groups fold their rows away.
+const stateOf = (el) => (el.className.match(/state-(\S+)/) || [, "none"])[1];
+
+function formatDuration(seconds) {  // as miniflow.web.humanize.format_duration
+  if (seconds < 60) return seconds.toFixed(2) + "s";
+  const s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}h ${pad(m)}m ${pad(s % 60)}s` : `${m}m ${pad(s % 60)}s`;
+}
+
+function setupGrid(wrap) {
+  const table = wrap.querySelector("table.grid");
+  const runs = [...table.tHead.rows[0].cells].slice(1).map((th) => th.dataset.runId);
+  const rows = () => [...table.tBodies[0].rows].filter((tr) => !tr.hidden);
+  const where = (td) => [td.parentElement, runs[td.cellIndex - 1]];
+  const storeKey = "miniflow.grid.folded." + wrap.dataset.dagId;
+  let folded;
+  try { folded = new Set(JSON.parse(localStorage.getItem(storeKey) || "[]")); } catch (e) { folded = new Set(); }
+
+  const applyFolds = () => {
+    for (const tr of table.tBodies[0].rows) {
+      tr.hidden = (tr.dataset.groups || "").split(" ").some((g) => folded.has(g));
+      const button = tr.querySelector("button.fold");
+      if (button) button.setAttribute("aria-expanded", String(!folded.has(button.dataset.group)));
+    }
+    try { localStorage.setItem(storeKey, JSON.stringify([...folded])); } catch (e) { /* private mode */ }
+  };
+  const toggle = (group) => { folded.has(group) ? folded.delete(group) : folded.add(group); applyFolds(); };
+  const groups = [...table.querySelectorAll("button.fold")].map((b) => b.dataset.group);
+  const all = (fold) => () => { folded = new Set(fold ? groups : []); applyFolds(); };
+  for (const [id, fold] of [["grid-fold-all", true], ["grid-unfold-all", false]]) {
+    const button = document.getElementById(id);
+    if (button) button.addEventListener("click", all(fold));
+  }
+  table.addEventListener("click", (event) => {
+    const button = event.target.closest("button.fold");
+    if (button) { toggle(button.dataset.group); return; }
+    const td = event.target.closest("td");
+    if (td) { moveTo(td); open(td); }
+  });
+  applyFolds();
+
+  const open = (td) => {
+    const [tr, runId] = where(td);
+    if (tr.classList.contains("group")) { toggle(tr.dataset.row); return; }
+    window.location = wrap.dataset.tiUrl.replace("%7Brun%7D", encodeURIComponent(runId))
+      .replace("%7Btask%7D", encodeURIComponent(tr.dataset.row));
+  };
+  table.addEventListener("mouseover", (event) => {
+    const td = event.target.closest("td");
+    if (!td || td.title) return;
+    const [tr, runId] = where(td);
+    const parts = [tr.dataset.row, runId];
+    if (td.dataset.d) parts.push(formatDuration(Number(td.dataset.d)));
+    const state = stateOf(td);
+    if (tr.classList.contains("mapped") && td.dataset.s) parts.push(`${td.textContent} mapped: ${td.dataset.s}`);
+    else parts.push(state === "none" ? "no state" : state + (td.dataset.s ? ` (${td.dataset.s})` : ""));
+    td.title = parts.join(" · ");
+  });
+
+  // Keyboard: arrows move the cursor over visible cells, Home/End jump to the first or
+  // latest run, Enter opens the cell (or folds a group), Space folds the cursor's group.
+  let cursor = null;
+  const moveTo = (td) => {
+    if (cursor) cursor.classList.remove("cursor");
+    cursor = td;
+    if (td) { td.classList.add("cursor"); td.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+  };
+  table.addEventListener("focus", () => {
+    if ((!cursor || cursor.parentElement.hidden) && rows().length && runs.length) moveTo(rows()[0].cells[runs.length]);
+  });
+  table.addEventListener("keydown", (event) => {
+    if (!cursor) return;
+    const visible = rows(), r = visible.indexOf(cursor.parentElement), c = cursor.cellIndex;
+    const at = (row, col) => visible[Math.max(0, Math.min(visible.length - 1, row))]
+      .cells[Math.max(1, Math.min(runs.length, col))];
+    const moves = { ArrowUp: [r - 1, c], ArrowDown: [r + 1, c], ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1],
+                    Home: [r, 1], End: [r, runs.length] };
+    if (moves[event.key]) moveTo(at(...moves[event.key]));
+    else if (event.key === "Enter") open(cursor);
+    else if (event.key === " " && cursor.parentElement.classList.contains("group")) toggle(cursor.parentElement.dataset.row);
+    else return;
+    event.preventDefault();
+  });
+}
+
+async function refreshGrid(wrap) {
+  const response = await fetch(wrap.dataset.url, { headers: { Accept: "application/json" } });
   if (!response.ok) return false;
   const data = await response.json();
+  const table = wrap.querySelector("table.grid");
+  const columns = [...table.tHead.rows[0].cells].slice(1).map((th) => th.dataset.runId);
   let unfinished = false;
-  for (const [runId, state] of Object.entries(data.runs)) {
-    const head = grid.querySelector(`.run-head[data-run-id="${CSS.escape(runId)}"]`);
+  for (const [runId, state] of data.runs) {
+    const head = wrap.querySelector(`.run-head[data-run-id="${CSS.escape(runId)}"]`);
     if (head) swapState(head, state);
-    const bar = grid.querySelector(`rect.run-bar[data-run-id="${CSS.escape(runId)}"]`);
+    const bar = wrap.querySelector(`rect.run-bar[data-run-id="${CSS.escape(runId)}"]`);
     if (bar) bar.setAttribute("class", "run-bar state-" + state);
     if (!FINISHED.has(state)) unfinished = true;
   }
-  for (const [runId, cells] of Object.entries(data.cells)) {
-    for (const [taskId, state] of Object.entries(cells)) {
-      const cell = grid.querySelector(`.cell[data-run-id="${CSS.escape(runId)}"][data-task-id="${CSS.escape(taskId)}"]`);
-      if (cell) swapState(cell, state);
-    }
+  for (const tr of table.tBodies[0].rows) {
+    (data.rows[tr.dataset.row] || []).forEach(([state, seconds, count], i) => {
+      const column = columns.indexOf(data.runs[i][0]);
+      if (column < 0) return;
+      const td = tr.cells[column + 1];
+      for (const cls of [...td.classList]) if (cls.startsWith("state-")) td.classList.remove(cls);
+      td.classList.add("state-" + state);
+      if (seconds === null) delete td.dataset.d; else td.dataset.d = seconds;
+      if (tr.classList.contains("mapped") && count !== null) td.textContent = count;
+      td.removeAttribute("title");
+    });
   }
   return unfinished;
 }
@@ -101,7 +196,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const graph = document.getElementById("graph");
   if (graph) zoomable(graph);
   const grid = document.getElementById("grid");
-  if (grid) poll(refreshGrid, grid, 1500);
+  if (grid) { setupGrid(grid); poll(refreshGrid, grid, 1500); }
   const log = document.getElementById("log");
   if (log && log.dataset.active === "true") poll(refreshLog, log, 1500);
 });
