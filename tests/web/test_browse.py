@@ -308,3 +308,27 @@ def test_an_action_with_nothing_ticked_says_so(site: WebSite) -> None:
         response = post(client, url, "clear", [])
         assert response.status_code == 302 and response.headers["Location"] == url
         assert "Tick at least one" in client.get(url).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("filters", [{}, {"states": ["none"]}, {"dag_id_search": "page_dag_0"},
+                                     {"task_id_search": "l", "start": FEB.replace(day=2)}])
+def test_walking_the_runs_in_batches_finds_the_same_pages_as_one_sorted_query(
+        site: WebSite, monkeypatch: pytest.MonkeyPatch, filters: dict[str, Any]) -> None:
+    """Past a few thousand matches the task-instance list walks the runs newest first a
+    batch at a time; every page, and the count, must be what the sorted query gives."""
+    import miniflow.db.web_queries as queries
+
+    for day in range(4, 12):
+        add_run(site.store, f"page_dag_{day % 2}", day)
+
+    def pages(size: int) -> list[list[tuple[str, str, str, int]]]:
+        total = site.store.ti_browse(**filters, limit=1)[1]
+        return [[(t.dag_id, t.run_id, t.task_id, t.map_index) for t in rows]
+                for offset in range(0, total + size, size)
+                for rows, count in [site.store.ti_browse(**filters, limit=size, offset=offset)] if count == total]
+
+    expected = {size: pages(size) for size in (1, 3, 7)}
+    assert sum(map(len, expected[3])) == site.store.ti_browse(**filters)[1] > 0
+    monkeypatch.setattr(queries, "_SORTED_IN_ONE_QUERY", 0)
+    monkeypatch.setattr(queries, "_RUN_BATCH", 2)
+    assert {size: pages(size) for size in (1, 3, 7)} == expected
