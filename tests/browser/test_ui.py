@@ -469,4 +469,16 @@ def test_grid_groups_fold_keys_move_the_cursor_and_the_calendar_shows_the_run(
     expect(day).to_have_class(re.compile(r"(^| )success( |$)"))
     expect(day.locator("title")).to_have_text("2024-03-05: 1 success")
     expect(page.locator("#calendar rect.day.success")).to_have_count(1)
+
+    # Browse: tick every task instance of the DAG and clear them, after the question.
+    page.goto("/browse/task-instances?dag_id=groups_dag")
+    listing = page.locator("#browse-task-instances")
+    expect(listing.locator("tbody tr")).to_have_count(4)
+    listing.get_by_label("Tick all").check()
+    expect(listing.locator('tbody input[name="key"]:checked')).to_have_count(4)
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    listing.get_by_role("button", name="Clear").click()
+    expect(page.locator(".flash.info")).to_contain_text("Cleared 4")
+    assert asked == ["Clear the ticked task instances? They run again."]
     assert problems == [], problems

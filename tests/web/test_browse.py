@@ -196,7 +196,8 @@ def test_deleting_runs_removes_only_the_ticked_ones(site: WebSite) -> None:
     client = site.client("admin")
     ticked, other = site.queued_run_ids
     page = client.get("/browse/runs").get_data(as_text=True)
-    assert 'data-confirm="Apply this to every ticked run?' in page and 'value="delete">Delete</button>' in page
+    assert 'value="delete" data-confirm="Delete the ticked runs and their task instances for good?">' in page
+    assert '<input type="checkbox" data-tick-all aria-label="Tick all">' in page
     response = post(client, "/browse/runs?dag_id=web", "delete", [f"web_dag|{ticked}"])
     assert response.headers["Location"] == "/browse/runs?dag_id=web"
     assert site.store.get_run("web_dag", ticked) is None and site.store.tis_of_run("web_dag", ticked) == []

@@ -185,11 +185,20 @@ function zoomable(svg) {
   if (fit) fit.addEventListener("click", () => { box = [...full]; show(); });
 }
 
-// Forms that delete something ask first (data-confirm); an inline onsubmit would be
-// refused by the pages' Content-Security-Policy.
+// Forms, or the buttons of a form, that delete or redo something ask first
+// (data-confirm); an inline onsubmit would be refused by the pages' Content-Security-Policy.
 document.addEventListener("submit", (event) => {
-  const question = event.target.dataset && event.target.dataset.confirm;
+  const asker = (event.submitter && event.submitter.dataset.confirm) ? event.submitter : event.target;
+  const question = asker.dataset && asker.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
+});
+
+// A "tick all" box ticks every row of its form.
+document.addEventListener("change", (event) => {
+  if (!event.target.matches("input[data-tick-all]")) return;
+  for (const box of event.target.form.querySelectorAll('input[type="checkbox"][name="key"]')) {
+    box.checked = event.target.checked;
+  }
 });
 
 document.addEventListener("DOMContentLoaded", () => {
