@@ -51,6 +51,7 @@ from miniflow.examples import sales_pipeline as pipeline
 from miniflow import DAG, Param
 from miniflow.operators.python import PythonOperator
 from miniflow.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
+from miniflow.task_group import TaskGroup
 
 TABLE = "sales"
 # The run's rows: the days from its data interval's start up to its end.
@@ -110,19 +111,21 @@ with DAG(
     extract_task = PythonOperator(task_id="extract", python_callable=extract)
     transform_task = PythonOperator(task_id="transform", python_callable=transform)
     load_task = PythonOperator(task_id="load", python_callable=load, outlets=[pipeline.SALES_TABLE])
-    columns_task = SQLColumnCheckOperator(
-        task_id="check_columns", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
-        column_mapping={
-            "order_id": {**NO_NULLS, "unique_check": {"equal_to": 0}},
-            "revenue": {**NO_NULLS, "min": {"geq_to": 0}, "max": {"leq_to": pipeline.MAX_REVENUE}},
-            "quantity": {**NO_NULLS, "min": {"geq_to": 1}, "max": {"leq_to": pipeline.MAX_QUANTITY}},
-            **{column: NO_NULLS for column in ("sale_date", "product", "region")},
-        })
-    table_task = SQLTableCheckOperator(
-        task_id="check_table", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
-        checks={"row_count": {"check_statement": "COUNT(*) >= 1"},
-                "no_future_sales": {"check_statement": "sale_date <= CURRENT_DATE"}})
-    quality_task = PythonOperator(task_id="check_quality", python_callable=check_quality)
+    # The checks read as one step in the grid and graph; their ids keep no group prefix.
+    with TaskGroup("checks", prefix_group_id=False, tooltip="Data quality of the loaded interval"):
+        columns_task = SQLColumnCheckOperator(
+            task_id="check_columns", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
+            column_mapping={
+                "order_id": {**NO_NULLS, "unique_check": {"equal_to": 0}},
+                "revenue": {**NO_NULLS, "min": {"geq_to": 0}, "max": {"leq_to": pipeline.MAX_REVENUE}},
+                "quantity": {**NO_NULLS, "min": {"geq_to": 1}, "max": {"leq_to": pipeline.MAX_QUANTITY}},
+                **{column: NO_NULLS for column in ("sale_date", "product", "region")},
+            })
+        table_task = SQLTableCheckOperator(
+            task_id="check_table", conn_id="sales_db", table=TABLE, partition_clause=INTERVAL, retries=0,
+            checks={"row_count": {"check_statement": "COUNT(*) >= 1"},
+                    "no_future_sales": {"check_statement": "sale_date <= CURRENT_DATE"}})
+        quality_task = PythonOperator(task_id="check_quality", python_callable=check_quality)
     report_task = PythonOperator(task_id="report", python_callable=report)
 
     extract_task >> transform_task >> load_task >> [columns_task, table_task, quality_task] >> report_task

@@ -33,6 +33,8 @@ VIEWS = {  # file name -> path on the site
     "code": "/dags/sales_etl?tab=code",
     "trigger": "/dags/sales_etl?tab=trigger",
     "datasets": "/datasets",
+    "browse-runs": "/browse/runs",
+    "browse-task-instances": "/browse/task-instances?dag_id=sales_etl",
     "swagger": "/api/v1/ui/",
 }
 
