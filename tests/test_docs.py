@@ -176,7 +176,7 @@ def _prepare_home(home: Path, page: Page, base_env: dict[str, str]) -> None:
         path = home / title
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
-    result = _run(["db", "migrate"], {**base_env, "MINIFLOW_HOME": str(home)})
+    result = _run(["db", "migrate"], {**base_env, "MINIFLOW_HOME": str(home)}, home)
     assert result.returncode == 0, result.stderr
 
 
@@ -185,11 +185,12 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MINIFLOW")}
 
 
-def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # Like conftest's run_cli, but with stdin closed: a command that prompts fails at
-    # once instead of waiting for a person.
+    # once instead of waiting for a person. In `cwd`, the page's home: files a page
+    # writes by a relative name (conns.json, lite.db) stay out of the checkout.
     return subprocess.run([sys.executable, "-m", "miniflow", *argv], check=False, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT, env=env)
+                          stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT, env=env, cwd=cwd)
 
 
 def _normalised(text: str) -> list[list[str]]:
@@ -200,7 +201,7 @@ def _run_page(page: Page, home: Path, base_env: dict[str, str]) -> str | None:
     """Run the page's commands in order; the first mismatch, described, or None."""
     _prepare_home(home, page, base_env)
     for command in page.commands():
-        result = _run(command.argv, {**base_env, "MINIFLOW_HOME": str(home), **command.env})
+        result = _run(command.argv, {**base_env, "MINIFLOW_HOME": str(home), **command.env}, home)
         shown = f"{command.where()}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
         if result.returncode != command.expected_code:
             return f"exit code {result.returncode}, the page says {command.expected_code}:\n{shown}"
