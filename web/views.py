@@ -187,9 +187,10 @@ def dags() -> Any:
     if moved := _past_last_page(page, total, size):
         return moved
     recent = _store().recent_run_states([r.dag_id for r in rows], per_dag=12)
+    counts = _store().run_counts([r.dag_id for r in rows])
     errors, error_count = _store().import_error_page(limit=1)
     return render_template(
-        "dags.html", dags=rows, recent=recent, describe=describe_schedule, page=page,
+        "dags.html", dags=rows, recent=recent, counts=counts, describe=describe_schedule, page=page,
         pages=max(1, math.ceil(total / size)), total=total, q=search or "", tag=tag or "",
         tags=_store().all_tags(), import_error_count=error_count,
     )

@@ -81,6 +81,17 @@ class WebQueries:
                 out[row.dag_id].append(row)
         return out
 
+    def run_counts(self, dag_ids: list[str]) -> dict[str, dict[str, int]]:
+        """How many runs each DAG has in each state, for the DAG list."""
+        out: dict[str, dict[str, int]] = {d: {} for d in dag_ids}
+        if dag_ids:
+            with self.read() as conn:
+                for dag_id, state, count in conn.execute(
+                        select(RUN_T.c.dag_id, RUN_T.c.state, func.count()).where(RUN_T.c.dag_id.in_(dag_ids))
+                        .group_by(RUN_T.c.dag_id, RUN_T.c.state)):
+                    out[dag_id][state] = count
+        return out
+
     # --- runs and task instances ----------------------------------------------------------
 
     def run_page(self, dag_id: str, limit: int = 25, offset: int = 0,

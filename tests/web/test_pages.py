@@ -253,3 +253,16 @@ def test_deleting_a_dag_asks_first_and_removes_its_history(web_site: WebSite) ->
     assert web_site.store.tis_for_runs("web_dag", [web_site.run_id]) == []
     assert admin.get("/dags/web_dag").status_code == 404
     assert "delete_dag" in admin.get("/audit").get_data(as_text=True)
+
+
+def test_the_dag_list_shows_the_last_run_and_how_many_runs_are_in_each_state(web_site: WebSite) -> None:
+    import re
+
+    page = web_site.client("viewer").get("/?q=web_dag").get_data(as_text=True)
+    row = re.search(r'<tr data-dag-id="web_dag">(.*?)</tr>', page, re.S).group(1)
+    newest = max([web_site.store.get_run("web_dag", r) for r in [web_site.run_id, *web_site.queued_run_ids]],
+                 key=lambda r: r.logical_date)
+    assert f'title="{newest.run_id}: {newest.state}">{newest.logical_date:%Y-%m-%d %H:%M:%S}</a>' in row
+    counts = {state: int(n) for n, state in
+              re.findall(r'<span class="badge state-\w+" title="\d+ \w+ run\(s\)">(\d+) (\w+)</span>', row)}
+    assert counts == {"success": 1, "queued": len(web_site.queued_run_ids)}
