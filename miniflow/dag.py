@@ -275,6 +275,11 @@ class DAG:
                 f"{self.fileloc}: DAG {self.dag_id!r}: task id {task.task_id!r} is used "
                 "by two tasks; give each task its own task_id"
             )
+        if task.task_id in self.task_group_dict:
+            raise DuplicateTaskIdError(
+                f"{self.fileloc}: DAG {self.dag_id!r}: task id {task.task_id!r} is a task group's id; "
+                "give the task its own task_id"
+            )
         if task._dag is not None and task._dag is not self:
             raise TaskAlreadyInDagError(
                 f"{self.fileloc}: task {task.task_id!r} already belongs to DAG "

@@ -116,6 +116,17 @@ def test_a_duplicate_group_id_is_an_error() -> None:
             TaskGroup("g")
 
 
+def test_a_task_and_a_group_may_not_share_an_id() -> None:
+    """Either order: the UI keys rows and nodes by id, as Airflow refuses it too."""
+    with new_dag("shared"):
+        EmptyOperator(task_id="t")
+        with pytest.raises(DuplicateTaskIdError, match="group_id 't' is already used"):
+            TaskGroup("t")
+        TaskGroup("g")
+        with pytest.raises(DuplicateTaskIdError, match="task id 'g' is a task group's id"):
+            EmptyOperator(task_id="g")
+
+
 def test_labels_name_edges_in_chains_lists_and_groups() -> None:
     with new_dag("labels") as dag:
         check, save, describe, report = (EmptyOperator(task_id=t) for t in ("check", "save", "describe", "report"))
