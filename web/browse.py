@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request
 from miniflow.web.auth import login_required, write_required
-from miniflow.web.views import _page, _past_last_page, _store
+from miniflow.web.paging import page_arg, past_last_page
 
 from miniflow.exceptions import AirflowException
 from miniflow.state import DagRunState, TaskInstanceState
@@ -30,6 +30,10 @@ bp = Blueprint("browse", __name__, url_prefix="/browse")
 RUN_STATES = tuple(str(s) for s in DagRunState)
 TI_STATES = (*(str(s) for s in TaskInstanceState), "none")  # "none": not scheduled yet
 RUN_TYPES = ("scheduled", "manual", "backfill", "dataset_triggered")
+
+
+def _store() -> Any:
+    return current_app.extensions["miniflow_store"]
 
 
 def _filters(states: tuple[str, ...]) -> dict[str, Any]:
@@ -60,9 +64,9 @@ def _listing(template: str, browse: Callable[..., tuple[list[Any], int]], filter
     """A page of the rows `browse` finds with `filters`, shown by `template`; past the
     last page, a redirect to the last."""
     size = current_app.config["PAGE_SIZE"]
-    page = _page()
+    page = page_arg()
     rows, total = browse(**filters, limit=size, offset=(page - 1) * size)
-    if moved := _past_last_page(page, total, size):
+    if moved := past_last_page(page, total, size):
         return moved
     return render_template(template, rows=rows, total=total, page=page, pages=max(1, math.ceil(total / size)),
                            **context)
@@ -133,6 +137,8 @@ def run_action() -> Any:
                 _store().delete_run(run.dag_id, run.run_id)
             elif action == "clear":
                 count = _clear(run.dag_id, run.run_id, None)
+                if not count:
+                    continue
                 cleared, extra = cleared + count, f"{count} task instances"
             elif not _store().mark_run(run.dag_id, run.run_id, DagRunState(action)):
                 continue

@@ -135,16 +135,15 @@ def _refer_to(task: dict[str, Any], node_of: dict[str, str]) -> dict[str, Any]:
 
 
 def topological(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`items` (dicts with task_id and upstream) with each after its upstream, else in
-    their order; a cycle (A feeds B feeds A) keeps what is left in its order."""
+    """`items` (dicts with task_id and upstream) with each after its upstream; in their
+    own order if they hold a cycle (A feeds B feeds A: datasets can)."""
+    from miniflow.dag import topological_order
+
     by_name = {i["task_id"]: i for i in items}
-    waiting = {name: set(i["upstream"]) for name, i in by_name.items()}
-    ordered: list[dict[str, Any]] = []
-    while waiting:
-        ready = [n for n, ups in waiting.items() if not ups] or [next(iter(waiting))]
-        for name in ready:
-            ordered.append(by_name[name])
-            del waiting[name]
-            for ups in waiting.values():
-                ups.discard(name)
-    return ordered
+    downstream: dict[str, list[str]] = {name: [] for name in by_name}
+    for item in items:
+        for up in item["upstream"]:
+            if up in downstream:
+                downstream[up].append(item["task_id"])
+    order = topological_order(by_name, downstream.__getitem__)
+    return [by_name[name] for name in order] if order is not None else items

@@ -41,6 +41,7 @@ from miniflow.web.charts import GANTT_LEFT, GANTT_WIDTH, BarChart, bar_chart, ga
 from miniflow.web.grid import BAR_HEIGHT, GridRow, grid_rows, run_bars, summarize
 from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule, format_duration
+from miniflow.web.paging import int_arg, page_arg, pager_args, past_last_page
 from miniflow.web.params_form import param_fields, read_fields
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
@@ -58,24 +59,6 @@ ACTIVE = {str(TaskInstanceState.QUEUED), str(TaskInstanceState.RUNNING), str(Tas
 
 def _store() -> Any:
     return current_app.extensions["miniflow_store"]
-
-
-def _page() -> int:
-    """The page asked for, 1 to a million (a larger one is past the last page anyway)."""
-    return _int_arg("page", 1, 1, 1_000_000)
-
-
-def _past_last_page(page: int, total: int, size: int) -> Any | None:
-    """A redirect to the last page when `page` is beyond it (an old link), else None."""
-    last = max(1, math.ceil(total / size))
-    return redirect(f"{request.path}?{_pager_args(request.args, last)}") if page > last else None
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    try:
-        return min(max(low, int(request.args.get(name, default))), high)
-    except ValueError:
-        return default
 
 
 def _json_arg(name: str) -> dict[str, Any]:
@@ -114,11 +97,7 @@ def _timespan(row: Any) -> str:
 bp.add_app_template_filter(format_duration, "duration")
 
 
-@bp.app_template_filter("pager_args")
-def _pager_args(args: Any, page: int) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode({**{k: v for k, v in args.items() if k != "page"}, "page": page})
+bp.add_app_template_filter(pager_args, "pager_args")
 
 
 @bp.app_template_filter("markdown")
@@ -180,11 +159,11 @@ def _same_site(target: str) -> str | None:
 @login_required
 def dags() -> Any:
     size = current_app.config["PAGE_SIZE"]
-    page = _page()
+    page = page_arg()
     search = request.args.get("q", "").strip() or None
     tag = request.args.get("tag") or None
     rows, total = _store().dag_page(search=search, tag=tag, limit=size, offset=(page - 1) * size)
-    if moved := _past_last_page(page, total, size):
+    if moved := past_last_page(page, total, size):
         return moved
     recent = _store().recent_run_states([r.dag_id for r in rows], per_dag=12)
     counts = _store().run_counts([r.dag_id for r in rows])
@@ -223,14 +202,15 @@ def _grid_rows(data: dict[str, Any], dag_id: str, runs: list[Any]) -> list[GridR
 @bp.get("/dags/<dag_id>")
 @login_required
 def dag(dag_id: str) -> Any:
-    """A DAG's page; each tab reads only what it shows."""
+    """A DAG's page: every tab has the page's runs (for the run picker and links);
+    the task instances, charts and drawings are read only by the tab that shows them."""
     serialized = _serialized(dag_id)
     data = serialized.data
     tab = request.args.get("tab", "grid")
     size = current_app.config["PAGE_SIZE"]
-    page = _page()
+    page = page_arg()
     runs, total = _grid_page(dag_id, page, size)
-    if moved := _past_last_page(page, total, size):
+    if moved := past_last_page(page, total, size):
         return moved
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
     run = _store().get_run(dag_id, run_id) if run_id else None
@@ -241,14 +221,14 @@ def dag(dag_id: str) -> Any:
     elif tab == "durations":
         shown.update(charts=_duration_charts(runs, _grid_rows(data, dag_id, runs)))
     elif tab == "graph":
-        shown.update(_graph(data, _store().tis_for_runs(dag_id, [run.run_id]) if run else [], _folded()))
+        shown.update(_graph(data, _store().tis_for_runs(dag_id, [run.run_id]) if run else [], _folded(data)))
     elif tab == "gantt":
         shown.update(gantt=gantt_chart(_store().tis_for_runs(dag_id, [run.run_id]) if run else [], now),
                      gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH)
     elif tab == "details":
         shown.update(conf_json=json.dumps(run.conf or {}, indent=2) if run else "")
     elif tab == "calendar":
-        shown.update(calendar=calendar_years(_store().run_dates(dag_id), _int_arg("years", 3, 1, 100)), cell=CELL)
+        shown.update(calendar=calendar_years(_store().run_dates(dag_id), int_arg("years", 3, 1, 100)), cell=CELL)
     elif tab == "about":
         shown.update(next_runs=_next_runs(data, dag_id))
     elif tab == "code":
@@ -260,9 +240,10 @@ def dag(dag_id: str) -> Any:
         pages=max(1, math.ceil(total / size)), run=run, describe=describe_schedule, **shown)
 
 
-def _folded() -> set[str]:
-    """The task groups the graph shows folded into one node (``?fold=a&fold=b``)."""
-    return set(request.args.getlist("fold"))
+def _folded(data: dict[str, Any]) -> set[str]:
+    """The task groups the graph shows folded into one node (``?fold=a&fold=b``); names
+    that are not the DAG's groups are ignored."""
+    return set(request.args.getlist("fold")) & {g["group_id"] for g in data.get("task_groups") or []}
 
 
 def _graph(data: dict[str, Any], run_rows: list[Any], folded: set[str]) -> dict[str, Any]:
@@ -312,12 +293,14 @@ def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:
 @login_required
 def grid_json(dag_id: str) -> Any:
     """The grid's runs and cells, polled by the page while anything is unfinished:
-    runs as [run id, state], and per row its cells as [state, seconds, count]."""
+    runs as [run id, state], and per row its cells as [state, seconds, instances,
+    states] (see `Cell`)."""
     data = _serialized(dag_id).data
-    runs, _ = _grid_page(dag_id, _page(), current_app.config["PAGE_SIZE"])
+    runs, _ = _grid_page(dag_id, page_arg(), current_app.config["PAGE_SIZE"])
     return jsonify({
         "runs": [[r.run_id, r.state] for r in runs],
-        "rows": {row.row_id: [list(c[:3]) for c in row.cells] for row in _grid_rows(data, dag_id, runs)},
+        "rows": {row.row_id: [[c.state, c.seconds, c.instances, c.states] for c in row.cells]
+                 for row in _grid_rows(data, dag_id, runs)},
     })
 
 
@@ -502,9 +485,9 @@ def datasets() -> Any:
 @login_required
 def audit() -> Any:
     size = 50
-    page = _page()
+    page = page_arg()
     rows, total = _store().event_page(dag_id=request.args.get("dag_id") or None, limit=size, offset=(page - 1) * size)
-    if moved := _past_last_page(page, total, size):
+    if moved := past_last_page(page, total, size):
         return moved
     return render_template("audit.html", events=rows, page=page, pages=max(1, math.ceil(total / size)))
 

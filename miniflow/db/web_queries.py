@@ -7,7 +7,6 @@ Every list is paginated in SQL and served from an index: no page loads all runs.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -196,7 +195,7 @@ class WebQueries:
         where = _browse_filter(RUN_T.c.dag_id, dag_id_search, RUN_T.c.state, states, start, end)
         if run_type:
             where.append(RUN_T.c.run_type == run_type)
-        return self._browse_page(select(RUN_T).where(*where), (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id),
+        return self._browse_page(select(RUN_T).where(*where), (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc()),
                                  limit, offset)
 
     def ti_browse(self, dag_id_search: str | None = None, task_id_search: str | None = None,
@@ -216,7 +215,7 @@ class WebQueries:
             return where + ([_contains(TI_T.c.task_id, task_id_search)] if task_id_search else [])
 
         columns = select(TI_T, RUN_T.c.logical_date).select_from(joined)
-        order = (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id, TI_T.c.task_id, TI_T.c.map_index)
+        order = (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc(), TI_T.c.task_id, TI_T.c.map_index)
         with self.read() as conn:
             # Every task instance has its run: only filters on runs need the join to count.
             counted = select(func.count()).select_from(joined if of_runs else TI_T).where(*of_runs, *of_tis(TI_T.c.state))
@@ -224,17 +223,21 @@ class WebQueries:
             if total <= _SORTED_IN_ONE_QUERY:
                 query = columns.where(*of_runs, *of_tis(TI_T.c.state)).order_by(*order)
                 return list(conn.execute(query.limit(limit).offset(offset))), total
-            runs = select(RUN_T.c.dag_id, RUN_T.c.run_id).where(*of_runs).order_by(*order[:2])
+            runs = select(RUN_T.c.logical_date, RUN_T.c.dag_id, RUN_T.c.run_id).where(*of_runs).order_by(*order[:2])
             # Within a batch the runs' keys must pick the index, not the state: as an
             # expression (state || '') the state has none.
             in_batch = of_tis(TI_T.c.state.concat(""))
             page: list[Row[Any]] = []
             passed = 0  # matches in the batches before this one
-            for first in itertools.count(0, _RUN_BATCH):
-                keys = conn.execute(runs.limit(_RUN_BATCH).offset(first)).all()
-                if not keys or len(page) == limit:
+            below: list[Any] = []  # runs after the last batch's last one, in the walk's order
+            while len(page) < limit:
+                keys = conn.execute(runs.where(*below).limit(_RUN_BATCH)).all()
+                if not keys:
                     break
-                batch = or_(*(and_(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id) for dag_id, run_id in keys))
+                last = keys[-1]
+                below = [or_(RUN_T.c.logical_date < last.logical_date,
+                             and_(RUN_T.c.logical_date == last.logical_date, RUN_T.c.dag_id < last.dag_id))]
+                batch = or_(*(and_(TI_T.c.dag_id == k.dag_id, TI_T.c.run_id == k.run_id) for k in keys))
                 here = conn.execute(select(func.count()).select_from(TI_T).where(batch, *in_batch)).scalar_one()
                 if passed + here > offset + len(page):
                     page += conn.execute(columns.where(batch, *in_batch).order_by(*order).limit(limit - len(page))

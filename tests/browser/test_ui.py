@@ -447,10 +447,18 @@ def test_grid_groups_fold_keys_move_the_cursor_and_the_calendar_shows_the_run(
     expect(cursor).to_have_count(1)
     assert cursor.evaluate("td => td.parentElement.dataset.row") == "start"
     page.keyboard.press("ArrowDown")
-    page.keyboard.press(" ")  # folds the cursor's group
+    page.keyboard.press("ArrowDown")
+    assert cursor.evaluate("td => td.parentElement.dataset.row") == "section.first"
+    page.keyboard.press(" ")  # folds the group the cursor is in; the cursor goes onto the group's row
     expect(names).to_have_text(["start", "section", "end"])
+    assert cursor.evaluate("td => td.parentElement.dataset.row") == "section"
     page.keyboard.press("ArrowDown")
     assert cursor.evaluate("td => td.parentElement.dataset.row") == "end"
+    page.get_by_role("button", name="section").focus()
+    page.keyboard.press("Enter")  # a focused fold button keeps its own keys: it unfolds, nothing opens
+    expect(names).to_have_text(["start", "section", "first", "second", "end"])
+    assert page.url.endswith("/dags/groups_dag")
+    page.locator("table.grid").focus()
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_contain_text("end")
 

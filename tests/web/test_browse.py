@@ -324,12 +324,21 @@ def test_walking_the_runs_in_batches_finds_the_same_pages_as_one_sorted_query(
 
     def pages(size: int) -> list[list[tuple[str, str, str, int]]]:
         total = site.store.ti_browse(**filters, limit=1)[1]
-        return [[(t.dag_id, t.run_id, t.task_id, t.map_index) for t in rows]
-                for offset in range(0, total + size, size)
-                for rows, count in [site.store.ti_browse(**filters, limit=size, offset=offset)] if count == total]
+        found = []
+        for offset in range(0, total + size, size):
+            rows, count = site.store.ti_browse(**filters, limit=size, offset=offset)
+            assert count == total
+            found.append([(t.dag_id, t.run_id, t.task_id, t.map_index) for t in rows])
+        return found
 
     expected = {size: pages(size) for size in (1, 3, 7)}
     assert sum(map(len, expected[3])) == site.store.ti_browse(**filters)[1] > 0
     monkeypatch.setattr(queries, "_SORTED_IN_ONE_QUERY", 0)
     monkeypatch.setattr(queries, "_RUN_BATCH", 2)
     assert {size: pages(size) for size in (1, 3, 7)} == expected
+
+
+def test_pages_keep_every_value_of_a_repeated_filter(site: WebSite) -> None:
+    response = site.client("viewer").get("/browse/runs?state=failed&state=success&page=99")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("?state=failed&state=success&page=1")

@@ -116,7 +116,15 @@ def dags(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def test_every_task_is_one_row_after_its_groups_and_folding_keeps_every_edge_between_nodes(
         dag: tuple[list[dict[str, Any]], list[dict[str, Any]]], fold_picks: set[int]) -> None:
     tasks, groups = dag
-    rows = grid_rows(tasks, groups, ["r"], [])
+    tis = [ti(t["task_id"], "r", "success", 1.0, i) for n, t in enumerate(tasks) for i in range(n % 3)]
+    rows = grid_rows(tasks, groups, ["r"], tis)
+    held = {g["group_id"]: [t["task_id"] for t in tasks if t["task_group"] and
+                            (t["task_group"] == g["group_id"] or t["task_group"].startswith(g["group_id"] + "."))]
+            for g in groups}
+    for row in rows:  # a group's cell sums up exactly the instances of the tasks it holds
+        if row.kind == "group":
+            count = sum(1 for x in tis if x.task_id in held[row.row_id])
+            assert (row.cells[0].instances or 0) == count and (row.cells[0] == EMPTY) == (count == 0)
     task_rows = [r for r in rows if r.kind != "group"]
     assert sorted(r.row_id for r in task_rows) == sorted(t["task_id"] for t in tasks)
     position = {r.row_id: i for i, r in enumerate(rows)}

@@ -54,6 +54,11 @@ def test_mapped_cells_groups_and_labels(store: Any) -> None:
     group_row = re.search(r'<tr data-row="section" class="group">(.*?)</tr>', grid, re.S).group(1)
     assert 'data-group="section">section</button>' in group_row and '<td class="state-success"' in group_row
     assert '<tr data-row="section.inner" class="task" data-groups="section">' in grid
+    polled = client.get("/dags/shapes/grid.json").get_json()
+    assert polled["runs"] == [[run_id, "failed"]]
+    assert polled["rows"]["fail_on_two"] == [["failed", polled["rows"]["fail_on_two"][0][1], 3, "1 failed, 2 success"]]
+    assert polled["rows"]["section"] == [["success", polled["rows"]["section"][0][1], 1, "1 success"]]
+    assert polled["rows"]["check"][0][:3] == ["success", polled["rows"]["check"][0][1], None]
     listing = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two").get_data(as_text=True)
     assert "3 mapped instances" in listing and "map_index=2" in listing
     one = client.get(f"/dags/shapes/runs/{run_id}/tasks/fail_on_two?map_index=1")

@@ -4,9 +4,13 @@
 
 const FINISHED = new Set(["success", "failed", "skipped", "upstream_failed", "removed"]);
 
-function swapState(el, state) {
+function setState(el, state) {  // swap the state-* class, keeping the element's other classes
   for (const cls of [...el.classList]) if (cls.startsWith("state-")) el.classList.remove(cls);
   el.classList.add("state-" + state);
+}
+
+function swapState(el, state) {  // a run header's or badge's state, and the end of its title
+  setState(el, state);
   el.title = el.title.replace(/[^·]*$/, " " + state);
 }
 
@@ -25,16 +29,27 @@ function setupGrid(wrap) {
   const table = wrap.querySelector("table.grid");
   const runs = [...table.tHead.rows[0].cells].slice(1).map((th) => th.dataset.runId);
   const rows = () => [...table.tBodies[0].rows].filter((tr) => !tr.hidden);
+  const rowOf = (id) => table.querySelector(`tbody tr[data-row="${CSS.escape(id)}"]`);
   const where = (td) => [td.parentElement, runs[td.cellIndex - 1]];
   const storeKey = "miniflow.grid.folded." + wrap.dataset.dagId;
   let folded;
   try { folded = new Set(JSON.parse(localStorage.getItem(storeKey) || "[]")); } catch (e) { folded = new Set(); }
+  let cursor = null;
 
+  const moveTo = (td) => {
+    if (cursor) cursor.classList.remove("cursor");
+    cursor = td;
+    if (td) { td.classList.add("cursor"); td.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+  };
   const applyFolds = () => {
     for (const tr of table.tBodies[0].rows) {
       tr.hidden = (tr.dataset.groups || "").split(" ").some((g) => folded.has(g));
       const button = tr.querySelector("button.fold");
       if (button) button.setAttribute("aria-expanded", String(!folded.has(button.dataset.group)));
+    }
+    if (cursor && cursor.parentElement.hidden) {  // onto the row of the group that hid it
+      const outermost = cursor.parentElement.dataset.groups.split(" ").find((g) => folded.has(g));
+      moveTo(rowOf(outermost).cells[cursor.cellIndex]);
     }
     try { localStorage.setItem(storeKey, JSON.stringify([...folded])); } catch (e) { /* private mode */ }
   };
@@ -45,20 +60,18 @@ function setupGrid(wrap) {
     const button = document.getElementById(id);
     if (button) button.addEventListener("click", all(fold));
   }
-  table.addEventListener("click", (event) => {
-    const button = event.target.closest("button.fold");
-    if (button) { toggle(button.dataset.group); return; }
-    const td = event.target.closest("td");
-    if (td) { moveTo(td); open(td); }
-  });
-  applyFolds();
-
   const open = (td) => {
     const [tr, runId] = where(td);
     if (tr.classList.contains("group")) { toggle(tr.dataset.row); return; }
     window.location = wrap.dataset.tiUrl.replace("%7Brun%7D", encodeURIComponent(runId))
       .replace("%7Btask%7D", encodeURIComponent(tr.dataset.row));
   };
+  table.addEventListener("click", (event) => {
+    const button = event.target.closest("button.fold");
+    if (button) { toggle(button.dataset.group); return; }
+    const td = event.target.closest("td");
+    if (td) { moveTo(td); open(td); }
+  });
   table.addEventListener("mouseover", (event) => {
     const td = event.target.closest("td");
     if (!td || td.title) return;
@@ -70,28 +83,27 @@ function setupGrid(wrap) {
     else parts.push(state === "none" ? "no state" : state + (td.dataset.s ? ` (${td.dataset.s})` : ""));
     td.title = parts.join(" · ");
   });
+  applyFolds();
 
-  // Keyboard: arrows move the cursor over visible cells, Home/End jump to the first or
-  // latest run, Enter opens the cell (or folds a group), Space folds the cursor's group.
-  let cursor = null;
-  const moveTo = (td) => {
-    if (cursor) cursor.classList.remove("cursor");
-    cursor = td;
-    if (td) { td.classList.add("cursor"); td.scrollIntoView({ block: "nearest", inline: "nearest" }); }
-  };
+  // Keyboard, on the grid itself (a focused fold button keeps its own keys): arrows
+  // move the cursor over visible cells, Home/End jump to the first or latest run,
+  // Enter opens the cell (or folds a group's row), Space folds the group the cursor is
+  // on or in.
   table.addEventListener("focus", () => {
-    if ((!cursor || cursor.parentElement.hidden) && rows().length && runs.length) moveTo(rows()[0].cells[runs.length]);
+    if (!cursor && rows().length && runs.length) moveTo(rows()[0].cells[runs.length]);
   });
   table.addEventListener("keydown", (event) => {
-    if (!cursor) return;
+    if (!cursor || event.target !== table) return;
     const visible = rows(), r = visible.indexOf(cursor.parentElement), c = cursor.cellIndex;
     const at = (row, col) => visible[Math.max(0, Math.min(visible.length - 1, row))]
       .cells[Math.max(1, Math.min(runs.length, col))];
     const moves = { ArrowUp: [r - 1, c], ArrowDown: [r + 1, c], ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1],
                     Home: [r, 1], End: [r, runs.length] };
+    const tr = cursor.parentElement;
+    const group = tr.classList.contains("group") ? tr.dataset.row : (tr.dataset.groups || "").split(" ").pop();
     if (moves[event.key]) moveTo(at(...moves[event.key]));
     else if (event.key === "Enter") open(cursor);
-    else if (event.key === " " && cursor.parentElement.classList.contains("group")) toggle(cursor.parentElement.dataset.row);
+    else if (event.key === " " && group) toggle(group);
     else return;
     event.preventDefault();
   });
@@ -103,6 +115,10 @@ async function refreshGrid(wrap) {
   const data = await response.json();
   const table = wrap.querySelector("table.grid");
   const columns = [...table.tHead.rows[0].cells].slice(1).map((th) => th.dataset.runId);
+  if (data.runs.map(([runId]) => runId).join("\n") !== columns.join("\n")) {
+    window.location.reload();  // a run came or went: the columns are no longer the page's
+    return false;
+  }
   let unfinished = false;
   for (const [runId, state] of data.runs) {
     const head = wrap.querySelector(`.run-head[data-run-id="${CSS.escape(runId)}"]`);
@@ -112,14 +128,12 @@ async function refreshGrid(wrap) {
     if (!FINISHED.has(state)) unfinished = true;
   }
   for (const tr of table.tBodies[0].rows) {
-    (data.rows[tr.dataset.row] || []).forEach(([state, seconds, count], i) => {
-      const column = columns.indexOf(data.runs[i][0]);
-      if (column < 0) return;
-      const td = tr.cells[column + 1];
-      for (const cls of [...td.classList]) if (cls.startsWith("state-")) td.classList.remove(cls);
-      td.classList.add("state-" + state);
+    (data.rows[tr.dataset.row] || []).forEach(([state, seconds, instances, states], i) => {
+      const td = tr.cells[i + 1];
+      setState(td, state);
       if (seconds === null) delete td.dataset.d; else td.dataset.d = seconds;
-      if (tr.classList.contains("mapped") && count !== null) td.textContent = count;
+      if (instances === null) delete td.dataset.s; else td.dataset.s = states;
+      if (tr.classList.contains("mapped")) td.textContent = instances === null ? "" : instances;
       td.removeAttribute("title");
     });
   }
