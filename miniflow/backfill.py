@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import MiniflowError
-from miniflow.serialization import task_rows
+from miniflow.serialization import dag_record, task_rows
 from miniflow.state import DagRunState, Override
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.timetables import DagRunInfo, TimeRestriction
@@ -122,7 +122,7 @@ class Backfill:
                 self.store.clear_tis(failed)
 
     def run(self, on_progress: Callable[[BackfillProgress], None] | None = None) -> BackfillProgress:
-        self.store.sync_dags([self.dag])
+        self.store.sync_dags([dag_record(self.dag)])
         self.prepare_runs()
         self.executor.start()
         interrupted = False

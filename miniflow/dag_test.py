@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import DagDefinitionError
-from miniflow.serialization import task_rows
+from miniflow.serialization import dag_record, task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 
@@ -54,7 +54,7 @@ def run_dag_test(
     from miniflow.db.store import get_store
 
     store = store or get_store()
-    store.sync_dags([dag])
+    store.sync_dags([dag_record(dag)])
     logical_date = logical_date or _now()
     interval = dag.timetable.infer_manual_data_interval(logical_date)
     run_id = f"manual__{logical_date.isoformat()}"

@@ -25,7 +25,7 @@ from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
-from miniflow.serialization import task_rows
+from miniflow.serialization import dag_record, task_rows
 from miniflow.sla import check_slas, has_slas
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -301,7 +301,7 @@ class Scheduler:
         self._sync(reloaded, errors, set(changed) | deleted)
 
     def _sync(self, dags: list[DAG], errors: list[Any], files: set[str] | None) -> None:
-        self.store.sync_dags(dags, errors, processed_files=files)
+        self.store.sync_dags([dag_record(d) for d in dags], errors, processed_files=files)
         now = _now()
         for dag in dags:
             self._update_next_dagrun(dag, now)

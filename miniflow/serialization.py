@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.mapping import is_mapped
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
 
-__all__ = ["serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights", "operator_name"]
+__all__ = ["DagRecord", "dag_record", "serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights",
+           "operator_name"]
 
 
 def to_plain(value: Any) -> Any:
@@ -159,6 +161,54 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             for (up, down), info in sorted(dag.edge_info.items()) if info.get("label") is not None
         ],
     }
+
+
+@dataclass(frozen=True)
+class DagRecord:
+    """What the metadata DB keeps of a loaded DAG: its row, its serialized form, the
+    datasets it waits for and updates, and its file's source. The store takes these,
+    never DAG objects, so it needs nothing of the authoring layer."""
+
+    dag_id: str
+    fileloc: str
+    owners: str
+    owner_links: dict[str, str] | None
+    description: str | None
+    schedule: str
+    timezone: str
+    tags: list[str]
+    max_active_runs: int
+    max_active_tasks: int
+    is_paused_upon_creation: bool | None
+    dataset_uris: tuple[str, ...]  # the datasets its schedule waits for
+    dataset_aliases: tuple[str, ...]
+    outlet_uris: tuple[str, ...]  # the datasets its tasks update
+    data: dict[str, Any]  # serialize_dag's form
+    dag_hash: str
+    source_code: str | None
+
+
+def dag_record(dag: DAG) -> DagRecord:
+    """`dag` as the store records it."""
+    condition = getattr(dag.timetable, "dataset_condition", None)
+    data = serialize_dag(dag)
+    return DagRecord(
+        dag_id=dag.dag_id, fileloc=dag.fileloc, owners=dag.owner, owner_links=dict(dag.owner_links) or None,
+        description=dag.description, schedule=dag.timetable.summary, timezone=str(dag.timezone),
+        tags=list(dag.tags), max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks,
+        is_paused_upon_creation=dag.is_paused_upon_creation,
+        dataset_uris=tuple(condition.iter_uris()) if condition else (),
+        dataset_aliases=tuple(condition.iter_aliases()) if condition else (),
+        outlet_uris=tuple(o.uri for t in dag.task_dict.values() for o in (t.outlets or []) if hasattr(o, "uri")),
+        data=data, dag_hash=dag_hash(data), source_code=_read_source(dag.fileloc))
+
+
+def _read_source(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def dag_hash(data: dict[str, Any]) -> str:

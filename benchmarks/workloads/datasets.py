@@ -60,7 +60,7 @@ for i in range({consumers}):
     EmptyOperator(task_id="t", dag=dag)
     dags.append(dag)
 store = get_store()
-store.sync_dags(dags, paused_by_default=False)
+store.sync_dags([dag_record(d) for d in dags], paused_by_default=False)
 scheduler = Scheduler(store, SequentialExecutor())
 scheduler.dags = {{d.dag_id: d for d in dags}}
 times = []

@@ -74,7 +74,7 @@ from miniflow.taskinstancekey import TaskInstanceKey
 
 dag = DagBag(sys.argv[1], include_examples=False).get_dag("{dag_id}")
 store = get_store()
-store.sync_dags([dag])
+store.sync_dags([dag_record(dag)])
 when = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 store.create_run(dag.dag_id, task_rows(dag, when), "r", when, None, "manual", state=DagRunState.RUNNING)
 scheduler = Scheduler(store, SequentialExecutor({{dag.dag_id: dag}}, store))

@@ -74,7 +74,7 @@ for i in range({dags}):
         previous = task
     dags.append(dag)
 store = get_store()
-store.sync_dags(dags, paused_by_default=True)
+store.sync_dags([dag_record(d) for d in dags], paused_by_default=True)
 executor = SequentialExecutor()
 scheduler = Scheduler(store, executor)
 scheduler.dags = {{d.dag_id: d for d in dags}}

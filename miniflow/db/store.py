@@ -71,9 +71,9 @@ from miniflow.taskinstancekey import TaskInstanceKey
 
 if TYPE_CHECKING:
     from miniflow.connections import Connection as ConnectionInfo
-    from miniflow.dag import DAG
     from miniflow.dagbag import ImportErrorInfo
     from miniflow.dagrun import RunDecisions
+    from miniflow.serialization import DagRecord
     from miniflow.timetables import DataInterval
 
 __all__ = ["Store", "get_store", "reset_store", "utcnow"]
@@ -163,12 +163,13 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def sync_dags(
         self,
-        dags: Sequence[DAG],
+        dags: Sequence[DagRecord],
         import_errors: Sequence[ImportErrorInfo] = (),
         processed_files: Iterable[str] | None = None,
         paused_by_default: bool | None = None,
     ) -> None:
-        """Record loaded DAGs (and their structure) and the import errors of their files.
+        """Record loaded DAGs (`miniflow.serialization.dag_record`) and the import
+        errors of their files.
 
         New DAGs start paused as `paused_by_default` says (by default the store's
         `paused_at_creation`, so every path that registers a DAG agrees), unless the DAG
@@ -177,8 +178,6 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         `processed_files` (whole files that were just parsed) are marked inactive; a
         caller syncing a single DAG passes none, and touches no other DAG.
         """
-        from miniflow.serialization import dag_hash, serialize_dag
-
         now = utcnow()
         paused_default = self.paused_at_creation if paused_by_default is None else paused_by_default
         files = set(processed_files or ())
@@ -191,11 +190,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             for dag in dags:
                 seen.add(dag.dag_id)
                 values = dict(
-                    fileloc=dag.fileloc, owners=dag.owner, owner_links=dict(dag.owner_links) or None,
-                    description=dag.description,
-                    schedule=dag.timetable.summary, timezone=str(dag.timezone), tags=list(dag.tags),
-                    is_active=True, max_active_runs=dag.max_active_runs,
-                    max_active_tasks=dag.max_active_tasks, last_parsed=now,
+                    fileloc=dag.fileloc, owners=dag.owners, owner_links=dag.owner_links, description=dag.description,
+                    schedule=dag.schedule, timezone=dag.timezone, tags=dag.tags, is_active=True,
+                    max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks, last_parsed=now,
                 )
                 if dag.dag_id in known:
                     conn.execute(update(DAG_T).where(DAG_T.c.dag_id == dag.dag_id).values(**values))
@@ -204,16 +201,10 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                     conn.execute(insert(DAG_T).values(
                         dag_id=dag.dag_id, is_paused=paused_default if paused is None else paused, **values
                     ))
-                condition = getattr(dag.timetable, "dataset_condition", None)
-                self.sync_dataset_references(
-                    conn, dag.dag_id, condition.iter_uris() if condition else (),
-                    condition.iter_aliases() if condition else (),
-                    [o.uri for t in dag.task_dict.values() for o in (t.outlets or []) if hasattr(o, "uri")])
-                data = serialize_dag(dag)
-                digest = dag_hash(data)
-                if hashes.get(dag.dag_id) != digest:
-                    row = dict(fileloc=dag.fileloc, data=data, dag_hash=digest, last_updated=now,
-                               source_code=_read_source(dag.fileloc))
+                self.sync_dataset_references(conn, dag.dag_id, dag.dataset_uris, dag.dataset_aliases, dag.outlet_uris)
+                if hashes.get(dag.dag_id) != dag.dag_hash:
+                    row = dict(fileloc=dag.fileloc, data=dag.data, dag_hash=dag.dag_hash, last_updated=now,
+                               source_code=dag.source_code)
                     if dag.dag_id in hashes:
                         conn.execute(update(SER_T).where(SER_T.c.dag_id == dag.dag_id).values(**row))
                     else:
@@ -800,14 +791,6 @@ def _key_filter(key: TaskInstanceKey, table: Any = TI_T) -> tuple[Any, ...]:
 
 def _row_key(row: Any) -> TaskInstanceKey:
     return TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index)
-
-
-def _read_source(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 _store: Store | None = None
