@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,7 @@ class RunStates:
         self.waiting: set[TIKey] = set()
         self.unfinished: set[TIKey] = set()
         self.moving: set[TIKey] = set()
+        self._tally: _UpstreamTally | None = None  # built by the first `upstream_states`
 
     @classmethod
     def of(cls, states: Mapping[TIKey, TIS | str | None],
@@ -75,7 +76,10 @@ class RunStates:
 
     def set(self, key: TIKey, state: TIS | str | None, next_try_at: dt.datetime | None = None) -> None:
         state = TIS(state) if state is not None else None
-        self.by_task[key[0]][key[1]] = state
+        instances = self.by_task[key[0]]
+        if self._tally is not None:
+            self._tally.move(key[0], instances.get(key[1], _ABSENT), state)
+        instances[key[1]] = state
         self.next_try_at[key] = next_try_at
         for members, belongs in ((self.waiting, state in _WAITING), (self.unfinished, state not in FINISHED),
                                  (self.moving, state in _MOVING)):
@@ -85,13 +89,22 @@ class RunStates:
                 members.discard(key)
 
     def drop(self, key: TIKey) -> None:
-        self.by_task[key[0]].pop(key[1], None)
+        instances = self.by_task[key[0]]
+        if self._tally is not None and key[1] in instances:
+            self._tally.move(key[0], instances[key[1]], _ABSENT)
+        instances.pop(key[1], None)
         self.next_try_at.pop(key, None)
         for members in (self.waiting, self.unfinished, self.moving):
             members.discard(key)
 
     def state(self, key: TIKey) -> TIS | None:
         return self.by_task[key[0]].get(key[1])
+
+    def upstream_states(self, dag: DAG, task_id: str) -> Counter[TIS | None]:
+        """How many instances of `task_id`'s upstream tasks are in each state."""
+        if self._tally is None or self._tally.dag is not dag:
+            self._tally = _UpstreamTally(dag, self.by_task)
+        return self._tally.counts[task_id]
 
     def __len__(self) -> int:
         return len(self.next_try_at)
@@ -140,6 +153,30 @@ class RunView:
 
 
 _UNSEEN = object()
+_ABSENT = object()  # no instance (in `_UpstreamTally.move`)
+
+
+class _UpstreamTally:
+    """Per task, the states of its upstream tasks' instances, counted and kept up to
+    date as states change: deciding a task then reads counts instead of every upstream
+    instance, so a fan-in of n tasks, decided again as each upstream one ends, costs
+    O(n) in all, not O(n^2)."""
+
+    def __init__(self, dag: DAG, by_task: Mapping[str, Mapping[int, TIS | None]]) -> None:
+        self.dag = dag
+        self.downstream = {t: task.downstream_task_ids for t, task in dag.task_dict.items()}
+        self.counts: dict[str, Counter[TIS | None]] = defaultdict(Counter)
+        for task_id, instances in by_task.items():
+            for state in instances.values():
+                self.move(task_id, _ABSENT, state)
+
+    def move(self, task_id: str, before: object, after: object) -> None:
+        for down in self.downstream.get(task_id, ()):
+            counts = self.counts[down]
+            if before is not _ABSENT:
+                counts[before] -= 1  # type: ignore[index]
+            if after is not _ABSENT:
+                counts[after] += 1  # type: ignore[index]
 
 
 def evaluate_run(
@@ -191,7 +228,8 @@ def evaluate_run(
         units = [[i] for i in waiting] if group is not None else [waiting]
         for unit in units:
             verdict = _verdict(task, dag, current, unit[0] if group is not None else None, group,
-                               needs_setups.get(tid, ()))
+                               needs_setups.get(tid, ()),
+                               _upstream_tally(run, dag, task, decided) if group is None else None)
             if verdict is None:
                 continue
             if verdict is Decision.RUN:
@@ -265,10 +303,33 @@ def _needing_setup(dag: DAG) -> dict[str, list[str]]:
     return dag.derived("needing_setup", compute)
 
 
+def _upstream_tally(run: RunStates, dag: DAG, task: BaseOperator,
+                    decided: Mapping[str, Mapping[int, TIS]]) -> Counter[TIS | None]:
+    """The states of `task`'s upstream instances, with this call's verdicts laid over."""
+    counts = Counter(run.upstream_states(dag, task.task_id))
+    upstream = task.upstream_task_ids
+    for up in (upstream if len(upstream) < len(decided) else decided):
+        for index, state in decided.get(up, {}).items() if up in upstream else ():
+            counts[run.by_task[up].get(index)] -= 1
+            counts[state] += 1
+    return counts
+
+
+def _upstream_setups(dag: DAG, task_id: str) -> list[str]:
+    def compute() -> dict[str, list[str]]:
+        return {t: [u for u in task.upstream_task_ids if dag.task_dict[u].is_setup]
+                for t, task in dag.task_dict.items()}
+
+    return dag.derived("upstream_setups", compute)[task_id]
+
+
 def _verdict(task: BaseOperator, dag: DAG, current: Mapping[str, dict[int, TIS | None]], index: int | None,
-             group: MappedTaskGroup | None, setups: Iterable[str]) -> Decision | None:
+             group: MappedTaskGroup | None, setups: Iterable[str],
+             tally: Counter[TIS | None] | None = None) -> Decision | None:
     """The trigger rule's decision for `task` (instance `index` in a mapped task group,
-    all its waiting instances otherwise); None while no upstream task has finished."""
+    all its waiting instances otherwise); None while no upstream task has finished.
+    `tally` counts the states of every upstream instance when `task` is in no mapped
+    task group (then instances are not matched by index), sparing a scan of them."""
     def instances_of(upstream_id: str) -> list[TIS | None]:
         found = current[upstream_id]
         if group is None or mapped_group_of(dag.task_dict[upstream_id]) is not group:
@@ -285,11 +346,13 @@ def _verdict(task: BaseOperator, dag: DAG, current: Mapping[str, dict[int, TIS |
             return Decision.SKIP
         if any(s is not TIS.SUCCESS for s in indirect):
             return None
-    upstream = [s for u in task.upstream_task_ids for s in instances_of(u)]
-    if upstream and task.trigger_rule is not TriggerRule.ALWAYS and not any(s in FINISHED for s in upstream):
+    if tally is None:
+        tally = Counter(s for u in task.upstream_task_ids for s in instances_of(u))
+    if (task.trigger_rule is not TriggerRule.ALWAYS and any(n > 0 for n in tally.values())
+            and not any(n > 0 for s, n in tally.items() if s in FINISHED)):
         return None  # no upstream task has finished yet: every other rule waits
-    setup_states = [s for u in task.upstream_task_ids if dag.task_dict[u].is_setup for s in instances_of(u)]
-    verdict = decide(task.trigger_rule, UpstreamCounts.of(upstream, setup_states))
+    setup_states = [s for u in _upstream_setups(dag, task.task_id) for s in instances_of(u)]
+    verdict = decide(task.trigger_rule, UpstreamCounts.from_counter(tally, setup_states))
     return None if verdict is Decision.WAIT else verdict
 
 

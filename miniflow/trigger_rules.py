@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from miniflow.state import TaskInstanceState as TIS
 
@@ -79,8 +80,12 @@ class UpstreamCounts:
     def of(cls, states: Iterable[TIS | str | None], setup_states: Iterable[TIS | str | None] = ()) -> UpstreamCounts:
         """Counts of `states`, of which `setup_states` (also included in `states`) are
         the upstream setups'."""
-        c = Counter(states)  # TaskInstanceState is a str Enum: its members equal their values
-        s = Counter(setup_states)
+        return cls.from_counter(Counter(states), setup_states)
+
+    @classmethod
+    def from_counter(cls, c: Counter[Any], setup_states: Iterable[TIS | str | None] = ()) -> UpstreamCounts:
+        """As `of`, from the states already counted (`c`: state -> how many)."""
+        s = Counter(setup_states)  # TaskInstanceState is a str Enum: its members equal their values
         return cls(
             total=sum(c.values()),
             success=c[TIS.SUCCESS],

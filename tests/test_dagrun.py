@@ -4,13 +4,14 @@ verdict follows the trigger rules, and the run's state follows Airflow's leaf ru
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from miniflow.dag import DAG
-from miniflow.dagrun import RunView, evaluate_run, run_outcome
+from miniflow.dagrun import RunStates, RunView, evaluate_run, run_outcome
 from miniflow.operators.empty import EmptyOperator
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -125,3 +126,42 @@ def test_a_failed_inner_task_with_a_successful_leaf_is_a_successful_run() -> Non
     a >> b
     assert run_outcome(dag, {A: TIS.FAILED, B: TIS.SUCCESS}) == DagRunState.SUCCESS
     assert run_outcome(dag, {A: TIS.SUCCESS, B: TIS.FAILED}) == DagRunState.FAILED
+
+
+_STATES = st.sampled_from([None, *TIS])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "join"]), st.integers(-1, 2), _STATES,
+                          st.booleans()), max_size=40))
+def test_upstream_counts_follow_every_change_of_state(changes: list[tuple[str, int, TIS | None, bool]]) -> None:
+    """The per-task tally of upstream states that spares a fan-in a scan of its
+    upstream instances equals a recount after any sequence of sets and drops."""
+    with DAG("tally", start_date=dt.datetime(2024, 1, 1), schedule=None) as dag:
+        a, b, c, join = (EmptyOperator(task_id=t) for t in ("a", "b", "c", "join"))
+        [a, b] >> join
+        c >> b
+    run = RunStates.of({("a", -1): None, ("b", -1): TIS.SUCCESS})
+    run.upstream_states(dag, "join")  # the tally exists from here on, updated by each change
+    for task_id, index, state, drop in changes:
+        if drop:
+            run.drop((task_id, index))
+        else:
+            run.set((task_id, index), state)
+    for task_id in dag.task_dict:
+        recount = Counter(s for up in dag.task_dict[task_id].upstream_task_ids for s in run.by_task[up].values())
+        assert +run.upstream_states(dag, task_id) == +recount, task_id
+
+
+def test_a_wide_fan_in_is_decided_from_counts() -> None:
+    """5,000 upstream tasks ending one by one: each decision of the join reads counts,
+    and the join runs once the last one succeeds."""
+    with DAG("fan_in", start_date=dt.datetime(2024, 1, 1), schedule=None) as dag:
+        ups = [EmptyOperator(task_id=f"t{i}") for i in range(5000)]
+        ups >> EmptyOperator(task_id="join")
+    view = RunView.load(dag, {**{(t.task_id, -1): TIS.RUNNING for t in ups}, ("join", -1): None}, {})
+    now = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    for i, task in enumerate(ups):
+        view.note(SimpleNamespace(task_id=task.task_id, map_index=-1, state=TIS.SUCCESS, next_try_at=None))
+        decisions = evaluate_run(dag, view.states, now, candidates=view.take_candidates())
+        assert decisions.runnable == ([("join", -1)] if i == len(ups) - 1 else [])
