@@ -49,6 +49,7 @@ import datetime, json, statistics, time
 from miniflow import DAG
 from miniflow.datasets import Dataset
 from miniflow.db.store import get_store
+from miniflow.serialization import dag_record
 from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.scheduler import Scheduler

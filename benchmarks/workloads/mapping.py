@@ -66,6 +66,7 @@ import datetime, json, sys, time
 from miniflow.dag_test import run_dag_test
 from miniflow.dagbag import DagBag
 from miniflow.db.store import get_store
+from miniflow.serialization import dag_record
 from miniflow.executors.sequential import SequentialExecutor
 from miniflow.scheduler import Scheduler
 from miniflow.serialization import task_rows
