@@ -228,7 +228,8 @@ def dag(dag_id: str) -> Any:
     elif tab == "details":
         shown.update(conf_json=json.dumps(run.conf or {}, indent=2) if run else "")
     elif tab == "calendar":
-        shown.update(calendar=calendar_years(_store().run_dates(dag_id), int_arg("years", 3, 1, 100)), cell=CELL)
+        years = int_arg("years", 3, 1, 100)
+        shown.update(calendar=calendar_years(_store().run_dates(dag_id, years), years), cell=CELL)
     elif tab == "about":
         shown.update(next_runs=_next_runs(data, dag_id))
     elif tab == "code":

@@ -118,16 +118,21 @@ class WebQueries:
             conn.execute(delete(DAG_T).where(DAG_T.c.dag_id == dag_id))
             return runs
 
-    def run_dates(self, dag_id: str) -> list[Row[Any]]:
-        """(logical_date, state) of every run of the DAG, for the calendar."""
+    def run_dates(self, dag_id: str, years: int | None = None) -> list[Row[Any]]:
+        """(logical_date, state) of the DAG's runs, newest first; with `years`, of the
+        latest `years` years that have runs only (the calendar's), read no further."""
+        query = (select(RUN_T.c.logical_date, RUN_T.c.state).where(RUN_T.c.dag_id == dag_id)
+                 .order_by(RUN_T.c.logical_date.desc()))
+        found: list[Row[Any]] = []
+        shown: set[int] = set()
         with self.read() as conn:
-            return list(conn.execute(select(RUN_T.c.logical_date, RUN_T.c.state).where(RUN_T.c.dag_id == dag_id)))
-
-    def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
-        if not run_ids:
-            return []
-        with self.read() as conn:
-            return list(conn.execute(select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
+            for row in conn.execute(query):
+                if years is not None and row.logical_date.year not in shown:
+                    if len(shown) == years:
+                        break
+                    shown.add(row.logical_date.year)
+                found.append(row)
+        return found
 
     def grid_tis(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
         """What the grid shows of the task instances of `run_ids`, and nothing more."""
