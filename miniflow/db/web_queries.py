@@ -134,6 +134,12 @@ class WebQueries:
                 found.append(row)
         return found
 
+    def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
+        if not run_ids:
+            return []
+        with self.read() as conn:
+            return list(conn.execute(select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
+
     def grid_tis(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
         """What the grid shows of the task instances of `run_ids`, and nothing more."""
         if not run_ids:
