@@ -6,7 +6,7 @@ serialized DAGs, so the webserver needs no DAG files."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import AirflowException
@@ -14,7 +14,7 @@ from miniflow.exceptions import AirflowException
 if TYPE_CHECKING:
     from miniflow.db.store import Store
 
-__all__ = ["external_clears"]
+__all__ = ["clear_in_run", "external_clears"]
 
 ClearItem = tuple[str, str, str, int]  # (dag_id, run_id, task_id, retries), as Store.clear_tis takes
 
@@ -72,3 +72,15 @@ def external_clears(store: Store, dag_id: str, run_id: str, task_ids: Iterable[s
         found += [(other, target.run_id, t, retries[t]) for t in sorted(chosen)]
         found += external_clears(store, other, target.run_id, chosen, left - 1)
     return found
+
+
+def clear_in_run(store: Store, dag_id: str, run_id: str, task_ids: Collection[str],
+                 map_index: int | None = None) -> int:
+    """Clear `task_ids` of one run (only their instance `map_index`, if given) as a
+    person's clear does: each with its retries anew, from the stored DAG, and what their
+    ExternalTaskMarkers point at. Returns how many task instances were cleared."""
+    serialized = store.serialized_dag(dag_id)
+    retries = {t["task_id"]: t.get("retries", 0) for t in serialized.data["tasks"]} if serialized else {}
+    own = [(dag_id, run_id, task_id, retries.get(task_id, 0)) for task_id in sorted(set(task_ids))]
+    external = [i for i in dict.fromkeys(external_clears(store, dag_id, run_id, task_ids)) if i not in own]
+    return (store.clear_tis(own, map_index) if own else 0) + (store.clear_tis(external) if external else 0)

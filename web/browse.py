@@ -88,19 +88,15 @@ def _ticked(parts: int) -> list[list[str]]:
 
 
 def _clear(dag_id: str, run_id: str, task_ids: Collection[str] | None, map_index: int | None = None) -> int:
-    """Clear tasks of one run (None: all the DAG's tasks in it) as the DAG page does:
-    each gets its retries anew, and ExternalTaskMarkers among them clear their external
-    tasks too. Returns how many task instances were cleared."""
-    from miniflow.clearing import external_clears
+    """Clear tasks of one run (None: all the DAG's tasks in it) as the DAG page does.
+    Returns how many task instances were cleared."""
+    from miniflow.clearing import clear_in_run
 
-    serialized = _store().serialized_dag(dag_id)
-    retries = {t["task_id"]: t.get("retries", 0) for t in serialized.data["tasks"]} if serialized else {}
     if task_ids is None:
-        task_ids = {t.task_id for t in _store().tis_for_runs(dag_id, [run_id])} & retries.keys()
-    items = [(dag_id, run_id, task_id, retries.get(task_id, 0)) for task_id in sorted(task_ids)]
-    external = external_clears(_store(), dag_id, run_id, task_ids)
-    return ((_store().clear_tis(items, map_index) if items else 0)
-            + (_store().clear_tis(list(dict.fromkeys(external))) if external else 0))
+        serialized = _store().serialized_dag(dag_id)
+        known = {t["task_id"] for t in serialized.data["tasks"]} if serialized else set()
+        task_ids = {t.task_id for t in _store().tis_for_runs(dag_id, [run_id])} & known
+    return clear_in_run(_store(), dag_id, run_id, task_ids, map_index)
 
 
 # --- DAG runs ---------------------------------------------------------------------------------

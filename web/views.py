@@ -349,11 +349,9 @@ def clear(dag_id: str) -> Any:
     if not request.form.get("confirmed"):
         return render_template("confirm_clear.html", dag_id=dag_id, run_id=run_id, task_id=task_id, tis=tis,
                                form=request.form)
-    from miniflow.clearing import external_clears
+    from miniflow.clearing import clear_in_run
 
-    items = [(dag_id, run_id, t.task_id, tasks[t.task_id]["retries"]) for t in tis]
-    items += external_clears(_store(), dag_id, run_id, [t.task_id for t in tis])
-    count = _store().clear_tis(list(dict.fromkeys(items)))
+    count = clear_in_run(_store(), dag_id, run_id, {t.task_id for t in tis})
     _store().log_event("clear", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id,
                        extra=f"{count} task instances")
     flash(f"Cleared {count} task instance(s)", "info")
