@@ -364,7 +364,8 @@ def delete_dag(dag_id: str) -> Any:
     """Delete a DAG's metadata, after a confirmation page."""
     _serialized(dag_id)
     if not request.form.get("confirmed"):
-        return render_template("confirm_delete.html", dag_id=dag_id, runs=len(_store().run_dates(dag_id)))
+        runs = sum(_store().run_counts([dag_id])[dag_id].values())
+        return render_template("confirm_delete.html", dag_id=dag_id, runs=runs)
     runs = _store().delete_dag(dag_id)
     _store().log_event("delete_dag", owner=g.user.username, dag_id=dag_id, extra=f"{runs} runs")
     flash(f"Deleted {dag_id} and its {runs} run(s); it comes back, without history, while its file is in the "

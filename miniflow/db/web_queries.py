@@ -118,16 +118,16 @@ class WebQueries:
             conn.execute(delete(DAG_T).where(DAG_T.c.dag_id == dag_id))
             return runs
 
-    def run_dates(self, dag_id: str, years: int | None = None) -> list[Row[Any]]:
-        """(logical_date, state) of the DAG's runs, newest first; with `years`, of the
-        latest `years` years that have runs only (the calendar's), read no further."""
+    def run_dates(self, dag_id: str, years: int) -> list[Row[Any]]:
+        """(logical_date, state) of the DAG's runs in the latest `years` years that have
+        runs (the calendar's), newest first; older runs are not read."""
         query = (select(RUN_T.c.logical_date, RUN_T.c.state).where(RUN_T.c.dag_id == dag_id)
                  .order_by(RUN_T.c.logical_date.desc()))
         found: list[Row[Any]] = []
         shown: set[int] = set()
         with self.read() as conn:
             for row in conn.execute(query):
-                if years is not None and row.logical_date.year not in shown:
+                if row.logical_date.year not in shown:
                     if len(shown) == years:
                         break
                     shown.add(row.logical_date.year)
