@@ -43,6 +43,13 @@ class WebQueries:
     read: Any
     write: Any
 
+    def _counted_page(self, query: Select[Any], order: tuple[Any, ...], limit: int,
+                      offset: int) -> tuple[list[Row[Any]], int]:
+        """One page of `query`'s rows in `order`, and how many rows it has in all."""
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            return list(conn.execute(query.order_by(*order).limit(limit).offset(offset))), total
+
     # --- DAGs ---------------------------------------------------------------------------
 
     def dag_page(self, search: str | None = None, tag: str | None = None, paused: bool | None = None,
@@ -52,14 +59,12 @@ class WebQueries:
             query = query.where(_contains(DAG_T.c.dag_id, search))
         if paused is not None:
             query = query.where(DAG_T.c.is_paused.is_(paused))
-        with self.read() as conn:
-            if tag:
-                # Tags are a small JSON list per DAG: filter in Python, then paginate.
+        if tag:
+            # Tags are a small JSON list per DAG: filter in Python, then paginate.
+            with self.read() as conn:
                 rows = [r for r in conn.execute(query.order_by(_order(DAG_T, order_by))) if tag in (r.tags or [])]
-                return rows[offset:offset + limit], len(rows)
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = list(conn.execute(query.order_by(_order(DAG_T, order_by)).limit(limit).offset(offset)))
-            return rows, total
+            return rows[offset:offset + limit], len(rows)
+        return self._counted_page(query, (_order(DAG_T, order_by),), limit, offset)
 
     def all_tags(self) -> list[str]:
         with self.read() as conn:
@@ -98,10 +103,7 @@ class WebQueries:
         query = select(RUN_T).where(RUN_T.c.dag_id == dag_id)
         if state:
             query = query.where(RUN_T.c.state == state)
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = list(conn.execute(query.order_by(_order(RUN_T, order_by)).limit(limit).offset(offset)))
-        return rows, total
+        return self._counted_page(query, (_order(RUN_T, order_by),), limit, offset)
 
     def delete_dag(self, dag_id: str) -> int:
         """Delete a DAG's metadata: its runs and task instances with their history,
@@ -152,10 +154,7 @@ class WebQueries:
     def ti_page(self, dag_id: str, run_id: str, limit: int = 100, offset: int = 0,
                 order_by: str = "task_id") -> tuple[list[Row[Any]], int]:
         query = select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = list(conn.execute(query.order_by(_order(TI_T, order_by)).limit(limit).offset(offset)))
-        return rows, total
+        return self._counted_page(query, (_order(TI_T, order_by),), limit, offset)
 
     def xcom_entries(self, dag_id: str, run_id: str, task_id: str, key: str | None = None,
                      map_index: int = -1) -> list[Row[Any]]:
@@ -206,8 +205,8 @@ class WebQueries:
         where = _browse_filter(RUN_T.c.dag_id, dag_id_search, RUN_T.c.state, states, start, end)
         if run_type:
             where.append(RUN_T.c.run_type == run_type)
-        return self._browse_page(select(RUN_T).where(*where), (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc()),
-                                 limit, offset)
+        return self._counted_page(select(RUN_T).where(*where), (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc()),
+                                  limit, offset)
 
     def ti_browse(self, dag_id_search: str | None = None, task_id_search: str | None = None,
                   states: Sequence[str] = (), start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -256,12 +255,6 @@ class WebQueries:
                 passed += here
             return page, total
 
-    def _browse_page(self, query: Select[Any], order: tuple[Any, ...], limit: int,
-                     offset: int) -> tuple[list[Row[Any]], int]:
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            return list(conn.execute(query.order_by(*order).limit(limit).offset(offset))), total
-
     # --- import errors, events, health ---------------------------------------------------
 
     def import_error_page(self, limit: int = 100, offset: int = 0) -> tuple[list[Row[Any]], int]:
@@ -274,10 +267,7 @@ class WebQueries:
         query = select(LOG_T)
         if dag_id:
             query = query.where(LOG_T.c.dag_id == dag_id)
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = list(conn.execute(query.order_by(LOG_T.c.dttm.desc(), LOG_T.c.id.desc()).limit(limit).offset(offset)))
-        return rows, total
+        return self._counted_page(query, (LOG_T.c.dttm.desc(), LOG_T.c.id.desc()), limit, offset)
 
     def latest_heartbeat(self, job_type: str = "scheduler") -> dt.datetime | None:
         with self.read() as conn:
