@@ -33,7 +33,7 @@ def build(home: Path, dags: int, runs: int, tasks: int, mapped: int, calendar: i
     from miniflow.db.tables import RUN_T, TI_T
     from miniflow.decorators import task
     from miniflow.operators.empty import EmptyOperator
-    from miniflow.serialization import dag_record, task_rows
+    from miniflow.serialization import parsed_dag, task_rows
     from miniflow.state import DagRunState
     from miniflow.task_group import TaskGroup
 
@@ -60,7 +60,7 @@ def build(home: Path, dags: int, runs: int, tasks: int, mapped: int, calendar: i
         double.expand(x=list(range(mapped)))
     with DAG("calendar", start_date=START, schedule="@daily") as daily:
         EmptyOperator(task_id="only")
-    store.sync_dags([dag_record(d) for d in [*small, big, wide, daily]])
+    store.sync_dags([parsed_dag(d) for d in [*small, big, wide, daily]])
     ids = {}
     with store.write() as conn:
         for dag, count in ((big, runs), (daily, calendar), (wide, 1)):

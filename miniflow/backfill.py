@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import MiniflowError
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState, Override
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.timetables import DagRunInfo, TimeRestriction
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import SchedulerStore
     from miniflow.executors.base import BaseExecutor
 
 __all__ = ["backfill_infos", "Backfill", "BackfillProgress"]
@@ -75,7 +75,7 @@ class BackfillProgress:
 class Backfill:
     def __init__(
         self,
-        store: Store,
+        store: SchedulerStore,
         executor: BaseExecutor,
         dag: DAG,
         start: dt.datetime,
@@ -122,7 +122,7 @@ class Backfill:
                 self.store.clear_tis(failed)
 
     def run(self, on_progress: Callable[[BackfillProgress], None] | None = None) -> BackfillProgress:
-        self.store.sync_dags([dag_record(self.dag)])
+        self.store.sync_dags([parsed_dag(self.dag)])
         self.prepare_runs()
         self.executor.start()
         interrupted = False

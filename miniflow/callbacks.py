@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from miniflow.state import DagRunState
+from miniflow.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import SchedulerStore
 
 __all__ = ["call_callbacks", "run_dag_callback"]
 
@@ -35,7 +35,7 @@ def call_callbacks(callbacks: Callbacks, context: dict[str, Any], name: str,
             logger.exception("%s raised; the state stays as it is", name)
 
 
-def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState, reason: str | None = None) -> None:
+def run_dag_callback(dag: DAG, store: SchedulerStore, run_id: str, outcome: DagRunState, reason: str | None = None) -> None:
     """on_success_callback / on_failure_callback of a run that just ended; `reason` is
     the context's ``reason`` (Airflow's "timed_out" for a dagrun_timeout)."""
     success = outcome == DagRunState.SUCCESS
@@ -51,7 +51,7 @@ def run_dag_callback(dag: DAG, store: Store, run_id: str, outcome: DagRunState, 
     row = rows[-1] if rows else None
     ti = TaskInstance(copy.copy(last), run, row.try_number if row else 1, row.max_tries if row else 0, store,
                       map_index=row.map_index if row else -1)
-    ti.state = row.state if row else None
+    ti.state = TaskInstanceState(row.state) if row and row.state else None
     context = build_context(ti)
     context["reason"] = reason or ("success" if success else "task_failure")
     name = "on_success_callback" if success else "on_failure_callback"

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from miniflow.exceptions import AirflowException
 
 if TYPE_CHECKING:
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import ClearingStore
 
 __all__ = ["clear_in_run", "external_clears"]
 
-ClearItem = tuple[str, str, str, int]  # (dag_id, run_id, task_id, retries), as Store.clear_tis takes
+ClearItem = tuple[str, str, str, int]  # (dag_id, run_id, task_id, retries), as clear_tis takes
 
 
 def _marker_date(template: Any, run: Any) -> dt.datetime | None:
@@ -36,7 +36,7 @@ def _marker_date(template: Any, run: Any) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def external_clears(store: Store, dag_id: str, run_id: str, task_ids: Iterable[str],
+def external_clears(store: ClearingStore, dag_id: str, run_id: str, task_ids: Iterable[str],
                     depth: int | None = None) -> list[ClearItem]:
     """The task instances of other DAGs that clearing `task_ids` of `dag_id`'s run
     `run_id` also clears, through the ExternalTaskMarkers among them."""
@@ -74,7 +74,7 @@ def external_clears(store: Store, dag_id: str, run_id: str, task_ids: Iterable[s
     return found
 
 
-def clear_in_run(store: Store, dag_id: str, run_id: str, task_ids: Collection[str],
+def clear_in_run(store: ClearingStore, dag_id: str, run_id: str, task_ids: Collection[str],
                  map_index: int | None = None) -> int:
     """Clear `task_ids` of one run (only their instance `map_index`, if given) as a
     person's clear does: each with its retries anew, from the stored DAG, and what their

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import DagDefinitionError
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import SchedulerStore
 
 __all__ = ["DagTestResult", "run_dag_test", "run_until_done"]
 
@@ -45,7 +45,7 @@ def run_dag_test(
     dag: DAG,
     logical_date: dt.datetime | None = None,
     conf: dict[str, Any] | None = None,
-    store: Store | None = None,
+    store: SchedulerStore | None = None,
     echo: bool = False,
 ) -> DagTestResult:
     """Run `dag` once for `logical_date` (now by default) and return every task
@@ -54,7 +54,7 @@ def run_dag_test(
     from miniflow.db.store import get_store
 
     store = store or get_store()
-    store.sync_dags([dag_record(dag)])
+    store.sync_dags([parsed_dag(dag)])
     logical_date = logical_date or _now()
     interval = dag.timetable.infer_manual_data_interval(logical_date)
     run_id = f"manual__{logical_date.isoformat()}"
@@ -69,7 +69,7 @@ def run_dag_test(
     return DagTestResult(run_id, state, tis)
 
 
-def run_until_done(store: Store, dag: DAG, run_id: str, echo: bool = False) -> DagRunState:
+def run_until_done(store: SchedulerStore, dag: DAG, run_id: str, echo: bool = False) -> DagRunState:
     """Drive one run to its end in this process, with the scheduler's own steps and the
     sequential executor; returns the run's final state."""
     from miniflow.executors.sequential import SequentialExecutor

@@ -40,7 +40,7 @@ from miniflow.xcom import XCOM_RETURN_KEY, XComArg, serialize_value
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import RunnerStore
 
 __all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance", "fail_lost_try", "fail_lost_row"]
 
@@ -133,7 +133,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
     return outcome
 
 
-def _stop_the_rest(store: Store, dag: DAG, key: TaskInstanceKey) -> None:
+def _stop_the_rest(store: RunnerStore, dag: DAG, key: TaskInstanceKey) -> None:
     """fail_stop: a failed task ends its run's other work -- running tries fail (and stop),
     the rest are skipped; teardowns still run, as in Airflow."""
     spare = [key.task_id, *(t.task_id for t in dag.task_dict.values() if t.is_teardown)]
@@ -205,10 +205,10 @@ class _Heartbeat(threading.Thread):
     def __init__(self, interval: float) -> None:
         super().__init__(daemon=True, name="miniflow-heartbeat")
         self.interval = interval
-        self.current: tuple[Store, Any, Callable[[], None] | None] | None = None
+        self.current: tuple[RunnerStore, Any, Callable[[], None] | None] | None = None
 
     @classmethod
-    def watch(cls, store: Store | None, row: Any, interval: float, on_lost: Callable[[], None] | None = None) -> None:
+    def watch(cls, store: RunnerStore | None, row: Any, interval: float, on_lost: Callable[[], None] | None = None) -> None:
         """Stamp `row`'s try from now on; `on_lost` is called once if the row stops being
         this running try (set to skipped or failed from outside: a run timed out, a
         fail_stop DAG failed), to stop the try."""
@@ -238,7 +238,7 @@ class _Heartbeat(threading.Thread):
                 on_lost()
 
 
-def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: DagRun | None = None,
+def run_task_instance(store: RunnerStore, dag: DAG, key: TaskInstanceKey, dag_run: DagRun | None = None,
                       echo: bool = False, on_lost: Callable[[], None] | None = None) -> TIS | None:
     """Claim and run one try; returns its final state, or None if it was not ours to run.
 
@@ -277,7 +277,7 @@ def run_task_instance(store: Store, dag: DAG, key: TaskInstanceKey, dag_run: Dag
     return outcome.state
 
 
-def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str,
+def fail_lost_try(store: RunnerStore, key: Any, task: BaseOperator | None, reason: str,
                   retry_cap: float = 86400) -> TIS | None:
     """A try whose process ended without recording an outcome (killed, crashed, the DAG
     file no longer loads): mark it up_for_retry or failed, if it is still that try.
@@ -290,7 +290,7 @@ def fail_lost_try(store: Store, key: Any, task: BaseOperator | None, reason: str
     return fail_lost_row(store, row, task, reason, retry_cap)
 
 
-def fail_lost_row(store: Store, row: Any, task: BaseOperator | None, reason: str,
+def fail_lost_row(store: RunnerStore, row: Any, task: BaseOperator | None, reason: str,
                   retry_cap: float = 86400) -> TIS | None:
     """`fail_lost_try` for a task instance row (a zombie); without the task (its DAG
     is gone) no retry is possible."""

@@ -25,7 +25,7 @@ from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.sla import check_slas, has_slas
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -34,7 +34,7 @@ from miniflow.timetables import DataInterval
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import SchedulerStore
     from miniflow.executors.base import BaseExecutor, TaskEvent
 
 __all__ = ["Scheduler", "SchedulerAlreadyRunning"]
@@ -98,7 +98,7 @@ class SchedulerAlreadyRunning(RuntimeError):
 class Scheduler:
     def __init__(
         self,
-        store: Store,
+        store: SchedulerStore,
         executor: BaseExecutor,
         dag_folder: str | None = None,
         include_examples: bool | None = None,
@@ -225,7 +225,7 @@ class Scheduler:
         log.info("scheduler %s stopped", self.job_id)
 
     def _refuse_second_on_sqlite(self) -> None:
-        if not self.store.sqlite:
+        if not self.store.one_scheduler_only:
             return
         self.store.end_dead_jobs("scheduler", self.zombie_threshold)
         others = [job for job in self.store.live_jobs("scheduler", self.zombie_threshold) if _alive(job)]
@@ -301,7 +301,7 @@ class Scheduler:
         self._sync(reloaded, errors, set(changed) | deleted)
 
     def _sync(self, dags: list[DAG], errors: list[Any], files: set[str] | None) -> None:
-        self.store.sync_dags([dag_record(d) for d in dags], errors, processed_files=files)
+        self.store.sync_dags([parsed_dag(d) for d in dags], errors, processed_files=files)
         now = _now()
         for dag in dags:
             self._update_next_dagrun(dag, now)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
 
-__all__ = ["DagRecord", "dag_record", "serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights",
+__all__ = ["ParsedDag", "parsed_dag", "serialize_dag", "dag_hash", "to_plain", "task_rows", "priority_weights",
            "operator_name"]
 
 
@@ -164,7 +164,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class DagRecord:
+class ParsedDag:
     """What the metadata DB keeps of a loaded DAG: its row, its serialized form, the
     datasets it waits for and updates, and its file's source. The store takes these,
     never DAG objects, so it needs nothing of the authoring layer."""
@@ -188,11 +188,11 @@ class DagRecord:
     source_code: str | None
 
 
-def dag_record(dag: DAG) -> DagRecord:
+def parsed_dag(dag: DAG) -> ParsedDag:
     """`dag` as the store records it."""
     condition = getattr(dag.timetable, "dataset_condition", None)
     data = serialize_dag(dag)
-    return DagRecord(
+    return ParsedDag(
         dag_id=dag.dag_id, fileloc=dag.fileloc, owners=dag.owner, owner_links=dict(dag.owner_links) or None,
         description=dag.description, schedule=dag.timetable.summary, timezone=str(dag.timezone),
         tags=list(dag.tags), max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks,

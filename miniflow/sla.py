@@ -26,7 +26,7 @@ from miniflow.timetables import DataInterval, TimeRestriction
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import SlaStore
 
 __all__ = ["check_slas", "has_slas"]
 
@@ -38,7 +38,7 @@ def has_slas(dag: DAG) -> bool:
     return dag.timetable.periodic and any(isinstance(t.sla, dt.timedelta) for t in dag.task_dict.values())
 
 
-def check_slas(store: Store, dag: DAG, now: dt.datetime) -> int:
+def check_slas(store: SlaStore, dag: DAG, now: dt.datetime) -> int:
     """Record the SLA misses of `dag` up to `now` and report those not yet reported;
     returns how many misses were new."""
     if not has_slas(dag):
@@ -48,7 +48,7 @@ def check_slas(store: Store, dag: DAG, now: dt.datetime) -> int:
     return new
 
 
-def _record_misses(store: Store, dag: DAG, now: dt.datetime) -> int:
+def _record_misses(store: SlaStore, dag: DAG, now: dt.datetime) -> int:
     slas = {t.task_id: t.sla for t in dag.task_dict.values() if isinstance(t.sla, dt.timedelta)}
     recorded = store.sla_miss_keys(dag.dag_id)
     found = []
@@ -69,7 +69,7 @@ def _record_misses(store: Store, dag: DAG, now: dt.datetime) -> int:
     return len(found)
 
 
-def _report(store: Store, dag: DAG) -> None:
+def _report(store: SlaStore, dag: DAG) -> None:
     misses = store.unreported_sla_misses(dag.dag_id)
     if not misses:
         return

@@ -18,7 +18,7 @@ from miniflow.xcom import XCOM_RETURN_KEY, deserialize_value, serialize_value
 
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import RunnerStore
 
 __all__ = ["DagRun", "TaskInstance", "TaskInstanceKey"]
 
@@ -61,7 +61,7 @@ class TaskInstance:
         dag_run: DagRun,
         try_number: int = 1,
         max_tries: int = 0,
-        store: Store | None = None,
+        store: RunnerStore | None = None,
         hostname: str | None = None,
         start_date: dt.datetime | None = None,
         first_poke_at: dt.datetime | None = None,
@@ -102,7 +102,7 @@ class TaskInstance:
         return self._store is None
 
     @property
-    def store(self) -> Store | None:
+    def store(self) -> RunnerStore | None:
         """The metadata store this try records in (None in ``tasks test`` without a DB)."""
         return self._store
 
@@ -206,7 +206,7 @@ class TaskInstance:
         return self._poke_count
 
 
-def _database_available() -> Store | None:
+def _database_available() -> RunnerStore | None:
     """The configured store if its DB is migrated; ``tasks test`` works without one."""
     from miniflow.db.store import get_store
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.exceptions import MiniflowError
 
 if TYPE_CHECKING:
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import TriggeringStore
 
 __all__ = ["TriggerError", "trigger_dag_run", "RUN_ID_PATTERN"]
 
@@ -45,7 +45,7 @@ class TriggerError(MiniflowError, ValueError):
 
 
 def trigger_dag_run(
-    store: Store,
+    store: TriggeringStore,
     dag_id: str,
     conf: Any = None,
     run_id: str | None = None,

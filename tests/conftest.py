@@ -294,14 +294,14 @@ def web_site(store, write_dag, dags_folder: Path, miniflow_home: Path) -> WebSit
 
     from miniflow.dag_test import run_dag_test
     from miniflow.dagbag import DagBag
-    from miniflow.serialization import dag_record
+    from miniflow.serialization import parsed_dag
     from miniflow.triggering import trigger_dag_run
 
     write_dag("web_dag.py", WEB_DAG)
     write_dag("page_dags.py", PAGE_DAGS)
     write_dag("broken.py", BROKEN_DAG)
     bag = DagBag(dags_folder, include_examples=False)
-    store.sync_dags([dag_record(d) for d in bag.dags.values()], import_errors=list(bag.import_errors.values()),
+    store.sync_dags([parsed_dag(d) for d in bag.dags.values()], import_errors=list(bag.import_errors.values()),
                     processed_files=[str(p) for p in dags_folder.glob("*.py")])
     for name, (role, password) in WEB_USERS.items():
         # One cheap PBKDF2 round instead of scrypt: every API call checks a password,
@@ -333,11 +333,11 @@ class InProcessScheduler:
 
         from miniflow.executors.sequential import SequentialExecutor
         from miniflow.scheduler import Scheduler
-        from miniflow.serialization import dag_record
+        from miniflow.serialization import parsed_dag
 
         self.store = store
         self.dags = {d.dag_id: d for d in dags}
-        store.sync_dags([dag_record(d) for d in dags], paused_by_default=False)
+        store.sync_dags([parsed_dag(d) for d in dags], paused_by_default=False)
         self.executor = SequentialExecutor(self.dags, store)
         self.scheduler = Scheduler(store, self.executor)
         self.scheduler.dags = self.dags

@@ -15,7 +15,7 @@ from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.scheduler import Scheduler
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState
 
 UTC = dt.timezone.utc
@@ -28,7 +28,7 @@ def boom() -> None:
 
 
 def scheduler_for(store: Any, dag: DAG) -> Scheduler:
-    store.sync_dags([dag_record(dag)], paused_by_default=False)
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
     scheduler = Scheduler(store, SequentialExecutor({dag.dag_id: dag}, store))
     scheduler.dags = {dag.dag_id: dag}
     return scheduler

@@ -302,12 +302,12 @@ def test_sales_report_runs_when_the_etl_loads_the_sales_table(home: Path, raw_sa
     from miniflow.db.store import get_store
     from miniflow.executors.sequential import SequentialExecutor
     from miniflow.scheduler import Scheduler
-    from miniflow.serialization import dag_record
+    from miniflow.serialization import parsed_dag
 
     bag = DagBag(str(EXAMPLES), include_examples=False)
     etl, report = bag.get_dag("sales_etl"), bag.get_dag("sales_report")
     store = get_store()
-    store.sync_dags([dag_record(etl), dag_record(report)], paused_by_default=False)
+    store.sync_dags([parsed_dag(etl), parsed_dag(report)], paused_by_default=False)
     assert run_dag_test(etl, dt.datetime(2024, 1, 5, tzinfo=dt.timezone.utc), store=store).state == "success"
     queue = store.dataset_queue()
     assert list(queue) == ["sales_report"] and list(queue["sales_report"]) == ["sales://warehouse/sales"]

@@ -30,7 +30,7 @@ from miniflow.retries import retry_wait
 from miniflow.runner import run_task_instance
 from miniflow.sensors.filesystem import FileSensor
 from miniflow.sensors.python import PythonSensor
-from miniflow.serialization import dag_record
+from miniflow.serialization import parsed_dag
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstancekey import TaskInstanceKey
@@ -75,7 +75,7 @@ def log_text(home: Path, dag_id: str, task_id: str, try_number: int) -> str:
 
 def start_run(dag: DAG, store: Any, conf: dict[str, Any] | None = None) -> None:
     """Create the manual run for DATE (as ``miniflow dags trigger`` does); no task started."""
-    store.sync_dags([dag_record(dag)])
+    store.sync_dags([parsed_dag(dag)])
     trigger_dag_run(store, dag.dag_id, conf, RUN_ID, DATE)
 
 

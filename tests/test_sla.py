@@ -14,7 +14,7 @@ from miniflow import DAG
 from miniflow.exceptions import DagDefinitionError
 from miniflow.operators.empty import EmptyOperator
 from miniflow.scheduler import Scheduler
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.sla import check_slas
 from miniflow.state import DagRunState
 from miniflow.timetables import DataInterval
@@ -37,7 +37,7 @@ def remember(*args: Any) -> None:
 def daily(store: Any, **task_args: Any) -> DAG:
     with DAG("nightly", start_date=START, schedule="@daily", sla_miss_callback=remember) as dag:
         EmptyOperator(task_id="load", sla=HOUR, **task_args) >> EmptyOperator(task_id="report")
-    store.sync_dags([dag_record(dag)], paused_by_default=False)
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
     return dag
 
 
@@ -119,7 +119,7 @@ def test_unscheduled_and_paused_dags_are_not_checked(store: Any) -> None:
     with DAG("manual_only", start_date=START, schedule=None, sla_miss_callback=remember) as manual:
         EmptyOperator(task_id="load", sla=HOUR)
     dag = daily(store)
-    store.sync_dags([dag_record(manual)], paused_by_default=False)
+    store.sync_dags([parsed_dag(manual)], paused_by_default=False)
     for each in (dag, manual):
         run(store, each, 1, {"load": "success"})
     scheduler = Scheduler(store, executor=None)  # type: ignore[arg-type]
@@ -144,7 +144,7 @@ def test_owners_are_links_in_the_ui_and_sla_misses_are_listed(store: Any) -> Non
     with DAG("owned", start_date=START, schedule="@daily", default_args={"owner": "ann, bob"},
              owner_links={"ann": "mailto:ann@example.com"}) as dag:
         EmptyOperator(task_id="load", sla=HOUR)
-    store.sync_dags([dag_record(dag)], paused_by_default=False)
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
     run(store, dag, 1, {"load": "success"})
     check_slas(store, dag, dt.datetime(2024, 1, 3, 2, 0, tzinfo=UTC))
     store.create_user("admin", generate_password_hash("password", "pbkdf2:sha256:1"), "Admin")

@@ -18,7 +18,7 @@ from miniflow import DAG
 from miniflow.dagrun import evaluate_run
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.operators.empty import EmptyOperator
-from miniflow.serialization import dag_record, task_rows
+from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import (
     DAGRUN_TRANSITIONS,
     RUN_OVERRIDES,
@@ -56,7 +56,7 @@ def gate_dag(store: Any) -> DAG:
     with DAG("gate_dag", start_date=dt.datetime(2024, 1, 1, tzinfo=UTC), schedule=None) as dag:
         a, b, c = (EmptyOperator(task_id=t, retries=1, retry_delay=0) for t in TASKS)
         a >> b
-    store.sync_dags([dag_record(dag)], paused_by_default=False)
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
     return dag
 
 

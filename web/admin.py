@@ -20,8 +20,10 @@ from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, re
 from miniflow.web.api import ApiError, authenticated
 from miniflow.web.api import bp as api
 from miniflow.web.auth import can_write, login_required, write_required
+from miniflow.web.store import admin_store
 
 from miniflow.connections import Connection
+from miniflow.db.records import PoolRecord
 from miniflow.secrets import is_sensitive
 
 __all__ = ["bp", "AdminInputError", "save_connection", "save_variable", "save_pool", "delete"]
@@ -38,9 +40,6 @@ class AdminInputError(ValueError):
 class AlreadyExists(AdminInputError):
     """A new connection whose id is taken."""
 
-
-def _store() -> Any:
-    return current_app.extensions["miniflow_store"]
 
 
 # --- the changes, shared by the pages and the API ------------------------------------------
@@ -80,7 +79,7 @@ def save_connection(fields: dict[str, Any], user: str, conn_id: str | None = Non
     ``connection_id``, ``conn_type``, ``host``, ``schema``, ``login``, ``password``,
     ``port``, ``extra`` -- a JSON object, or its text -- and ``description``).
     Updating keeps what `fields` leaves out, and an empty password keeps the stored one."""
-    store = _store()
+    store = admin_store()
     old = store.get_connection(conn_id) if conn_id is not None else None
     if conn_id is not None and old is None:
         raise LookupError(f"connection {conn_id!r} not found")
@@ -114,7 +113,7 @@ def save_connection(fields: dict[str, Any], user: str, conn_id: str | None = Non
 
 def save_variable(fields: dict[str, Any], user: str, key: str | None = None) -> Any:
     """Create or update a Variable (``key``, ``value``, ``description``)."""
-    store = _store()
+    store = admin_store()
     if key is not None and store.get_variable(key) is None:
         raise LookupError(f"variable {key!r} not found")
     name = key if key is not None else _identifier("key", fields.get("key"))
@@ -128,7 +127,7 @@ def save_variable(fields: dict[str, Any], user: str, key: str | None = None) -> 
 
 def save_pool(fields: dict[str, Any], user: str, name: str | None = None) -> str:
     """Create or update a pool (``name``, ``slots``, ``description``)."""
-    store = _store()
+    store = admin_store()
     pools = store.pools()
     if name is not None and name not in pools and name != DEFAULT_POOL:
         raise LookupError(f"pool {name!r} not found")
@@ -143,7 +142,7 @@ def save_pool(fields: dict[str, Any], user: str, name: str | None = None) -> str
 
 def delete(kind: str, name: str, user: str) -> None:
     """Delete a connection, variable or pool; LookupError if there is none by that name."""
-    store = _store()
+    store = admin_store()
     if kind == "pool" and name == DEFAULT_POOL:
         raise AdminInputError("default_pool cannot be deleted")
     removed = {"connection": store.delete_connection, "variable": store.delete_variable,
@@ -172,7 +171,7 @@ def variable_value(key: str, value: str | None) -> str | None:
 
 def pool_slots_in_use() -> dict[str, dict[str, int]]:
     """Per pool, the slots of its running, queued and scheduled task instances."""
-    return _store().pool_usage()
+    return admin_store().pool_usage()
 
 
 # --- UI pages ------------------------------------------------------------------------------
@@ -187,7 +186,7 @@ def _ops_only() -> None:
 @login_required
 def connections() -> Any:
     _ops_only()
-    return render_template("admin_connections.html", connections=_store().connections(), masked=masked_extra)
+    return render_template("admin_connections.html", connections=admin_store().connections(), masked=masked_extra)
 
 
 @bp.route("/connections/new", methods=["GET", "POST"])
@@ -195,7 +194,7 @@ def connections() -> Any:
 @login_required
 def connection_form(conn_id: str | None = None) -> Any:
     _ops_only()
-    current = _store().get_connection(conn_id) if conn_id is not None else None
+    current = admin_store().get_connection(conn_id) if conn_id is not None else None
     if conn_id is not None and current is None:
         abort(404, description=f"no connection {conn_id!r}")
     if request.method == "GET":
@@ -229,7 +228,7 @@ def connection_test(conn_id: str) -> Any:
 @bp.get("/variables")
 @login_required
 def variables() -> Any:
-    rows = _store().variables()
+    rows = admin_store().variables()
     editing = request.args.get("key")
     current = next((r for r in rows if r.key == editing), None)
     return render_template("admin_variables.html", variables=rows, shown=variable_value, current=current,
@@ -243,18 +242,23 @@ def variable_save() -> Any:
     try:
         key = save_variable(fields, g.user.username)
     except AdminInputError as exc:
-        return render_template("admin_variables.html", variables=_store().variables(), shown=variable_value,
+        return render_template("admin_variables.html", variables=admin_store().variables(), shown=variable_value,
                                current=None, error=str(exc), form=fields), 400
     flash(f"Saved variable {key}", "info")
     return redirect(url_for("admin.variables"))
 
 
+def _pool_rows() -> dict[str, PoolRecord | None]:
+    """The stored pools, and the default pool whether stored or not (None: its size is a setting)."""
+    rows: dict[str, PoolRecord | None] = dict(admin_store().pools())
+    rows.setdefault(DEFAULT_POOL, None)
+    return rows
+
+
 @bp.get("/pools")
 @login_required
 def pools() -> Any:
-    rows = _store().pools()
-    rows.setdefault(DEFAULT_POOL, None)
-    return render_template("admin_pools.html", pools=rows, usage=pool_slots_in_use(), error=None, form={},
+    return render_template("admin_pools.html", pools=_pool_rows(), usage=pool_slots_in_use(), error=None, form={},
                            default_slots=current_app.config["DEFAULT_POOL_SLOTS"])
 
 
@@ -265,9 +269,7 @@ def pool_save() -> Any:
     try:
         name = save_pool(fields, g.user.username)
     except AdminInputError as exc:
-        rows = _store().pools()
-        rows.setdefault(DEFAULT_POOL, None)
-        return render_template("admin_pools.html", pools=rows, usage=pool_slots_in_use(), error=str(exc),
+        return render_template("admin_pools.html", pools=_pool_rows(), usage=pool_slots_in_use(), error=str(exc),
                                form=fields, default_slots=current_app.config["DEFAULT_POOL_SLOTS"]), 400
     flash(f"Saved pool {name}", "info")
     return redirect(url_for("admin.pools"))
@@ -282,7 +284,7 @@ def _admins_only() -> None:
 @login_required
 def users() -> Any:
     _admins_only()
-    return render_template("admin_users.html", users=_store().users(), form={}, error=None)
+    return render_template("admin_users.html", users=admin_store().users(), form={}, error=None)
 
 
 @bp.post("/users")
@@ -299,12 +301,12 @@ def user_create() -> Any:
     error = f"{problem[0]}: {problem[1]}" if problem else (None if role in ROLES else f"role: use one of {ROLES}")
     if error is None:
         try:
-            _store().create_user(username, hash_password(password), role, form.get("email") or None)
+            admin_store().create_user(username, hash_password(password), role, form.get("email") or None)
         except ValueError as exc:
             error = str(exc)
     if error is not None:
-        return render_template("admin_users.html", users=_store().users(), form=form, error=error), 400
-    _store().log_event("user.create", owner=g.user.username, extra=f"{username} ({role})")
+        return render_template("admin_users.html", users=admin_store().users(), form=form, error=error), 400
+    admin_store().log_event("user.create", owner=g.user.username, extra=f"{username} ({role})")
     flash(f"Created user {username} ({role})", "info")
     return redirect(url_for("admin.users"))
 
@@ -315,8 +317,8 @@ def user_delete(username: str) -> Any:
     _admins_only()
     if username == g.user.username:
         flash("You cannot delete yourself", "error")
-    elif _store().delete_user(username):
-        _store().log_event("user.delete", owner=g.user.username, extra=username)
+    elif admin_store().delete_user(username):
+        admin_store().log_event("user.delete", owner=g.user.username, extra=username)
         flash(f"Deleted user {username}", "info")
     else:
         flash(f"No user {username!r}", "error")
@@ -398,7 +400,7 @@ def _api_ops_only() -> None:
 @authenticated()
 def api_connections() -> Response:
     _api_ops_only()
-    page, total = _page(_store().connections())
+    page, total = _page(admin_store().connections())
     return jsonify({"connections": [connection_json(c, full=False) for c in page], "total_entries": total})
 
 
@@ -406,7 +408,7 @@ def api_connections() -> Response:
 @authenticated()
 def api_connection(connection_id: str) -> Response:
     _api_ops_only()
-    conn = _store().get_connection(connection_id)
+    conn = admin_store().get_connection(connection_id)
     if conn is None:
         raise ApiError(404, "Not Found", f"connection {connection_id!r} not found")
     return jsonify(connection_json(conn))
@@ -428,7 +430,7 @@ def api_connection_patch(connection_id: str) -> Response:
 
 
 def _variable_json(key: str) -> dict[str, Any]:
-    row = next((r for r in _store().variables() if r.key == key), None)
+    row = next((r for r in admin_store().variables() if r.key == key), None)
     if row is None:
         raise ApiError(404, "Not Found", f"variable {key!r} not found")
     return {"key": row.key, "value": variable_value(row.key, row.val), "description": row.description}
@@ -437,7 +439,7 @@ def _variable_json(key: str) -> dict[str, Any]:
 @api.get("/variables")
 @authenticated()
 def api_variables() -> Response:
-    page, total = _page(_store().variables())
+    page, total = _page(admin_store().variables())
     return jsonify({"variables": [{"key": r.key, "value": variable_value(r.key, r.val),
                                    "description": r.description} for r in page], "total_entries": total})
 
@@ -459,12 +461,12 @@ def api_variable_add() -> Response:
 def api_variable_patch(variable_key: str) -> Response:
     fields = _masked_fields(_body(), {"value", "description"})
     if "value" not in fields:
-        fields["value"] = _store().get_variable(variable_key)
+        fields["value"] = admin_store().get_variable(variable_key)
     return jsonify(_variable_json(_apply(save_variable, fields, g.api_user.username, variable_key)))
 
 
 def _pool_json(name: str) -> dict[str, Any]:
-    row = _store().pools().get(name)
+    row = admin_store().pools().get(name)
     if row is None and name != DEFAULT_POOL:
         raise ApiError(404, "Not Found", f"pool {name!r} not found")
     slots = row.slots if row is not None else int(current_app.config["DEFAULT_POOL_SLOTS"])
@@ -479,7 +481,7 @@ def _pool_json(name: str) -> dict[str, Any]:
 @api.get("/pools")
 @authenticated()
 def api_pools() -> Response:
-    names = sorted({DEFAULT_POOL, *_store().pools()})
+    names = sorted({DEFAULT_POOL, *admin_store().pools()})
     page, total = _page(names)
     return jsonify({"pools": [_pool_json(n) for n in page], "total_entries": total})
 

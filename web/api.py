@@ -13,8 +13,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from miniflow.web.auth import WRITE_ROLES, LoginThrottled, check_credentials
+from miniflow.web.store import web_store
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["bp"]
@@ -49,9 +50,6 @@ def _api_error(exc: ApiError) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     return problem(exc.code or 500, exc.name, exc.description or "")
 
-
-def _store() -> Any:
-    return current_app.extensions["miniflow_store"]
 
 
 def authenticated(write: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -166,7 +164,7 @@ def ti_json(row: Any) -> dict[str, Any]:
 
 
 def _dag_row(dag_id: str) -> Any:
-    row = _store().get_dag_row(dag_id)
+    row = web_store().get_dag_row(dag_id)
     if row is None:
         raise ApiError(404, "Not Found", f"DAG {dag_id!r} not found")
     return row
@@ -174,7 +172,7 @@ def _dag_row(dag_id: str) -> Any:
 
 def _run_row(dag_id: str, run_id: str) -> Any:
     _dag_row(dag_id)
-    row = _store().get_run(dag_id, run_id)
+    row = web_store().get_run(dag_id, run_id)
     if row is None:
         raise ApiError(404, "Not Found", f"DAG run {run_id!r} of DAG {dag_id!r} not found")
     return row
@@ -186,7 +184,7 @@ def _ti_row(dag_id: str, run_id: str, task_id: str, map_index: int | None = None
     _run_row(dag_id, run_id)
     if map_index is None:
         map_index = _map_index_arg()
-    row = _store().get_ti(TaskInstanceKey(dag_id, run_id, task_id, map_index))
+    row = web_store().get_ti(TaskInstanceKey(dag_id, run_id, task_id, map_index))
     if row is None:
         index = f"[{map_index}]" if map_index >= 0 else ""
         raise ApiError(404, "Not Found", f"task instance {task_id + index!r} of run {run_id!r} not found")
@@ -219,7 +217,7 @@ def health() -> Response:
 
     body: dict[str, Any] = {}
     try:
-        beat = _store().latest_heartbeat()
+        beat = web_store().latest_heartbeat()
         body["metadatabase"] = {"status": "healthy"}
     except Exception:  # noqa: BLE001 -- any DB failure is "unhealthy"
         beat = None
@@ -235,7 +233,7 @@ def health() -> Response:
 def list_dags() -> Response:
     limit, offset, order_by = _paging("dag_id")
     paused = request.args.get("paused")
-    rows, total = _ordered(_store().dag_page, search=request.args.get("dag_id_pattern"),
+    rows, total = _ordered(web_store().dag_page, search=request.args.get("dag_id_pattern"),
                            tag=request.args.get("tags"),
                            paused=None if paused is None else paused.lower() == "true",
                            limit=limit, offset=offset, order_by=order_by)
@@ -258,8 +256,8 @@ def patch_dag(dag_id: str) -> Response:
     mask = request.args.get("update_mask")
     if mask is not None and mask != "is_paused":
         raise ApiError(400, "Bad Request", "only is_paused can be updated")
-    _store().set_paused(dag_id, body["is_paused"])
-    _store().log_event("pause" if body["is_paused"] else "unpause", owner=g.api_user.username, dag_id=dag_id)
+    web_store().set_paused(dag_id, body["is_paused"])
+    web_store().log_event("pause" if body["is_paused"] else "unpause", owner=g.api_user.username, dag_id=dag_id)
     return jsonify(dag_json(_dag_row(dag_id)))
 
 
@@ -268,7 +266,7 @@ def patch_dag(dag_id: str) -> Response:
 def list_runs(dag_id: str) -> Response:
     _dag_row(dag_id)
     limit, offset, order_by = _paging("-logical_date")
-    rows, total = _ordered(_store().run_page, dag_id, limit=limit, offset=offset, order_by=order_by,
+    rows, total = _ordered(web_store().run_page, dag_id, limit=limit, offset=offset, order_by=order_by,
                            state=request.args.get("state"))
     return jsonify({"dag_runs": [run_json(r) for r in rows], "total_entries": total})
 
@@ -290,7 +288,7 @@ def trigger_run(dag_id: str) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "Bad Request", "the body must be a JSON object")
     try:
-        run = trigger_dag_run(_store(), dag_id, conf=body.get("conf"), run_id=body.get("dag_run_id"),
+        run = trigger_dag_run(web_store(), dag_id, conf=body.get("conf"), run_id=body.get("dag_run_id"),
                               logical_date=body.get("logical_date") or body.get("execution_date"),
                               user=g.api_user.username)
     except TriggerError as exc:
@@ -309,7 +307,7 @@ def get_run(dag_id: str, run_id: str) -> Response:
 def list_tis(dag_id: str, run_id: str) -> Response:
     _run_row(dag_id, run_id)
     limit, offset, order_by = _paging("task_id")
-    rows, total = _ordered(_store().ti_page, dag_id, run_id, limit=limit, offset=offset, order_by=order_by)
+    rows, total = _ordered(web_store().ti_page, dag_id, run_id, limit=limit, offset=offset, order_by=order_by)
     return jsonify({"task_instances": [ti_json(r) for r in rows], "total_entries": total})
 
 
@@ -330,7 +328,7 @@ def get_mapped_ti(dag_id: str, run_id: str, task_id: str, map_index: int) -> Res
 def list_mapped_tis(dag_id: str, run_id: str, task_id: str) -> Response:
     _run_row(dag_id, run_id)
     limit, offset, _ = _paging("map_index")
-    rows = [r for r in _store().mapped_tis(dag_id, run_id, task_id) if r.map_index >= 0]
+    rows = [r for r in web_store().mapped_tis(dag_id, run_id, task_id) if r.map_index >= 0]
     if not rows:
         raise ApiError(404, "Not Found", f"task {task_id!r} of run {run_id!r} has no mapped instances")
     return jsonify({"task_instances": [ti_json(r) for r in rows[offset:offset + limit]], "total_entries": len(rows)})
@@ -358,7 +356,7 @@ def get_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Response
 @authenticated()
 def list_xcom(dag_id: str, run_id: str, task_id: str) -> Response:
     ti = _ti_row(dag_id, run_id, task_id)
-    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, map_index=ti.map_index)
+    rows = web_store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, map_index=ti.map_index)
     entries = [{"key": r.key, "timestamp": _iso(r.timestamp), "dag_id": r.dag_id, "task_id": r.task_id,
                 "dag_run_id": r.run_id, "map_index": r.map_index} for r in rows]
     return jsonify({"xcom_entries": entries, "total_entries": len(entries)})
@@ -368,7 +366,7 @@ def list_xcom(dag_id: str, run_id: str, task_id: str) -> Response:
 @authenticated()
 def get_xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Response:
     ti = _ti_row(dag_id, run_id, task_id)
-    rows = _store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, key, map_index=ti.map_index)
+    rows = web_store().xcom_entries(ti.dag_id, ti.run_id, ti.task_id, key, map_index=ti.map_index)
     if not rows:
         raise ApiError(404, "Not Found", f"no XCom {key!r}")
     r = rows[0]
@@ -380,7 +378,7 @@ def get_xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Response:
 @authenticated()
 def list_import_errors() -> Response:
     limit, offset, _ = _paging("filename")
-    rows, total = _store().import_error_page(limit=limit, offset=offset)
+    rows, total = web_store().import_error_page(limit=limit, offset=offset)
     return jsonify({"import_errors": [
         {"import_error_id": r.id, "filename": r.filename, "stack_trace": r.message,
          "timestamp": _iso(r.timestamp), "lineno": r.lineno} for r in rows], "total_entries": total})
@@ -396,7 +394,7 @@ def dataset_event_json(row: Any) -> dict[str, Any]:
 @authenticated()
 def list_datasets() -> Response:
     limit, offset, _ = _paging("uri")
-    rows = _store().datasets(limit=limit, offset=offset)
+    rows = web_store().datasets(limit=limit, offset=offset)
     return jsonify({"datasets": [
         {"uri": d["uri"], "extra": d["extra"], "created_at": _iso(d["created_at"]),
          "consuming_dags": [{"dag_id": c} for c in d["consumers"]],
@@ -408,7 +406,7 @@ def list_datasets() -> Response:
 @authenticated()
 def list_dataset_events() -> Response:
     limit, offset, _ = _paging("id")
-    rows = _store().dataset_events(uri=request.args.get("dataset_uri"), limit=limit, offset=offset)
+    rows = web_store().dataset_events(uri=request.args.get("dataset_uri"), limit=limit, offset=offset)
     return jsonify({"dataset_events": [dataset_event_json(r) for r in rows], "total_entries": offset + len(rows)})
 
 
@@ -430,9 +428,9 @@ def create_dataset_event() -> Response:
         raise ApiError(400, "Bad Request", str(exc)) from None
     if len(uri) > 3000:
         raise ApiError(400, "Bad Request", "dataset_uri is longer than 3000 characters")
-    event_id = _store().record_external_dataset_event(uri, extra)
-    _store().log_event("dataset_event", owner=g.api_user.username, extra=uri)
-    [row] = [r for r in _store().dataset_events(uri=uri, limit=10_000) if r.id == event_id]
+    event_id = web_store().record_external_dataset_event(uri, extra)
+    web_store().log_event("dataset_event", owner=g.api_user.username, extra=uri)
+    [row] = [r for r in web_store().dataset_events(uri=uri, limit=10_000) if r.id == event_id]
     return jsonify(dataset_event_json(row))
 
 
@@ -442,8 +440,8 @@ def dag_datasets(dag_id: str) -> Response:
     """A DAG's dataset dependencies: what it is scheduled on, what it updates, and the
     updates queued for its next dataset-triggered run."""
     _dag_row(dag_id)
-    refs = _store().dag_dataset_references(dag_id)
-    queued = _store().dataset_queue().get(dag_id, {})
+    refs = web_store().dag_dataset_references(dag_id)
+    queued = web_store().dataset_queue().get(dag_id, {})
     return jsonify({"dag_id": dag_id, "consumes": refs["uri"], "consumes_aliases": refs["alias"],
                     "produces": refs["outlet"],
                     "queued_events": [{"uri": uri, "dag_id": dag_id, "created_at": _iso(when)}

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from miniflow.web.store import admin_store
 from werkzeug.security import check_password_hash, generate_password_hash
 
 __all__ = ["init_app", "hash_password", "login_required", "write_required", "csrf_token", "can_write",
@@ -92,7 +93,7 @@ def check_credentials(username: str, password: str) -> Any:
 
 
 def _check(username: str, password: str) -> Any:
-    user = current_app.extensions["miniflow_store"].get_user(username) if username.strip() else None
+    user = admin_store().get_user(username) if username.strip() else None
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # keep timing alike for unknown users
         return None
@@ -176,7 +177,7 @@ def start_session(username: str) -> None:
     """Log `username` in: a new login row, named by the cookie."""
     session.clear()
     session_id = secrets.token_urlsafe(32)
-    current_app.extensions["miniflow_store"].start_session(session_id, username)
+    admin_store().start_session(session_id, username)
     session["sid"] = session_id
     csrf_token()
 
@@ -184,7 +185,7 @@ def start_session(username: str) -> None:
 def end_session() -> None:
     session_id = session.get("sid")
     if session_id:
-        current_app.extensions["miniflow_store"].end_session(session_id)
+        admin_store().end_session(session_id)
     session.clear()
 
 
@@ -196,7 +197,7 @@ def init_app(app: Flask) -> None:
         g.user = None
         session_id = session.get("sid")
         if session_id:
-            g.user = current_app.extensions["miniflow_store"].session_user(session_id)
+            g.user = admin_store().session_user(session_id)
             if g.user is None:  # logged out, or the password changed: the cookie is worthless
                 session.clear()
 

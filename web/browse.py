@@ -19,6 +19,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request
 from miniflow.web.auth import login_required, write_required
 from miniflow.web.paging import page_arg, past_last_page
+from miniflow.web.store import web_store
 
 from miniflow.exceptions import AirflowException
 from miniflow.state import DagRunState, TaskInstanceState
@@ -31,9 +32,6 @@ RUN_STATES = tuple(str(s) for s in DagRunState)
 TI_STATES = (*(str(s) for s in TaskInstanceState), "none")  # "none": not scheduled yet
 RUN_TYPES = ("scheduled", "manual", "backfill", "dataset_triggered")
 
-
-def _store() -> Any:
-    return current_app.extensions["miniflow_store"]
 
 
 def _filters(states: tuple[str, ...]) -> dict[str, Any]:
@@ -93,10 +91,10 @@ def _clear(dag_id: str, run_id: str, task_ids: Collection[str] | None, map_index
     from miniflow.clearing import clear_in_run
 
     if task_ids is None:
-        serialized = _store().serialized_dag(dag_id)
+        serialized = web_store().serialized_dag(dag_id)
         known = {t["task_id"] for t in serialized.data["tasks"]} if serialized else set()
-        task_ids = {t.task_id for t in _store().tis_for_runs(dag_id, [run_id])} & known
-    return clear_in_run(_store(), dag_id, run_id, task_ids, map_index)
+        task_ids = {t.task_id for t in web_store().tis_for_runs(dag_id, [run_id])} & known
+    return clear_in_run(web_store(), dag_id, run_id, task_ids, map_index)
 
 
 # --- DAG runs ---------------------------------------------------------------------------------
@@ -109,7 +107,7 @@ def runs() -> Any:
     run_type = request.args.get("run_type", "")
     if run_type and run_type not in RUN_TYPES:
         abort(400, description=f"Unknown run type {run_type[:40]!r}: use one of {', '.join(RUN_TYPES)}.")
-    return _listing("browse_runs.html", _store().run_browse, {**filters, "run_type": run_type or None},
+    return _listing("browse_runs.html", web_store().run_browse, {**filters, "run_type": run_type or None},
                     states=RUN_STATES, run_types=RUN_TYPES)
 
 
@@ -121,7 +119,7 @@ def run_action() -> Any:
     action = request.form.get("action", "")
     if action not in ("success", "failed", "clear", "delete"):
         abort(400, description="The action must be success, failed, clear or delete.")
-    chosen = [run for dag_id, run_id in _ticked(2) if (run := _store().get_run(dag_id, run_id))]
+    chosen = [run for dag_id, run_id in _ticked(2) if (run := web_store().get_run(dag_id, run_id))]
     if not chosen:
         flash("Tick at least one run first.", "error")
         return _back()
@@ -130,16 +128,16 @@ def run_action() -> Any:
         for run in chosen:
             extra = None
             if action == "delete":
-                _store().delete_run(run.dag_id, run.run_id)
+                web_store().delete_run(run.dag_id, run.run_id)
             elif action == "clear":
                 count = _clear(run.dag_id, run.run_id, None)
                 if not count:
                     continue
                 cleared, extra = cleared + count, f"{count} task instances"
-            elif not _store().mark_run(run.dag_id, run.run_id, DagRunState(action)):
+            elif not web_store().mark_run(run.dag_id, run.run_id, DagRunState(action)):
                 continue
             done += 1
-            _store().log_event(_EVENTS[action], owner=g.user.username, dag_id=run.dag_id, run_id=run.run_id,
+            web_store().log_event(_EVENTS[action], owner=g.user.username, dag_id=run.dag_id, run_id=run.run_id,
                                extra=extra)
     except AirflowException as exc:  # an ExternalTaskMarker chain deeper than its recursion_depth
         flash(str(exc), "error")
@@ -158,7 +156,7 @@ _EVENTS = {"success": "mark_success", "failed": "mark_failed", "clear": "clear",
 @login_required
 def task_instances() -> Any:
     task_id = request.args.get("task_id", "").strip() or None
-    return _listing("browse_task_instances.html", _store().ti_browse,
+    return _listing("browse_task_instances.html", web_store().ti_browse,
                     {**_filters(TI_STATES), "task_id_search": task_id}, states=TI_STATES)
 
 
@@ -185,10 +183,10 @@ def ti_action() -> Any:
                 if action == "clear":
                     count += _clear(dag_id, run_id, task_ids, index)
                 else:
-                    count += _store().mark_tis(dag_id, run_id, sorted(task_ids), TaskInstanceState(action), index)
+                    count += web_store().mark_tis(dag_id, run_id, sorted(task_ids), TaskInstanceState(action), index)
             if count:
                 labels = sorted(t if i < 0 else f"{t}[{i}]" for i, ids in tasks.items() for t in ids)
-                _store().log_event(_EVENTS[action], owner=g.user.username, dag_id=dag_id, run_id=run_id,
+                web_store().log_event(_EVENTS[action], owner=g.user.username, dag_id=dag_id, run_id=run_id,
                                    extra=f"{count} task instances: {', '.join(labels)}")
             total += count
     except AirflowException as exc:

@@ -43,6 +43,7 @@ from miniflow.web.highlight import highlight_python
 from miniflow.web.humanize import describe_schedule, format_duration
 from miniflow.web.paging import int_arg, page_arg, pager_args, past_last_page
 from miniflow.web.params_form import param_fields, read_fields
+from miniflow.web.store import admin_store, web_store
 
 from miniflow.setup_teardown import TaskGraph, clear_scope
 from miniflow.state import DagRunState, TaskInstanceState
@@ -57,9 +58,6 @@ ACTIVE = {str(TaskInstanceState.QUEUED), str(TaskInstanceState.RUNNING), str(Tas
           None}
 
 
-def _store() -> Any:
-    return current_app.extensions["miniflow_store"]
-
 
 def _json_arg(name: str) -> dict[str, Any]:
     """A JSON object passed in the query string (a form sent back to be corrected)."""
@@ -71,8 +69,8 @@ def _json_arg(name: str) -> dict[str, Any]:
 
 
 def _serialized(dag_id: str) -> Any:
-    row = _store().serialized_dag(dag_id)
-    if row is None or _store().get_dag_row(dag_id) is None:
+    row = web_store().serialized_dag(dag_id)
+    if row is None or web_store().get_dag_row(dag_id) is None:
         abort(404, description=f"DAG {dag_id!r} not found")
     return row
 
@@ -126,8 +124,8 @@ def login() -> Any:
             error = "Wrong username or password."
         else:
             start_session(user.username)
-            _store().touch_login(user.username)
-            _store().log_event("login", owner=user.username)
+            admin_store().touch_login(user.username)
+            admin_store().log_event("login", owner=user.username)
             target = request.args.get("next", "")
             return redirect(_same_site(target) or url_for("ui.dags"))
     return render_template("login.html", error=error), (401 if error else 200)
@@ -162,16 +160,16 @@ def dags() -> Any:
     page = page_arg()
     search = request.args.get("q", "").strip() or None
     tag = request.args.get("tag") or None
-    rows, total = _store().dag_page(search=search, tag=tag, limit=size, offset=(page - 1) * size)
+    rows, total = web_store().dag_page(search=search, tag=tag, limit=size, offset=(page - 1) * size)
     if moved := past_last_page(page, total, size):
         return moved
-    recent = _store().recent_run_states([r.dag_id for r in rows], per_dag=12)
-    counts = _store().run_counts([r.dag_id for r in rows])
-    errors, error_count = _store().import_error_page(limit=1)
+    recent = web_store().recent_run_states([r.dag_id for r in rows], per_dag=12)
+    counts = web_store().run_counts([r.dag_id for r in rows])
+    errors, error_count = web_store().import_error_page(limit=1)
     return render_template(
         "dags.html", dags=rows, recent=recent, counts=counts, describe=describe_schedule, page=page,
         pages=max(1, math.ceil(total / size)), total=total, q=search or "", tag=tag or "",
-        tags=_store().all_tags(), import_error_count=error_count,
+        tags=web_store().all_tags(), import_error_count=error_count,
     )
 
 
@@ -180,8 +178,8 @@ def dags() -> Any:
 def pause(dag_id: str) -> Any:
     _serialized(dag_id)
     paused = request.form.get("is_paused") == "true"
-    _store().set_paused(dag_id, paused)
-    _store().log_event("pause" if paused else "unpause", owner=g.user.username, dag_id=dag_id)
+    web_store().set_paused(dag_id, paused)
+    web_store().log_event("pause" if paused else "unpause", owner=g.user.username, dag_id=dag_id)
     return redirect(_same_site(request.form.get("next", "")) or url_for("ui.dag", dag_id=dag_id))
 
 
@@ -190,13 +188,13 @@ def pause(dag_id: str) -> Any:
 
 def _grid_page(dag_id: str, page: int, size: int) -> tuple[list[Any], int]:
     """The runs of one page of the grid, oldest first, and how many runs there are."""
-    runs, total = _store().run_page(dag_id, limit=size, offset=(page - 1) * size)
+    runs, total = web_store().run_page(dag_id, limit=size, offset=(page - 1) * size)
     return list(reversed(runs)), total
 
 
 def _grid_rows(data: dict[str, Any], dag_id: str, runs: list[Any]) -> list[GridRow]:
     run_ids = [r.run_id for r in runs]
-    return grid_rows(data["tasks"], data.get("task_groups") or [], run_ids, _store().grid_tis(dag_id, run_ids))
+    return grid_rows(data["tasks"], data.get("task_groups") or [], run_ids, web_store().grid_tis(dag_id, run_ids))
 
 
 @bp.get("/dags/<dag_id>")
@@ -213,7 +211,7 @@ def dag(dag_id: str) -> Any:
     if moved := past_last_page(page, total, size):
         return moved
     run_id = request.args.get("run_id") or (runs[-1].run_id if runs else None)
-    run = _store().get_run(dag_id, run_id) if run_id else None
+    run = web_store().get_run(dag_id, run_id) if run_id else None
     now = dt.datetime.now(dt.timezone.utc)
     shown: dict[str, Any] = {}
     if tab == "grid":
@@ -221,15 +219,16 @@ def dag(dag_id: str) -> Any:
     elif tab == "durations":
         shown.update(charts=_duration_charts(runs, _grid_rows(data, dag_id, runs)))
     elif tab == "graph":
-        shown.update(_graph(data, _store().tis_for_runs(dag_id, [run.run_id]) if run else [], _folded(data)))
+        shown.update(_graph(data, web_store().tis_for_runs(dag_id, [run.run_id]) if run else [], _folded(data)))
     elif tab == "gantt":
-        shown.update(gantt=gantt_chart(_store().tis_for_runs(dag_id, [run.run_id]) if run else [], now),
+        shown.update(gantt=gantt_chart(web_store().tis_for_runs(dag_id, [run.run_id]) if run else [], now),
                      gantt_left=GANTT_LEFT, gantt_width=GANTT_WIDTH)
     elif tab == "details":
         shown.update(conf_json=json.dumps(run.conf or {}, indent=2) if run else "")
     elif tab == "calendar":
         years = int_arg("years", 3, 1, 100)
-        shown.update(calendar=calendar_years(_store().run_dates(dag_id, years), years), cell=CELL)
+        runs = [(r.logical_date, r.state) for r in web_store().run_dates(dag_id, years)]
+        shown.update(calendar=calendar_years(runs, years), cell=CELL)
     elif tab == "about":
         shown.update(next_runs=_next_runs(data, dag_id))
     elif tab == "code":
@@ -237,7 +236,7 @@ def dag(dag_id: str) -> Any:
     elif tab == "trigger":
         shown.update(param_fields=param_fields(data.get("params") or {}, _json_arg("values")))
     return render_template(
-        "dag.html", dag=_store().get_dag_row(dag_id), data=data, tab=tab, runs=runs, page=page,
+        "dag.html", dag=web_store().get_dag_row(dag_id), data=data, tab=tab, runs=runs, page=page,
         pages=max(1, math.ceil(total / size)), run=run, describe=describe_schedule, **shown)
 
 
@@ -287,7 +286,7 @@ def _next_runs(data: dict[str, Any], dag_id: str, count: int = 5) -> list[Any]:
     restriction = TimeRestriction(min(starts) if starts else None, when(data.get("end_date")),
                                   bool(data.get("catchup", True)))
     return upcoming_runs(timetable_from_json(data.get("timetable") or {}), restriction,
-                         dt.datetime.now(dt.timezone.utc), count, last=_store().last_automated_interval(dag_id))
+                         dt.datetime.now(dt.timezone.utc), count, last=web_store().last_automated_interval(dag_id))
 
 
 @bp.get("/dags/<dag_id>/grid.json")
@@ -317,7 +316,7 @@ def trigger(dag_id: str) -> Any:
         fields = read_fields(request.form, params)
         typed = json.loads(text)
         conf = {**fields, **typed} if isinstance(typed, dict) else typed  # not an object: trigger says so
-        run = trigger_dag_run(_store(), dag_id, conf=conf, run_id=request.form.get("run_id") or None,
+        run = trigger_dag_run(web_store(), dag_id, conf=conf, run_id=request.form.get("run_id") or None,
                               logical_date=request.form.get("logical_date") or None, user=g.user.username)
     except (ValueError, TriggerError) as exc:  # JSONDecodeError is a ValueError
         message = f"Invalid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
@@ -336,14 +335,14 @@ def clear(dag_id: str) -> Any:
     run_id = request.form.get("run_id", "")
     task_id = request.form.get("task_id", "")
     whole_run = bool(request.form.get("whole_run"))
-    run = _store().get_run(dag_id, run_id)
+    run = web_store().get_run(dag_id, run_id)
     tasks = {t["task_id"]: t for t in data["tasks"]}
     if run is None or (task_id not in tasks and not whole_run):
         abort(404, description="no such run or task")
     chosen = set(tasks) if whole_run else clear_scope(
         TaskGraph.of_serialized(data["tasks"]), [task_id], upstream=bool(request.form.get("upstream")),
         downstream=bool(request.form.get("downstream")))
-    tis = [t for t in _store().tis_for_runs(dag_id, [run_id]) if t.task_id in chosen]
+    tis = [t for t in web_store().tis_for_runs(dag_id, [run_id]) if t.task_id in chosen]
     if request.form.get("only_failed"):
         tis = [t for t in tis if t.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)]
     if not request.form.get("confirmed"):
@@ -351,8 +350,8 @@ def clear(dag_id: str) -> Any:
                                form=request.form)
     from miniflow.clearing import clear_in_run
 
-    count = clear_in_run(_store(), dag_id, run_id, {t.task_id for t in tis})
-    _store().log_event("clear", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id,
+    count = clear_in_run(web_store(), dag_id, run_id, {t.task_id for t in tis})
+    web_store().log_event("clear", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id,
                        extra=f"{count} task instances")
     flash(f"Cleared {count} task instance(s)", "info")
     return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run_id))
@@ -364,10 +363,10 @@ def delete_dag(dag_id: str) -> Any:
     """Delete a DAG's metadata, after a confirmation page."""
     _serialized(dag_id)
     if not request.form.get("confirmed"):
-        runs = sum(_store().run_counts([dag_id])[dag_id].values())
+        runs = sum(web_store().run_counts([dag_id])[dag_id].values())
         return render_template("confirm_delete.html", dag_id=dag_id, runs=runs)
-    runs = _store().delete_dag(dag_id)
-    _store().log_event("delete_dag", owner=g.user.username, dag_id=dag_id, extra=f"{runs} runs")
+    runs = web_store().delete_dag(dag_id)
+    web_store().log_event("delete_dag", owner=g.user.username, dag_id=dag_id, extra=f"{runs} runs")
     flash(f"Deleted {dag_id} and its {runs} run(s); it comes back, without history, while its file is in the "
           "DAG folder", "info")
     return redirect(url_for("ui.dags"))
@@ -378,14 +377,14 @@ def delete_dag(dag_id: str) -> Any:
 def mark(dag_id: str, run_id: str) -> Any:
     _serialized(dag_id)
     state = request.form.get("state")
-    if state not in ("success", "failed") or _store().get_run(dag_id, run_id) is None:
+    if state not in ("success", "failed") or web_store().get_run(dag_id, run_id) is None:
         abort(400, description="state must be success or failed, for an existing run")
     task_id = request.form.get("task_id")
     if task_id:
-        _store().mark_tis(dag_id, run_id, [task_id], TaskInstanceState(state))
+        web_store().mark_tis(dag_id, run_id, [task_id], TaskInstanceState(state))
     else:
-        _store().mark_run(dag_id, run_id, DagRunState(state))
-    _store().log_event(f"mark_{state}", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id)
+        web_store().mark_run(dag_id, run_id, DagRunState(state))
+    web_store().log_event(f"mark_{state}", owner=g.user.username, dag_id=dag_id, run_id=run_id, task_id=task_id)
     return redirect(url_for("ui.dag", dag_id=dag_id, run_id=run_id))
 
 
@@ -399,22 +398,22 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
 
     _serialized(dag_id)
     key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
-    ti = _store().get_ti(key)
+    ti = web_store().get_ti(key)
     if ti is None and key.map_index < 0:
-        instances = _store().mapped_tis(dag_id, run_id, task_id)
+        instances = web_store().mapped_tis(dag_id, run_id, task_id)
         if instances:  # a mapped task: the list of its instances
             return render_template("mapped_instances.html", dag_id=dag_id, run_id=run_id, task_id=task_id,
                                    instances=instances, cell=summarize(instances))
     if ti is None:
         abort(404, description="no such task instance")
-    history = _store().ti_history(key)
+    history = web_store().ti_history(key)
     tries = sorted({h.try_number for h in history} | ({ti.try_number} if ti.try_number else set()))
     try:
         chosen = int(request.args.get("try", tries[-1] if tries else 0))
     except ValueError:
         chosen = tries[-1] if tries else 0
     log = read_log(key, chosen) if chosen in tries else None
-    xcoms = _store().xcom_entries(dag_id, run_id, task_id, map_index=key.map_index)
+    xcoms = web_store().xcom_entries(dag_id, run_id, task_id, map_index=key.map_index)
     doc_md = next((t.get("doc_md") for t in _serialized(dag_id).data["tasks"] if t["task_id"] == task_id), None)
     return render_template("task_instance.html", ti=ti, history=history, tries=tries, chosen=chosen, log=log,
                            xcoms=xcoms, rendered=ti.rendered_fields or {}, active=ti.state in ACTIVE, doc_md=doc_md)
@@ -426,7 +425,7 @@ def log_json(dag_id: str, run_id: str, task_id: str) -> Any:
     from miniflow.web.logs import read_log
 
     key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
-    ti = _store().get_ti(key)
+    ti = web_store().get_ti(key)
     if ti is None:
         abort(404)
     try:
@@ -450,7 +449,7 @@ def _map_index() -> int:
 @bp.get("/import-errors")
 @login_required
 def import_errors() -> Any:
-    rows, total = _store().import_error_page(limit=200)
+    rows, total = web_store().import_error_page(limit=200)
     return render_template("import_errors.html", errors=rows, total=total)
 
 
@@ -459,7 +458,7 @@ def import_errors() -> Any:
 def datasets() -> Any:
     """Every dataset with the DAGs that produce and consume it, the DAGs' dependency
     graph through datasets, and the latest events."""
-    rows = _store().datasets(limit=1000)
+    rows = web_store().datasets(limit=1000)
     tasks: dict[str, dict[str, Any]] = {}
 
     def node(name: str, kind: str) -> dict[str, Any]:
@@ -476,7 +475,7 @@ def datasets() -> Any:
     from miniflow.web.graph import layout, topological
 
     nodes, edges, width, height = layout(topological(list(tasks.values())))
-    events = list(reversed(_store().dataset_events(limit=10_000)[-50:]))
+    events = list(reversed(web_store().dataset_events(limit=10_000)[-50:]))
     return render_template("datasets.html", datasets=rows, events=events, nodes=nodes, edges=edges,
                            width=width, height=height)
 
@@ -486,7 +485,7 @@ def datasets() -> Any:
 def audit() -> Any:
     size = 50
     page = page_arg()
-    rows, total = _store().event_page(dag_id=request.args.get("dag_id") or None, limit=size, offset=(page - 1) * size)
+    rows, total = web_store().event_page(dag_id=request.args.get("dag_id") or None, limit=size, offset=(page - 1) * size)
     if moved := past_last_page(page, total, size):
         return moved
     return render_template("audit.html", events=rows, page=page, pages=max(1, math.ceil(total / size)))
@@ -497,7 +496,7 @@ def audit() -> Any:
 def sla_misses() -> Any:
     """Tasks that missed their SLA (see `miniflow.sla`), newest first."""
     dag_id = request.args.get("dag_id") or None
-    return render_template("sla_misses.html", misses=_store().sla_misses(limit=500, dag_id=dag_id), dag_id=dag_id)
+    return render_template("sla_misses.html", misses=web_store().sla_misses(limit=500, dag_id=dag_id), dag_id=dag_id)
 
 
 @bp.app_errorhandler(400)

@@ -49,7 +49,7 @@ import datetime, json, statistics, time
 from miniflow import DAG
 from miniflow.datasets import Dataset
 from miniflow.db.store import get_store
-from miniflow.serialization import dag_record
+from miniflow.serialization import parsed_dag
 from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.scheduler import Scheduler
@@ -61,7 +61,7 @@ for i in range({consumers}):
     EmptyOperator(task_id="t", dag=dag)
     dags.append(dag)
 store = get_store()
-store.sync_dags([dag_record(d) for d in dags], paused_by_default=False)
+store.sync_dags([parsed_dag(d) for d in dags], paused_by_default=False)
 scheduler = Scheduler(store, SequentialExecutor())
 scheduler.dags = {{d.dag_id: d for d in dags}}
 times = []

@@ -66,7 +66,7 @@ import datetime, json, sys, time
 from miniflow.dag_test import run_dag_test
 from miniflow.dagbag import DagBag
 from miniflow.db.store import get_store
-from miniflow.serialization import dag_record
+from miniflow.serialization import parsed_dag
 from miniflow.executors.sequential import SequentialExecutor
 from miniflow.scheduler import Scheduler
 from miniflow.serialization import task_rows
@@ -75,7 +75,7 @@ from miniflow.taskinstancekey import TaskInstanceKey
 
 dag = DagBag(sys.argv[1], include_examples=False).get_dag("{dag_id}")
 store = get_store()
-store.sync_dags([dag_record(dag)])
+store.sync_dags([parsed_dag(dag)])
 when = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 store.create_run(dag.dag_id, task_rows(dag, when), "r", when, None, "manual", state=DagRunState.RUNNING)
 scheduler = Scheduler(store, SequentialExecutor({{dag.dag_id: dag}}, store))

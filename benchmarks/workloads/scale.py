@@ -59,7 +59,7 @@ IDLE_SCRIPT = '''\
 import datetime, json, statistics, time
 from miniflow import DAG
 from miniflow.db.store import get_store
-from miniflow.serialization import dag_record
+from miniflow.serialization import parsed_dag
 from miniflow.executors.sequential import SequentialExecutor
 from miniflow.operators.empty import EmptyOperator
 from miniflow.scheduler import Scheduler
@@ -75,7 +75,7 @@ for i in range({dags}):
         previous = task
     dags.append(dag)
 store = get_store()
-store.sync_dags([dag_record(d) for d in dags], paused_by_default=True)
+store.sync_dags([parsed_dag(d) for d in dags], paused_by_default=True)
 executor = SequentialExecutor()
 scheduler = Scheduler(store, executor)
 scheduler.dags = {{d.dag_id: d for d in dags}}

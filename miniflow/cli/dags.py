@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING
 
@@ -199,7 +200,7 @@ def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, lim
     if subdir is not None and store.get_dag_row(dag_id) is None:
         load_dag(dag_id, subdir)  # a clear error when the folder has no such DAG
     runs = store.list_runs(dag_id, states=states, limit=limit + 1)
-    emit([r._asdict() for r in runs[:limit]], output,
+    emit([dataclasses.asdict(r) for r in runs[:limit]], output,
          ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"])
     if len(runs) > limit and output == "table":
         click.echo(f"Showing the newest {limit} runs; use --limit to see more.", err=True)
@@ -210,10 +211,10 @@ def list_runs(dag_id: str | None, dag_id_opt: str | None, state: str | None, lim
 def reserialize(subdir: str | None) -> None:
     """Parse the DAG folder and store every DAG's structure, so the webserver shows them
     without a scheduler (Airflow 2's ``dags reserialize``)."""
-    from miniflow.serialization import dag_record
+    from miniflow.serialization import parsed_dag
 
     bag = load_dagbag(subdir)
-    get_store().sync_dags([dag_record(bag.dags[d]) for d in bag.dag_ids], list(bag.import_errors.values()),
+    get_store().sync_dags([parsed_dag(bag.dags[d]) for d in bag.dag_ids], list(bag.import_errors.values()),
                           processed_files=set(bag.file_mtimes))
     click.echo(f"Serialized {len(bag.dag_ids)} DAG(s); {len(bag.import_errors)} file(s) failed to load")
 
@@ -227,11 +228,11 @@ def state(dag_id: str, logical_date: str) -> None:
 
 
 def _set_paused(dag_id: str, paused: bool, subdir: str | None) -> None:
-    from miniflow.serialization import dag_record
+    from miniflow.serialization import parsed_dag
 
     store = get_store()
     if store.get_dag_row(dag_id) is None:  # not recorded yet: load it (checks it exists)
-        store.sync_dags([dag_record(load_dag(dag_id, subdir))])
+        store.sync_dags([parsed_dag(load_dag(dag_id, subdir))])
     store.set_paused(dag_id, paused)
     store.log_event("pause" if paused else "unpause", owner="cli", dag_id=dag_id)
     click.echo(f"Dag: {dag_id}, paused: {paused}")
@@ -264,7 +265,7 @@ def unpause(dag_id: str, subdir: str | None) -> None:
 def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str | None,
             subdir: str | None, output: str) -> None:
     """Create a manual run; the scheduler runs it once the DAG is unpaused."""
-    from miniflow.serialization import dag_record
+    from miniflow.serialization import parsed_dag
     from miniflow.triggering import trigger_dag_run
 
     run_conf = parse_conf(conf)
@@ -272,9 +273,9 @@ def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str
         raise click.BadParameter("is empty; leave -e out to trigger for now", param_hint="--logical-date")
     when = parse_datetime(logical_date, "--logical-date") if logical_date else None
     store = get_store()
-    store.sync_dags([dag_record(load_dag(dag_id, subdir))])
+    store.sync_dags([parsed_dag(load_dag(dag_id, subdir))])
     run = trigger_dag_run(store, dag_id, run_conf, run_id, when, user="cli")
-    emit([run._asdict()], output, ["dag_id", "run_id", "state", "logical_date", "conf"])
+    emit([dataclasses.asdict(run)], output, ["dag_id", "run_id", "state", "logical_date", "conf"])
 
 
 @dags.command("backfill")

@@ -9,9 +9,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select
+from sqlalchemy import Connection, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from miniflow.db.records import DatasetEventRecord
 from miniflow.db.tables import (
     DAG_T,
     DS_ALIAS_T,
@@ -21,6 +22,8 @@ from miniflow.db.tables import (
     DS_T,
     RUN_DS_EVENT_T,
     RUN_T,
+    columns,
+    to_records,
     utcnow,
 )
 from miniflow.taskinstancekey import TaskInstanceKey
@@ -29,6 +32,9 @@ __all__ = ["DatasetQueries", "DatasetUpdate"]
 
 DatasetUpdate = tuple[str, dict[str, Any], str | None]
 """(uri, extra, alias it was added through) -- what a successful try updated."""
+
+
+_EVENTS = select(*columns(DatasetEventRecord, DS_EVENT_T))
 
 
 class DatasetQueries:
@@ -117,12 +123,12 @@ class DatasetQueries:
         return dict(found)
 
     def events_between(self, conn: Connection, uris: Iterable[str], since: dt.datetime | None,
-                       until: dt.datetime) -> list[Row[Any]]:
+                       until: dt.datetime) -> list[DatasetEventRecord]:
         """The events of `uris` in (since, until], oldest first."""
-        query = select(DS_EVENT_T).where(DS_EVENT_T.c.uri.in_(set(uris)), DS_EVENT_T.c.timestamp <= until)
+        query = _EVENTS.where(DS_EVENT_T.c.uri.in_(set(uris)), DS_EVENT_T.c.timestamp <= until)
         if since is not None:
             query = query.where(DS_EVENT_T.c.timestamp > since)
-        return list(conn.execute(query.order_by(DS_EVENT_T.c.id)))
+        return to_records(DatasetEventRecord, conn.execute(query.order_by(DS_EVENT_T.c.id)))
 
     def consume_dataset_queue(self, conn: Connection, dag_id: str, run_id: str, event_ids: Sequence[int]) -> None:
         """Link `event_ids` to the new run `run_id` and empty the DAG's queue."""
@@ -136,7 +142,8 @@ class DatasetQueries:
             RUN_T.c.dag_id == dag_id, RUN_T.c.run_type == "dataset_triggered", RUN_T.c.logical_date < before,
         ).order_by(RUN_T.c.logical_date.desc()).limit(1)).scalar()
 
-    def source_intervals(self, conn: Connection, events: Sequence[Row[Any]]) -> dict[int, tuple[Any, Any]]:
+    def source_intervals(self, conn: Connection,
+                         events: Sequence[DatasetEventRecord]) -> dict[int, tuple[Any, Any]]:
         """The data interval of each event's source run, by event id."""
         found = {}
         for e in events:
@@ -155,24 +162,25 @@ class DatasetQueries:
                 found[ref.kind].append(ref.name)
         return found
 
-    def triggering_dataset_events(self, dag_id: str, run_id: str) -> list[Row[Any]]:
+    def triggering_dataset_events(self, dag_id: str, run_id: str) -> list[DatasetEventRecord]:
         with self.read() as conn:
-            return list(conn.execute(
-                select(DS_EVENT_T).join(RUN_DS_EVENT_T, RUN_DS_EVENT_T.c.event_id == DS_EVENT_T.c.id)
+            return to_records(DatasetEventRecord, conn.execute(
+                _EVENTS.join(RUN_DS_EVENT_T, RUN_DS_EVENT_T.c.event_id == DS_EVENT_T.c.id)
                 .where(RUN_DS_EVENT_T.c.dag_id == dag_id, RUN_DS_EVENT_T.c.run_id == run_id)
                 .order_by(DS_EVENT_T.c.id)))
 
     def dataset_events(self, uri: str | None = None, alias: str | None = None, limit: int = 100,
-                       offset: int = 0) -> list[Row[Any]]:
+                       offset: int = 0) -> list[DatasetEventRecord]:
         """Recorded events, oldest first: of one dataset, of the datasets an alias
         resolved to, or all."""
-        query = select(DS_EVENT_T)
+        query = _EVENTS
         if uri is not None:
             query = query.where(DS_EVENT_T.c.uri == uri)
         if alias is not None:
             query = query.where(DS_EVENT_T.c.uri.in_(select(DS_ALIAS_T.c.uri).where(DS_ALIAS_T.c.name == alias)))
         with self.read() as conn:
-            return list(conn.execute(query.order_by(DS_EVENT_T.c.id).limit(limit).offset(offset)))
+            return to_records(DatasetEventRecord, conn.execute(query.order_by(DS_EVENT_T.c.id).limit(limit)
+                                                               .offset(offset)))
 
     def datasets(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Every dataset with its consumers, producers (tasks that updated it) and

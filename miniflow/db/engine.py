@@ -22,11 +22,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "database_file_missing", "is_sqlite", "supports_skip_locked", "change_margin", "WRITE"]
+__all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "supports_skip_locked",
+           "skip_locked", "serialize_transactions", "change_margin", "WRITE"]
 
 WRITE = "miniflow_write"  # execution option: this transaction will write
 
@@ -35,8 +36,27 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def one_scheduler_only(engine: Engine) -> bool:
+    """SQLite has one writer at a time and no row locks: a second scheduler would only
+    wait on the first, so it is refused."""
+    return is_sqlite(engine)
+
+
 def supports_skip_locked(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def skip_locked(query: Select[Any], supported: bool, of: Any = None) -> Select[Any]:
+    """`query` locking the rows it reads and passing over rows another transaction holds
+    (``FOR UPDATE SKIP LOCKED``), where `supported`; SQLite runs one scheduler."""
+    return query.with_for_update(skip_locked=True, of=of) if supported else query
+
+
+def serialize_transactions(conn: Connection, key: int) -> None:
+    """Let one transaction at a time past this point (a PostgreSQL advisory lock, which
+    its commit releases); SQLite serializes every write transaction already."""
+    if not is_sqlite(conn.engine):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def change_margin(engine: Engine) -> dt.timedelta:

@@ -17,10 +17,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, select, tuple_, update
 
+from miniflow.db.engine import serialize_transactions
+from miniflow.db.engine import skip_locked as skip_locked_rows
 from miniflow.db.gate import move_runs, move_tis
-from miniflow.db.tables import DAG_T, HIST_T, JOB_T, POOL_T, RUN_T, TI_T, state_filter, utcnow
+from miniflow.db.records import DagRecord, JobRecord, QueuedTIRecord, RunRecord, TIRecord, TIStateRecord
+from miniflow.db.tables import (
+    DAG_C,
+    DAG_T,
+    HIST_T,
+    JOB_T,
+    POOL_T,
+    RUN_C,
+    RUN_T,
+    TI_C,
+    TI_T,
+    columns,
+    state_filter,
+    to_records,
+    utcnow,
+)
 from miniflow.state import DagRunState, TaskInstanceState
 from miniflow.taskinstancekey import TaskInstanceKey
 
@@ -35,8 +52,7 @@ ACTIVE_TI_STATES = (TIS.QUEUED, TIS.RUNNING)
 AUTOMATED_RUN_TYPES = ("scheduled", "backfill")
 
 
-_STATE_ROWS = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
-                     TI_T.c.next_try_at)
+_STATE_ROWS = select(*columns(TIStateRecord, TI_T))
 _STATE_ROWS_OF_RUNS = _STATE_ROWS.where(
     tuple_(TI_T.c.dag_id, TI_T.c.run_id).in_(bindparam("k_runs", expanding=True)))
 _STATE_ROWS_CHANGED = _STATE_ROWS.where(TI_T.c.updated_at >= bindparam("since", type_=TI_T.c.updated_at.type))
@@ -60,8 +76,7 @@ def _scheduled_tis(scope: str, skip_locked: bool) -> Select[Any]:
     named by the parameters (scope "runs"), of every run ("all"), or of the runs a
     scheduler runs -- no backfills, no paused DAGs ("scheduler"). Built once per shape."""
     query = (
-        select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.pool,
-               TI_T.c.pool_slots, TI_T.c.try_number, TI_T.c.queue, TI_T.c.poke_count)
+        select(*columns(QueuedTIRecord, TI_T))
         .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
         .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
         .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
@@ -72,14 +87,14 @@ def _scheduled_tis(scope: str, skip_locked: bool) -> Select[Any]:
         query = query.where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id.in_(bindparam("k_runs", expanding=True)))
     elif scope == "scheduler":
         query = query.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
-    return query.with_for_update(skip_locked=True, of=TI_T) if skip_locked else query
+    return skip_locked_rows(query, skip_locked, of=TI_T)
 
 
 @functools.cache
 def _running_runs(include_backfill: bool, by_dag: bool, by_run_ids: bool) -> Select[Any]:
     """The running runs a scheduling pass examines, in a stable order, the same in every
     scheduler, so their row locks never cross. Built once per shape."""
-    runs = (select(RUN_T).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
+    runs = (select(*RUN_C).join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
             .where(RUN_T.c.state == str(DagRunState.RUNNING)))
     if not include_backfill:
         runs = runs.where(RUN_T.c.run_type != "backfill", DAG_T.c.is_paused.is_(False))
@@ -90,11 +105,11 @@ def _running_runs(include_backfill: bool, by_dag: bool, by_run_ids: bool) -> Sel
     return runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunsToExamine:
-    runs: list[Row[Any]]  # dag_run rows
-    all_rows: dict[tuple[str, str], list[Row[Any]]]  # (dag_id, run_id) -> every task instance's state row
-    changed: list[Row[Any]]  # state rows changed since the time asked for
+    runs: list[RunRecord]
+    all_rows: dict[tuple[str, str], list[TIStateRecord]]  # (dag_id, run_id) -> every task instance
+    changed: list[TIStateRecord]  # task instances changed since the time asked for
     changed_until: dt.datetime | None  # the latest change these reads include
 
 
@@ -109,15 +124,11 @@ class SchedulerQueries:
     def serialize_schedulers(self, conn: Connection, what: str) -> None:
         """Let one scheduler at a time into this transaction's critical step (PostgreSQL
         advisory lock, released at commit); SQLite runs one scheduler and needs none."""
-        if self.skip_locked:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEYS[what]})
+        serialize_transactions(conn, _LOCK_KEYS[what])
 
     def _any(self, query: Select[Any]) -> bool:
         with self.read() as conn:
             return conn.execute(query).first() is not None
-
-    def _locked(self, query: Any, of: Any = None) -> Any:
-        return query.with_for_update(skip_locked=True, of=of) if self.skip_locked else query
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -138,11 +149,11 @@ class SchedulerQueries:
         with self.write() as conn:
             conn.execute(update(JOB_T).where(JOB_T.c.id == job_id).values(state="stopped", end_date=utcnow()))
 
-    def live_jobs(self, job_type: str, threshold: float) -> list[Row[Any]]:
+    def live_jobs(self, job_type: str, threshold: float) -> list[JobRecord]:
         """Jobs still running whose heartbeat is fresher than `threshold` seconds."""
         since = utcnow() - dt.timedelta(seconds=threshold)
         with self.read() as conn:
-            return list(conn.execute(select(JOB_T).where(
+            return to_records(JobRecord, conn.execute(select(*columns(JobRecord, JOB_T)).where(
                 JOB_T.c.job_type == job_type, JOB_T.c.state == "running", JOB_T.c.latest_heartbeat >= since)))
 
     def end_dead_jobs(self, job_type: str, threshold: float) -> int:
@@ -168,10 +179,10 @@ class SchedulerQueries:
         with self.write() as own:
             own.execute(query)
 
-    def dags_due(self, now: dt.datetime) -> list[Row[Any]]:
+    def dags_due(self, now: dt.datetime) -> list[DagRecord]:
         """Unpaused, active DAGs whose next run may be created now."""
         with self.read() as conn:
-            return list(conn.execute(select(DAG_T).where(
+            return to_records(DagRecord, conn.execute(select(*DAG_C).where(
                 DAG_T.c.is_paused.is_(False), DAG_T.c.is_active.is_(True),
                 DAG_T.c.next_dagrun_create_after <= now,
             ).order_by(DAG_T.c.next_dagrun_create_after)))
@@ -180,7 +191,8 @@ class SchedulerQueries:
     def lock_dag(self, dag_id: str) -> Iterator[Connection | None]:
         """A transaction holding the DAG's row, or None if another scheduler holds it."""
         with self.write() as conn:
-            row = conn.execute(self._locked(select(DAG_T.c.dag_id).where(DAG_T.c.dag_id == dag_id))).first()
+            row = conn.execute(skip_locked_rows(select(DAG_T.c.dag_id).where(DAG_T.c.dag_id == dag_id),
+                                                self.skip_locked)).first()
             yield conn if row is not None else None
 
     def last_automated_interval(self, dag_id: str, conn: Connection | None = None) -> DataInterval | None:
@@ -220,12 +232,12 @@ class SchedulerQueries:
             running = Counter(dict(conn.execute(
                 select(RUN_T.c.dag_id, func.count()).where(RUN_T.c.state == str(DagRunState.RUNNING))
                 .group_by(RUN_T.c.dag_id)).all()))
-            queued = conn.execute(self._locked(
+            queued = conn.execute(skip_locked_rows(
                 select(RUN_T.c.dag_id, RUN_T.c.run_id)
                 .join(DAG_T, DAG_T.c.dag_id == RUN_T.c.dag_id)
                 .where(RUN_T.c.state == str(DagRunState.QUEUED), DAG_T.c.is_paused.is_(False),
                        RUN_T.c.run_type != "backfill")
-                .order_by(RUN_T.c.logical_date), of=RUN_T)).all()
+                .order_by(RUN_T.c.logical_date), self.skip_locked, of=RUN_T)).all()
             for dag_id, run_id in queued:
                 if dag_id not in limits or running[dag_id] >= limits[dag_id]:
                     continue
@@ -246,21 +258,20 @@ class SchedulerQueries:
         changed `since` (of any run: the caller's copies of runs outside this scope are
         kept current too). Three queries however many runs, in one snapshot, so the
         returned `changed_until` is where the next call picks up."""
-        runs = _running_runs(include_backfill, dag_id is not None, run_ids is not None)
-        params = {"k_dag": dag_id, "k_runs": run_ids}
-        found = RunsToExamine([], {}, [], since)
+        query = _running_runs(include_backfill, dag_id is not None, run_ids is not None)
+        changed: list[TIStateRecord] = []
         with self.read() as conn:
-            found.changed_until = conn.execute(_LAST_CHANGE).scalar() or since
-            found.runs = list(conn.execute(runs, params))
-            keys = [(r.dag_id, r.run_id) for r in found.runs]
-            whole: dict[tuple[str, str], list[Row[Any]]] = {key: [] for key in keys if needs_all(key)}
-            found.all_rows = whole
+            changed_until = conn.execute(_LAST_CHANGE).scalar() or since
+            runs = to_records(RunRecord, conn.execute(query, {"k_dag": dag_id, "k_runs": run_ids}))
+            keys = [(r.dag_id, r.run_id) for r in runs]
+            whole: dict[tuple[str, str], list[TIStateRecord]] = {key: [] for key in keys if needs_all(key)}
             if whole:  # by key, not by run state: a run another scheduler just ended keeps its rows
-                for ti in conn.execute(_STATE_ROWS_OF_RUNS, {"k_runs": list(whole)}):
+                for ti in to_records(TIStateRecord, conn.execute(_STATE_ROWS_OF_RUNS, {"k_runs": list(whole)})):
                     whole[ti.dag_id, ti.run_id].append(ti)
             if since is not None:
-                found.changed = list(conn.execute(_STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
-        return found
+                changed = to_records(TIStateRecord, conn.execute(
+                    _STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
+        return RunsToExamine(runs, whole, changed, changed_until)
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime,
                            task_ids: list[str]) -> dict[tuple[str, int], Any] | None:
@@ -297,7 +308,7 @@ class SchedulerQueries:
         include_backfill: bool = False,
         run_filter: tuple[str, list[str]] | None = None,
         default_pool_slots: int = 128,
-    ) -> list[Row[Any]]:
+    ) -> list[QueuedTIRecord]:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits and pool slots.
@@ -318,8 +329,8 @@ class SchedulerQueries:
             query = _scheduled_tis(scope, self.skip_locked)
             params = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
                       "k_runs": run_filter and run_filter[1]}
-            chosen: list[Row[Any]] = []
-            for ti in conn.execute(query, params):
+            chosen: list[QueuedTIRecord] = []
+            for ti in to_records(QueuedTIRecord, conn.execute(query, params)):
                 if len(chosen) >= slots or ti.dag_id not in dag_limits:
                     continue
                 if per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
@@ -344,7 +355,7 @@ class SchedulerQueries:
 
     # --- tries that ended without recording themselves -----------------------------------
 
-    def fail_try(self, row: Row[Any], failed_try: int, retry_at: dt.datetime | None) -> bool:
+    def fail_try(self, row: TIRecord, failed_try: int, retry_at: dt.datetime | None) -> bool:
         """The try `failed_try` of task instance `row` ended without recording an outcome
         (its process died, or it never started): up_for_retry when `retry_at` is given,
         else failed. Conditional on the row being unchanged, so a late report is a no-op."""
@@ -366,22 +377,20 @@ class SchedulerQueries:
                 ))
             return bool(changed)
 
-    def ti_rows_for_keys(self, keys: list[TaskInstanceKey]) -> dict[TaskInstanceKey, Row[Any]]:
-        """(state, try_number) of these task instances, by key, in one query."""
+    def ti_rows_for_keys(self, keys: list[TaskInstanceKey]) -> dict[TaskInstanceKey, TIStateRecord]:
+        """Where these task instances stand, by key, in one query."""
         if not keys:
             return {}
         with self.read() as conn:
-            rows = conn.execute(
-                select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state,
-                       TI_T.c.try_number)
-                .where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index).in_(keys)))
+            rows = to_records(TIStateRecord, conn.execute(
+                _STATE_ROWS.where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index).in_(keys))))
             return {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
 
-    def zombies(self, threshold: float) -> list[Row[Any]]:
+    def zombies(self, threshold: float) -> list[TIRecord]:
         """Running tries whose heartbeat is older than `threshold` seconds."""
         since = utcnow() - dt.timedelta(seconds=threshold)
         with self.read() as conn:
-            return list(conn.execute(select(TI_T).where(
+            return to_records(TIRecord, conn.execute(select(*TI_C).where(
                 TI_T.c.state == str(TIS.RUNNING), TI_T.c.heartbeat < since)))
 
     def reset_orphans(self, live_job_ids: list[int]) -> int:

@@ -1,5 +1,7 @@
-"""The metadata store: the one narrow interface through which miniflow reads and writes
-its database. Everything else calls these methods; no other module writes SQL.
+"""The metadata store: the one place where miniflow reads and writes its database.
+Everything else calls these methods, each caller through its own narrow interface
+(`miniflow.db.interfaces`); no other module writes SQL. Reads return frozen records
+(`miniflow.db.records`), never rows.
 
 State changes are conditional updates (``UPDATE ... WHERE state IN (<expected>)``) that
 report whether they took effect, so two processes can never both take the same step.
@@ -20,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Row,
     Update,
     and_,
     bindparam,
@@ -38,23 +39,42 @@ from sqlalchemy.sql import ClauseElement
 
 from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
-from miniflow.db.engine import WRITE, change_margin, is_sqlite, make_engine, supports_skip_locked
+from miniflow.db.engine import WRITE, change_margin, make_engine, one_scheduler_only, supports_skip_locked
 from miniflow.db.gate import move_runs, move_tis
+from miniflow.db.records import (
+    DagRecord,
+    EventRecord,
+    ImportErrorRecord,
+    PoolRecord,
+    RunRecord,
+    SerializedDagRecord,
+    TIRecord,
+    TIStateRecord,
+    TryRecord,
+    VariableRecord,
+    XComRecord,
+)
 from miniflow.db.scheduler_queries import SchedulerQueries
 from miniflow.db.sla_queries import SlaQueries
 from miniflow.db.tables import (
     CONN_T,
+    DAG_C,
     DAG_T,
     ERR_T,
     HIST_T,
     LOG_T,
     POOL_T,
+    RUN_C,
     RUN_T,
     SER_T,
+    TI_C,
     TI_T,
     VAR_T,
     XCOM_T,
+    columns,
     state_filter,
+    to_record,
+    to_records,
     utcnow,
 )
 from miniflow.db.web_queries import WebQueries
@@ -73,7 +93,8 @@ if TYPE_CHECKING:
     from miniflow.connections import Connection as ConnectionInfo
     from miniflow.dagbag import ImportErrorInfo
     from miniflow.dagrun import RunDecisions
-    from miniflow.serialization import DagRecord
+    from miniflow.db.interfaces import AdminStore, RunnerStore, SchedulerStore, WebStore
+    from miniflow.serialization import ParsedDag
     from miniflow.timetables import DataInterval
 
 __all__ = ["Store", "get_store", "reset_store", "utcnow"]
@@ -92,7 +113,7 @@ _CLAIM = (
             start_date=bindparam("now", type_=m.UtcDateTime), end_date=None, duration=None,
             heartbeat=bindparam("now", type_=m.UtcDateTime), hostname=bindparam("hostname"),
             pid=bindparam("pid"), first_poke_at=func.coalesce(TI_T.c.first_poke_at, bindparam("now", type_=m.UtcDateTime)))
-    .returning(*TI_T.c)
+    .returning(*TI_C)
 )
 _CLEAR_XCOM = delete(XCOM_T).where(XCOM_T.c.dag_id == bindparam("k_dag"), XCOM_T.c.run_id == bindparam("k_run"),
                                    XCOM_T.c.task_id == bindparam("k_task"), XCOM_T.c.map_index == bindparam("k_map"))
@@ -111,8 +132,8 @@ _FINISH = {
 }
 _INSERT_HISTORY = insert(HIST_T)
 _INSERT_XCOM = insert(XCOM_T)
-_GET_RUN = select(RUN_T).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
-_TI_STATES = select(TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.next_try_at, TI_T.c.priority_weight).where(
+_GET_RUN = select(*RUN_C).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
+_TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
 
@@ -135,7 +156,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     def __init__(self, engine: Engine, paused_at_creation: bool = True) -> None:
         self.engine = engine
         self.paused_at_creation = paused_at_creation  # core.dags_are_paused_at_creation
-        self.sqlite = is_sqlite(engine)
+        self.one_scheduler_only = one_scheduler_only(engine)
         self.skip_locked = supports_skip_locked(engine)
         self.change_margin = change_margin(engine)
 
@@ -163,12 +184,12 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def sync_dags(
         self,
-        dags: Sequence[DagRecord],
+        dags: Sequence[ParsedDag],
         import_errors: Sequence[ImportErrorInfo] = (),
         processed_files: Iterable[str] | None = None,
         paused_by_default: bool | None = None,
     ) -> None:
-        """Record loaded DAGs (`miniflow.serialization.dag_record`) and the import
+        """Record loaded DAGs (`miniflow.serialization.parsed_dag`) and the import
         errors of their files.
 
         New DAGs start paused as `paused_by_default` says (by default the store's
@@ -228,29 +249,31 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         with self.read() as conn:
             return set(conn.execute(select(ERR_T.c.filename)).scalars())
 
-    def get_dag_row(self, dag_id: str) -> Row[Any] | None:
+    def get_dag_row(self, dag_id: str) -> DagRecord | None:
         with self.read() as conn:
-            return conn.execute(select(DAG_T).where(DAG_T.c.dag_id == dag_id)).first()
+            return to_record(DagRecord, conn.execute(select(*DAG_C).where(DAG_T.c.dag_id == dag_id)).first())
 
-    def dag_rows(self, active_only: bool = True) -> list[Row[Any]]:
-        query = select(DAG_T).order_by(DAG_T.c.dag_id)
+    def dag_rows(self, active_only: bool = True) -> list[DagRecord]:
+        query = select(*DAG_C).order_by(DAG_T.c.dag_id)
         if active_only:
             query = query.where(DAG_T.c.is_active.is_(True))
         with self.read() as conn:
-            return list(conn.execute(query))
+            return to_records(DagRecord, conn.execute(query))
 
     def set_paused(self, dag_id: str, paused: bool) -> bool:
         with self.write() as conn:
             result = conn.execute(update(DAG_T).where(DAG_T.c.dag_id == dag_id).values(is_paused=paused))
             return result.rowcount > 0
 
-    def import_errors(self) -> list[Row[Any]]:
+    def import_errors(self) -> list[ImportErrorRecord]:
         with self.read() as conn:
-            return list(conn.execute(select(ERR_T).order_by(ERR_T.c.filename)))
+            return to_records(ImportErrorRecord, conn.execute(
+                select(*columns(ImportErrorRecord, ERR_T)).order_by(ERR_T.c.filename)))
 
-    def serialized_dag(self, dag_id: str) -> Row[Any] | None:
+    def serialized_dag(self, dag_id: str) -> SerializedDagRecord | None:
         with self.read() as conn:
-            return conn.execute(select(SER_T).where(SER_T.c.dag_id == dag_id)).first()
+            return to_record(SerializedDagRecord, conn.execute(
+                select(*columns(SerializedDagRecord, SER_T)).where(SER_T.c.dag_id == dag_id)).first())
 
     # --- DAG runs --------------------------------------------------------------------------
 
@@ -267,7 +290,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         external_trigger: bool = False,
         triggered_by: str | None = None,
         conn: Connection | None = None,
-    ) -> Row[Any] | None:
+    ) -> RunRecord | None:
         """Insert a run and its task instances (`task_rows`, from
         `miniflow.serialization.task_rows`); None if the run already exists (same run_id,
         or same logical date: never two runs for one date)."""
@@ -297,7 +320,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 dict(dag_id=dag_id, run_id=run_id, state=None, try_number=0, poke_count=0, **row)
                 for row in task_rows
             ])
-        return conn.execute(select(RUN_T).where(RUN_T.c.dag_id == dag_id, RUN_T.c.run_id == run_id)).first()
+        return to_record(RunRecord, conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
 
     def states_at(self, dag_id: str, logical_dates: Sequence[dt.datetime],
                   task_ids: Sequence[str] | None = None) -> list[str | None]:
@@ -312,14 +335,14 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 TI_T.c.dag_id == dag_id, TI_T.c.task_id.in_(task_ids),
                 RUN_T.c.logical_date.in_(logical_dates))).scalars())
 
-    def get_run(self, dag_id: str, run_id: str) -> Row[Any] | None:
+    def get_run(self, dag_id: str, run_id: str) -> RunRecord | None:
         with self.read() as conn:
-            return conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first()
+            return to_record(RunRecord, conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
 
-    def find_run(self, dag_id: str, logical_date: dt.datetime) -> Row[Any] | None:
+    def find_run(self, dag_id: str, logical_date: dt.datetime) -> RunRecord | None:
         with self.read() as conn:
-            return conn.execute(select(RUN_T).where(
-                RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date == logical_date)).first()
+            return to_record(RunRecord, conn.execute(select(*RUN_C).where(
+                RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date == logical_date)).first())
 
     def list_runs(
         self,
@@ -330,8 +353,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = True,
-    ) -> list[Row[Any]]:
-        query = select(RUN_T)
+    ) -> list[RunRecord]:
+        query = select(*RUN_C)
         if dag_id is not None:
             query = query.where(RUN_T.c.dag_id == dag_id)
         if states is not None:
@@ -345,7 +368,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         if limit is not None:
             query = query.limit(limit)
         with self.read() as conn:
-            return list(conn.execute(query))
+            return to_records(RunRecord, conn.execute(query))
 
     def delete_run(self, dag_id: str, run_id: str) -> None:
         with self.write() as conn:
@@ -380,27 +403,26 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     # --- task instances -------------------------------------------------------------------
 
-    def tis_of_run(self, dag_id: str, run_id: str, conn: Connection | None = None) -> list[Row[Any]]:
-        query = select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
+    def tis_of_run(self, dag_id: str, run_id: str, conn: Connection | None = None) -> list[TIRecord]:
+        query = select(*TI_C).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
         if conn is not None:
-            return list(conn.execute(query))
+            return to_records(TIRecord, conn.execute(query))
         with self.read() as own:
-            return list(own.execute(query))
+            return to_records(TIRecord, own.execute(query))
 
-    def ti_states(self, dag_id: str, run_id: str) -> list[Row[Any]]:
-        """(task_id, map_index, state, next_try_at, priority_weight) of a run's task
-        instances: the light read a scheduling pass needs."""
+    def ti_states(self, dag_id: str, run_id: str) -> list[TIStateRecord]:
+        """Where a run's task instances stand: the light read a scheduling pass needs."""
         with self.read() as conn:
-            return list(conn.execute(_TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
+            return to_records(TIStateRecord, conn.execute(_TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
 
-    def get_ti(self, key: TaskInstanceKey) -> Row[Any] | None:
+    def get_ti(self, key: TaskInstanceKey) -> TIRecord | None:
         with self.read() as conn:
-            return conn.execute(select(TI_T).where(*_key_filter(key))).first()
+            return to_record(TIRecord, conn.execute(select(*TI_C).where(*_key_filter(key))).first())
 
-    def mapped_tis(self, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+    def mapped_tis(self, dag_id: str, run_id: str, task_id: str) -> list[TIRecord]:
         """Every instance of one task in a run, by map index."""
         with self.read() as conn:
-            return list(conn.execute(select(TI_T).where(
+            return to_records(TIRecord, conn.execute(select(*TI_C).where(
                 TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id,
             ).order_by(TI_T.c.map_index)))
 
@@ -503,7 +525,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                                    [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
                 self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
 
-    def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> Row[Any] | None:
+    def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> TIRecord | None:
         """queued -> running for one try; returns the updated row, or None if someone
         else claimed it (or it was cleared) first. Starts the try with no XComs."""
         params = _key_params(key)
@@ -512,11 +534,11 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                                         "pid": pid or os.getpid()}).first()
             if row is not None:
                 conn.execute(_CLEAR_XCOM, params)
-            return row
+            return to_record(TIRecord, row)
 
     def finish_ti(
         self,
-        claimed: Row[Any],
+        claimed: TIRecord,
         state: TaskInstanceState,
         xcoms: Sequence[tuple[str, str]] = (),
         next_try_at: dt.datetime | None = None,
@@ -528,8 +550,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         try `claim_ti` returned as `claimed`, if that try still owns the row (it was not
         failed as a zombie meanwhile)."""
         now = utcnow()
+        assert claimed.start_date is not None, "claim_ti starts the try"
         duration = (now - claimed.start_date).total_seconds()
-        key = _key_params(_row_key(claimed))
+        key = _key_params(claimed.key)
         rescheduled = state == TaskInstanceState.UP_FOR_RESCHEDULE
         if state not in _FINISH:
             raise IllegalTransition(f"illegal task instance transition running -> {state}")
@@ -549,7 +572,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                     end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
                 )])
             if dataset_updates and state == TaskInstanceState.SUCCESS:
-                self.record_dataset_events(conn, _row_key(claimed), dataset_updates)
+                self.record_dataset_events(conn, claimed.key, dataset_updates)
             if xcoms:
                 conn.execute(_INSERT_XCOM, [
                     dict(dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
@@ -565,9 +588,10 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 TI_T.c.state == str(TaskInstanceState.RUNNING),
             ).values(heartbeat=utcnow())).rowcount > 0
 
-    def ti_history(self, key: TaskInstanceKey) -> list[Row[Any]]:
+    def ti_history(self, key: TaskInstanceKey) -> list[TryRecord]:
         with self.read() as conn:
-            return list(conn.execute(select(HIST_T).where(*_key_filter(key, HIST_T)).order_by(HIST_T.c.try_number)))
+            return to_records(TryRecord, conn.execute(select(*columns(TryRecord, HIST_T))
+                                                      .where(*_key_filter(key, HIST_T)).order_by(HIST_T.c.try_number)))
 
     def clear_tis(self, items: Sequence[tuple[str, str, str, int]], map_index: int | None = None) -> int:
         """Reset task instances ``(dag_id, run_id, task_id, retries)`` so they run again
@@ -619,9 +643,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 value=value, timestamp=utcnow()))
 
     def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None,
-                  map_indexes: Sequence[int] | None = None) -> list[Row[Any]]:
-        """XCom rows of one run, newest first; `task_ids`/`key`/`map_indexes` None mean any."""
-        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id)
+                  map_indexes: Sequence[int] | None = None) -> list[XComRecord]:
+        """XComs of one run, newest first; `task_ids`/`key`/`map_indexes` None mean any."""
+        query = select(*columns(XComRecord, XCOM_T)).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id)
         if task_ids is not None:
             query = query.where(XCOM_T.c.task_id.in_(list(task_ids)))
         if key is not None:
@@ -629,7 +653,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         if map_indexes is not None:
             query = query.where(XCOM_T.c.map_index.in_(list(map_indexes)))
         with self.read() as conn:
-            return list(conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
+            return to_records(XComRecord, conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
 
     def xcom_length(self, dag_id: str, run_id: str, task_id: str, key: str, mapped: bool) -> int | None:
         """How many items a mapped task gets from this output: the length of the list or
@@ -686,9 +710,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                     slots=slots, description=description)).rowcount == 0:
                 conn.execute(insert(POOL_T).values(name=name, slots=slots, description=description))
 
-    def pools(self) -> dict[str, Row[Any]]:
+    def pools(self) -> dict[str, PoolRecord]:
         with self.read() as conn:
-            return {r.name: r for r in conn.execute(select(POOL_T))}
+            return {r.name: r for r in to_records(PoolRecord, conn.execute(select(*columns(PoolRecord, POOL_T))))}
 
     def delete_pool(self, name: str) -> bool:
         with self.write() as conn:
@@ -751,9 +775,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         with self.write() as conn:
             return conn.execute(delete(VAR_T).where(VAR_T.c.key == key)).rowcount > 0
 
-    def variables(self) -> list[Row[Any]]:
+    def variables(self) -> list[VariableRecord]:
         with self.read() as conn:
-            return list(conn.execute(select(VAR_T).order_by(VAR_T.c.key)))
+            return to_records(VariableRecord, conn.execute(select(*columns(VariableRecord, VAR_T)).order_by(VAR_T.c.key)))
 
     # --- event log ---------------------------------------------------------------------
 
@@ -763,12 +787,13 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             conn.execute(insert(LOG_T).values(dttm=utcnow(), event=event, owner=owner, dag_id=dag_id,
                                               task_id=task_id, run_id=run_id, extra=extra))
 
-    def events(self, dag_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Row[Any]]:
-        query = select(LOG_T).order_by(LOG_T.c.dttm.desc(), LOG_T.c.id.desc()).limit(limit).offset(offset)
+    def events(self, dag_id: str | None = None, limit: int = 100, offset: int = 0) -> list[EventRecord]:
+        query = (select(*columns(EventRecord, LOG_T)).order_by(LOG_T.c.dttm.desc(), LOG_T.c.id.desc())
+                 .limit(limit).offset(offset))
         if dag_id is not None:
             query = query.where(LOG_T.c.dag_id == dag_id)
         with self.read() as conn:
-            return list(conn.execute(query))
+            return to_records(EventRecord, conn.execute(query))
 
 
 def _connection(row: Any) -> ConnectionInfo:
@@ -789,8 +814,10 @@ def _key_filter(key: TaskInstanceKey, table: Any = TI_T) -> tuple[Any, ...]:
             table.c.map_index == key.map_index)
 
 
-def _row_key(row: Any) -> TaskInstanceKey:
-    return TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index)
+if TYPE_CHECKING:
+    def _offers_every_interface(store: Store) -> tuple[SchedulerStore, RunnerStore, WebStore, AdminStore]:
+        """mypy's proof that the store offers all that each caller may ask of it."""
+        return store, store, store, store
 
 
 _store: Store | None = None

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 
 from miniflow.db.gate import move_runs, move_tis
+from miniflow.db.records import (
+    BrowsedTIRecord,
+    DagRecord,
+    EventRecord,
+    ImportErrorRecord,
+    JobRecord,
+    RunRecord,
+    RunSummary,
+    TIRecord,
+    TISpan,
+    UserRecord,
+    XComRecord,
+)
 from miniflow.db.tables import (
+    DAG_C,
     DAG_T,
     DS_QUEUE_T,
     DS_REF_T,
@@ -21,15 +35,20 @@ from miniflow.db.tables import (
     HIST_T,
     JOB_T,
     LOG_T,
+    RUN_C,
     RUN_DS_EVENT_T,
     RUN_T,
     SER_T,
     SESSION_T,
     SLA_T,
+    TI_C,
     TI_T,
     USER_T,
     XCOM_T,
+    columns,
     state_filter,
+    to_record,
+    to_records,
     utcnow,
 )
 from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskInstanceState
@@ -37,24 +56,25 @@ from miniflow.state import FINISHED, TI_OVERRIDES, DagRunState, Override, TaskIn
 __all__ = ["WebQueries", "ROLES", "SORTABLE", "ALIASES"]
 
 ROLES = ("Admin", "Op", "Viewer")
+R = TypeVar("R")
 
 
 class WebQueries:
     read: Any
     write: Any
 
-    def _counted_page(self, query: Select[Any], order: tuple[Any, ...], limit: int,
-                      offset: int) -> tuple[list[Row[Any]], int]:
-        """One page of `query`'s rows in `order`, and how many rows it has in all."""
+    def _counted_page(self, record: type[R], query: Select[Any], order: tuple[Any, ...], limit: int,
+                      offset: int) -> tuple[list[R], int]:
+        """One page of `query`'s rows in `order` as `record`s, and how many rows it has in all."""
         with self.read() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            return list(conn.execute(query.order_by(*order).limit(limit).offset(offset))), total
+            return to_records(record, conn.execute(query.order_by(*order).limit(limit).offset(offset))), total
 
     # --- DAGs ---------------------------------------------------------------------------
 
     def dag_page(self, search: str | None = None, tag: str | None = None, paused: bool | None = None,
-                 limit: int = 25, offset: int = 0, order_by: str = "dag_id") -> tuple[list[Row[Any]], int]:
-        query = select(DAG_T).where(DAG_T.c.is_active.is_(True))
+                 limit: int = 25, offset: int = 0, order_by: str = "dag_id") -> tuple[list[DagRecord], int]:
+        query = select(*DAG_C).where(DAG_T.c.is_active.is_(True))
         if search:
             query = query.where(_contains(DAG_T.c.dag_id, search))
         if paused is not None:
@@ -62,27 +82,29 @@ class WebQueries:
         if tag:
             # Tags are a small JSON list per DAG: filter in Python, then paginate.
             with self.read() as conn:
-                rows = [r for r in conn.execute(query.order_by(_order(DAG_T, order_by))) if tag in (r.tags or [])]
+                rows = [r for r in to_records(DagRecord, conn.execute(query.order_by(_order(DAG_T, order_by))))
+                        if tag in (r.tags or [])]
             return rows[offset:offset + limit], len(rows)
-        return self._counted_page(query, (_order(DAG_T, order_by),), limit, offset)
+        return self._counted_page(DagRecord, query, (_order(DAG_T, order_by),), limit, offset)
 
     def all_tags(self) -> list[str]:
         with self.read() as conn:
             tags = {t for (ts,) in conn.execute(select(DAG_T.c.tags).where(DAG_T.c.is_active.is_(True))) for t in ts or []}
         return sorted(tags)
 
-    def recent_run_states(self, dag_ids: list[str], per_dag: int = 10) -> dict[str, list[Row[Any]]]:
+    def recent_run_states(self, dag_ids: list[str], per_dag: int = 10) -> dict[str, list[RunSummary]]:
         """The latest runs of each DAG (newest first), in one query."""
         if not dag_ids:
             return {}
         ranked = select(
-            RUN_T.c.dag_id, RUN_T.c.run_id, RUN_T.c.state, RUN_T.c.logical_date,
+            *columns(RunSummary, RUN_T),
             func.row_number().over(partition_by=RUN_T.c.dag_id, order_by=RUN_T.c.logical_date.desc()).label("n"),
         ).where(RUN_T.c.dag_id.in_(dag_ids)).subquery()
-        out: dict[str, list[Row[Any]]] = {d: [] for d in dag_ids}
+        out: dict[str, list[RunSummary]] = {d: [] for d in dag_ids}
+        query = select(*columns(RunSummary, ranked)).where(ranked.c.n <= per_dag).order_by(ranked.c.dag_id, ranked.c.n)
         with self.read() as conn:
-            for row in conn.execute(select(ranked).where(ranked.c.n <= per_dag).order_by(ranked.c.dag_id, ranked.c.n)):
-                out[row.dag_id].append(row)
+            for run in to_records(RunSummary, conn.execute(query)):
+                out[run.dag_id].append(run)
         return out
 
     def run_counts(self, dag_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -99,11 +121,11 @@ class WebQueries:
     # --- runs and task instances ----------------------------------------------------------
 
     def run_page(self, dag_id: str, limit: int = 25, offset: int = 0,
-                 order_by: str = "-logical_date", state: str | None = None) -> tuple[list[Row[Any]], int]:
-        query = select(RUN_T).where(RUN_T.c.dag_id == dag_id)
+                 order_by: str = "-logical_date", state: str | None = None) -> tuple[list[RunRecord], int]:
+        query = select(*RUN_C).where(RUN_T.c.dag_id == dag_id)
         if state:
             query = query.where(RUN_T.c.state == state)
-        return self._counted_page(query, (_order(RUN_T, order_by),), limit, offset)
+        return self._counted_page(RunRecord, query, (_order(RUN_T, order_by),), limit, offset)
 
     def delete_dag(self, dag_id: str) -> int:
         """Delete a DAG's metadata: its runs and task instances with their history,
@@ -120,15 +142,15 @@ class WebQueries:
             conn.execute(delete(DAG_T).where(DAG_T.c.dag_id == dag_id))
             return runs
 
-    def run_dates(self, dag_id: str, years: int) -> list[Row[Any]]:
-        """(logical_date, state) of the DAG's runs in the latest `years` years that have
-        runs (the calendar's), newest first; older runs are not read."""
-        query = (select(RUN_T.c.logical_date, RUN_T.c.state).where(RUN_T.c.dag_id == dag_id)
+    def run_dates(self, dag_id: str, years: int) -> list[RunSummary]:
+        """The DAG's runs in the latest `years` years that have runs (the calendar's),
+        newest first; older runs are not read."""
+        query = (select(*columns(RunSummary, RUN_T)).where(RUN_T.c.dag_id == dag_id)
                  .order_by(RUN_T.c.logical_date.desc()))
-        found: list[Row[Any]] = []
+        found: list[RunSummary] = []
         shown: set[int] = set()
         with self.read() as conn:
-            for row in conn.execute(query):
+            for row in to_records(RunSummary, conn.execute(query)):
                 if row.logical_date.year not in shown:
                     if len(shown) == years:
                         break
@@ -136,34 +158,34 @@ class WebQueries:
                 found.append(row)
         return found
 
-    def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
+    def tis_for_runs(self, dag_id: str, run_ids: list[str]) -> list[TIRecord]:
         if not run_ids:
             return []
         with self.read() as conn:
-            return list(conn.execute(select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
+            return to_records(TIRecord, conn.execute(
+                select(*TI_C).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
 
-    def grid_tis(self, dag_id: str, run_ids: list[str]) -> list[Row[Any]]:
+    def grid_tis(self, dag_id: str, run_ids: list[str]) -> list[TISpan]:
         """What the grid shows of the task instances of `run_ids`, and nothing more."""
         if not run_ids:
             return []
-        columns = (TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index, TI_T.c.state, TI_T.c.start_date,
-                   TI_T.c.end_date, TI_T.c.duration)
         with self.read() as conn:
-            return list(conn.execute(select(*columns).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
+            return to_records(TISpan, conn.execute(select(*columns(TISpan, TI_T)).where(
+                TI_T.c.dag_id == dag_id, TI_T.c.run_id.in_(run_ids))))
 
     def ti_page(self, dag_id: str, run_id: str, limit: int = 100, offset: int = 0,
-                order_by: str = "task_id") -> tuple[list[Row[Any]], int]:
-        query = select(TI_T).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
-        return self._counted_page(query, (_order(TI_T, order_by),), limit, offset)
+                order_by: str = "task_id") -> tuple[list[TIRecord], int]:
+        query = select(*TI_C).where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id)
+        return self._counted_page(TIRecord, query, (_order(TI_T, order_by),), limit, offset)
 
     def xcom_entries(self, dag_id: str, run_id: str, task_id: str, key: str | None = None,
-                     map_index: int = -1) -> list[Row[Any]]:
-        query = select(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id,
+                     map_index: int = -1) -> list[XComRecord]:
+        query = select(*columns(XComRecord, XCOM_T)).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id,
                                      XCOM_T.c.task_id == task_id, XCOM_T.c.map_index == map_index)
         if key is not None:
             query = query.where(XCOM_T.c.key == key)
         with self.read() as conn:
-            return list(conn.execute(query.order_by(XCOM_T.c.key)))
+            return to_records(XComRecord, conn.execute(query.order_by(XCOM_T.c.key)))
 
     def mark_tis(self, dag_id: str, run_id: str, task_ids: list[str], state: TaskInstanceState,
                  map_index: int | None = None) -> int:
@@ -199,18 +221,18 @@ class WebQueries:
 
     def run_browse(self, dag_id_search: str | None = None, states: Sequence[str] = (),
                    start: dt.datetime | None = None, end: dt.datetime | None = None, run_type: str | None = None,
-                   limit: int = 25, offset: int = 0) -> tuple[list[Row[Any]], int]:
+                   limit: int = 25, offset: int = 0) -> tuple[list[RunRecord], int]:
         """Runs of every DAG, newest logical date first, and how many match: DAG ids
         containing `dag_id_search`, in any of `states`, ``start <= logical_date < end``."""
         where = _browse_filter(RUN_T.c.dag_id, dag_id_search, RUN_T.c.state, states, start, end)
         if run_type:
             where.append(RUN_T.c.run_type == run_type)
-        return self._counted_page(select(RUN_T).where(*where), (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc()),
-                                  limit, offset)
+        return self._counted_page(RunRecord, select(*RUN_C).where(*where),
+                                  (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc()), limit, offset)
 
     def ti_browse(self, dag_id_search: str | None = None, task_id_search: str | None = None,
                   states: Sequence[str] = (), start: dt.datetime | None = None, end: dt.datetime | None = None,
-                  limit: int = 25, offset: int = 0) -> tuple[list[Row[Any]], int]:
+                  limit: int = 25, offset: int = 0) -> tuple[list[BrowsedTIRecord], int]:
         """Task instances of every DAG with their run's logical date, newest first, and
         how many match; filters as `run_browse`, the state "none" meaning no state yet.
 
@@ -224,20 +246,20 @@ class WebQueries:
             where = _browse_filter(TI_T.c.dag_id, None, state, states, None, None)
             return where + ([_contains(TI_T.c.task_id, task_id_search)] if task_id_search else [])
 
-        columns = select(TI_T, RUN_T.c.logical_date).select_from(joined)
+        browsed = select(*columns(BrowsedTIRecord, TI_T, RUN_T)).select_from(joined)
         order = (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc(), TI_T.c.task_id, TI_T.c.map_index)
         with self.read() as conn:
             # Every task instance has its run: only filters on runs need the join to count.
             counted = select(func.count()).select_from(joined if of_runs else TI_T).where(*of_runs, *of_tis(TI_T.c.state))
             total = conn.execute(counted).scalar_one()
             if total <= _SORTED_IN_ONE_QUERY:
-                query = columns.where(*of_runs, *of_tis(TI_T.c.state)).order_by(*order)
-                return list(conn.execute(query.limit(limit).offset(offset))), total
+                query = browsed.where(*of_runs, *of_tis(TI_T.c.state)).order_by(*order)
+                return to_records(BrowsedTIRecord, conn.execute(query.limit(limit).offset(offset))), total
             runs = select(RUN_T.c.logical_date, RUN_T.c.dag_id, RUN_T.c.run_id).where(*of_runs).order_by(*order[:2])
             # Within a batch the runs' keys must pick the index, not the state: as an
             # expression (state || '') the state has none.
             in_batch = of_tis(TI_T.c.state.concat(""))
-            page: list[Row[Any]] = []
+            page: list[BrowsedTIRecord] = []
             passed = 0  # matches in the batches before this one
             below: list[Any] = []  # runs after the last batch's last one, in the walk's order
             while len(page) < limit:
@@ -250,24 +272,24 @@ class WebQueries:
                 batch = or_(*(and_(TI_T.c.dag_id == k.dag_id, TI_T.c.run_id == k.run_id) for k in keys))
                 here = conn.execute(select(func.count()).select_from(TI_T).where(batch, *in_batch)).scalar_one()
                 if passed + here > offset + len(page):
-                    page += conn.execute(columns.where(batch, *in_batch).order_by(*order).limit(limit - len(page))
-                                         .offset(max(0, offset - passed))).all()
+                    page += to_records(BrowsedTIRecord, conn.execute(
+                        browsed.where(batch, *in_batch).order_by(*order).limit(limit - len(page))
+                        .offset(max(0, offset - passed))))
                 passed += here
             return page, total
 
     # --- import errors, events, health ---------------------------------------------------
 
-    def import_error_page(self, limit: int = 100, offset: int = 0) -> tuple[list[Row[Any]], int]:
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(ERR_T)).scalar_one()
-            rows = list(conn.execute(select(ERR_T).order_by(ERR_T.c.filename).limit(limit).offset(offset)))
-        return rows, total
+    def import_error_page(self, limit: int = 100, offset: int = 0) -> tuple[list[ImportErrorRecord], int]:
+        return self._counted_page(ImportErrorRecord, select(*columns(ImportErrorRecord, ERR_T)),
+                                  (ERR_T.c.filename,), limit, offset)
 
-    def event_page(self, dag_id: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Row[Any]], int]:
-        query = select(LOG_T)
+    def event_page(self, dag_id: str | None = None, limit: int = 50,
+                   offset: int = 0) -> tuple[list[EventRecord], int]:
+        query = select(*columns(EventRecord, LOG_T))
         if dag_id:
             query = query.where(LOG_T.c.dag_id == dag_id)
-        return self._counted_page(query, (LOG_T.c.dttm.desc(), LOG_T.c.id.desc()), limit, offset)
+        return self._counted_page(EventRecord, query, (LOG_T.c.dttm.desc(), LOG_T.c.id.desc()), limit, offset)
 
     def latest_heartbeat(self, job_type: str = "scheduler") -> dt.datetime | None:
         with self.read() as conn:
@@ -284,9 +306,8 @@ class WebQueries:
             runs = dict(conn.execute(select(RUN_T.c.state, func.count()).group_by(RUN_T.c.state)).all())
             tis = dict(conn.execute(select(TI_T.c.state, func.count()).where(TI_T.c.state.in_(unfinished))
                                     .group_by(TI_T.c.state)).all())
-            schedulers = list(conn.execute(select(JOB_T.c.id, JOB_T.c.hostname, JOB_T.c.latest_heartbeat,
-                                                  JOB_T.c.loop_seconds)
-                                           .where(JOB_T.c.job_type == "scheduler", JOB_T.c.state == "running")))
+            schedulers = to_records(JobRecord, conn.execute(select(*columns(JobRecord, JOB_T)).where(
+                JOB_T.c.job_type == "scheduler", JOB_T.c.state == "running")))
             oldest = conn.execute(select(func.min(TI_T.c.queued_at)).where(TI_T.c.state == "queued")).scalar()
             started = conn.execute(select(TI_T.c.queued_at, TI_T.c.start_date).where(
                 TI_T.c.updated_at >= now - recent, TI_T.c.start_date >= now - recent, TI_T.c.queued_at.is_not(None)))
@@ -308,9 +329,9 @@ class WebQueries:
             conn.execute(insert(USER_T).values(username=username, password_hash=password_hash, role=role,
                                                email=email, created_at=utcnow()))
 
-    def get_user(self, username: str) -> Row[Any] | None:
+    def get_user(self, username: str) -> UserRecord | None:
         with self.read() as conn:
-            return conn.execute(select(USER_T).where(USER_T.c.username == username)).first()
+            return to_record(UserRecord, conn.execute(_USER.where(USER_T.c.username == username)).first())
 
     def pool_usage(self) -> dict[str, dict[str, int]]:
         """Per pool, the slots its running, queued and scheduled task instances take."""
@@ -323,9 +344,9 @@ class WebQueries:
                 usage.setdefault(pool, {})[state] = int(slots or 0)
         return usage
 
-    def users(self) -> list[Row[Any]]:
+    def users(self) -> list[UserRecord]:
         with self.read() as conn:
-            return list(conn.execute(select(USER_T).order_by(USER_T.c.username)))
+            return to_records(UserRecord, conn.execute(_USER.order_by(USER_T.c.username)))
 
     def delete_user(self, username: str) -> bool:
         with self.write() as conn:
@@ -345,11 +366,12 @@ class WebQueries:
         with self.write() as conn:
             conn.execute(insert(SESSION_T).values(session_id=session_id, username=username, created_at=utcnow()))
 
-    def session_user(self, session_id: str) -> Row[Any] | None:
+    def session_user(self, session_id: str) -> UserRecord | None:
         """The user of a live session, or None if it ended (or never was)."""
         with self.read() as conn:
-            return conn.execute(select(USER_T).join(SESSION_T, SESSION_T.c.username == USER_T.c.username)
-                                .where(SESSION_T.c.session_id == session_id)).first()
+            return to_record(UserRecord, conn.execute(
+                _USER.join(SESSION_T, SESSION_T.c.username == USER_T.c.username)
+                .where(SESSION_T.c.session_id == session_id)).first())
 
     def end_session(self, session_id: str) -> None:
         with self.write() as conn:
@@ -375,6 +397,7 @@ def _contains(column: Any, text: str) -> Any:
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
+_USER = select(*columns(UserRecord, USER_T))
 _SORTED_IN_ONE_QUERY = 5_000  # matching task instances that `ti_browse` reads and sorts at once
 _RUN_BATCH = 100  # runs per step when `ti_browse` walks them newest first
 

@@ -22,14 +22,14 @@ from miniflow.executors.worker import run_key
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.db.store import Store
+    from miniflow.db.interfaces import RunnerStore
     from miniflow.taskinstance import DagRun
 
 __all__ = ["SequentialExecutor"]
 
 
 class SequentialExecutor(BaseExecutor):
-    def __init__(self, dags: Mapping[str, DAG] | None = None, store: Store | None = None,
+    def __init__(self, dags: Mapping[str, DAG] | None = None, store: RunnerStore | None = None,
                  echo: bool = False) -> None:
         from miniflow.config import get_config
 

@@ -11,7 +11,7 @@ from conftest import XSS, XSS_SCRIPT, WebSite
 from miniflow import DAG
 from miniflow.datasets import Dataset
 from miniflow.operators.empty import EmptyOperator
-from miniflow.serialization import dag_record
+from miniflow.serialization import parsed_dag
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -22,7 +22,7 @@ def test_datasets_page_shows_producers_consumers_and_events(web_site: WebSite) -
         EmptyOperator(task_id="load", outlets=[orders])
     consumer = DAG("ds_consumer", start_date=START, schedule=[orders])
     EmptyOperator(task_id="report", dag=consumer)
-    web_site.store.sync_dags([dag_record(producer), dag_record(consumer)])
+    web_site.store.sync_dags([parsed_dag(producer), parsed_dag(consumer)])
     web_site.store.record_external_dataset_event(orders.uri, {"note": XSS})
 
     assert web_site.app.test_client().get("/datasets").status_code == 302  # login first
@@ -41,7 +41,7 @@ def test_a_dags_dataset_dependencies_and_queued_updates_in_the_api(web_site: Web
         EmptyOperator(task_id="load", outlets=[orders])
     consumer = DAG("api_consumer", start_date=START, schedule=[orders, customers], is_paused_upon_creation=False)
     EmptyOperator(task_id="report", dag=consumer)
-    web_site.store.sync_dags([dag_record(producer), dag_record(consumer)])
+    web_site.store.sync_dags([parsed_dag(producer), parsed_dag(consumer)])
     client = web_site.app.test_client()
     created = client.post("/api/v1/datasets/events", json={"dataset_uri": orders.uri, "extra": {"n": 1}},
                           headers=web_site.auth())
