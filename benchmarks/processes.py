@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks.harness import BenchmarkError
 from benchmarks.homes import Home
 
-__all__ = ["Scheduler", "Schedulers", "cmdline", "descendants", "pss_mb", "wait_for"]
+__all__ = ["Scheduler", "Schedulers", "cmdline", "descendants", "parent", "pss_mb", "wait_for"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -58,6 +58,14 @@ def pss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def parent(pid: int) -> int:
+    """The parent's pid, 0 if `pid` has ended."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def cmdline(pid: int) -> str:

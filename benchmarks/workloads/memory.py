@@ -29,14 +29,15 @@ from benchmarks.harness import (
     sample_figures,
 )
 from benchmarks.homes import Home, new_home
-from benchmarks.processes import cmdline, descendants, pss_mb, schedulers
+from benchmarks.processes import cmdline, descendants, parent, pss_mb, schedulers
 from benchmarks.shapes import mixed_shape, write_dag_files
 
 TARGET_MB = 250.0
 SEED = 4
 SETTINGS = {("core", "parallelism"): "32"}
-# How an executor worker shows in its command line (Airflow's workers set a title).
-WORKER_MARKERS = {"miniflow": "spawn_main", "airflow": "LocalExecutor"}
+# How an executor worker shows: Airflow's set a title; miniflow's are the children of
+# multiprocessing's fork server, whose command line they keep.
+WORKER_MARKERS = {"miniflow": "forkserver", "airflow": "LocalExecutor"}
 
 
 @register("memory", "M1: PSS of an idle scheduler and all its descendants with 200 DAGs of 20 "
@@ -63,7 +64,9 @@ def memory(params: Params, reps: int, systems: Sequence[System]) -> list[Measure
             running.stop()  # each sample is a scheduler started afresh
             scheduler = running.use(homes[system.name], dag_ids, settle=params["idle_seconds"])
             tree = descendants(scheduler.pid)
-            workers = [p for p in tree if WORKER_MARKERS[system.import_style] in cmdline(p)]
+            marker = WORKER_MARKERS[system.import_style]
+            workers = [p for p in tree if marker in cmdline(p)
+                       and (system.import_style != "miniflow" or marker in cmdline(parent(p)))]
             if not workers:
                 raise BenchmarkError(f"{system.name}: no executor worker found under the scheduler "
                                      f"({[cmdline(p)[:60] for p in tree]})")

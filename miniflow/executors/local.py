@@ -3,10 +3,12 @@
     scheduler --(task queue)--> worker 1..N --fork--> child: run one try, exit
               <--(result queue)-- worker reaps the child and reports
 
-Workers are started once with ``spawn`` (a clean interpreter that imports miniflow),
-so each try costs a ``fork`` of a warm process rather than a new interpreter, and a
-try that crashes or calls ``os._exit`` takes down only its own child. A worker is
-single-threaded, which keeps forking it safe: it waits on its task queue and on a
+Workers are started once, forked from multiprocessing's fork server: a clean,
+single-threaded process that imported miniflow (`_PRELOAD`) before forking them, so the
+workers share those pages with it and with each other instead of each holding its own
+copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
+and a try that crashes or calls ``os._exit`` takes down only its own child. A worker is
+single-threaded too, which keeps forking it safe: it waits on its task queue and on a
 SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
 running tries finish.
 
@@ -16,6 +18,7 @@ when the try ends, and a worker adopts and kills those of a child that died firs
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
@@ -31,15 +34,24 @@ __all__ = ["LocalExecutor"]
 
 log = logging.getLogger(__name__)
 _STOP = None  # sentinel on the task queue
+_PRELOAD = ["__main__", "ctypes", "sqlalchemy.dialects.sqlite", "miniflow.executors.forkserver_preload"]
 
 
-def _worker_main(tasks: Any, results: Any, parent_pid: int) -> None:
+def _worker_main(tasks: Any, results: Any, environ: dict[str, str]) -> None:
     """A worker's loop: fork a child per task key; report each child's end."""
-    from miniflow.config import get_config
+    from miniflow.config import get_config, reset_config
+    from miniflow.db.store import reset_store
     from miniflow.executors.process_tree import become_subreaper, kill_descendants, stop_descendants
     from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, prepare_worker, run_key
 
-    prepare_worker()
+    gc.freeze()  # what came from the fork server stays shared: no collection touches it
+    if environ != dict(os.environ):  # the fork server started under another configuration
+        os.environ.clear()
+        os.environ.update(environ)
+        reset_config()
+        reset_store()
+        prepare_worker()
+    parent_pid = os.getppid()  # the fork server, which leaves when the scheduler does
     cleanup_time = float(get_config().get("core", "killed_task_cleanup_time"))
     become_subreaper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the scheduler to handle
@@ -106,7 +118,8 @@ class LocalExecutor(BaseExecutor):
     def __init__(self, parallelism: int, workers: int | None = None) -> None:
         super().__init__(parallelism)
         self.worker_count = workers or max(1, min(parallelism, os.cpu_count() or 1))
-        self._ctx = mp.get_context("spawn")
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
         self._results = self._ctx.SimpleQueue()
         self._queues: list[Any] = []
         self._workers: list[Any] = []
@@ -123,7 +136,7 @@ class LocalExecutor(BaseExecutor):
     def _spawn(self, n: int) -> None:
         queue = self._ctx.SimpleQueue()
         proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
-                                 args=(queue, self._results, os.getpid()))
+                                 args=(queue, self._results, dict(os.environ)))
         proc.start()
         self._queues[n], self._workers[n] = queue, proc
 
