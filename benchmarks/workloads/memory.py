@@ -29,7 +29,7 @@ from benchmarks.harness import (
     sample_figures,
 )
 from benchmarks.homes import Home, new_home
-from benchmarks.processes import cmdline, descendants, parent, pss_mb, schedulers
+from benchmarks.processes import cmdline, descendants, parent, pss_mb, schedulers, wait_for
 from benchmarks.shapes import mixed_shape, write_dag_files
 
 TARGET_MB = 250.0
@@ -63,16 +63,22 @@ def memory(params: Params, reps: int, systems: Sequence[System]) -> list[Measure
         def once(system: System) -> dict[str, float]:
             running.stop()  # each sample is a scheduler started afresh
             scheduler = running.use(homes[system.name], dag_ids, settle=params["idle_seconds"])
-            tree = descendants(scheduler.pid)
             marker = WORKER_MARKERS[system.import_style]
-            workers = [p for p in tree if marker in cmdline(p)
-                       and (system.import_style != "miniflow" or marker in cmdline(parent(p)))]
-            if not workers:
+
+            def workers() -> list[int]:
+                return [p for p in descendants(scheduler.pid) if marker in cmdline(p)
+                        and (system.import_style != "miniflow" or marker in cmdline(parent(p)))]
+
+            try:  # a fork server forks the workers once it has imported what they share
+                wait_for(workers, 30, "the executor workers")
+            except BenchmarkError:
+                tree = descendants(scheduler.pid)
                 raise BenchmarkError(f"{system.name}: no executor worker found under the scheduler "
-                                     f"({[cmdline(p)[:60] for p in tree]})")
+                                     f"({[cmdline(p)[:60] for p in tree]})") from None
+            tree = descendants(scheduler.pid)
             return {
                 total.name: pss_mb(scheduler.pid) + sum(pss_mb(p) for p in tree),
-                worker.name: statistics.median(pss_mb(p) for p in workers),
+                worker.name: statistics.median(pss_mb(p) for p in workers()),
                 processes.name: 1 + len(tree),
             }
 
