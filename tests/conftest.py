@@ -133,11 +133,11 @@ def postgres_url() -> str:
 def _empty_tables(url: str) -> None:
     from sqlalchemy import create_engine, text
 
-    from miniflow.db.models import Base
+    from miniflow.db.models import metadata
 
     engine = create_engine(url)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
 

@@ -75,9 +75,9 @@ def check_ready(engine: Engine) -> None:
 
 def reset(engine: Engine) -> None:
     """Drop every miniflow table, then migrate from scratch."""
-    from miniflow.db.models import Base
+    from miniflow.db.models import metadata
 
     with engine.begin() as conn:
-        Base.metadata.drop_all(conn)
+        metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     migrate(engine)

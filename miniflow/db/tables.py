@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import FromClause, Table, or_
+from sqlalchemy import FromClause, or_
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from miniflow.db import models as m
@@ -23,27 +23,27 @@ __all__ = [
 
 R = TypeVar("R")
 
-DAG_T = cast(Table, m.DagModel.__table__)
-SER_T = cast(Table, m.SerializedDagModel.__table__)
-RUN_T = cast(Table, m.DagRunModel.__table__)
-TI_T = cast(Table, m.TaskInstanceModel.__table__)
-HIST_T = cast(Table, m.TaskInstanceHistory.__table__)
-XCOM_T = cast(Table, m.XComModel.__table__)
-ERR_T = cast(Table, m.ImportErrorModel.__table__)
-POOL_T = cast(Table, m.PoolModel.__table__)
-VAR_T = cast(Table, m.VariableModel.__table__)
-USER_T = cast(Table, m.UserModel.__table__)
-LOG_T = cast(Table, m.EventLog.__table__)
-JOB_T = cast(Table, m.JobModel.__table__)
-DS_T = cast(Table, m.DatasetModel.__table__)
-DS_EVENT_T = cast(Table, m.DatasetEventModel.__table__)
-DS_REF_T = cast(Table, m.DatasetReferenceModel.__table__)
-DS_ALIAS_T = cast(Table, m.DatasetAliasModel.__table__)
-DS_QUEUE_T = cast(Table, m.DatasetQueueModel.__table__)
-RUN_DS_EVENT_T = cast(Table, m.RunDatasetEventModel.__table__)
-CONN_T = cast(Table, m.ConnectionModel.__table__)
-SLA_T = cast(Table, m.SlaMissModel.__table__)
-SESSION_T = cast(Table, m.WebSessionModel.__table__)
+DAG_T = m.DAG
+SER_T = m.SERIALIZED_DAG
+RUN_T = m.DAG_RUN
+TI_T = m.TASK_INSTANCE
+HIST_T = m.TASK_INSTANCE_HISTORY
+XCOM_T = m.XCOM
+ERR_T = m.IMPORT_ERROR
+POOL_T = m.SLOT_POOL
+VAR_T = m.VARIABLE
+USER_T = m.AB_USER
+LOG_T = m.LOG
+JOB_T = m.JOB
+DS_T = m.DATASET
+DS_EVENT_T = m.DATASET_EVENT
+DS_REF_T = m.DATASET_REFERENCE
+DS_ALIAS_T = m.DATASET_ALIAS
+DS_QUEUE_T = m.DATASET_DAG_RUN_QUEUE
+RUN_DS_EVENT_T = m.DAGRUN_DATASET_EVENT
+CONN_T = m.CONNECTION
+SLA_T = m.SLA_MISS
+SESSION_T = m.WEB_SESSION
 
 
 
