@@ -61,3 +61,11 @@ def test_authoring_modules_load_nothing_that_runs_dags(module: str) -> None:
     result = run(sys.executable, "-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"importing {module} loaded {result.stdout.strip()}"
+
+
+@pytest.mark.parametrize("module", ["miniflow.db.store", "miniflow.scheduler", "miniflow.cli", "miniflow.web"])
+def test_no_module_loads_the_orm(module: str) -> None:
+    """The tables are Core tables: the ORM would cost every command a tenth of a second."""
+    result = run(sys.executable, "-c", f"import sys, {module}; print('sqlalchemy.orm' in sys.modules)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False", f"importing {module} loaded sqlalchemy.orm"
