@@ -25,10 +25,10 @@ __all__ = [
     "LastDoneRecord", "BlockingTIRecord",
 ]
 
+@dataclass(frozen=True, slots=True)
 class _Keyed:
-    """A record of one task instance knows its key."""
+    """The key columns a task instance's records (and its tries') start with."""
 
-    __slots__ = ()
     dag_id: str
     run_id: str
     task_id: str
@@ -99,10 +99,6 @@ class RunRecord:
 class TIRecord(_Keyed):
     """A task instance: one task (one map index of it) in one run, and its current try."""
 
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
     state: str | None
     try_number: int
     max_tries: int
@@ -128,13 +124,9 @@ class TIRecord(_Keyed):
 
 
 @dataclass(frozen=True, slots=True)
-class TryRecord:
+class TryRecord(_Keyed):
     """One ended try of a task instance (``task_instance_history``)."""
 
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
     try_number: int
     state: str | None
     start_date: dt.datetime | None
@@ -249,10 +241,6 @@ class SlaMissRecord:
 class TIStateRecord(_Keyed):
     """What a scheduling pass reads of a task instance: where it stands, nothing more."""
 
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
     state: str | None
     try_number: int
     next_try_at: dt.datetime | None
@@ -263,10 +251,6 @@ class TIStateRecord(_Keyed):
 class QueuedTIRecord(_Keyed):
     """A task instance the scheduler queued: what an executor needs to start its try."""
 
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
     pool: str
     pool_slots: int
     try_number: int
