@@ -131,12 +131,20 @@ DAG_RUN = Table(
 )
 
 
+def _task_instance_key() -> list[Column[Any]]:
+    """The key of a task instance, for each table that starts with it (a column belongs
+    to one table, so each gets its own)."""
+    return [
+        Column("dag_id", String(ID_LEN), primary_key=True),
+        Column("run_id", String(ID_LEN), primary_key=True),
+        Column("task_id", String(ID_LEN), primary_key=True),
+        Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
+    ]
+
+
 TASK_INSTANCE = Table(
     "task_instance", metadata,
-    Column("dag_id", String(ID_LEN), primary_key=True),
-    Column("run_id", String(ID_LEN), primary_key=True),
-    Column("task_id", String(ID_LEN), primary_key=True),
-    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
+    *_task_instance_key(),
     Column("state", String(20)),
     Column("try_number", Integer, default=0, nullable=False),
     Column("max_tries", Integer, default=0, nullable=False),
@@ -171,10 +179,7 @@ TASK_INSTANCE = Table(
 # One row per finished try.
 TASK_INSTANCE_HISTORY = Table(
     "task_instance_history", metadata,
-    Column("dag_id", String(ID_LEN), primary_key=True),
-    Column("run_id", String(ID_LEN), primary_key=True),
-    Column("task_id", String(ID_LEN), primary_key=True),
-    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
+    *_task_instance_key(),
     Column("try_number", Integer, primary_key=True),
     Column("state", String(20)),
     Column("start_date", UtcDateTime),
@@ -188,10 +193,7 @@ TASK_INSTANCE_HISTORY = Table(
 
 XCOM = Table(
     "xcom", metadata,
-    Column("dag_id", String(ID_LEN), primary_key=True),
-    Column("run_id", String(ID_LEN), primary_key=True),
-    Column("task_id", String(ID_LEN), primary_key=True),
-    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
+    *_task_instance_key(),
     Column("key", String(512), primary_key=True),
     Column("value", Text),  # JSON text
     Column("timestamp", UtcDateTime, nullable=False),
