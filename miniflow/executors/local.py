@@ -10,7 +10,8 @@ copy. Each try then costs a ``fork`` of a warm worker rather than a new interpre
 and a try that crashes or calls ``os._exit`` takes down only its own child. A worker is
 single-threaded too, which keeps forking it safe: it waits on its task queue and on a
 SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
-running tries finish.
+running tries finish: each holds the read end of a pipe whose write end only the
+scheduler has, and its end of file says the scheduler is gone.
 
 Processes a try starts do not outlive it (see `process_tree`): the child stops them
 when the try ends, and a worker adopts and kills those of a child that died first.
@@ -34,24 +35,33 @@ __all__ = ["LocalExecutor"]
 
 log = logging.getLogger(__name__)
 _STOP = None  # sentinel on the task queue
-_PRELOAD = ["__main__", "ctypes", "sqlalchemy.dialects.sqlite", "miniflow.executors.forkserver_preload"]
+# What the fork server imports before it forks a worker. A worker runs the scheduler's
+# main script again (as multiprocessing does), which imports the CLI; ctypes is for
+# become_subreaper.
+_PRELOAD = ["miniflow.cli", "ctypes", "sqlalchemy.dialects.sqlite", "miniflow.executors.forkserver_preload"]
 
 
-def _worker_main(tasks: Any, results: Any, environ: dict[str, str]) -> None:
-    """A worker's loop: fork a child per task key; report each child's end."""
+def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[str, str]) -> None:
+    """A worker's loop: fork a child per task key; report each child's end.
+
+    Nothing is ever sent on `scheduler_alive`: it turns readable (end of file) when the
+    scheduler's process is gone, however it ended."""
+    import miniflow.executors.forkserver_preload  # noqa: F401 -- warms up here if the fork server did not
     from miniflow.config import get_config, reset_config
     from miniflow.db.store import reset_store
     from miniflow.executors.process_tree import become_subreaper, kill_descendants, stop_descendants
     from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, prepare_worker, run_key
 
-    gc.freeze()  # what came from the fork server stays shared: no collection touches it
     if environ != dict(os.environ):  # the fork server started under another configuration
         os.environ.clear()
         os.environ.update(environ)
+        time.tzset()
         reset_config()
         reset_store()
         prepare_worker()
-    parent_pid = os.getppid()  # the fork server, which leaves when the scheduler does
+    # Each try's child is forked from here: a collection would write to every object
+    # and so copy, in each child, the pages it shares with this worker.
+    gc.freeze()
     cleanup_time = float(get_config().get("core", "killed_task_cleanup_time"))
     become_subreaper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the scheduler to handle
@@ -63,7 +73,8 @@ def _worker_main(tasks: Any, results: Any, environ: dict[str, str]) -> None:
     children: dict[int, TaskKey] = {}
     accepting = True
     while accepting or children:
-        ready = mp.connection.wait([tasks._reader, wake_r] if accepting else [wake_r], timeout=1.0)
+        watched = [tasks._reader, wake_r, scheduler_alive] if accepting else [wake_r]
+        ready = mp.connection.wait(watched, timeout=1.0)
         if wake_r in ready:
             os.read(wake_r, 4096)
         while children:  # reap every finished child
@@ -76,7 +87,7 @@ def _worker_main(tasks: Any, results: Any, environ: dict[str, str]) -> None:
             code = os.waitstatus_to_exitcode(status)
             results.put(TaskEvent(key, code == 0, "" if code == 0 else _describe(code)))
             kill_descendants(skip=frozenset(children))
-        if os.getppid() != parent_pid:
+        if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
         if not (accepting and tasks._reader in ready):
             continue
@@ -123,6 +134,7 @@ class LocalExecutor(BaseExecutor):
         self._results = self._ctx.SimpleQueue()
         self._queues: list[Any] = []
         self._workers: list[Any] = []
+        self._alive: list[Any] = []  # per worker, the pipe end whose closing tells it this process is gone
         self._load: list[set[TaskKey]] = []  # the keys each worker is running
         self._ending = False
 
@@ -130,15 +142,20 @@ class LocalExecutor(BaseExecutor):
         for _ in range(self.worker_count):
             self._queues.append(None)
             self._workers.append(None)
+            self._alive.append(None)
             self._load.append(set())
             self._spawn(len(self._workers) - 1)
 
     def _spawn(self, n: int) -> None:
         queue = self._ctx.SimpleQueue()
+        alive_r, alive_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
-                                 args=(queue, self._results, dict(os.environ)))
+                                 args=(queue, self._results, alive_r, dict(os.environ)))
         proc.start()
-        self._queues[n], self._workers[n] = queue, proc
+        alive_r.close()  # only the worker's copy stays open
+        if self._alive[n] is not None:
+            self._alive[n].close()
+        self._queues[n], self._workers[n], self._alive[n] = queue, proc, alive_w
 
     def _replace_dead_workers(self) -> None:
         """A worker killed from outside: start another in its place. Its tries are let
@@ -188,6 +205,8 @@ class LocalExecutor(BaseExecutor):
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
+        for alive in self._alive:
+            alive.close()
         self.events(timeout=0)
         return killed
 

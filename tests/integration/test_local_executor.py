@@ -1,0 +1,149 @@
+"""The local executor (`miniflow.executors.local`): workers forked from the fork server
+run tries and report their end, under the configuration of the executor that started
+them even when the fork server started under another, and leave once the process
+that started them is gone, however it ended."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from miniflow.config import reset_config
+from miniflow.dagbag import DagBag
+from miniflow.db.engine import make_engine
+from miniflow.db.migrate import migrate
+from miniflow.db.store import get_store, reset_store
+from miniflow.executors.base import TaskKey
+from miniflow.executors.local import LocalExecutor
+from miniflow.serialization import parsed_dag, task_rows
+from miniflow.state import DagRunState, TaskInstanceState
+
+pytestmark = pytest.mark.integration
+
+DAG_FILE = '''
+import datetime as dt
+from miniflow import DAG
+from miniflow.operators.bash import BashOperator
+
+with DAG("local_exec", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule=None):
+    BashOperator(task_id="hello", bash_command="echo hello from $MINIFLOW_HOME")
+'''
+
+
+def _queued_try(home: Path, monkeypatch: pytest.MonkeyPatch, command: str = "echo hello from $MINIFLOW_HOME") -> Any:
+    """Under `home`, a fresh database with one task instance queued; returns the DAG."""
+    (home / "dags").mkdir(parents=True)
+    (home / "dags" / "local_exec.py").write_text(DAG_FILE.replace("echo hello from $MINIFLOW_HOME", command))
+    monkeypatch.setenv("MINIFLOW_HOME", str(home))
+    monkeypatch.delenv("MINIFLOW_DATABASE_URL", raising=False)
+    reset_config()
+    reset_store()
+    migrate(make_engine(f"sqlite:///{home / 'miniflow.db'}"))
+    store = get_store()
+    dag = DagBag(str(home / "dags"), include_examples=False).dags["local_exec"]
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
+    day = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    store.create_run(dag.dag_id, task_rows(dag), "r", day, None, "manual", state=DagRunState.RUNNING)
+    store.set_ti_states(dag.dag_id, "r", ["hello"], TaskInstanceState.SCHEDULED, [None])
+    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
+    return dag
+
+
+def _run_one_try(home: Path, monkeypatch: pytest.MonkeyPatch) -> TaskInstanceState:
+    """Under `home`, a fresh database and a fresh executor: one try of one task, to its end."""
+    dag = _queued_try(home, monkeypatch)
+    store = get_store()
+    executor = LocalExecutor(parallelism=2)
+    executor.start()
+    try:
+        executor.queue(TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc))
+        deadline = time.monotonic() + 60
+        events = []
+        while not events and time.monotonic() < deadline:
+            events = executor.events(timeout=1.0)
+        assert events and events[0].ok, events
+    finally:
+        executor.end(grace=5)
+    ti = store.get_ti(events[0].key.ti)
+    assert ti is not None and ti.state is not None
+    return TaskInstanceState(ti.state)
+
+
+def test_workers_follow_the_configuration_of_their_executor(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server starts with the first executor and outlives it; the second
+    executor's workers must record into the second home's database, not the first's."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert _run_one_try(first, monkeypatch) == TaskInstanceState.SUCCESS
+    assert _run_one_try(second, monkeypatch) == TaskInstanceState.SUCCESS
+    logs = [p.read_text() for p in (second / "logs").rglob("*.log")]
+    assert any(f"hello from {second}" in text for text in logs), logs
+    assert os.environ["MINIFLOW_HOME"] == str(second)
+
+
+KILLED_PARENT = """
+import sys, time
+from miniflow.executors.base import TaskKey
+from miniflow.executors.local import LocalExecutor
+from multiprocessing import forkserver
+
+if __name__ == "__main__":
+    executor = LocalExecutor(parallelism=2)
+    executor.start()
+    executor.queue(TaskKey("local_exec", "r", "hello", 1, sys.argv[1]))
+    pids = [p.pid for p in executor._workers] + [forkserver._forkserver._forkserver_pid]
+    print(" ".join(map(str, pids)), flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 of the executor's process: the running try still records its outcome,
+    then the workers and the fork server leave (none waits on a queue forever)."""
+    dag = _queued_try(tmp_path / "home", monkeypatch, command="sleep 1")
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(KILLED_PARENT))
+    parent = subprocess.Popen([sys.executable, str(script), dag.fileloc], stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 3, pids
+        store = get_store()
+        key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc).ti
+        deadline = time.monotonic() + 30
+        while (ti := store.get_ti(key)) is None or ti.state != TaskInstanceState.RUNNING:
+            assert time.monotonic() < deadline, "the try never started"
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], "workers or the fork server outlived the killed scheduler"
+        ti = store.get_ti(key)
+        assert ti is not None and ti.state == TaskInstanceState.SUCCESS
+    finally:
+        parent.kill()
+        parent.wait(10)
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
