@@ -41,7 +41,6 @@ class AlreadyExists(AdminInputError):
     """A new connection whose id is taken."""
 
 
-
 # --- the changes, shared by the pages and the API ------------------------------------------
 
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, g, request
 from miniflow.web.admin import DEFAULT_POOL
 from miniflow.web.auth import LoginThrottled, check_credentials
+from miniflow.web.store import web_store
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from miniflow.state import FINISHED, DagRunState, TaskInstanceState
+
+if TYPE_CHECKING:
+    from miniflow.db.interfaces import WebStore
 
 __all__ = ["bp"]
 
@@ -36,7 +40,7 @@ def metrics() -> Response:
         return Response("Log in, or send HTTP basic auth or the bearer token (webserver.metrics_token).\n", 401,
                         {"WWW-Authenticate": 'Basic realm="miniflow"'}, mimetype="text/plain")
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(current_app.extensions["miniflow_store"], current_app.config["PARALLELISM"],
+    registry.register(_Snapshot(web_store(), current_app.config["PARALLELISM"],
                                 current_app.config["DEFAULT_POOL_SLOTS"]))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
@@ -56,7 +60,7 @@ def _allowed() -> bool:
 class _Snapshot:
     """A collector over one `metrics_snapshot` of the store."""
 
-    def __init__(self, store: Any, parallelism: int, default_pool_slots: int) -> None:
+    def __init__(self, store: WebStore, parallelism: int, default_pool_slots: int) -> None:
         self.store, self.parallelism, self.default_pool_slots = store, parallelism, default_pool_slots
 
     def collect(self) -> Iterator[Metric]:

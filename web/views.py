@@ -227,8 +227,8 @@ def dag(dag_id: str) -> Any:
         shown.update(conf_json=json.dumps(run.conf or {}, indent=2) if run else "")
     elif tab == "calendar":
         years = int_arg("years", 3, 1, 100)
-        runs = [(r.logical_date, r.state) for r in web_store().run_dates(dag_id, years)]
-        shown.update(calendar=calendar_years(runs, years), cell=CELL)
+        dates = [(r.logical_date, r.state) for r in web_store().run_dates(dag_id, years)]
+        shown.update(calendar=calendar_years(dates, years), cell=CELL)
     elif tab == "about":
         shown.update(next_runs=_next_runs(data, dag_id))
     elif tab == "code":

@@ -12,6 +12,7 @@ has.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -34,7 +35,8 @@ from benchmarks.shapes import mixed_shape, write_dag_files
 
 TARGET_MB = 250.0
 SEED = 4
-SETTINGS = {("core", "parallelism"): "32"}
+PARALLELISM = 32
+SETTINGS = {("core", "parallelism"): str(PARALLELISM)}
 # How an executor worker shows: Airflow's set a title; miniflow's are the children of
 # multiprocessing's fork server, whose command line they keep.
 WORKER_MARKERS = {"miniflow": "forkserver", "airflow": "LocalExecutor"}
@@ -69,8 +71,11 @@ def memory(params: Params, reps: int, systems: Sequence[System]) -> list[Measure
                 return [p for p in descendants(scheduler.pid) if marker in cmdline(p)
                         and (system.import_style != "miniflow" or marker in cmdline(parent(p)))]
 
-            try:  # a fork server forks the workers once it has imported what they share
-                wait_for(workers, 30, "the executor workers")
+            # miniflow's fork server forks its workers, one per core, once it has imported
+            # what they share.
+            expected = min(PARALLELISM, os.cpu_count() or 1) if system.import_style == "miniflow" else 1
+            try:
+                wait_for(lambda: len(workers()) >= expected, 30, "the executor workers")
             except BenchmarkError:
                 tree = descendants(scheduler.pid)
                 raise BenchmarkError(f"{system.name}: no executor worker found under the scheduler "

@@ -1,4 +1,6 @@
-"""Connecting to the metadata DB; every SQLite/PostgreSQL difference lives here.
+"""Connecting to the metadata DB; every SQLite/PostgreSQL difference lives here, but for
+the two places SQLAlchemy hands the dialect to our code: the UTC column type
+(`miniflow.db.models.UtcDateTime`) and one migration that rebuilds a table on SQLite.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, so readers never
 block the writer. pysqlite's own transaction handling is turned off and miniflow

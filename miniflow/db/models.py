@@ -31,9 +31,11 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "metadata", "UtcDateTime", "DAG", "SERIALIZED_DAG", "DAG_RUN", "TASK_INSTANCE", "TASK_INSTANCE_HISTORY", "XCOM",
-    "IMPORT_ERROR", "SLOT_POOL", "VARIABLE", "AB_USER", "LOG", "JOB", "DATASET", "DATASET_EVENT", "DATASET_REFERENCE",
-    "DATASET_ALIAS", "DATASET_DAG_RUN_QUEUE", "DAGRUN_DATASET_EVENT", "WEB_SESSION", "SLA_MISS", "CONNECTION",
+    "metadata", "UtcDateTime", "dag_table", "serialized_dag_table", "dag_run_table", "task_instance_table",
+    "task_instance_history_table", "xcom_table", "import_error_table", "slot_pool_table", "variable_table",
+    "ab_user_table", "log_table", "job_table", "dataset_table", "dataset_event_table", "dataset_reference_table",
+    "dataset_alias_table", "dataset_dag_run_queue_table", "dagrun_dataset_event_table", "web_session_table",
+    "sla_miss_table", "connection_table",
 ]
 
 ID_LEN = 250
@@ -70,7 +72,7 @@ metadata = MetaData()
 
 # One row per DAG seen in the DAG folder: what the scheduler and UI need without
 # parsing.
-DAG = Table(
+dag_table = Table(
     "dag", metadata,
     Column("dag_id", String(ID_LEN), primary_key=True),
     Column("fileloc", Text, nullable=False),
@@ -95,7 +97,7 @@ DAG = Table(
 
 
 # The DAG's structure as JSON, so the webserver never imports DAG files.
-SERIALIZED_DAG = Table(
+serialized_dag_table = Table(
     "serialized_dag", metadata,
     Column("dag_id", String(ID_LEN), primary_key=True),
     Column("fileloc", Text, nullable=False),
@@ -106,7 +108,7 @@ SERIALIZED_DAG = Table(
 )
 
 
-DAG_RUN = Table(
+dag_run_table = Table(
     "dag_run", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("dag_id", String(ID_LEN), nullable=False),
@@ -142,7 +144,7 @@ def _task_instance_key() -> list[Column[Any]]:
     ]
 
 
-TASK_INSTANCE = Table(
+task_instance_table = Table(
     "task_instance", metadata,
     *_task_instance_key(),
     Column("state", String(20)),
@@ -177,7 +179,7 @@ TASK_INSTANCE = Table(
 
 
 # One row per finished try.
-TASK_INSTANCE_HISTORY = Table(
+task_instance_history_table = Table(
     "task_instance_history", metadata,
     *_task_instance_key(),
     Column("try_number", Integer, primary_key=True),
@@ -191,7 +193,7 @@ TASK_INSTANCE_HISTORY = Table(
 )
 
 
-XCOM = Table(
+xcom_table = Table(
     "xcom", metadata,
     *_task_instance_key(),
     Column("key", String(512), primary_key=True),
@@ -201,7 +203,7 @@ XCOM = Table(
 )
 
 
-IMPORT_ERROR = Table(
+import_error_table = Table(
     "import_error", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("filename", Text, nullable=False),
@@ -211,7 +213,7 @@ IMPORT_ERROR = Table(
 )
 
 
-SLOT_POOL = Table(
+slot_pool_table = Table(
     "slot_pool", metadata,
     Column("name", String(256), primary_key=True),
     Column("slots", Integer, nullable=False),
@@ -219,7 +221,7 @@ SLOT_POOL = Table(
 )
 
 
-VARIABLE = Table(
+variable_table = Table(
     "variable", metadata,
     Column("key", String(ID_LEN), primary_key=True),
     Column("val", Text),
@@ -227,7 +229,7 @@ VARIABLE = Table(
 )
 
 
-AB_USER = Table(
+ab_user_table = Table(
     "ab_user", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("username", String(256), unique=True, nullable=False),
@@ -240,7 +242,7 @@ AB_USER = Table(
 
 
 # Who did what: pauses, triggers, clears, marks, logins.
-LOG = Table(
+log_table = Table(
     "log", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("dttm", UtcDateTime, nullable=False),
@@ -256,7 +258,7 @@ LOG = Table(
 
 
 # A running daemon (scheduler, worker): its heartbeat tells the living from the dead.
-JOB = Table(
+job_table = Table(
     "job", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_type", String(30), nullable=False),
@@ -275,7 +277,7 @@ JOB = Table(
 
 
 # A dataset some DAG produces or consumes, by URI.
-DATASET = Table(
+dataset_table = Table(
     "dataset", metadata,
     Column("uri", String(3000), primary_key=True),
     Column("extra", JSON, default=dict, nullable=False),
@@ -284,7 +286,7 @@ DATASET = Table(
 
 
 # One update of a dataset: by a task's try, or from outside (API, CLI).
-DATASET_EVENT = Table(
+dataset_event_table = Table(
     "dataset_event", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("uri", String(3000), nullable=False),
@@ -300,7 +302,7 @@ DATASET_EVENT = Table(
 
 
 # Which DAG is scheduled on which dataset URI or alias name (`kind`).
-DATASET_REFERENCE = Table(
+dataset_reference_table = Table(
     "dataset_reference", metadata,
     Column("dag_id", String(ID_LEN), primary_key=True),
     Column("kind", String(10), primary_key=True),  # uri | alias
@@ -309,7 +311,7 @@ DATASET_REFERENCE = Table(
 
 
 # The datasets an alias has resolved to, as tasks added them at run time.
-DATASET_ALIAS = Table(
+dataset_alias_table = Table(
     "dataset_alias", metadata,
     Column("name", String(3000), primary_key=True),
     Column("uri", String(3000), primary_key=True),
@@ -317,7 +319,7 @@ DATASET_ALIAS = Table(
 
 
 # A dataset update a consumer DAG has not run for yet.
-DATASET_DAG_RUN_QUEUE = Table(
+dataset_dag_run_queue_table = Table(
     "dataset_dag_run_queue", metadata,
     Column("uri", String(3000), primary_key=True),
     Column("target_dag_id", String(ID_LEN), primary_key=True),
@@ -326,7 +328,7 @@ DATASET_DAG_RUN_QUEUE = Table(
 
 
 # The events that triggered a run (its ``triggering_dataset_events``).
-DAGRUN_DATASET_EVENT = Table(
+dagrun_dataset_event_table = Table(
     "dagrun_dataset_event", metadata,
     Column("dag_id", String(ID_LEN), primary_key=True),
     Column("run_id", String(ID_LEN), primary_key=True),
@@ -338,7 +340,7 @@ DAGRUN_DATASET_EVENT = Table(
 # One login to the UI. The session cookie only names it, so logging out (the row goes)
 # or changing the password (all the user's rows go) ends it, even for a copy of the
 # cookie.
-WEB_SESSION = Table(
+web_session_table = Table(
     "web_session", metadata,
     Column("session_id", String(64), primary_key=True),
     Column("username", String(256), nullable=False),
@@ -349,7 +351,7 @@ WEB_SESSION = Table(
 
 # A task that had not succeeded `sla` after its run was due (Airflow 2's SLA misses);
 # kept so each miss is reported once.
-SLA_MISS = Table(
+sla_miss_table = Table(
     "sla_miss", metadata,
     Column("task_id", String(ID_LEN), primary_key=True),
     Column("dag_id", String(ID_LEN), primary_key=True),
@@ -364,7 +366,7 @@ SLA_MISS = Table(
 
 # A connection stored in the DB; `password` and `extra` are Fernet tokens (see
 # miniflow.secrets).
-CONNECTION = Table(
+connection_table = Table(
     "connection", metadata,
     Column("conn_id", String(ID_LEN), primary_key=True),
     Column("conn_type", String(500), nullable=False),

@@ -3,7 +3,8 @@
 A whole table row has the table's name (`RunRecord` is a ``dag_run`` row); a query
 that reads only some columns, or joins two tables, has a record of its own, so a
 caller can never reach for a column its query did not read. Records are plain data:
-they hold no connection and change nothing when modified -- they cannot be modified.
+they hold no connection, and they are frozen (shallowly: a JSON column's dict or list
+is the caller's to copy before changing it).
 
 The field order of each record is the order its query selects its columns in
 (`miniflow.db.tables.columns` builds that list from the record), which lets the store
@@ -24,6 +25,7 @@ __all__ = [
     "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "TISpan", "BrowsedTIRecord",
     "LastDoneRecord", "BlockingTIRecord",
 ]
+
 
 @dataclass(frozen=True, slots=True)
 class _Keyed:

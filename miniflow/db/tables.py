@@ -23,27 +23,27 @@ __all__ = [
 
 R = TypeVar("R")
 
-DAG_T = m.DAG
-SER_T = m.SERIALIZED_DAG
-RUN_T = m.DAG_RUN
-TI_T = m.TASK_INSTANCE
-HIST_T = m.TASK_INSTANCE_HISTORY
-XCOM_T = m.XCOM
-ERR_T = m.IMPORT_ERROR
-POOL_T = m.SLOT_POOL
-VAR_T = m.VARIABLE
-USER_T = m.AB_USER
-LOG_T = m.LOG
-JOB_T = m.JOB
-DS_T = m.DATASET
-DS_EVENT_T = m.DATASET_EVENT
-DS_REF_T = m.DATASET_REFERENCE
-DS_ALIAS_T = m.DATASET_ALIAS
-DS_QUEUE_T = m.DATASET_DAG_RUN_QUEUE
-RUN_DS_EVENT_T = m.DAGRUN_DATASET_EVENT
-CONN_T = m.CONNECTION
-SLA_T = m.SLA_MISS
-SESSION_T = m.WEB_SESSION
+DAG_T = m.dag_table
+SER_T = m.serialized_dag_table
+RUN_T = m.dag_run_table
+TI_T = m.task_instance_table
+HIST_T = m.task_instance_history_table
+XCOM_T = m.xcom_table
+ERR_T = m.import_error_table
+POOL_T = m.slot_pool_table
+VAR_T = m.variable_table
+USER_T = m.ab_user_table
+LOG_T = m.log_table
+JOB_T = m.job_table
+DS_T = m.dataset_table
+DS_EVENT_T = m.dataset_event_table
+DS_REF_T = m.dataset_reference_table
+DS_ALIAS_T = m.dataset_alias_table
+DS_QUEUE_T = m.dataset_dag_run_queue_table
+RUN_DS_EVENT_T = m.dagrun_dataset_event_table
+CONN_T = m.connection_table
+SLA_T = m.sla_miss_table
+SESSION_T = m.web_session_table
 
 
 
@@ -66,7 +66,10 @@ def columns(record: type[Any], *tables: FromClause) -> list[KeyedColumnElement[A
     its fields in order, taken from the first of `tables` that has it."""
     found = []
     for field in dataclasses.fields(record):
-        found.append(next(t.c[field.name] for t in tables if field.name in t.c))
+        column = next((t.c[field.name] for t in tables if field.name in t.c), None)
+        if column is None:
+            raise TypeError(f"{record.__name__}.{field.name} is a column of none of the tables its query reads")
+        found.append(column)
     return found
 
 
