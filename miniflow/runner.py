@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
     from miniflow.db.interfaces import RunnerStore
+    from miniflow.db.records import TIRecord
 
 __all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance", "fail_lost_try", "fail_lost_row"]
 
@@ -208,7 +209,8 @@ class _Heartbeat(threading.Thread):
         self.current: tuple[RunnerStore, Any, Callable[[], None] | None] | None = None
 
     @classmethod
-    def watch(cls, store: RunnerStore | None, row: Any, interval: float, on_lost: Callable[[], None] | None = None) -> None:
+    def watch(cls, store: RunnerStore | None, row: TIRecord | None, interval: float,
+              on_lost: Callable[[], None] | None = None) -> None:
         """Stamp `row`'s try from now on; `on_lost` is called once if the row stops being
         this running try (set to skipped or failed from outside: a run timed out, a
         fail_stop DAG failed), to stop the try."""
@@ -290,7 +292,7 @@ def fail_lost_try(store: RunnerStore, key: Any, task: BaseOperator | None, reaso
     return fail_lost_row(store, row, task, reason, retry_cap)
 
 
-def fail_lost_row(store: RunnerStore, row: Any, task: BaseOperator | None, reason: str,
+def fail_lost_row(store: RunnerStore, row: TIRecord, task: BaseOperator | None, reason: str,
                   retry_cap: float = 86400) -> TIS | None:
     """`fail_lost_try` for a task instance row (a zombie); without the task (its DAG
     is gone) no retry is possible."""

@@ -35,6 +35,7 @@ from miniflow.timetables import DataInterval
 if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.db.interfaces import SchedulerStore
+    from miniflow.db.records import RunRecord, TIRecord, TIStateRecord
     from miniflow.executors.base import BaseExecutor, TaskEvent
 
 __all__ = ["Scheduler", "SchedulerAlreadyRunning"]
@@ -442,7 +443,7 @@ class Scheduler:
             ended.update(self.schedule_runs(include_backfill, **{**scope, "run_ids": sorted(undecided)}))
         return ended
 
-    def _load_view(self, dag: DAG, run: Any, rows: list[Any]) -> RunView:
+    def _load_view(self, dag: DAG, run: RunRecord, rows: list[TIStateRecord]) -> RunView:
         states = {(r.task_id, r.map_index): r.state for r in rows}
         if {r.task_id for r in rows} != dag.task_dict.keys():
             states = self._verify_integrity(dag, run, states)
@@ -455,7 +456,8 @@ class Scheduler:
         view = self._views.get(key)
         return view is None or view.dag is not self.dags.get(key[0]) or view.stale()
 
-    def _verify_integrity(self, dag: DAG, run: Any, states: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
+    def _verify_integrity(self, dag: DAG, run: RunRecord,
+                          states: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
         """The DAG file changed while the run was on: add new tasks, retire removed ones."""
         present = {t for t, _ in states}
         window = None if run.run_type == "backfill" else run.logical_date
@@ -467,7 +469,7 @@ class Scheduler:
         states = {**states, **{(row["task_id"], -1): None for row in new}}
         return {(t, i): (TIS.REMOVED if t in removed and s not in FINISHED else s) for (t, i), s in states.items()}
 
-    def time_out_run(self, dag: DAG, run: Any) -> bool:
+    def time_out_run(self, dag: DAG, run: RunRecord) -> bool:
         """A run past its DAG's dagrun_timeout fails; its unfinished task instances are
         skipped, and running tries stop (their heartbeat sees it), as in Airflow."""
         if not self.store.set_run_state(run.dag_id, run.run_id, DagRunState.FAILED, [DagRunState.RUNNING]):
@@ -496,7 +498,7 @@ class Scheduler:
                              schedule=not in_group)
         return in_group and length > 0
 
-    def _past_check(self, dag: DAG, run: Any) -> Any:
+    def _past_check(self, dag: DAG, run: RunRecord) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
         if not any(t.depends_on_past for t in dag.task_dict.values()):
             return None
@@ -520,7 +522,7 @@ class Scheduler:
 
         return allows
 
-    def _run_finished(self, dag: DAG, run: Any, outcome: DagRunState) -> None:
+    def _run_finished(self, dag: DAG, run: RunRecord, outcome: DagRunState) -> None:
         log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)
         run_dag_callback(dag, self.store, run.run_id, outcome)
         if outcome == DagRunState.FAILED:
@@ -575,7 +577,7 @@ class Scheduler:
         dag = self.dags.get(key.dag_id)
         fail_lost_try(self.store, key, dag.task_dict.get(key.task_id) if dag else None, reason, self.retry_cap)
 
-    def _fail_row(self, row: Any, reason: str) -> None:
+    def _fail_row(self, row: TIRecord, reason: str) -> None:
         dag = self.dags.get(row.dag_id)
         fail_lost_row(self.store, row, dag.task_dict.get(row.task_id) if dag else None, reason, self.retry_cap)
 
@@ -602,7 +604,7 @@ class _Limits:
                     for t in dag.task_dict.values() if t.max_active_tis_per_dag})
 
 
-def _timed_out(dag: DAG, run: Any, now: dt.datetime) -> bool:
+def _timed_out(dag: DAG, run: RunRecord, now: dt.datetime) -> bool:
     timeout = dag.dagrun_timeout
     if timeout is None or run.start_date is None:
         return False

@@ -11,12 +11,15 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from miniflow.web.auth import WRITE_ROLES, LoginThrottled, check_credentials
 from miniflow.web.store import web_store
 from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from miniflow.db.records import DagRecord, DatasetEventRecord, RunRecord, TIRecord
 
 __all__ = ["bp"]
 
@@ -101,7 +104,7 @@ def _schedule(summary: str | None) -> dict[str, str] | None:
     return {"__type": "TimeDelta", "value": summary}
 
 
-def dag_json(row: Any) -> dict[str, Any]:
+def dag_json(row: DagRecord) -> dict[str, Any]:
     return {
         "dag_id": row.dag_id,
         "description": row.description,
@@ -122,7 +125,7 @@ def dag_json(row: Any) -> dict[str, Any]:
     }
 
 
-def run_json(row: Any) -> dict[str, Any]:
+def run_json(row: RunRecord) -> dict[str, Any]:
     return {
         "dag_id": row.dag_id,
         "dag_run_id": row.run_id,
@@ -139,7 +142,7 @@ def run_json(row: Any) -> dict[str, Any]:
     }
 
 
-def ti_json(row: Any) -> dict[str, Any]:
+def ti_json(row: TIRecord) -> dict[str, Any]:
     return {
         "dag_id": row.dag_id,
         "dag_run_id": row.run_id,
@@ -384,7 +387,7 @@ def list_import_errors() -> Response:
          "timestamp": _iso(r.timestamp), "lineno": r.lineno} for r in rows], "total_entries": total})
 
 
-def dataset_event_json(row: Any) -> dict[str, Any]:
+def dataset_event_json(row: DatasetEventRecord) -> dict[str, Any]:
     return {"id": row.id, "dataset_uri": row.uri, "extra": row.extra or {}, "timestamp": _iso(row.timestamp),
             "source_dag_id": row.source_dag_id, "source_task_id": row.source_task_id,
             "source_run_id": row.source_run_id, "source_map_index": row.source_map_index}
