@@ -31,7 +31,7 @@ from miniflow.retries import task_retry_wait
 from miniflow.secrets import redact
 from miniflow.serialization import to_plain
 from miniflow.state import TaskInstanceState as TIS
-from miniflow.task_log import capture_task_log, log_file_problem, log_path
+from miniflow.task_log import capture_task_log, log_path, open_task_log
 from miniflow.taskinstance import DagRun, TaskInstance
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.timeouts import time_limit
@@ -260,13 +260,14 @@ def run_task_instance(store: RunnerStore, dag: DAG, key: TaskInstanceKey, dag_ru
     ti = TaskInstance(task, dag_run, row.try_number, row.max_tries, store,
                       row.hostname, row.start_date, row.first_poke_at, row.poke_count, key.map_index)
     path = log_path(config.get("logging", "base_log_folder"), key, row.try_number)
-    problem = log_file_problem(path)
-    if problem is not None:
-        return fail_lost_row(store, row, task, problem)
+    try:
+        log_file = open_task_log(path, append=row.poke_count > 0)
+    except OSError as exc:
+        return fail_lost_row(store, row, task, f"cannot write its log file {path}: {exc.strerror or exc}")
     _Heartbeat.watch(store, row, config.get("scheduler", "heartbeat_interval"), on_lost)
     try:
         name = f"{key.task_id}[{key.map_index}]" if key.map_index >= 0 else key.task_id
-        with capture_task_log(path, append=row.poke_count > 0, echo=name if echo else None) as logger:
+        with capture_task_log(log_file, echo=name if echo else None) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
             recorded = store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,

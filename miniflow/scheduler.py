@@ -130,6 +130,7 @@ class Scheduler:
         self._bag: Any = None
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
+        self._scheduled_some = False  # this pass moved task instances to scheduled
 
     @property
     def dags(self) -> dict[str, DAG]:
@@ -428,6 +429,7 @@ class Scheduler:
             view.held = set(decisions.held_by_past)
             examined.append((dag, run, decisions))
         self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
+        self._scheduled_some = self._scheduled_some or any(d.runnable or d.retry_due for _, _, d in examined)
         undecided = set()  # runs whose new instances each await their own decision
         for dag, run, decisions in examined:
             for task_id in decisions.expand:
@@ -549,8 +551,9 @@ class Scheduler:
         EmptyOperator with no callback or outlet to honour) just succeeds."""
         rows = self.store.queue_within_limits(
             self.executor.open_slots, self._limits.tasks_per_dag, self._limits.per_task, self.job_id,
-            include_backfill=include_backfill, run_filter=run_filter,
+            include_backfill=include_backfill, run_filter=run_filter, surely_some=self._scheduled_some,
             default_pool_slots=self.default_pool_slots)
+        self._scheduled_some = False
         for ti in rows:
             dag = self.dags[ti.dag_id]
             task = dag.task_dict.get(ti.task_id)

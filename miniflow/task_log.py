@@ -22,7 +22,7 @@ from miniflow.secrets import RedactingFormatter
 if TYPE_CHECKING:
     from miniflow.taskinstancekey import TaskInstanceKey
 
-__all__ = ["log_path", "log_file_problem", "capture_task_log", "LOG_FORMAT"]
+__all__ = ["log_path", "open_task_log", "capture_task_log", "LOG_FORMAT"]
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
 TASK_LOGGER = "miniflow.task"
@@ -63,35 +63,27 @@ class _LineLogger(io.TextIOBase):
             self._buffer = ""
 
 
-def log_file_problem(path: Path) -> str | None:
-    """Why the try's log file cannot be written (a read-only or full log folder), or
-    None. Asked before the task runs, so the try fails with this reason instead of
-    ending without an outcome for the scheduler to guess at."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        return f"cannot write its log file {path}: {exc.strerror or exc}"
-    return None
+def open_task_log(path: Path, append: bool = False) -> logging.FileHandler:
+    """The try's log file, opened before the task runs: a read-only or full log folder
+    raises OSError here, so the try fails with that reason instead of ending without an
+    outcome for the scheduler to guess at. A new try starts a fresh file; `append`
+    continues one (a sensor poking again after a reschedule)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return logging.FileHandler(path, mode="a" if append else "w", encoding="utf-8")
 
 
 @contextmanager
-def capture_task_log(path: Path | None, append: bool = False, echo: str | None = None) -> Iterator[logging.Logger]:
-    """Route the try's output to `path`, or to the terminal when None. A new try starts
-    a fresh file; `append` continues one (a sensor poking again after a reschedule).
-    `echo` also prints each line to the terminal behind that prefix (``dags test``)."""
+def capture_task_log(log_file: logging.Handler | None, echo: str | None = None) -> Iterator[logging.Logger]:
+    """Route the try's output to `log_file` (from `open_task_log`), or to the terminal
+    when None. `echo` also prints each line to the terminal behind that prefix
+    (``dags test``)."""
     logger = logging.getLogger(TASK_LOGGER)
     root = logging.getLogger()
-    if path is None:
-        handler: logging.Handler = logging.StreamHandler(sys.__stdout__)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, mode="a" if append else "w", encoding="utf-8")
+    handler = log_file if log_file is not None else logging.StreamHandler(sys.__stdout__)
     handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
     handlers = [handler]
-    if echo is not None and path is not None:
+    if echo is not None and log_file is not None:
         terminal = logging.StreamHandler(sys.__stdout__)
         terminal.setFormatter(RedactingFormatter(f"[{echo}] %(levelname)s - %(message)s"))
         terminal.setLevel(logging.INFO)

@@ -308,13 +308,16 @@ class SchedulerQueries:
         include_backfill: bool = False,
         run_filter: tuple[str, list[str]] | None = None,
         default_pool_slots: int = 128,
+        surely_some: bool = False,
     ) -> list[QueuedTIRecord]:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits and pool slots.
-        Returns the queued rows."""
-        if slots <= 0 or not self._any(_ANY_SCHEDULED_TI):
-            return []  # nothing to queue: no write transaction
+        Returns the queued rows. Unless the caller knows some are `surely_some` (it just
+        scheduled them), a read first asks whether any task instance is scheduled at
+        all, so the usual idle pass opens no write transaction."""
+        if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
+            return []
         with self.write() as conn:
             self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
             occupancy = conn.execute(_OCCUPANCY).all()
