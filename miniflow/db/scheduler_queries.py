@@ -64,10 +64,12 @@ _ANY_SCHEDULED_TI = select(TI_T.c.task_id).where(TI_T.c.state == str(TIS.SCHEDUL
 _OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
     state_filter(TI_T.c.state, ACTIVE_TI_STATES))
 _POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
-_QUEUE_ONE = move_tis([TIS.SCHEDULED], TIS.QUEUED).where(
-    TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"), TI_T.c.task_id == bindparam("k_task"),
-    TI_T.c.map_index == bindparam("k_map"),
-).values(queued_at=bindparam("now", type_=TI_T.c.queued_at.type), queued_by=bindparam("by"))
+_TI_KEY_COLUMNS = (TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index)
+# The chosen task instances in one statement, which says which of them it moved.
+_QUEUE_CHOSEN = (move_tis([TIS.SCHEDULED], TIS.QUEUED)
+                 .where(tuple_(*_TI_KEY_COLUMNS).in_(bindparam("k_keys", expanding=True)))
+                 .values(queued_at=bindparam("now", type_=TI_T.c.queued_at.type), queued_by=bindparam("by"))
+                 .returning(*_TI_KEY_COLUMNS))
 
 
 @functools.cache
@@ -347,14 +349,11 @@ class SchedulerQueries:
                 per_task[ti.dag_id, ti.task_id] += 1
                 per_pool[ti.pool] += ti.pool_slots
                 chosen.append(ti)
-            queued = []
-            now = utcnow()
-            for ti in chosen:
-                if conn.execute(_QUEUE_ONE, {"k_dag": ti.dag_id, "k_run": ti.run_id, "k_task": ti.task_id,
-                                             "k_map": ti.map_index, "now": now,
-                                             "by": str(job_id) if job_id else None}).rowcount:
-                    queued.append(ti)
-            return queued
+            if not chosen:
+                return []
+            moved = {tuple(r) for r in conn.execute(_QUEUE_CHOSEN, {
+                "k_keys": [ti.key for ti in chosen], "now": utcnow(), "by": str(job_id) if job_id else None})}
+            return [ti for ti in chosen if ti.key in moved]
 
     # --- tries that ended without recording themselves -----------------------------------
 
