@@ -428,8 +428,8 @@ class Scheduler:
                                          candidates=view.take_candidates())
             view.held = set(decisions.held_by_past)
             examined.append((dag, run, decisions))
-        self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED)
-        self._scheduled_some = self._scheduled_some or any(d.runnable or d.retry_due for _, _, d in examined)
+        if self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED):
+            self._scheduled_some = True
         undecided = set()  # runs whose new instances each await their own decision
         for dag, run, decisions in examined:
             for task_id in decisions.expand:

@@ -385,7 +385,7 @@ class SchedulerQueries:
             return {}
         with self.read() as conn:
             rows = to_records(TIStateRecord, conn.execute(
-                _STATE_ROWS.where(tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index).in_(keys))))
+                _STATE_ROWS.where(tuple_(*_TI_KEY_COLUMNS).in_(keys))))
             return {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
 
     def zombies(self, threshold: float) -> list[TIRecord]:

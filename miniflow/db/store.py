@@ -509,21 +509,24 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         self.record_all_decisions([(dag_id, run_id, decisions)], ready_state)
 
     def record_all_decisions(self, items: Sequence[tuple[str, str, RunDecisions]],
-                             ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
+                             ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> int:
         """Apply `evaluate_run`'s verdicts of several runs in one transaction: skips,
-        upstream failures, and tasks that may run (and due retries) moved to `ready_state`."""
+        upstream failures, and tasks that may run (and due retries) moved to `ready_state`.
+        Returns how many moved to `ready_state`."""
         items = sorted((i for i in items if i[2].skip or i[2].upstream_failed or i[2].retry_due or i[2].runnable),
                        key=lambda i: (i[0], i[1]))  # one lock order for every scheduler
         if not items:
-            return
+            return 0
         TIS = TaskInstanceState
+        ready = 0
         with self.write() as conn:
             for dag_id, run_id, decisions in items:
                 self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
                 self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
-                self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
-                                   [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
-                self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+                ready += self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
+                                            [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
+                ready += self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+        return ready
 
     def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> TIRecord | None:
         """queued -> running for one try; returns the updated row, or None if someone

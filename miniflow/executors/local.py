@@ -46,7 +46,6 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
 
     Nothing is ever sent on `scheduler_alive`: it turns readable (end of file) when the
     scheduler's process is gone, however it ended."""
-    import miniflow.executors.forkserver_preload  # noqa: F401 -- warms up here if the fork server did not
     from miniflow.config import get_config, reset_config
     from miniflow.db.store import reset_store
     from miniflow.executors.process_tree import become_subreaper, kill_descendants, stop_descendants
@@ -59,6 +58,8 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
         reset_config()
         reset_store()
         prepare_worker()
+    else:  # nothing to do if the fork server preloaded it; else the warm-up happens here
+        import miniflow.executors.forkserver_preload  # noqa: F401
     # Each try's child is forked from here: a collection would write to every object
     # and so copy, in each child, the pages it shares with this worker.
     gc.freeze()
