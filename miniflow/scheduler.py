@@ -502,7 +502,7 @@ class Scheduler:
 
     def _past_check(self, dag: DAG, run: RunRecord) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
-        if not any(t.depends_on_past for t in dag.task_dict.values()):
+        if not dag.derived("uses_depends_on_past", lambda: any(t.depends_on_past for t in dag.task_dict.values())):
             return None
         cache: dict[str, Any] = {}
 

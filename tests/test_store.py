@@ -7,13 +7,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import os
+import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, select
 
 from miniflow import DAG
 from miniflow.dagbag import ImportErrorInfo
 from miniflow.db import records
+from miniflow.db.engine import WRITE
 from miniflow.db.store import Store
 from miniflow.db.tables import (
     DAG_T,
@@ -102,3 +106,59 @@ def test_reads_return_frozen_records(store: Store) -> None:
     assert {type(r) for r in found} == {getattr(records, name) for name in records.__all__}
     for record in found:
         _assert_frozen(record)
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+def test_each_thread_keeps_one_connection_on_sqlite(store: Store) -> None:
+    """A pool checkout per transaction costs as much as the transaction on SQLite;
+    PostgreSQL checks one out per transaction, so the pool's pre-ping sees restarts."""
+    with store.read() as first:
+        assert first.get_execution_options()[WRITE] is False
+    with store.write() as second:
+        assert second.get_execution_options()[WRITE] is True
+    kept: list[Any] = []
+    thread = threading.Thread(target=lambda: kept.append(store._kept_connection()))
+    thread.start()
+    thread.join()
+    if store.engine.dialect.name == "sqlite":
+        assert first is second and kept[0] is not None and kept[0] is not first
+    else:
+        assert first is not second and kept == [None] and store.engine.pool.checkedout() == 0
+
+
+def test_a_transaction_inside_another_gets_its_own_connection(store: Store) -> None:
+    with store.write() as outer:
+        outer.execute(insert(VAR_T).values(key="outer", val="1"))
+        with store.read() as inner:
+            assert inner is not outer
+            assert inner.execute(select(VAR_T.c.key)).all() == []  # outer has not committed
+    assert store.get_variable("outer") == "1"
+
+
+def test_a_failed_transaction_leaves_the_kept_connection_usable(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.write() as conn:
+        conn.execute(insert(VAR_T).values(key="lost", val="1"))
+        raise RuntimeError("boom")
+    assert store.get_variable("lost") is None
+    store.set_variable("kept", "2")
+    assert store.get_variable("kept") == "2"
+
+
+def test_a_forked_child_opens_its_own_connection(store: Store) -> None:
+    """SQLite forbids using a connection across fork(): the child's transactions open
+    their own, and the parent's carries on."""
+    store.set_variable("parent", "1")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            store.set_variable("child", "2")
+            os._exit(0 if store.get_variable("parent") == "1" else 2)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get_variable("child") == "2"
+    store.set_variable("parent", "3")
+    assert store.get_variable("parent") == "3"

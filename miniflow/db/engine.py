@@ -28,7 +28,8 @@ from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "supports_skip_locked",
+__all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "keeps_connections",
+           "supports_skip_locked",
            "skip_locked", "serialize_transactions", "change_margin", "WRITE"]
 
 WRITE = "miniflow_write"  # execution option: this transaction will write
@@ -41,6 +42,15 @@ def is_sqlite(engine: Engine) -> bool:
 def one_scheduler_only(engine: Engine) -> bool:
     """SQLite has one writer at a time and no row locks: a second scheduler would only
     wait on the first, so it is refused."""
+    return is_sqlite(engine)
+
+
+def keeps_connections(engine: Engine) -> bool:
+    """Whether each thread keeps one connection between its transactions (see
+    `miniflow.db.store.Store`). On SQLite a pool checkout costs about as much as a short
+    transaction, and a file has no server whose restart a kept connection would miss;
+    PostgreSQL's connections are checked out per transaction, so that the pool's
+    pre-ping notices a restart before the transaction starts."""
     return is_sqlite(engine)
 
 

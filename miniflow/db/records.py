@@ -241,12 +241,13 @@ class SlaMissRecord:
 
 @dataclass(frozen=True, slots=True)
 class TIStateRecord(_Keyed):
-    """What a scheduling pass reads of a task instance: where it stands, nothing more."""
+    """What a scheduling pass reads of a task instance: where it stands, and since when."""
 
     state: str | None
     try_number: int
     next_try_at: dt.datetime | None
     priority_weight: int
+    updated_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

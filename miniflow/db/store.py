@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,14 @@ from sqlalchemy.sql import ClauseElement
 
 from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
-from miniflow.db.engine import WRITE, change_margin, make_engine, one_scheduler_only, supports_skip_locked
+from miniflow.db.engine import (
+    WRITE,
+    change_margin,
+    keeps_connections,
+    make_engine,
+    one_scheduler_only,
+    supports_skip_locked,
+)
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.records import (
     DagRecord,
@@ -159,6 +167,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         self.one_scheduler_only = one_scheduler_only(engine)
         self.skip_locked = supports_skip_locked(engine)
         self.change_margin = change_margin(engine)
+        self._kept = threading.local() if keeps_connections(engine) else None
+        self._inherited: list[Connection] = []
 
     @classmethod
     def from_url(cls, url: str, sqlite_busy_timeout: float = 30.0, paused_at_creation: bool = True) -> Store:
@@ -167,13 +177,43 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A short write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        with self._transaction(write=True) as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with self._transaction(write=False) as conn:
             yield conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        kept = self._kept_connection()
+        if kept is None:
+            with self.engine.connect().execution_options(**{WRITE: write}) as conn, conn.begin():
+                yield conn
+        else:
+            with kept.execution_options(**{WRITE: write}).begin():
+                yield kept
+
+    def _kept_connection(self) -> Connection | None:
+        """This thread's own connection where connections are kept between transactions
+        (`miniflow.db.engine.keeps_connections`); None elsewhere, and inside a transaction
+        this thread already has open (the caller's nested one gets a connection of its own)."""
+        kept = self._kept
+        if kept is None:
+            return None
+        conn: Connection | None = getattr(kept, "conn", None)
+        if conn is not None and kept.pid != os.getpid():
+            # A parent's connection, inherited across fork(): SQLite forbids using it in
+            # the child, even to close it, so it is only kept from the garbage collector.
+            self._inherited.append(conn)
+            conn = None
+        if conn is None or conn.invalidated or conn.closed:
+            if conn is not None:
+                conn.close()
+            conn = kept.conn = self.engine.connect()
+            kept.pid = os.getpid()
+        return None if conn.in_transaction() else conn
 
     def check_ready(self) -> None:
         from miniflow.db.migrate import check_ready
