@@ -289,3 +289,21 @@ def test_airflow_conf_reads_miniflows_settings(monkeypatch: pytest.MonkeyPatch) 
     assert conf.getsection("core")["parallelism"] == 7
     with pytest.raises(Exception, match="unknown setting"):
         conf.get("core", "no_such_key")
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("sequential", "SequentialExecutor"), ("SequentialExecutor", "SequentialExecutor"),
+    ("LocalExecutor", "LocalExecutor"), ("airflow.executors.local_executor.LocalExecutor", "LocalExecutor"),
+    (" Local ", "LocalExecutor"),
+])
+def test_core_executor_takes_airflows_names_too(name: str, kind: str) -> None:
+    from miniflow.executors import get_executor
+
+    assert type(get_executor(name, 4)).__name__ == kind
+
+
+def test_an_unknown_executor_is_a_one_line_error() -> None:
+    from miniflow.executors import get_executor
+
+    with pytest.raises(ConfigError, match="unknown executor 'KubernetesExecutor'; use sequential, local or celery"):
+        get_executor("KubernetesExecutor", 4)

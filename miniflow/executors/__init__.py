@@ -15,17 +15,22 @@ from miniflow.executors.base import BaseExecutor, TaskEvent
 __all__ = ["BaseExecutor", "TaskEvent", "get_executor"]
 
 
+_AIRFLOW_NAMES = {"sequentialexecutor": "sequential", "localexecutor": "local", "celeryexecutor": "celery"}
+
+
 def get_executor(name: str, parallelism: int) -> BaseExecutor:
-    """The executor called `name` (core.executor), sized to `parallelism` slots."""
-    if name == "sequential":
+    """The executor called `name` (core.executor), sized to `parallelism` slots.
+    Airflow's spellings work too: ``LocalExecutor``, or its import path."""
+    kind = _AIRFLOW_NAMES.get(name.strip().rsplit(".", 1)[-1].lower(), name.strip().lower())
+    if kind == "sequential":
         from miniflow.executors.sequential import SequentialExecutor
 
         return SequentialExecutor()
-    if name == "local":
+    if kind == "local":
         from miniflow.executors.local import LocalExecutor
 
         return LocalExecutor(parallelism)
-    if name == "celery":
+    if kind == "celery":
         from miniflow.executors.celery import CeleryExecutor
 
         return CeleryExecutor(parallelism)
