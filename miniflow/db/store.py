@@ -676,6 +676,13 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             trans.rollback()
         self.engine.dispose()
 
+    def warm_up_connection(self) -> None:
+        """Open this thread's connection and read as a try does: a new connection's first
+        transaction pays milliseconds for loading the schema, and a process forked ahead
+        of work (`miniflow.executors.local`) pays them while it waits."""
+        with self.read() as conn:
+            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""}).first()
+
     # --- XCom ------------------------------------------------------------------------------
 
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: str) -> None:

@@ -7,7 +7,9 @@ Workers are started once, forked from multiprocessing's fork server: a clean,
 single-threaded process that imported miniflow (`_PRELOAD`) before forking them, so the
 workers share those pages with it and with each other instead of each holding its own
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
-and a try that crashes or calls ``os._exit`` takes down only its own child. A worker is
+and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
+happens ahead of the work: a worker keeps one spare child, forked and connected to the
+database while it waits (`_Spare`), and hands the next try to it. A worker is
 single-threaded too, which keeps forking it safe: it waits on its task queue and on a
 SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
 running tries finish: each holds the read end of a pipe whose write end only the
@@ -19,6 +21,7 @@ when the try ends, and a worker adopts and kills those of a child that died firs
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing as mp
@@ -27,7 +30,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from miniflow.executors.base import BaseExecutor, TaskEvent, TaskKey
 
@@ -42,14 +45,14 @@ _PRELOAD = ["miniflow.cli", "ctypes", "sqlalchemy.dialects.sqlite", "miniflow.ex
 
 
 def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[str, str]) -> None:
-    """A worker's loop: fork a child per task key; report each child's end.
+    """A worker's loop: hand each task key to a child; report each child's end.
 
     Nothing is ever sent on `scheduler_alive`: it turns readable (end of file) when the
     scheduler's process is gone, however it ended."""
     from miniflow.config import get_config, reset_config
     from miniflow.db.store import reset_store
-    from miniflow.executors.process_tree import become_subreaper, kill_descendants, stop_descendants
-    from miniflow.executors.worker import exit_on_sigterm, load_dag_cached, prepare_worker, run_key
+    from miniflow.executors.process_tree import become_subreaper, kill_descendants
+    from miniflow.executors.worker import dag_loads, load_dag_cached, prepare_worker
 
     if environ != dict(os.environ):  # the fork server started under another configuration
         os.environ.clear()
@@ -72,52 +75,122 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: dict[int, TaskKey] = {}
+    spare: _Spare | None = None
     accepting = True
     while accepting or children:
+        if accepting and spare is None:
+            spare = _Spare(cleanup_time)
         watched = [tasks._reader, wake_r, scheduler_alive] if accepting else [wake_r]
         ready = mp.connection.wait(watched, timeout=1.0)
         if wake_r in ready:
             os.read(wake_r, 4096)
-        while children:  # reap every finished child
+        while True:  # reap every finished child
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
+            if spare is not None and pid == spare.pid:  # killed before it had work
+                spare.retire()
+                spare = None
             key = children.pop(pid, None)
-            if key is None:  # a process a try left behind, adopted and killed below
+            if key is None:  # a spare, or a process a try left behind, adopted and killed below
                 continue
             code = os.waitstatus_to_exitcode(status)
             results.put(TaskEvent(key, code == 0, "" if code == 0 else _describe(code)))
-            kill_descendants(skip=frozenset(children))
+            kill_descendants(skip=frozenset([*children, *([spare.pid] if spare else [])]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
-        if not (accepting and tasks._reader in ready):
-            continue
-        key = tasks.get()
-        if key is _STOP:
-            accepting = False
-            continue
+        if accepting and tasks._reader in ready:
+            key = tasks.get()
+            if key is _STOP:
+                accepting = False
+            else:
+                try:
+                    load_dag_cached(key.fileloc, key.dag_id)  # parse here, so every child inherits it
+                except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
+                    results.put(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
+                    continue
+                if spare is not None and spare.dag_loads != dag_loads():  # it would parse again
+                    spare.retire()
+                    spare = None
+                if spare is None:
+                    pid = os.fork()
+                    if pid == 0:
+                        _run_child(key, cleanup_time)
+                else:
+                    pid = spare.start(key)
+                    spare = None
+                children[pid] = key
+        if not accepting and spare is not None:
+            spare.retire()
+            spare = None
+
+
+class _Spare:
+    """A child forked ahead of work: it connects to the database and reads the tables a
+    try reads first while the worker waits, so a try handed to it starts at once
+    instead of spending milliseconds on that. It takes one task key from its pipe; a
+    pipe closed without one (the worker stops, or retires it) ends it."""
+
+    def __init__(self, cleanup_time: float) -> None:
+        from miniflow.executors.worker import dag_loads
+
+        self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
+        reader, self._writer = mp.Pipe(duplex=False)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._wait(reader, cleanup_time)
+        reader.close()
+
+    def _wait(self, reader: Any, cleanup_time: float) -> NoReturn:
+        """In the spare: get ready, then run the key that comes, if one does."""
         try:
-            load_dag_cached(key.fileloc, key.dag_id)  # parse here, so every child inherits it
-        except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
-            results.put(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
-            continue
-        pid = os.fork()
-        if pid == 0:  # the child: run one try and leave without running cleanup handlers
-            code = 1
-            try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                become_subreaper()
-                exit_on_sigterm()
-                ok, detail = run_key(key, own_process=True)
-                if not ok:
-                    print(detail, file=sys.stderr, flush=True)
-                code = 0 if ok else 1
-            finally:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stopped now, the worker cleans up
-                stop_descendants(cleanup_time)
-                os._exit(code)
-        children[pid] = key
+            self._writer.close()
+            signal.set_wakeup_fd(-1)
+            _warm_up_connection()
+            key = reader.recv()
+        except EOFError:
+            os._exit(0)  # retired: there is no try to run
+        except BaseException:  # noqa: BLE001 -- the worker reports the try as lost
+            os._exit(1)
+        _run_child(key, cleanup_time)
+
+    def start(self, key: TaskKey) -> int:
+        """Hand it `key`; returns its pid, now the try's process."""
+        self._writer.send(key)
+        self._writer.close()
+        return self.pid
+
+    def retire(self) -> None:
+        self._writer.close()
+
+
+def _warm_up_connection() -> None:
+    """A database that fails here fails the try instead, with its own error."""
+    from miniflow.db.store import get_store
+
+    with contextlib.suppress(Exception):
+        get_store(check=False).warm_up_connection()
+
+
+def _run_child(key: TaskKey, cleanup_time: float) -> NoReturn:
+    """In a child: run one try and leave without running cleanup handlers."""
+    from miniflow.executors.process_tree import become_subreaper, stop_descendants
+    from miniflow.executors.worker import exit_on_sigterm, run_key
+
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        become_subreaper()
+        exit_on_sigterm()
+        ok, detail = run_key(key, own_process=True)
+        if not ok:
+            print(detail, file=sys.stderr, flush=True)
+        code = 0 if ok else 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stopped now, the worker cleans up
+        stop_descendants(cleanup_time)
+        os._exit(code)
 
 
 def _describe(code: int) -> str:

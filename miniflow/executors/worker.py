@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.executors.base import TaskKey
 
-__all__ = ["load_dag_cached", "run_key", "TaskTerminated", "exit_on_sigterm", "prepare_worker"]
+__all__ = ["load_dag_cached", "dag_loads", "run_key", "TaskTerminated", "exit_on_sigterm", "prepare_worker"]
 
 _cache: dict[str, tuple[float, dict[str, DAG]]] = {}
+_loads = 0  # files parsed into the cache so far
 
 
 class TaskTerminated(AirflowException):
@@ -39,10 +40,18 @@ def load_dag_cached(fileloc: str, dag_id: str) -> DAG:
             raise DagNotFoundError(f"cannot load {fileloc}: {bag.import_errors[fileloc].message}")
         cached = (mtime, dict(bag.dags))
         _cache[fileloc] = cached
+        global _loads
+        _loads += 1
     try:
         return cached[1][dag_id]
     except KeyError:
         raise DagNotFoundError(f"DAG {dag_id!r} is not in {fileloc}") from None
+
+
+def dag_loads() -> int:
+    """How many times this process has parsed a file into its cache: a process forked
+    earlier has every DAG this one has if the count has not moved since."""
+    return _loads
 
 
 def prepare_worker() -> None:

@@ -114,10 +114,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _children_of(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return {int(p) for p in fh.read().split()}
+    except OSError:
+        return set()
+
+
 def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 of the executor's process: the running try still records its outcome,
-    then the workers and the fork server leave (none waits on a queue forever)."""
+    then the workers, their spare children and the fork server leave (none waits on a
+    queue forever)."""
     dag = _queued_try(tmp_path / "home", monkeypatch, command="sleep 1")
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(KILLED_PARENT))
@@ -133,12 +142,13 @@ def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         while (ti := store.get_ti(key)) is None or ti.state != TaskInstanceState.RUNNING:
             assert time.monotonic() < deadline, "the try never started"
             time.sleep(0.05)
+        pids += [child for worker in pids[:2] for child in _children_of(worker)]  # the try, the spares
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 30
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in pids if _alive(p)], "workers or the fork server outlived the killed scheduler"
+        assert not [p for p in pids if _alive(p)], "workers, their children or the fork server outlived the killed scheduler"
         ti = store.get_ti(key)
         assert ti is not None and ti.state == TaskInstanceState.SUCCESS
     finally:
@@ -147,3 +157,45 @@ def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := predicate()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+    return found
+
+
+def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker keeps a child forked and connected ahead of work. The first try of a
+    DAG file runs in a new child (the spare was forked before the worker parsed the
+    file); the next one runs in the spare that was waiting, and a new spare takes its
+    place. When the executor ends, no spare is left behind."""
+    dag = _queued_try(tmp_path / "home", monkeypatch)
+    store = get_store()
+    day = dt.datetime(2024, 1, 3, tzinfo=dt.timezone.utc)
+    store.create_run(dag.dag_id, task_rows(dag), "r2", day, None, "manual", state=DagRunState.RUNNING)
+    store.set_ti_states(dag.dag_id, "r2", ["hello"], TaskInstanceState.SCHEDULED, [None])
+    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
+    executor = LocalExecutor(parallelism=1)
+    executor.start()
+    worker = executor._workers[0].pid
+    try:
+        spares = []
+        for run_id in ("r", "r2"):
+            spare = _wait_for(lambda: _children_of(worker), "the worker keeps no spare child")
+            assert len(spare) == 1
+            spares.append(spare.pop())
+            executor.queue(TaskKey(dag.dag_id, run_id, "hello", 1, dag.fileloc))
+            events = _wait_for(lambda: executor.events(timeout=0.2), "the try never ended")
+            assert events[0].ok, events
+        first, second = (store.get_ti(TaskKey(dag.dag_id, r, "hello", 1, dag.fileloc).ti) for r in ("r", "r2"))
+        assert first is not None and first.state == TaskInstanceState.SUCCESS and first.pid != spares[0]
+        assert second is not None and second.state == TaskInstanceState.SUCCESS and second.pid == spares[1]
+        assert spares[0] != spares[1]
+        spares += _wait_for(lambda: _children_of(worker), "no new spare took the used one's place")
+    finally:
+        executor.end(grace=5)
+    _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
