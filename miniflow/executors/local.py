@@ -9,7 +9,7 @@ workers share those pages with it and with each other instead of each holding it
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
 and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
 happens ahead of the work: a worker keeps one spare child, forked and connected to the
-database while it waits (`_Spare`), and hands the next try to it. A worker is
+database while it waits (`_Child`), and hands the next try to it. A worker is
 single-threaded too, which keeps forking it safe: it waits on its task queue and on a
 SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
 running tries finish: each holds the read end of a pipe whose write end only the
@@ -74,16 +74,21 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, TaskKey] = {}
-    spare: _Spare | None = None
+    tries: dict[int, _Child] = {}  # the children running a try, by pid
+    spare: _Child | None = None
     accepting = True
-    while accepting or children:
+    while accepting or tries:
         if accepting and spare is None:
-            spare = _Spare(cleanup_time)
-        watched = [tasks._reader, wake_r, scheduler_alive] if accepting else [wake_r]
+            spare = _Child(cleanup_time)
+        watched = [wake_r, *(running.ended for running in tries.values() if running.ended is not None)]
+        if accepting:
+            watched += [tasks._reader, scheduler_alive]
         ready = mp.connection.wait(watched, timeout=1.0)
         if wake_r in ready:
             os.read(wake_r, 4096)
+        for running in tries.values():  # a try done: reported now, not once its process is gone
+            if running.ended in ready and running.recorded():
+                results.put(TaskEvent(running.key, True, ""))
         while True:  # reap every finished child
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -91,12 +96,13 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             if spare is not None and pid == spare.pid:  # killed before it had work
                 spare.retire()
                 spare = None
-            key = children.pop(pid, None)
-            if key is None:  # a spare, or a process a try left behind, adopted and killed below
+            ended = tries.pop(pid, None)
+            if ended is None:  # a spare, or a process a try left behind, adopted and killed below
                 continue
-            code = os.waitstatus_to_exitcode(status)
-            results.put(TaskEvent(key, code == 0, "" if code == 0 else _describe(code)))
-            kill_descendants(skip=frozenset([*children, *([spare.pid] if spare else [])]))
+            if not ended.recorded():
+                code = os.waitstatus_to_exitcode(status)
+                results.put(TaskEvent(ended.key, code == 0, "" if code == 0 else _describe(code)))
+            kill_descendants(skip=frozenset([*tries, *([spare.pid] if spare else [])]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
         if accepting and tasks._reader in ready:
@@ -112,37 +118,42 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                 if spare is not None and spare.dag_loads != dag_loads():  # it would parse again
                     spare.retire()
                     spare = None
-                if spare is None:
-                    pid = os.fork()
-                    if pid == 0:
-                        _run_child(key, cleanup_time)
-                else:
-                    pid = spare.start(key)
-                    spare = None
-                children[pid] = key
+                child = spare or _Child(cleanup_time)
+                spare = None
+                child.start(key)
+                tries[child.pid] = child
         if not accepting and spare is not None:
             spare.retire()
             spare = None
 
 
-class _Spare:
-    """A child forked ahead of work: it connects to the database and reads the tables a
-    try reads first while the worker waits, so a try handed to it starts at once
-    instead of spending milliseconds on that. It takes one task key from its pipe; a
-    pipe closed without one (the worker stops, or retires it) ends it."""
+class _Child:
+    """A child of the worker, forked ahead of work: a spare that connects to the database
+    and reads what a try reads first while the worker waits, so a try handed to it
+    starts at once instead of spending milliseconds on that. It takes one task key from
+    its pipe (a pipe closed without one, when the worker stops or retires it, ends it)
+    and becomes that try's process. Once the try is done (its outcome recorded, its
+    callbacks run) it says so on `ended`, and the worker reports the end then, not once
+    the process has stopped what the task left behind and exited."""
 
     def __init__(self, cleanup_time: float) -> None:
         from miniflow.executors.worker import dag_loads
 
         self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
+        self.key: TaskKey  # set by `start`
+        self.reported = False
         reader, self._writer = mp.Pipe(duplex=False)
+        ended, said = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
-            self._wait(reader, cleanup_time)
+            os.close(ended)
+            self._serve(reader, said, cleanup_time)
         reader.close()
+        os.close(said)
+        self.ended: int | None = ended
 
-    def _wait(self, reader: Any, cleanup_time: float) -> NoReturn:
-        """In the spare: get ready, then run the key that comes, if one does."""
+    def _serve(self, reader: Any, said: int, cleanup_time: float) -> NoReturn:
+        """In the child: get ready, then run the key that comes, if one does."""
         try:
             self._writer.close()
             signal.set_wakeup_fd(-1)
@@ -152,16 +163,27 @@ class _Spare:
             os._exit(0)  # retired: there is no try to run
         except BaseException:  # noqa: BLE001 -- the worker reports the try as lost
             os._exit(1)
-        _run_child(key, cleanup_time)
+        _run_child(key, cleanup_time, said)
 
-    def start(self, key: TaskKey) -> int:
-        """Hand it `key`; returns its pid, now the try's process."""
+    def start(self, key: TaskKey) -> None:
+        self.key = key
         self._writer.send(key)
         self._writer.close()
-        return self.pid
 
     def retire(self) -> None:
         self._writer.close()
+        if self.ended is not None:
+            os.close(self.ended)
+            self.ended = None
+
+    def recorded(self) -> bool:
+        """Whether the child said its try is done, outcome recorded (end of file says it
+        ended without: its exit status tells how). Reads `ended` once, and closes it."""
+        if self.ended is not None:
+            self.reported = os.read(self.ended, 2) == b"ok"
+            os.close(self.ended)
+            self.ended = None
+        return self.reported
 
 
 def _warm_up_connection() -> None:
@@ -172,8 +194,9 @@ def _warm_up_connection() -> None:
         get_store(check=False).warm_up_connection()
 
 
-def _run_child(key: TaskKey, cleanup_time: float) -> NoReturn:
-    """In a child: run one try and leave without running cleanup handlers."""
+def _run_child(key: TaskKey, cleanup_time: float, said: int) -> NoReturn:
+    """In a child: run one try, say on `said` that it is done, stop what it left behind
+    and leave without running cleanup handlers."""
     from miniflow.executors.process_tree import become_subreaper, stop_descendants
     from miniflow.executors.worker import exit_on_sigterm, run_key
 
@@ -184,7 +207,9 @@ def _run_child(key: TaskKey, cleanup_time: float) -> NoReturn:
         become_subreaper()
         exit_on_sigterm()
         ok, detail = run_key(key, own_process=True)
-        if not ok:
+        if ok:
+            os.write(said, b"ok")
+        else:
             print(detail, file=sys.stderr, flush=True)
         code = 0 if ok else 1
     finally:

@@ -39,10 +39,11 @@ with DAG("local_exec", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc
 '''
 
 
-def _queued_try(home: Path, monkeypatch: pytest.MonkeyPatch, command: str = "echo hello from $MINIFLOW_HOME") -> Any:
+def _queued_try(home: Path, monkeypatch: pytest.MonkeyPatch, command: str = "echo hello from $MINIFLOW_HOME",
+                dag_file: str = DAG_FILE) -> Any:
     """Under `home`, a fresh database with one task instance queued; returns the DAG."""
     (home / "dags").mkdir(parents=True)
-    (home / "dags" / "local_exec.py").write_text(DAG_FILE.replace("echo hello from $MINIFLOW_HOME", command))
+    (home / "dags" / "local_exec.py").write_text(dag_file.replace("echo hello from $MINIFLOW_HOME", command))
     monkeypatch.setenv("MINIFLOW_HOME", str(home))
     monkeypatch.delenv("MINIFLOW_DATABASE_URL", raising=False)
     reset_config()
@@ -185,8 +186,8 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     try:
         spares = []
         for run_id in ("r", "r2"):
-            spare = _wait_for(lambda: _children_of(worker), "the worker keeps no spare child")
-            assert len(spare) == 1
+            spare = _wait_for(lambda: len(found := _children_of(worker)) == 1 and found,
+                              "the worker keeps no spare child, or its last try never exited")
             spares.append(spare.pop())
             executor.queue(TaskKey(dag.dag_id, run_id, "hello", 1, dag.fileloc))
             events = _wait_for(lambda: executor.events(timeout=0.2), "the try never ended")
@@ -199,3 +200,27 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     finally:
         executor.end(grace=5)
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
+
+
+def test_the_end_of_a_try_is_reported_once_done_not_once_its_process_exits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler hears of a try's end as soon as the try is done: its process may go
+    on (here stopping a process the task left behind, which ignores SIGTERM) without
+    delaying the next task, and its exit is not reported a second time."""
+    monkeypatch.setenv("MINIFLOW__CORE__KILLED_TASK_CLEANUP_TIME", "3")
+    dag = _queued_try(tmp_path / "home", monkeypatch, command="(trap '' TERM; sleep 30) > /dev/null 2>&1 &")
+    executor = LocalExecutor(parallelism=1)
+    executor.start()
+    worker = executor._workers[0].pid
+    try:
+        executor.queue(TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc))
+        events = _wait_for(lambda: executor.events(timeout=0.1), "the try never ended", timeout=30)
+        assert [e.ok for e in events] == [True]
+        ti = get_store().get_ti(TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc).ti)
+        assert ti is not None and ti.state == TaskInstanceState.SUCCESS and ti.pid is not None
+        assert _alive(ti.pid), "the end was reported only once the process had exited"
+        _wait_for(lambda: not _alive(ti.pid), "the try's process never exited", timeout=30)
+        assert executor.events(timeout=1.0) == []
+        assert ti.pid not in _children_of(worker)
+    finally:
+        executor.end(grace=5)
