@@ -1,7 +1,8 @@
 """LocalExecutor: warm worker processes on this machine, a forked child per try.
 
     scheduler --(task queue)--> worker 1..N --fork--> child: run one try, exit
-              <--(result queue)-- worker reaps the child and reports
+              <--(result queue)-- worker: the child said the try is done, or it
+                                  exited without saying so (its exit status)
 
 Workers are started once, forked from multiprocessing's fork server: a clean,
 single-threaded process that imported miniflow (`_PRELOAD`) before forking them, so the
