@@ -1,5 +1,5 @@
-"""``python -m benchmarks [--quick] [--only NAME[,NAME]] [--reps N] [--json PATH]
-[--peer airflow --peer-venv PATH [--peer-db URL]]``."""
+"""``python -m benchmarks [--quick] [--only NAME[,NAME]] [--size NAME=N ...] [--reps N]
+[--json PATH] [--peer airflow --peer-venv PATH [--peer-db URL]]``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"tiny sizes and {QUICK_REPS} repetitions: a smoke test of the harness")
     parser.add_argument("--only", metavar="NAME[,NAME]", default="",
                         help=f"run only these workloads, of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--size", action="append", default=[], metavar="NAME=N", type=_size,
+                        help="run the workloads that have this size at N instead (e.g. --only latency "
+                             "--size tasks=1000); their targets then do not apply")
     parser.add_argument("--reps", type=int, metavar="N",
                         help=f"timed repetitions per figure (default {DEFAULT_REPS}, {QUICK_REPS} with --quick)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
@@ -55,10 +58,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _size(text: str) -> tuple[str, int]:
+    name, _, value = text.partition("=")
+    if not name or not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=N with N a positive whole number")
+    return name, int(value)
+
+
 def run_workload(workload: Workload, quick: bool, reps: int, systems: Sequence[System],
-                 console: Console) -> Result:
-    """Run one workload; a failure is recorded in its Result so the others still run."""
+                 console: Console, sizes: Sequence[tuple[str, int]] = ()) -> Result:
+    """Run one workload (at `sizes` where it has them); a failure is recorded in its
+    Result so the others still run."""
     params = workload.quick_sizes if quick else workload.sizes
+    params = {**params, **{name: n for name, n in sizes if name in params}}
     result = Result(workload.name, workload.description, params, full_size=params == workload.sizes,
                     load_before=os.getloadavg())
     started = time.monotonic()
@@ -101,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"peer: {peer}")
         load_before = os.getloadavg()
         try:
-            results = [run_workload(w, args.quick, reps, systems, console)
+            results = [run_workload(w, args.quick, reps, systems, console, args.size)
                        for w in WORKLOADS.values() if not args.only or w.name in args.only]
         finally:
             homes.cleanup()

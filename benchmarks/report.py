@@ -41,7 +41,7 @@ def status(m: Measurement, full_size: bool) -> str:
     if m.passed is None:
         return "-"
     if not full_size:
-        return "n/a (quick)"
+        return "n/a (size)"
     return "PASS" if m.passed else "MISS"
 
 
