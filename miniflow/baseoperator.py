@@ -153,9 +153,10 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
                 kwargs.setdefault("dag", group.dag)
             if "task_id" in kwargs:
                 kwargs["task_id"] = group.child_id(kwargs["task_id"])
-        for name in _init_arg_names(type(self)):
-            if name not in kwargs and name in default_args:
-                kwargs[name] = default_args[name]
+        accepted = _init_arg_names(type(self))
+        for name, value in default_args.items():
+            if name in accepted:
+                kwargs.setdefault(name, value)
         init(self, **kwargs)
         if group is not None:
             group.add(self)
