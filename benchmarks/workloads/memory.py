@@ -68,8 +68,10 @@ def memory(params: Params, reps: int, systems: Sequence[System]) -> list[Measure
             marker = WORKER_MARKERS[system.import_style]
 
             def workers() -> list[int]:
+                """miniflow's are the fork server's children, not their spare children,
+                which keep the same command line; the fork server is the scheduler's child."""
                 return [p for p in descendants(scheduler.pid) if marker in cmdline(p)
-                        and (system.import_style != "miniflow" or marker in cmdline(parent(p)))]
+                        and (system.import_style != "miniflow" or parent(parent(p)) == scheduler.pid)]
 
             # miniflow's fork server forks its workers, one per core, once it has imported
             # what they share.
