@@ -264,18 +264,18 @@ class SchedulerQueries:
         changed: list[TIStateRecord] = []
         with self.read() as conn:
             if since is None:
-                since = conn.execute(_LAST_CHANGE).scalar()
+                changed_until = conn.execute(_LAST_CHANGE).scalar()
             else:  # the latest stamp is among the rows changed since the previous latest one
                 changed = to_records(TIStateRecord, conn.execute(
                     _STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
-                since = max((ti.updated_at for ti in changed if ti.updated_at is not None), default=since)
+                changed_until = max((ti.updated_at for ti in changed if ti.updated_at is not None), default=since)
             runs = to_records(RunRecord, conn.execute(query, {"k_dag": dag_id, "k_runs": run_ids}))
             keys = [(r.dag_id, r.run_id) for r in runs]
             whole: dict[tuple[str, str], list[TIStateRecord]] = {key: [] for key in keys if needs_all(key)}
             if whole:  # by key, not by run state: a run another scheduler just ended keeps its rows
                 for ti in to_records(TIStateRecord, conn.execute(_STATE_ROWS_OF_RUNS, {"k_runs": list(whole)})):
                     whole[ti.dag_id, ti.run_id].append(ti)
-        return RunsToExamine(runs, whole, changed, since)
+        return RunsToExamine(runs, whole, changed, changed_until)
 
     def previous_ti_states(self, dag_id: str, logical_date: dt.datetime,
                            task_ids: list[str]) -> dict[tuple[str, int], Any] | None:

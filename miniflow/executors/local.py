@@ -313,13 +313,10 @@ class LocalExecutor(BaseExecutor):
     @staticmethod
     def _terminate_children(worker_pid: int) -> None:
         """SIGTERM the tries still running under a worker (each records its failure)."""
-        try:
-            with open(f"/proc/{worker_pid}/task/{worker_pid}/children") as fh:
-                children = fh.read().split()
-        except OSError:
-            return
-        for pid in children:
+        from miniflow.executors.process_tree import children
+
+        for pid in children(worker_pid):
             try:
-                os.kill(int(pid), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-__all__ = ["become_subreaper", "descendants", "stop_descendants", "kill_descendants"]
+__all__ = ["become_subreaper", "children", "descendants", "stop_descendants", "kill_descendants"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -39,7 +39,7 @@ def descendants(pid: int | None = None, skip: frozenset[int] = frozenset()) -> l
     todo = [root]
     while todo:
         parent = todo.pop()
-        for child in _children(parent):
+        for child in children(parent):
             if parent == root and child in skip:
                 continue
             found.append(child)
@@ -47,19 +47,20 @@ def descendants(pid: int | None = None, skip: frozenset[int] = frozenset()) -> l
     return found
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The children of `pid` (of any of its threads), from /proc."""
     try:
         threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return []
-    children: list[int] = []
+    found: list[int] = []
     for tid in threads:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                children += (int(c) for c in fh.read().split())
+                found += (int(c) for c in fh.read().split())
         except OSError:
             continue
-    return children
+    return found
 
 
 def stop_descendants(grace: float, skip: frozenset[int] = frozenset()) -> list[int]:

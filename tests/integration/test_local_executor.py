@@ -24,6 +24,7 @@ from miniflow.db.migrate import migrate
 from miniflow.db.store import get_store, reset_store
 from miniflow.executors.base import TaskKey
 from miniflow.executors.local import LocalExecutor
+from miniflow.executors.process_tree import children
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState, TaskInstanceState
 
@@ -115,14 +116,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _children_of(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return {int(p) for p in fh.read().split()}
-    except OSError:
-        return set()
-
-
 def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 of the executor's process: the running try still records its outcome,
@@ -143,7 +136,7 @@ def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         while (ti := store.get_ti(key)) is None or ti.state != TaskInstanceState.RUNNING:
             assert time.monotonic() < deadline, "the try never started"
             time.sleep(0.05)
-        pids += [child for worker in pids[:2] for child in _children_of(worker)]  # the try, the spares
+        pids += [child for worker in pids[:2] for child in children(worker)]  # the try, the spares
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 30
@@ -186,7 +179,7 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     try:
         spares = []
         for run_id in ("r", "r2"):
-            spare = _wait_for(lambda: len(found := _children_of(worker)) == 1 and found,
+            spare = _wait_for(lambda: len(found := children(worker)) == 1 and found,
                               "the worker keeps no spare child, or its last try never exited")
             spares.append(spare.pop())
             executor.queue(TaskKey(dag.dag_id, run_id, "hello", 1, dag.fileloc))
@@ -196,7 +189,7 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
         assert first is not None and first.state == TaskInstanceState.SUCCESS and first.pid != spares[0]
         assert second is not None and second.state == TaskInstanceState.SUCCESS and second.pid == spares[1]
         assert spares[0] != spares[1]
-        spares += _wait_for(lambda: _children_of(worker), "no new spare took the used one's place")
+        spares += _wait_for(lambda: children(worker), "no new spare took the used one's place")
     finally:
         executor.end(grace=5)
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
@@ -221,6 +214,6 @@ def test_the_end_of_a_try_is_reported_once_done_not_once_its_process_exits(
         assert _alive(ti.pid), "the end was reported only once the process had exited"
         _wait_for(lambda: not _alive(ti.pid), "the try's process never exited", timeout=30)
         assert executor.events(timeout=1.0) == []
-        assert ti.pid not in _children_of(worker)
+        assert ti.pid not in children(worker)
     finally:
         executor.end(grace=5)
