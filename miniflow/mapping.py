@@ -43,6 +43,7 @@ __all__ = [
     "expansion_length",
     "mapped_kwargs",
     "feeds_mapping",
+    "mapped_over",
     "is_mapped",
     "expand_input_of",
     "validate_mappable",
@@ -204,11 +205,16 @@ def feeds_mapping(task: BaseOperator) -> bool:
     task decides)."""
     if not task.has_dag or is_mapped(task.dag.task_dict.get(task.task_id, task)):
         return False
-    return task.task_id in task.dag.derived("mapped_over", lambda: _mapped_over(task.dag))
+    return task.task_id in mapped_over(task.dag)
+
+
+def mapped_over(dag: DAG) -> set[str]:
+    """The tasks whose output a mapped task or task group of `dag` maps over (worked out
+    once per DAG)."""
+    return dag.derived("mapped_over", lambda: _mapped_over(dag))
 
 
 def _mapped_over(dag: DAG) -> set[str]:
-    """The tasks whose output a mapped task or task group of `dag` maps over."""
     sources = [ref for other in dag.task_dict.values() if isinstance(other, MappedOperator)
                for ref in other.expand_sources()]
     sources += [ref for group in dag.task_group_dict.values() if isinstance(group, MappedTaskGroup)

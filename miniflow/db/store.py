@@ -138,7 +138,12 @@ _FINISH = {
                              if state == TaskInstanceState.UP_FOR_RESCHEDULE else dict(first_poke_at=None, poke_count=0)))
     for state in TI_TRANSITIONS[TaskInstanceState.RUNNING]
 }
-_INSERT_HISTORY = insert(HIST_T)
+# A finished try's history row, copied from its task instance row once the outcome is
+# in it: one statement whose shape never changes, so it is compiled once per process.
+_HISTORY_COLUMNS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "state", "start_date", "end_date",
+                    "duration", "hostname", "pid")
+_RECORD_TRY = insert(HIST_T).from_select(
+    _HISTORY_COLUMNS, select(*(TI_T.c[name] for name in _HISTORY_COLUMNS)).where(*_OWNED_TRY))
 _INSERT_XCOM = insert(XCOM_T)
 _GET_RUN = select(*RUN_C).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
 _TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
@@ -608,12 +613,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             if not owned:
                 return False
             if not rescheduled:
-                conn.execute(_INSERT_HISTORY, [dict(
-                    dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
-                    map_index=claimed.map_index, try_number=claimed.try_number, state=str(state),
-                    start_date=claimed.start_date,
-                    end_date=now, duration=duration, hostname=claimed.hostname, pid=claimed.pid,
-                )])
+                conn.execute(_RECORD_TRY, {**key, "k_try": claimed.try_number})
             if dataset_updates and state == TaskInstanceState.SUCCESS:
                 self.record_dataset_events(conn, claimed.key, dataset_updates)
             if xcoms:
@@ -673,6 +673,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             for stmt in _FINISH.values():
                 conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
                                     "next_try_at": None, "rendered": None, "map_name": None})
+            conn.execute(_RECORD_TRY, {**key, "k_try": 0})
             trans.rollback()
         self.engine.dispose()
 

@@ -31,6 +31,7 @@ class TaskTerminated(AirflowException):
 def load_dag_cached(fileloc: str, dag_id: str) -> DAG:
     from miniflow.dagbag import DagBag
     from miniflow.exceptions import DagNotFoundError
+    from miniflow.mapping import mapped_over
 
     mtime = os.path.getmtime(fileloc)
     cached = _cache.get(fileloc)
@@ -38,6 +39,8 @@ def load_dag_cached(fileloc: str, dag_id: str) -> DAG:
         bag = DagBag(Path(fileloc), include_examples=False)
         if fileloc in bag.import_errors:
             raise DagNotFoundError(f"cannot load {fileloc}: {bag.import_errors[fileloc].message}")
+        for dag in bag.dags.values():  # what every try asks of its DAG, worked out before any fork
+            mapped_over(dag)
         cached = (mtime, dict(bag.dags))
         _cache[fileloc] = cached
         global _loads
