@@ -52,10 +52,11 @@ def utcnow() -> dt.datetime:
 
 
 def state_filter(column: Any, states: Iterable[TaskInstanceState | DagRunState | str | None]) -> Any:
-    """``column IN (...)``, with None meaning SQL NULL (a task instance with no state)."""
+    """``column IN (...)``, with None meaning SQL NULL (a task instance with no state).
+    Written as equalities: SQLAlchemy renders an IN of values again at every execution,
+    and the statements that move states run for every try."""
     states = list(states)
-    named = [str(s) for s in states if s is not None]
-    clauses = [column.in_(named)] if named else []
+    clauses = [column == str(s) for s in states if s is not None]
     if None in states:
         clauses.append(column.is_(None))
     return or_(*clauses)
