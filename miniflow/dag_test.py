@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.exceptions import DagDefinitionError
+from miniflow.executors.sequential import SequentialExecutor
+from miniflow.scheduler import Scheduler
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -72,9 +74,6 @@ def run_dag_test(
 def run_until_done(store: SchedulerStore, dag: DAG, run_id: str, echo: bool = False) -> DagRunState:
     """Drive one run to its end in this process, with the scheduler's own steps and the
     sequential executor; returns the run's final state."""
-    from miniflow.executors.sequential import SequentialExecutor
-    from miniflow.scheduler import Scheduler
-
     executor = SequentialExecutor({dag.dag_id: dag}, store, echo)
     steps = Scheduler(store, executor)
     steps.dags = {dag.dag_id: dag}
