@@ -12,12 +12,13 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
+from sqlalchemy.engine.interfaces import CacheStats
 
 from miniflow import DAG
 from miniflow.dagbag import ImportErrorInfo
 from miniflow.db import records
-from miniflow.db.engine import WRITE
+from miniflow.db.engine import WRITE, make_engine
 from miniflow.db.store import Store
 from miniflow.db.tables import (
     DAG_T,
@@ -162,3 +163,32 @@ def test_a_forked_child_opens_its_own_connection(store: Store) -> None:
     assert store.get_variable("child") == "2"
     store.set_variable("parent", "3")
     assert store.get_variable("parent") == "3"
+
+
+# --- warm-up --------------------------------------------------------------------------------
+
+
+def test_warm_up_compiles_what_a_try_writes_and_leaves_nothing_behind(db_url: str, store: Store) -> None:
+    """The local executor's fork server warms a store up so that every forked try finds
+    its statements compiled (an XCom or history insert compiled in each child costs ~1 ms)."""
+    with DAG("warm", start_date=DAY, schedule=None) as dag:
+        EmptyOperator(task_id="a")
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
+    store.create_run("warm", task_rows(dag), "r1", DAY, None, "manual", state=DagRunState.RUNNING)
+    store.set_ti_states("warm", "r1", ["a"], TaskInstanceState.SCHEDULED, [None])
+    assert store.queue_within_limits(4, {"warm": 16}, {}, job_id=None, include_backfill=True)
+
+    fresh = Store(make_engine(db_url))  # its own, empty, cache of compiled statements
+    fresh.warm_up()
+    compiled_again: list[str] = []
+    event.listen(fresh.engine, "after_cursor_execute", lambda conn, cursor, statement, params, context, many:
+                 compiled_again.append(statement) if context.cache_hit is CacheStats.CACHE_MISS else None)
+    claimed = fresh.claim_ti(TaskInstanceKey("warm", "r1", "a"))
+    assert claimed is not None
+    assert fresh.finish_ti(claimed, TaskInstanceState.SUCCESS, xcoms=[("return_value", "1"), ("other", "2")])
+    assert compiled_again == []
+    with store.read() as conn:
+        assert conn.execute(select(RUN_T.c.run_id)).scalars().all() == ["r1"]
+        assert conn.execute(select(XCOM_T.c.key).order_by(XCOM_T.c.key)).scalars().all() == ["other", "return_value"]
+        assert conn.execute(select(HIST_T.c.try_number, HIST_T.c.state)).all() == [(1, "success")]
+    fresh.engine.dispose()

@@ -617,11 +617,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             if dataset_updates and state == TaskInstanceState.SUCCESS:
                 self.record_dataset_events(conn, claimed.key, dataset_updates)
             if xcoms:
-                conn.execute(_INSERT_XCOM, [
-                    dict(dag_id=claimed.dag_id, run_id=claimed.run_id, task_id=claimed.task_id,
-                         map_index=claimed.map_index, key=k, value=v, timestamp=now)
-                    for k, v in xcoms
-                ])
+                conn.execute(_INSERT_XCOM, _xcom_rows(claimed.key, xcoms, now))
             return True
 
     def heartbeat_ti(self, key: TaskInstanceKey, try_number: int) -> bool:
@@ -674,6 +670,12 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
                                     "next_try_at": None, "rendered": None, "map_name": None})
             conn.execute(_RECORD_TRY, {**key, "k_try": 0})
+            # XComs need a run to belong to: a scratch one, rolled back with the rest. One
+            # XCom and several are two statements (execute and executemany).
+            conn.execute(insert(RUN_T).values(dag_id="", run_id="", logical_date=utcnow(), run_type="manual",
+                                              state=str(DagRunState.QUEUED)))
+            for names in (["a"], ["b", "c"]):
+                conn.execute(_INSERT_XCOM, _xcom_rows(TaskInstanceKey("", "", ""), [(n, "") for n in names], utcnow()))
             trans.rollback()
         self.engine.dispose()
 
@@ -854,6 +856,12 @@ def _connection(row: Any) -> ConnectionInfo:
     return ConnectionInfo(conn_id=row.conn_id, conn_type=row.conn_type, description=row.description, host=row.host,
                       schema=row.schema, login=row.login, password=decrypt(row.password), port=row.port,
                       extra=decrypt(row.extra))
+
+
+def _xcom_rows(key: TaskInstanceKey, xcoms: Sequence[tuple[str, str]], now: dt.datetime) -> list[dict[str, Any]]:
+    """`_INSERT_XCOM`'s rows: always these columns, so that it is compiled once."""
+    return [dict(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index, key=k, value=v,
+                 timestamp=now) for k, v in xcoms]
 
 
 def _key_params(key: TaskInstanceKey) -> dict[str, Any]:
