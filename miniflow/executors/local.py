@@ -89,7 +89,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             os.read(wake_r, 4096)
         for running in tries.values():  # a try done: reported now, not once its process is gone
             if running.ended in ready and running.recorded():
-                results.put(TaskEvent(running.key, True, ""))
+                running.report(results)
         while True:  # reap every finished child
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -100,9 +100,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             ended = tries.pop(pid, None)
             if ended is None:  # a spare, or a process a try left behind, adopted and killed below
                 continue
-            if not ended.recorded():
-                code = os.waitstatus_to_exitcode(status)
-                results.put(TaskEvent(ended.key, code == 0, "" if code == 0 else _describe(code)))
+            ended.report(results, os.waitstatus_to_exitcode(status))
             kill_descendants(skip=frozenset([*tries, *([spare.pid] if spare else [])]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
@@ -142,7 +140,8 @@ class _Child:
 
         self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
         self.key: TaskKey  # set by `start`
-        self.reported = False
+        self.said_done = False  # the child said its try is done, outcome recorded
+        self.reported = False  # the try's end is on the worker's results queue
         reader, self._writer = mp.Pipe(duplex=False)
         ended, said = os.pipe()
         self.pid = os.fork()
@@ -181,10 +180,24 @@ class _Child:
         """Whether the child said its try is done, outcome recorded (end of file says it
         ended without: its exit status tells how). Reads `ended` once, and closes it."""
         if self.ended is not None:
-            self.reported = os.read(self.ended, 2) == b"ok"
+            self.said_done = os.read(self.ended, 2) == b"ok"
             os.close(self.ended)
             self.ended = None
-        return self.reported
+        return self.said_done
+
+    def report(self, results: Any, exit_code: int | None = None) -> None:
+        """Put the try's end on `results`, once: done, if the child said so (perhaps only
+        read now, as its exit is reaped); else, once it has exited, lost with its
+        `exit_code`."""
+        if self.reported:
+            return
+        if self.recorded():
+            results.put(TaskEvent(self.key, True, ""))
+        elif exit_code is not None:
+            results.put(TaskEvent(self.key, exit_code == 0, "" if exit_code == 0 else _describe(exit_code)))
+        else:
+            return
+        self.reported = True
 
 
 def _warm_up_connection() -> None:

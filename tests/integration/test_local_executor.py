@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from miniflow.dagbag import DagBag
 from miniflow.db.engine import make_engine
 from miniflow.db.migrate import migrate
 from miniflow.db.store import get_store, reset_store
-from miniflow.executors.base import TaskKey
-from miniflow.executors.local import LocalExecutor
+from miniflow.executors.base import TaskEvent, TaskKey
+from miniflow.executors.local import LocalExecutor, _Child
 from miniflow.executors.process_tree import children
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState, TaskInstanceState
@@ -193,6 +194,51 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     finally:
         executor.end(grace=5)
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
+
+
+def _ended_child(says: bytes) -> _Child:
+    """A worker's record of a child whose try is over: it wrote `says` on its pipe and
+    closed it (the process itself is not needed to decide what to report)."""
+    child = object.__new__(_Child)
+    child.key = TaskKey("d", "r", "t", 1, "/dags/d.py")
+    child.said_done = child.reported = False
+    child.ended, said = os.pipe()
+    os.write(said, says)
+    os.close(said)
+    return child
+
+
+@pytest.mark.parametrize("seen_first", ["the pipe", "the exit"])
+def test_a_try_that_said_it_is_done_is_reported_once_whichever_the_worker_sees_first(seen_first: str) -> None:
+    """The worker may reap a child before it notices the "ok" on its pipe (both happen
+    in one turn of its loop): the try is still reported, as done, and only once. A lost
+    report left the executor counting the try as running for good, until no slot was free."""
+    results: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+    child = _ended_child(b"ok")
+    if seen_first == "the pipe":
+        assert child.recorded()
+        child.report(results)
+    child.report(results, exit_code=0)
+    child.report(results, exit_code=0)
+    assert [(e.key.task_id, e.ok) for e in _drain(results)] == [("t", True)]
+
+
+def test_a_try_whose_process_died_before_saying_it_is_done_is_reported_lost_once() -> None:
+    results: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+    child = _ended_child(b"")
+    assert not child.recorded()
+    child.report(results)  # the pipe's end of file alone reports nothing: the exit status tells how
+    assert _drain(results) == []
+    child.report(results, exit_code=-signal.SIGKILL)
+    child.report(results, exit_code=-signal.SIGKILL)
+    assert [(e.ok, e.detail) for e in _drain(results)] == [(False, "the task process was killed by signal SIGKILL")]
+
+
+def _drain(results: queue.SimpleQueue[TaskEvent]) -> list[TaskEvent]:
+    found = []
+    while not results.empty():
+        found.append(results.get())
+    return found
 
 
 def test_the_end_of_a_try_is_reported_once_done_not_once_its_process_exits(
