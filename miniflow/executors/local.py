@@ -271,17 +271,21 @@ class LocalExecutor(BaseExecutor):
         self._queues[n], self._workers[n], self._alive[n] = queue, proc, alive_w
 
     def _replace_dead_workers(self) -> None:
-        """A worker killed from outside: start another in its place. Its tries are let
-        go here; still running, they record their own end, and if they died too the
-        zombie check fails or retries them."""
+        """A worker killed from outside: start another in its place, and hand the keys
+        the dead one had to the workers again. A try it had not started yet (its key still
+        in the dead worker's queue) then runs; one it had started goes on in its orphaned
+        process, which records its own end (or, dead too, is failed or retried by the
+        zombie check), and its key handed again finds it claimed and is let be."""
         if self._ending:
             return
         for n, proc in enumerate(self._workers):
             if proc is not None and not proc.is_alive():
                 log.warning("worker %s (pid %s) died; starting a new one", proc.name, proc.pid)
-                self.running -= self._load[n]
-                self._load[n] = set()
+                lost, self._load[n] = self._load[n], set()
+                self.running -= lost
                 self._spawn(n)
+                for key in lost:
+                    self.queue(key)
 
     def queue(self, key: TaskKey) -> None:
         """Give the try to the worker with the fewest running."""

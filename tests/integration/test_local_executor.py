@@ -196,6 +196,51 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
 
 
+def test_a_try_still_queued_to_a_worker_killed_from_outside_runs_on_its_replacement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 of a worker before it took a key from its queue: the key is not lost with
+    it (the task instance would stay queued for good); the new worker runs the try."""
+    dag = _queued_try(tmp_path / "home", monkeypatch)
+    executor = LocalExecutor(parallelism=2, workers=1)
+    executor.start()
+    key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc)
+    try:
+        worker = executor._workers[0].pid
+        os.kill(worker, signal.SIGSTOP)  # it cannot take the key before it dies
+        executor.queue(key)
+        os.kill(worker, signal.SIGKILL)
+        events = _wait_for(lambda: executor.events(timeout=0.1), "the try never ran", timeout=60)
+        assert [(e.key, e.ok) for e in events] == [(key, True)]
+        assert executor._workers[0].pid != worker
+        ti = get_store().get_ti(key.ti)
+        assert ti is not None and ti.state == TaskInstanceState.SUCCESS and ti.try_number == 1
+    finally:
+        executor.end(grace=5)
+
+
+def test_a_try_running_when_its_worker_is_killed_is_not_run_twice(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 of a worker whose child runs a try: the child goes on and records the
+    outcome; the key handed to the new worker finds the try claimed and runs nothing."""
+    dag = _queued_try(tmp_path / "home", monkeypatch, command="sleep 2; echo done")
+    executor = LocalExecutor(parallelism=2, workers=1)
+    executor.start()
+    key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc)
+    store = get_store()
+    try:
+        executor.queue(key)
+        _wait_for(lambda: (ti := store.get_ti(key.ti)) is not None and ti.state == TaskInstanceState.RUNNING,
+                  "the try never started")
+        os.kill(executor._workers[0].pid, signal.SIGKILL)
+        events = _wait_for(lambda: executor.events(timeout=0.1), "the key was not handed again", timeout=30)
+        assert [(e.key, e.ok) for e in events] == [(key, True)]
+        _wait_for(lambda: (ti := store.get_ti(key.ti)) is not None and ti.state == TaskInstanceState.SUCCESS,
+                  "the orphaned try never recorded its end")
+        assert [t.try_number for t in store.ti_history(key.ti)] == [1]
+    finally:
+        executor.end(grace=5)
+
+
 def _ended_child(says: bytes) -> _Child:
     """A worker's record of a child whose try is over: it wrote `says` on its pipe and
     closed it (the process itself is not needed to decide what to report)."""
