@@ -1,7 +1,7 @@
 """LocalExecutor: warm worker processes on this machine, a forked child per try.
 
     scheduler --(task queue)--> worker 1..N --fork--> child: run one try, exit
-              <--(result queue)-- worker: the child said the try is done, or it
+              <--(result pipe)--- worker: the child said the try is done, or it
                                   exited without saying so (its exit status)
 
 Workers are started once, forked from multiprocessing's fork server: a clean,
@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from miniflow.executors.base import BaseExecutor, TaskEvent, TaskKey
@@ -75,6 +76,10 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    def tell(event: TaskEvent) -> None:
+        with contextlib.suppress(OSError):  # the scheduler is gone: there is no one to tell
+            results.send(event)
+
     tries: dict[int, _Child] = {}  # the children running a try, by pid
     spare: _Child | None = None
     accepting = True
@@ -89,7 +94,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             os.read(wake_r, 4096)
         for running in tries.values():  # a try done: reported now, not once its process is gone
             if running.ended in ready and running.recorded():
-                running.report(results)
+                running.report(tell)
         while True:  # reap every finished child
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -100,7 +105,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             ended = tries.pop(pid, None)
             if ended is None:  # a spare, or a process a try left behind, adopted and killed below
                 continue
-            ended.report(results, os.waitstatus_to_exitcode(status))
+            ended.report(tell, os.waitstatus_to_exitcode(status))
             kill_descendants(skip=frozenset([*tries, *([spare.pid] if spare else [])]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
@@ -112,7 +117,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                 try:
                     load_dag_cached(key.fileloc, key.dag_id)  # parse here, so every child inherits it
                 except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
-                    results.put(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
+                    tell(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
                     continue
                 if spare is not None and spare.dag_loads != dag_loads():  # it would parse again
                     spare.retire()
@@ -141,7 +146,7 @@ class _Child:
         self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
         self.key: TaskKey  # set by `start`
         self.said_done = False  # the child said its try is done, outcome recorded
-        self.reported = False  # the try's end is on the worker's results queue
+        self.reported = False  # the try's end was told to the scheduler
         reader, self._writer = mp.Pipe(duplex=False)
         ended, said = os.pipe()
         self.pid = os.fork()
@@ -185,16 +190,15 @@ class _Child:
             self.ended = None
         return self.said_done
 
-    def report(self, results: Any, exit_code: int | None = None) -> None:
-        """Put the try's end on `results`, once: done, if the child said so (perhaps only
-        read now, as its exit is reaped); else, once it has exited, lost with its
-        `exit_code`."""
+    def report(self, tell: Callable[[TaskEvent], None], exit_code: int | None = None) -> None:
+        """`tell` the try's end, once: done, if the child said so (perhaps only read now,
+        as its exit is reaped); else, once it has exited, lost with its `exit_code`."""
         if self.reported:
             return
         if self.recorded():
-            results.put(TaskEvent(self.key, True, ""))
+            tell(TaskEvent(self.key, True, ""))
         elif exit_code is not None:
-            results.put(TaskEvent(self.key, exit_code == 0, "" if exit_code == 0 else _describe(exit_code)))
+            tell(TaskEvent(self.key, exit_code == 0, "" if exit_code == 0 else _describe(exit_code)))
         else:
             return
         self.reported = True
@@ -244,16 +248,21 @@ class LocalExecutor(BaseExecutor):
         self.worker_count = workers or max(1, min(parallelism, os.cpu_count() or 1))
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
-        self._results = self._ctx.SimpleQueue()
+        # Each worker has a pipe of its own for its events: a worker killed while writing
+        # to a queue shared by all would keep its lock, and every other worker would wait
+        # on it for good.
+        self._results: list[Any] = []  # per worker, the read end of its events, None once at end of file
         self._queues: list[Any] = []
         self._workers: list[Any] = []
         self._alive: list[Any] = []  # per worker, the pipe end whose closing tells it this process is gone
         self._load: list[set[TaskKey]] = []  # the keys each worker is running
+        self._events: list[TaskEvent] = []  # taken from the workers, not yet returned by `events`
         self._ending = False
 
     def start(self) -> None:
         for _ in range(self.worker_count):
             self._queues.append(None)
+            self._results.append(None)
             self._workers.append(None)
             self._alive.append(None)
             self._load.append(set())
@@ -261,14 +270,17 @@ class LocalExecutor(BaseExecutor):
 
     def _spawn(self, n: int) -> None:
         queue = self._ctx.SimpleQueue()
+        results_r, results_w = self._ctx.Pipe(duplex=False)
         alive_r, alive_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
-                                 args=(queue, self._results, alive_r, dict(os.environ)))
+                                 args=(queue, results_w, alive_r, dict(os.environ)))
         proc.start()
-        alive_r.close()  # only the worker's copy stays open
-        if self._alive[n] is not None:
-            self._alive[n].close()
-        self._queues[n], self._workers[n], self._alive[n] = queue, proc, alive_w
+        results_w.close()  # only the worker's copies stay open: its death ends the pipe
+        alive_r.close()
+        for old in (self._results[n], self._alive[n]):
+            if old is not None:
+                old.close()
+        self._queues[n], self._results[n], self._workers[n], self._alive[n] = queue, results_r, proc, alive_w
 
     def _replace_dead_workers(self) -> None:
         """A worker killed from outside: start another in its place, and hand the keys
@@ -281,6 +293,7 @@ class LocalExecutor(BaseExecutor):
         for n, proc in enumerate(self._workers):
             if proc is not None and not proc.is_alive():
                 log.warning("worker %s (pid %s) died; starting a new one", proc.name, proc.pid)
+                self._take_events(n)  # what it reported before it died
                 lost, self._load[n] = self._load[n], set()
                 self.running -= lost
                 self._spawn(n)
@@ -295,16 +308,28 @@ class LocalExecutor(BaseExecutor):
         self._queues[n].put(key)
 
     def events(self, timeout: float) -> list[TaskEvent]:
-        mp.connection.wait([self._results._reader], timeout=timeout)  # type: ignore[attr-defined]
+        mp.connection.wait([r for r in self._results if r is not None], timeout=timeout)
+        for n in range(len(self._workers)):
+            self._take_events(n)
         self._replace_dead_workers()
-        found = []
-        while not self._results.empty():
-            event = self._results.get()
+        found, self._events = self._events, []
+        return found
+
+    def _take_events(self, n: int) -> None:
+        """Take what worker `n` has reported; at the end of its pipe (it died, perhaps in
+        the middle of a message) stop watching it."""
+        reader = self._results[n]
+        while reader is not None and reader.poll():
+            try:
+                event = reader.recv()
+            except (EOFError, OSError):
+                reader.close()
+                self._results[n] = reader = None
+                break
             self.running.discard(event.key)
             for load in self._load:
                 load.discard(event.key)
-            found.append(event)
-        return found
+            self._events.append(event)
 
     def end(self, grace: float) -> list[TaskKey]:
         self._ending = True

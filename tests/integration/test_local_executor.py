@@ -6,9 +6,10 @@ that started them is gone, however it ended."""
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import os
-import queue
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -241,6 +242,21 @@ def test_a_try_running_when_its_worker_is_killed_is_not_run_twice(tmp_path: Path
         executor.end(grace=5)
 
 
+def test_a_worker_dying_in_the_middle_of_a_report_leaves_the_scheduler_going() -> None:
+    """Each worker reports on a pipe of its own, so one killed while writing holds no
+    lock that the others would need; what it left half-written is dropped, and its pipe
+    no longer watched, without an error in the scheduler's loop."""
+    executor = LocalExecutor(parallelism=1, workers=1)  # not started: its one worker is the pipe below
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    writer.send(TaskEvent(TaskKey("d", "r", "first", 1, "/dags/d.py"), True))
+    os.write(writer.fileno(), struct.pack("!i", 100) + b"half a message")
+    writer.close()
+    executor._results, executor._workers, executor._load = [reader], [None], [set()]
+    assert [e.key.task_id for e in executor.events(timeout=1.0)] == ["first"]
+    assert executor._results == [None]
+    assert executor.events(timeout=0.1) == []
+
+
 def _ended_child(says: bytes) -> _Child:
     """A worker's record of a child whose try is over: it wrote `says` on its pipe and
     closed it (the process itself is not needed to decide what to report)."""
@@ -258,32 +274,25 @@ def test_a_try_that_said_it_is_done_is_reported_once_whichever_the_worker_sees_f
     """The worker may reap a child before it notices the "ok" on its pipe (both happen
     in one turn of its loop): the try is still reported, as done, and only once. A lost
     report left the executor counting the try as running for good, until no slot was free."""
-    results: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+    told: list[TaskEvent] = []
     child = _ended_child(b"ok")
     if seen_first == "the pipe":
         assert child.recorded()
-        child.report(results)
-    child.report(results, exit_code=0)
-    child.report(results, exit_code=0)
-    assert [(e.key.task_id, e.ok) for e in _drain(results)] == [("t", True)]
+        child.report(told.append)
+    child.report(told.append, exit_code=0)
+    child.report(told.append, exit_code=0)
+    assert [(e.key.task_id, e.ok) for e in told] == [("t", True)]
 
 
 def test_a_try_whose_process_died_before_saying_it_is_done_is_reported_lost_once() -> None:
-    results: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+    told: list[TaskEvent] = []
     child = _ended_child(b"")
     assert not child.recorded()
-    child.report(results)  # the pipe's end of file alone reports nothing: the exit status tells how
-    assert _drain(results) == []
-    child.report(results, exit_code=-signal.SIGKILL)
-    child.report(results, exit_code=-signal.SIGKILL)
-    assert [(e.ok, e.detail) for e in _drain(results)] == [(False, "the task process was killed by signal SIGKILL")]
-
-
-def _drain(results: queue.SimpleQueue[TaskEvent]) -> list[TaskEvent]:
-    found = []
-    while not results.empty():
-        found.append(results.get())
-    return found
+    child.report(told.append)  # the pipe's end of file alone reports nothing: the exit status tells how
+    assert told == []
+    child.report(told.append, exit_code=-signal.SIGKILL)
+    child.report(told.append, exit_code=-signal.SIGKILL)
+    assert [(e.ok, e.detail) for e in told] == [(False, "the task process was killed by signal SIGKILL")]
 
 
 def test_the_end_of_a_try_is_reported_once_done_not_once_its_process_exits(
