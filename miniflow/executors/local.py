@@ -96,7 +96,10 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             if running.ended in ready and running.recorded():
                 running.report(tell)
         while True:  # reap every finished child
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:  # none left at all: the last was a spare, killed from outside
+                break
             if pid == 0:
                 break
             if spare is not None and pid == spare.pid:  # killed before it had work

@@ -197,6 +197,27 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
 
 
+def test_a_worker_whose_spare_child_is_killed_forks_another_and_goes_on(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 of an idle worker's spare (its only child) does not take the worker down
+    with it (reaping its last child once made it fail with ChildProcessError)."""
+    dag = _queued_try(tmp_path / "home", monkeypatch)
+    executor = LocalExecutor(parallelism=2, workers=1)
+    executor.start()
+    try:
+        worker = executor._workers[0].pid
+        spare = _wait_for(lambda: children(worker), "the worker never forked its spare")[0]
+        os.kill(spare, signal.SIGKILL)
+        _wait_for(lambda: children(worker) not in ([], [spare]), "the worker forked no new spare")
+        key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc)
+        executor.queue(key)
+        events = _wait_for(lambda: executor.events(timeout=0.1), "the try never ran", timeout=60)
+        assert [(e.key, e.ok) for e in events] == [(key, True)]
+        assert executor._workers[0].pid == worker and executor._workers[0].is_alive()
+    finally:
+        executor.end(grace=5)
+
+
 def test_a_try_still_queued_to_a_worker_killed_from_outside_runs_on_its_replacement(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 of a worker before it took a key from its queue: the key is not lost with
