@@ -138,12 +138,11 @@ _FINISH = {
                              if state == TaskInstanceState.UP_FOR_RESCHEDULE else dict(first_poke_at=None, poke_count=0)))
     for state in TI_TRANSITIONS[TaskInstanceState.RUNNING]
 }
-# A finished try's history row, copied from its task instance row once the outcome is
-# in it: one statement whose shape never changes, so it is compiled once per process.
-_HISTORY_COLUMNS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "state", "start_date", "end_date",
-                    "duration", "hostname", "pid")
+# A finished try's history row, copied from its task instance row (every history column
+# is one of its columns) once the outcome is in it: one statement whose shape never
+# changes, so it is compiled once per process.
 _RECORD_TRY = insert(HIST_T).from_select(
-    _HISTORY_COLUMNS, select(*(TI_T.c[name] for name in _HISTORY_COLUMNS)).where(*_OWNED_TRY))
+    list(HIST_T.c.keys()), select(*(TI_T.c[name] for name in HIST_T.c.keys())).where(*_OWNED_TRY))
 _INSERT_XCOM = insert(XCOM_T)
 _GET_RUN = select(*RUN_C).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
 _TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
@@ -691,9 +690,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: str) -> None:
         with self.write() as conn:
             conn.execute(delete(XCOM_T).where(*_key_filter(ti, XCOM_T), XCOM_T.c.key == key))
-            conn.execute(insert(XCOM_T).values(
-                dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index, key=key,
-                value=value, timestamp=utcnow()))
+            conn.execute(_INSERT_XCOM, _xcom_rows(ti, [(key, value)], utcnow()))
 
     def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None,
                   map_indexes: Sequence[int] | None = None) -> list[XComRecord]:

@@ -76,6 +76,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+
     def tell(event: TaskEvent) -> None:
         with contextlib.suppress(OSError):  # the scheduler is gone: there is no one to tell
             results.send(event)
@@ -93,7 +94,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
         if wake_r in ready:
             os.read(wake_r, 4096)
         for running in tries.values():  # a try done: reported now, not once its process is gone
-            if running.ended in ready and running.recorded():
+            if running.ended in ready:
                 running.report(tell)
         while True:  # reap every finished child
             try:
