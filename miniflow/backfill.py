@@ -28,6 +28,7 @@ from miniflow.timetables import DagRunInfo, TimeRestriction
 if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.db.interfaces import SchedulerStore
+    from miniflow.db.records import RunProgress
     from miniflow.executors.base import BaseExecutor
 
 __all__ = ["backfill_infos", "Backfill", "BackfillProgress"]
@@ -95,6 +96,7 @@ class Backfill:
         self.steps = Scheduler(store, executor)
         self.steps.dags = {dag.dag_id: dag}
         self.run_ids: list[str] = []
+        self.ended: dict[str, str] = {}  # run_id -> final state, of the runs seen finished
 
     def prepare_runs(self) -> None:
         """Create the missing runs; reuse (or, with reset_dagruns, recreate) existing ones."""
@@ -134,9 +136,9 @@ class Backfill:
                     self.steps.fail_zombies(self.dag.dag_id)
                     zombie_check = time.monotonic() + max(1.0, self.steps.zombie_threshold / 4)
                 self._start_runs(runs)
-                self.steps.schedule_runs(include_backfill=True, dag_id=self.dag.dag_id, run_ids=self.run_ids)
+                ended = self.steps.schedule_runs(include_backfill=True, dag_id=self.dag.dag_id, run_ids=self.run_ids)
                 queued = self.steps.queue_task_instances(run_filter=(self.dag.dag_id, self.run_ids))
-                self.steps.handle_events(self.executor.events(timeout=0.0 if queued else 0.2))
+                self.steps.handle_events(self.executor.events(timeout=0.0 if queued or ended else 0.2))
                 runs, progress = self._progress()
                 if on_progress:
                     on_progress(progress)
@@ -149,7 +151,7 @@ class Backfill:
                 self._reset_unfinished(killed)
         return progress
 
-    def _start_runs(self, runs: list[Any]) -> None:
+    def _start_runs(self, runs: list[RunProgress]) -> None:
         """queued -> running for this backfill's runs (oldest first), within max_active_runs."""
         mine = sorted(runs, key=lambda r: r.logical_date)
         running = sum(1 for r in mine if r.state == DagRunState.RUNNING)
@@ -160,21 +162,17 @@ class Backfill:
                     self.dag.dag_id, r.run_id, DagRunState.RUNNING, expected=[DagRunState.QUEUED]):
                 running += 1
 
-    def _progress(self) -> tuple[list[Any], BackfillProgress]:
-        """This backfill's run rows, and how far it has come."""
-        ids = set(self.run_ids)
-        runs = [r for r in self.store.list_runs(self.dag.dag_id) if r.run_id in ids]
-        progress = BackfillProgress(runs_total=len(ids))
-        for r in runs:
-            progress.states[r.run_id] = r.state
-            if r.state in FINISHED_RUN:
-                progress.runs_done += 1
-        tasks = len(self.dag.task_dict)
-        progress.tasks_total = tasks * len(ids)
-        done_runs = progress.runs_done
-        counted = self.store.finished_ti_count(self.dag.dag_id, [r.run_id for r in runs if r.state not in FINISHED_RUN])
-        progress.tasks_done = done_runs * tasks + counted
-        return runs, progress
+    def _progress(self) -> tuple[list[RunProgress], BackfillProgress]:
+        """This backfill's unfinished runs, and how far it has come. A run seen finished
+        is not read again, so a pass costs what is still to do."""
+        tasks, total = len(self.dag.task_dict), len(set(self.run_ids))
+        runs = self.store.runs_progress(self.dag.dag_id, [r for r in self.run_ids if r not in self.ended])
+        self.ended.update((r.run_id, r.state) for r in runs if r.state in FINISHED_RUN)
+        going = [r for r in runs if r.run_id not in self.ended]
+        progress = BackfillProgress(total, len(self.ended), tasks * total,
+                                    len(self.ended) * tasks + sum(r.finished_tis for r in going),
+                                    {**{r.run_id: r.state for r in going}, **self.ended})
+        return going, progress
 
     def _reset_stale(self, run_id: str) -> None:
         """Tries an earlier, killed backfill left queued (queued by no scheduler) run again."""

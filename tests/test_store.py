@@ -38,7 +38,7 @@ from miniflow.db.tables import (
 )
 from miniflow.operators.empty import EmptyOperator
 from miniflow.serialization import parsed_dag, task_rows
-from miniflow.state import DagRunState, TaskInstanceState
+from miniflow.state import DagRunState, Override, TaskInstanceState
 from miniflow.taskinstancekey import TaskInstanceKey
 
 UTC = dt.timezone.utc
@@ -103,10 +103,29 @@ def test_reads_return_frozen_records(store: Store) -> None:
         *store.ti_browse()[0], *store.run_browse()[0], *store.dag_page()[0], *store.event_page()[0],
         *store.ti_rows_for_keys([key]).values(), *store.runs_to_examine(lambda _: True, DAY).runs,
         *store.latest_done_runs("rec", ["a"]).values(), *store.import_errors(), *store.import_error_page()[0],
+        *store.runs_progress("rec", ["r1"]),
     ]
     assert {type(r) for r in found} == {getattr(records, name) for name in records.__all__}
     for record in found:
         _assert_frozen(record)
+
+
+def test_runs_progress_counts_each_runs_finished_task_instances(store: Store) -> None:
+    with DAG("prog", start_date=DAY, schedule=None) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b") >> EmptyOperator(task_id="c")
+    store.sync_dags([parsed_dag(dag)], paused_by_default=False)
+    for run_id, day in (("r1", DAY), ("r2", DAY + dt.timedelta(days=1)), ("other", DAY + dt.timedelta(days=2))):
+        store.create_run("prog", task_rows(dag), run_id, day, None, "backfill", state=DagRunState.RUNNING)
+    store.set_ti_states("prog", "r1", ["a"], TaskInstanceState.SUCCESS, [None], override=Override.MARK)
+    store.set_ti_states("prog", "r1", ["b"], TaskInstanceState.UPSTREAM_FAILED, [None])
+    store.set_ti_states("prog", "r1", ["c"], TaskInstanceState.SCHEDULED, [None])
+    store.set_ti_states("prog", "other", ["a"], TaskInstanceState.SUCCESS, [None], override=Override.MARK)
+
+    found = sorted(store.runs_progress("prog", ["r1", "r2", "missing"]), key=lambda r: r.run_id)
+
+    assert found == [records.RunProgress("r1", "running", DAY, 2),
+                     records.RunProgress("r2", "running", DAY + dt.timedelta(days=1), 0)]
+    assert store.runs_progress("prog", []) == []
 
 
 # --- connections ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from miniflow.taskinstancekey import TaskInstanceKey
 __all__ = [
     "DagRecord", "SerializedDagRecord", "RunRecord", "TIRecord", "TryRecord", "XComRecord", "ImportErrorRecord",
     "PoolRecord", "VariableRecord", "EventRecord", "UserRecord", "JobRecord", "DatasetEventRecord",
-    "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "TISpan", "BrowsedTIRecord",
+    "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "RunProgress", "TISpan", "BrowsedTIRecord",
     "LastDoneRecord", "BlockingTIRecord",
 ]
 
@@ -269,6 +269,16 @@ class RunSummary:
     run_id: str
     state: str
     logical_date: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """A run as a backfill follows it: its state, and how many of its task instances are done."""
+
+    run_id: str
+    state: str
+    logical_date: dt.datetime
+    finished_tis: int
 
 
 @dataclass(frozen=True, slots=True)
