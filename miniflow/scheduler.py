@@ -197,8 +197,8 @@ class Scheduler:
         self.job_id = self.store.register_job("scheduler", socket.gethostname(), os.getpid())
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        self.load_all_dags()  # meanwhile a local executor's fork server imports what its workers need
         self.executor.start()
-        self.load_all_dags()
         self.adopt_or_reset_orphans()
         self._housekeeping = BackgroundScheduler(daemon=True)
         jobs: list[tuple[Callable[[], object], float]] = [

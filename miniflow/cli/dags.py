@@ -302,17 +302,17 @@ def backfill(dag_id: str, start_date: str, end_date: str, dry_run: bool, reset_d
     end = parse_datetime(end_date, "--end-date")
     if start > end:
         raise click.BadParameter("the start date is after the end date", param_hint="--start-date")
-    dag = load_dag(dag_id, subdir)
     if dry_run:
-        emit([_run_row(i) for i in backfill_infos(dag, start, end)], output,
+        emit([_run_row(i) for i in backfill_infos(load_dag(dag_id, subdir), start, end)], output,
              ["logical_date", "data_interval_start", "data_interval_end"])
         return
     from miniflow.config import get_config
     from miniflow.executors import get_executor
 
-    store = get_store()
-    job = Backfill(store, get_executor(executor_name, parallelism or get_config().get("core", "parallelism")),
-                   dag, start, end, reset_dagruns, rerun_failed_tasks, max_active_runs)
+    # Made before the DAG is loaded: the local executor's processes start meanwhile.
+    executor = get_executor(executor_name, parallelism or get_config().get("core", "parallelism"))
+    dag = load_dag(dag_id, subdir)
+    job = Backfill(get_store(), executor, dag, start, end, reset_dagruns, rerun_failed_tasks, max_active_runs)
     result = _run_with_progress(job)
     rows = sorted(({"run_id": r, "state": s} for r, s in result.states.items()), key=lambda r: r["run_id"])
     emit(rows, output, ["run_id", "state"], title=f"backfill of {dag_id}")

@@ -27,6 +27,7 @@ import gc
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -252,6 +253,9 @@ class LocalExecutor(BaseExecutor):
         self.worker_count = workers or max(1, min(parallelism, os.cpu_count() or 1))
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
+        # Started now, it imports `_PRELOAD` while the caller parses its DAGs; `start`
+        # then waits only for what is left of that.
+        mp.forkserver.ensure_running()
         # Each worker has a pipe of its own for its events: a worker killed while writing
         # to a queue shared by all would keep its lock, and every other worker would wait
         # on it for good.

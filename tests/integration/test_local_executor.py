@@ -155,6 +155,40 @@ def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
                 os.kill(pid, signal.SIGKILL)
 
 
+NEVER_STARTED = """
+import os, sys
+from miniflow.executors.local import LocalExecutor
+LocalExecutor(2)  # starts the fork server, to import while its maker goes on
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_an_executor_made_but_never_started_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A command that makes the local executor and then fails before starting it (a
+    DAG that does not load) leaves no fork server behind once it exits."""
+    script = tmp_path / "maker.py"
+    script.write_text(NEVER_STARTED)
+    maker = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    started: list[int] = []
+    try:
+        assert maker.stdout is not None and maker.stdin is not None
+        started = children(int(maker.stdout.readline()))
+        assert started, "the fork server did not start when the executor was made"
+        maker.stdin.close()
+        maker.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in started if _alive(p)], "a process of the executor outlived its maker"
+    finally:
+        maker.kill()
+        maker.wait(10)
+        for pid in started:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while not (found := predicate()):
