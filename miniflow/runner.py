@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from miniflow.db.interfaces import RunnerStore
     from miniflow.db.records import TIRecord
 
-__all__ = ["Outcome", "execute_try", "run_callbacks", "run_task_instance", "fail_lost_try", "fail_lost_row"]
+__all__ = ["Outcome", "Record", "execute_try", "record_outcome", "run_callbacks", "run_claimed", "run_task_instance",
+           "fail_lost_try", "fail_lost_row"]
 
 log = logging.getLogger(__name__)
 
@@ -240,20 +242,44 @@ class _Heartbeat(threading.Thread):
                 on_lost()
 
 
+Record = Callable[["TIRecord", Outcome], bool]
+"""Records a claimed try's outcome; False when the try no longer owns its row."""
+
+
+def record_outcome(store: RunnerStore, row: TIRecord, outcome: Outcome) -> bool:
+    """Record `outcome` of the try `claim_ti` returned as `row`, with its XComs,
+    rendered fields and dataset updates, in one transaction (see `Store.finish_ti`)."""
+    return store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
+                           outcome.rendered_map_index, outcome.dataset_updates)
+
+
 def run_task_instance(store: RunnerStore, dag: DAG, key: TaskInstanceKey, dag_run: DagRun | None = None,
                       echo: bool = False, on_lost: Callable[[], None] | None = None) -> TIS | None:
     """Claim and run one try; returns its final state, or None if it was not ours to run.
 
-    `dag_run` saves a query when the caller already has the run; `echo` also prints the
-    try's log lines to the terminal, behind the task's name (``dags test``); `on_lost`
-    stops the try if its row is changed from outside while it runs (see `_Heartbeat`).
+    `dag_run` saves a query when the caller already has the run; `echo` and `on_lost`
+    are those of `run_claimed`.
+    """
+    row = store.claim_ti(key, pid=os.getpid())
+    if row is None:
+        return None
+    return run_claimed(store, dag, row, dag_run, echo, on_lost)
+
+
+def run_claimed(store: RunnerStore, dag: DAG, row: TIRecord, dag_run: DagRun | None = None, echo: bool = False,
+                on_lost: Callable[[], None] | None = None, record: Record | None = None) -> TIS | None:
+    """Run the try `claim_ti` returned as `row`; returns its final state (None if its
+    log file could not be opened and the row had moved on meanwhile).
+
+    `echo` also prints the try's log lines to the terminal, behind the task's name
+    (``dags test``); `on_lost` stops the try if its row is changed from outside while it
+    runs (see `_Heartbeat`); `record` records the outcome (by default in `store`: the
+    local executor's worker records its children's on its own connection).
     """
     from miniflow.config import get_config
 
     config = get_config()
-    row = store.claim_ti(key, pid=os.getpid())
-    if row is None:
-        return None
+    key = TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index)
     if dag_run is None:
         dag_run = DagRun.from_row(store.get_run(key.dag_id, key.run_id))
     task = copy.copy(dag.get_task(key.task_id))  # rendering must not touch the loaded DAG
@@ -270,8 +296,7 @@ def run_task_instance(store: RunnerStore, dag: DAG, key: TaskInstanceKey, dag_ru
         with capture_task_log(log_file, echo=name if echo else None) as logger:
             logger.info("Running %s on host %s, try %s of %s", ti, row.hostname, row.try_number, row.max_tries + 1)
             outcome = execute_try(ti)
-            recorded = store.finish_ti(row, outcome.state, outcome.xcoms, outcome.next_try_at, outcome.rendered,
-                                       outcome.rendered_map_index, outcome.dataset_updates)
+            recorded = (record or functools.partial(record_outcome, store))(row, outcome)
             if recorded and outcome.state == TIS.FAILED and dag.fail_stop:
                 _stop_the_rest(store, dag, key)
             run_callbacks(ti, outcome)

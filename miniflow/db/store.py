@@ -678,12 +678,10 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             trans.rollback()
         self.engine.dispose()
 
-    def warm_up_connection(self) -> None:
-        """Open this thread's connection and read as a try does: a new connection's first
-        transaction pays milliseconds for loading the schema, and a process forked ahead
-        of work (`miniflow.executors.local`) pays them while it waits."""
-        with self.read() as conn:
-            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""}).first()
+    def after_fork(self) -> None:
+        """In a forked child: let go of the connections the parent holds, without closing
+        them (they are still the parent's), so this process opens its own when it needs one."""
+        self.engine.dispose(close=False)
 
     # --- XCom ------------------------------------------------------------------------------
 

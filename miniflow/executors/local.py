@@ -1,18 +1,20 @@
 """LocalExecutor: warm worker processes on this machine, a forked child per try.
 
-    scheduler --(task queue)--> worker 1..N --fork--> child: run one try, exit
-              <--(result pipe)--- worker: the child said the try is done, or it
-                                  exited without saying so (its exit status)
+    scheduler --(task queue)--> worker 1..N: claims the try --fork--> child: runs it
+              <--(result pipe)--- worker: records the outcome the child sends;
+                                  reports the try done once the child says so, or
+                                  lost when it exited without (its exit status)
 
 Workers are started once, forked from multiprocessing's fork server: a clean,
 single-threaded process that imported miniflow (`_PRELOAD`) before forking them, so the
 workers share those pages with it and with each other instead of each holding its own
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
 and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
-happens ahead of the work: a worker keeps one spare child, forked and connected to the
-database while it waits (`_Child`), and hands the next try to it. A worker is
-single-threaded too, which keeps forking it safe: it waits on its task queue and on a
-SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
+happens ahead of the work: a worker keeps one spare child, forked while it waits
+(`_Child`), and hands the next try to it. The worker claims and records the tries on
+its own, long-lived database connection, so a try that does not use the database
+itself never opens one. A worker is single-threaded too, which keeps forking it safe:
+it waits on its task queue and on a SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
 running tries finish: each holds the read end of a pipe whose write end only the
 scheduler has, and its end of file says the scheduler is gone.
 
@@ -23,6 +25,7 @@ when the try ends, and a worker adopts and kills those of a child that died firs
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import multiprocessing as mp
@@ -33,9 +36,14 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from miniflow.executors.base import BaseExecutor, TaskEvent, TaskKey
+
+if TYPE_CHECKING:
+    from miniflow.db.interfaces import RunnerStore
+    from miniflow.db.records import RunRecord, TIRecord
+    from miniflow.runner import Outcome, Record
 
 __all__ = ["LocalExecutor"]
 
@@ -53,7 +61,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     Nothing is ever sent on `scheduler_alive`: it turns readable (end of file) when the
     scheduler's process is gone, however it ended."""
     from miniflow.config import get_config, reset_config
-    from miniflow.db.store import reset_store
+    from miniflow.db.store import get_store, reset_store
     from miniflow.executors.process_tree import become_subreaper, kill_descendants
     from miniflow.executors.worker import dag_loads, load_dag_cached, prepare_worker
 
@@ -82,20 +90,23 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
         with contextlib.suppress(OSError):  # the scheduler is gone: there is no one to tell
             results.send(event)
 
+    store = get_store(check=False)  # claims and records the children's tries on this worker's connection
     tries: dict[int, _Child] = {}  # the children running a try, by pid
     spare: _Child | None = None
     accepting = True
     while accepting or tries:
         if accepting and spare is None:
             spare = _Child(cleanup_time)
-        watched = [wake_r, *(running.ended for running in tries.values() if running.ended is not None)]
+        watched = [wake_r, *(fd for running in tries.values() for fd in running.watched())]
         if accepting:
             watched += [tasks._reader, scheduler_alive]
         ready = mp.connection.wait(watched, timeout=1.0)
         if wake_r in ready:
             os.read(wake_r, 4096)
-        for running in tries.values():  # a try done: reported now, not once its process is gone
-            if running.ended in ready:
+        for running in tries.values():
+            if running.outcomes in ready:  # an outcome to record
+                running.record(store)
+            if running.ended in ready:  # a try done: reported now, not once its process is gone
                 running.report(tell)
         while True:  # reap every finished child
             try:
@@ -129,59 +140,104 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                     spare = None
                 child = spare or _Child(cleanup_time)
                 spare = None
-                child.start(key)
-                tries[child.pid] = child
+                try:
+                    ours = child.start(key, store)
+                except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
+                    tell(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
+                    spare = child
+                else:
+                    if ours:
+                        tries[child.pid] = child
+                    else:  # claimed elsewhere, or cleared: nothing to run, the child waits for the next key
+                        tell(TaskEvent(key, True, ""))
+                        spare = child
         if not accepting and spare is not None:
             spare.retire()
             spare = None
 
 
 class _Child:
-    """A child of the worker, forked ahead of work: a spare that connects to the database
-    and reads what a try reads first while the worker waits, so a try handed to it
-    starts at once instead of spending milliseconds on that. It takes one task key from
-    its pipe (a pipe closed without one, when the worker stops or retires it, ends it)
-    and becomes that try's process. Once the try is done (its outcome recorded, its
-    callbacks run) it says so on `ended`, and the worker reports the end then, not once
-    the process has stopped what the task left behind and exited."""
+    """A child of the worker, forked ahead of work: a spare that waits for a try while
+    the worker waits for a key. The worker claims the try for it on the worker's own
+    connection and hands it the claimed row; the child runs the try and sends its
+    outcome back (`outcomes`), for the worker to record on that connection. A try that
+    does not use the database itself so never opens a connection: a new one costs a
+    forked process milliseconds of CPU, more than the try. Once the try is done (its
+    outcome recorded, its callbacks run) the child says so on `ended`, and the worker
+    reports the end then, not once the process has stopped what the task left behind
+    and exited. A child whose worker is gone records its outcome itself."""
 
     def __init__(self, cleanup_time: float) -> None:
         from miniflow.executors.worker import dag_loads
 
         self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
         self.key: TaskKey  # set by `start`
+        self.row: TIRecord  # the claimed try, set by `start`
         self.said_done = False  # the child said its try is done, outcome recorded
         self.reported = False  # the try's end was told to the scheduler
-        reader, self._writer = mp.Pipe(duplex=False)
+        self._conn, child_end = mp.Pipe()  # the try goes one way, its outcome the other
         ended, said = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(ended)
-            self._serve(reader, said, cleanup_time)
-        reader.close()
+            self._serve(child_end, said, cleanup_time)
+        child_end.close()
         os.close(said)
         self.ended: int | None = ended
+        self.outcomes: Any = None  # the pipe the running try's outcome comes on
 
-    def _serve(self, reader: Any, said: int, cleanup_time: float) -> NoReturn:
-        """In the child: get ready, then run the key that comes, if one does."""
+    def _serve(self, conn: Any, said: int, cleanup_time: float) -> NoReturn:
+        """In the child: wait for the claimed try, if one comes, and run it."""
         try:
-            self._writer.close()
+            self._conn.close()
             signal.set_wakeup_fd(-1)
-            _warm_up_connection()
-            key = reader.recv()
+            from miniflow.db.store import get_store
+
+            get_store(check=False).after_fork()
+            key, row, run = conn.recv()
         except EOFError:
             os._exit(0)  # retired: there is no try to run
         except BaseException:  # noqa: BLE001 -- the worker reports the try as lost
             os._exit(1)
-        _run_child(key, cleanup_time, said)
+        _run_child(key, (row, run), conn, cleanup_time, said)
 
-    def start(self, key: TaskKey) -> None:
-        self.key = key
-        self._writer.send(key)
-        self._writer.close()
+    def start(self, key: TaskKey, store: RunnerStore) -> bool:
+        """Claim the try for this child (queued -> running, with its pid) and hand it the
+        claimed row; False when it was not ours to run (claimed by another, or cleared)."""
+        row = store.claim_ti(key.ti, pid=self.pid)
+        if row is None:
+            return False
+        self.key, self.row = key, row
+        self._conn.send((key, row, store.get_run(key.dag_id, key.run_id)))
+        self.outcomes = self._conn
+        return True
+
+    def record(self, store: RunnerStore) -> None:
+        """Record the outcome the child sent and answer whether it was recorded; None
+        answers that the worker could not (the database failed), and the child then
+        records it itself."""
+        try:
+            outcome = self._conn.recv()
+        except (EOFError, OSError):  # the child died: its exit is reported
+            self.outcomes = None
+            return
+        from miniflow.runner import record_outcome
+
+        try:
+            answer: bool | None = record_outcome(store, self.row, outcome)
+        except Exception as exc:  # noqa: BLE001 -- the child tries on its own connection
+            log.warning("could not record %s (%s); its process records it", self.key.ti, exc)
+            answer = None
+        with contextlib.suppress(OSError):
+            self._conn.send(answer)
+
+    def watched(self) -> list[Any]:
+        """What the worker waits on for this running try."""
+        return [x for x in (self.outcomes, self.ended) if x is not None]
 
     def retire(self) -> None:
-        self._writer.close()
+        self._conn.close()
+        self.outcomes = None
         if self.ended is not None:
             os.close(self.ended)
             self.ended = None
@@ -209,17 +265,28 @@ class _Child:
         self.reported = True
 
 
-def _warm_up_connection() -> None:
-    """A database that fails here fails the try instead, with its own error."""
+def _record_through(conn: Any) -> Record:
+    """In a child: record the try's outcome through its worker, or here if the worker
+    is gone or could not (the try's row says whether it was recorded already)."""
     from miniflow.db.store import get_store
+    from miniflow.runner import record_outcome
 
-    with contextlib.suppress(Exception):
-        get_store(check=False).warm_up_connection()
+    def record(row: TIRecord, outcome: Outcome) -> bool:
+        answer = None
+        try:
+            conn.send(dataclasses.replace(outcome, error=None, context=None))
+            answer = conn.recv()
+        except Exception:  # noqa: BLE001 -- the worker is gone, or the outcome does not pickle
+            pass
+        return record_outcome(get_store(), row, outcome) if answer is None else bool(answer)
+
+    return record
 
 
-def _run_child(key: TaskKey, cleanup_time: float, said: int) -> NoReturn:
-    """In a child: run one try, say on `said` that it is done, stop what it left behind
-    and leave without running cleanup handlers."""
+def _run_child(key: TaskKey, claimed: tuple[TIRecord, RunRecord | None], conn: Any, cleanup_time: float,
+               said: int) -> NoReturn:
+    """In a child: run the claimed try, say on `said` that it is done, stop what it left
+    behind and leave without running cleanup handlers."""
     from miniflow.executors.process_tree import become_subreaper, stop_descendants
     from miniflow.executors.worker import exit_on_sigterm, run_key
 
@@ -229,7 +296,7 @@ def _run_child(key: TaskKey, cleanup_time: float, said: int) -> NoReturn:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         become_subreaper()
         exit_on_sigterm()
-        ok, detail = run_key(key, own_process=True)
+        ok, detail = run_key(key, own_process=True, claimed=claimed, record=_record_through(conn))
         if ok:
             os.write(said, b"ok")
         else:

@@ -16,7 +16,9 @@ from miniflow.exceptions import AirflowException
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
+    from miniflow.db.records import RunRecord, TIRecord
     from miniflow.executors.base import TaskKey
+    from miniflow.runner import Record
 
 __all__ = ["load_dag_cached", "dag_loads", "run_key", "TaskTerminated", "exit_on_sigterm", "prepare_worker"]
 
@@ -78,17 +80,27 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_key(key: TaskKey, own_process: bool = False) -> tuple[bool, str]:
+def run_key(key: TaskKey, own_process: bool = False, claimed: tuple[TIRecord, RunRecord | None] | None = None,
+            record: Record | None = None) -> tuple[bool, str]:
     """Run the try; (True, "") once its outcome is recorded (or it was not ours to run).
     In a process of its own (`own_process`), a try whose row is changed from outside
-    stops itself with SIGTERM."""
+    stops itself with SIGTERM. `claimed` is the try's row and its run when the caller
+    claimed it for this process (the local executor's worker), and `record` then
+    records its outcome."""
     from miniflow.db.store import get_store
-    from miniflow.runner import run_task_instance
+    from miniflow.runner import run_claimed, run_task_instance
+    from miniflow.taskinstance import DagRun
 
     try:
         dag = load_dag_cached(key.fileloc, key.dag_id)
         stop = (lambda: os.kill(os.getpid(), signal.SIGTERM)) if own_process else None
-        run_task_instance(get_store(), dag, key.ti, on_lost=stop)
+        if claimed is None:
+            run_task_instance(get_store(), dag, key.ti, on_lost=stop)
+        else:
+            row, run = claimed
+            if run is None:
+                raise LookupError(f"run {key.run_id!r} of {key.dag_id!r} was deleted")
+            run_claimed(get_store(), dag, row, DagRun.from_row(run), on_lost=stop, record=record)
     except Exception as exc:  # noqa: BLE001 -- reported to the scheduler, which records it
         return False, f"{type(exc).__name__}: {exc}"
     return True, ""

@@ -94,6 +94,28 @@ def test_workers_follow_the_configuration_of_their_executor(tmp_path: Path,
     assert os.environ["MINIFLOW_HOME"] == str(second)
 
 
+def test_a_try_that_does_not_use_the_database_opens_no_connection(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker claims and records the try on its own connection: the try's process
+    (the bash command's parent) never opens the database file, yet its outcome and
+    its command's output are recorded."""
+    home = tmp_path / "home"
+    dag = _queued_try(home, monkeypatch, command="echo db files open: $(ls -l /proc/$PPID/fd | grep -c miniflow.db)")
+    executor = LocalExecutor(parallelism=2, workers=1)
+    executor.start()
+    key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc)
+    try:
+        executor.queue(key)
+        events = _wait_for(lambda: executor.events(timeout=0.1), "the try never ended", timeout=60)
+        assert [(e.key, e.ok) for e in events] == [(key, True)]
+    finally:
+        executor.end(grace=5)
+    ti = get_store().get_ti(key.ti)
+    assert ti is not None and ti.state == TaskInstanceState.SUCCESS
+    logs = "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
+    assert "db files open: 0" in logs, logs
+
+
 KILLED_PARENT = """
 import sys, time
 from miniflow.executors.base import TaskKey
