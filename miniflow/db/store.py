@@ -172,6 +172,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         self.skip_locked = supports_skip_locked(engine)
         self.change_margin = change_margin(engine)
         self._kept = threading.local() if keeps_connections(engine) else None
+        self._used_by: int | None = None  # the process that last ran a transaction (see `used_here`)
         self._inherited: list[Connection] = []
 
     @classmethod
@@ -191,6 +192,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
+        self._used_by = os.getpid()
         kept = self._kept_connection()
         if kept is None:
             with self.engine.connect().execution_options(**{WRITE: write}) as conn, conn.begin():
@@ -677,6 +679,19 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                 conn.execute(_INSERT_XCOM, _xcom_rows(TaskInstanceKey("", "", ""), [(n, "") for n in names], utcnow()))
             trans.rollback()
         self.engine.dispose()
+
+    def used_here(self) -> bool:
+        """Whether this process has used the database (a warm-up does not count): the local
+        executor keeps its next spare child connected ahead when the last try used it."""
+        return self._used_by == os.getpid()
+
+    def warm_up_connection(self) -> None:
+        """Open this thread's connection and read as a try does: a new connection's first
+        transaction pays milliseconds for loading the schema, and a process forked ahead
+        of work (`miniflow.executors.local`) pays them while it waits."""
+        with self.read() as conn:
+            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""}).first()
+        self._used_by = None
 
     def after_fork(self) -> None:
         """In a forked child: let go of the connections the parent holds, without closing

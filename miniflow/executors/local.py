@@ -93,10 +93,11 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
     store = get_store(check=False)  # claims and records the children's tries on this worker's connection
     tries: dict[int, _Child] = {}  # the children running a try, by pid
     spare: _Child | None = None
+    warm = False  # whether the next spare connects to the database ahead: the last try used it
     accepting = True
     while accepting or tries:
         if accepting and spare is None:
-            spare = _Child(cleanup_time)
+            spare = _Child(cleanup_time, warm)
         watched = [wake_r, *(fd for running in tries.values() for fd in running.watched())]
         if accepting:
             watched += [tasks._reader, scheduler_alive]
@@ -105,7 +106,8 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             os.read(wake_r, 4096)
         for running in tries.values():
             if running.outcomes in ready:  # an outcome to record
-                running.record(store)
+                used = running.record(store)
+                warm = warm if used is None else used
             if running.ended in ready:  # a try done: reported now, not once its process is gone
                 running.report(tell)
         while True:  # reap every finished child
@@ -138,7 +140,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                 if spare is not None and spare.dag_loads != dag_loads():  # it would parse again
                     spare.retire()
                     spare = None
-                child = spare or _Child(cleanup_time)
+                child = spare or _Child(cleanup_time, warm)
                 spare = None
                 try:
                     ours = child.start(key, store)
@@ -162,12 +164,14 @@ class _Child:
     connection and hands it the claimed row; the child runs the try and sends its
     outcome back (`outcomes`), for the worker to record on that connection. A try that
     does not use the database itself so never opens a connection: a new one costs a
-    forked process milliseconds of CPU, more than the try. Once the try is done (its
+    forked process milliseconds of CPU, more than the try. A spare connects while it
+    waits only when the worker's last try used the database (it read XComs, say), so
+    that such tries in a row do not wait for their connections. Once the try is done (its
     outcome recorded, its callbacks run) the child says so on `ended`, and the worker
     reports the end then, not once the process has stopped what the task left behind
     and exited. A child whose worker is gone records its outcome itself."""
 
-    def __init__(self, cleanup_time: float) -> None:
+    def __init__(self, cleanup_time: float, warm: bool = False) -> None:
         from miniflow.executors.worker import dag_loads
 
         self.dag_loads = dag_loads()  # the DAGs it has: those the worker had parsed by now
@@ -180,20 +184,25 @@ class _Child:
         self.pid = os.fork()
         if self.pid == 0:
             os.close(ended)
-            self._serve(child_end, said, cleanup_time)
+            self._serve(child_end, said, cleanup_time, warm)
         child_end.close()
         os.close(said)
         self.ended: int | None = ended
         self.outcomes: Any = None  # the pipe the running try's outcome comes on
 
-    def _serve(self, conn: Any, said: int, cleanup_time: float) -> NoReturn:
-        """In the child: wait for the claimed try, if one comes, and run it."""
+    def _serve(self, conn: Any, said: int, cleanup_time: float, warm: bool) -> NoReturn:
+        """In the child: wait for the claimed try, if one comes, and run it; `warm`, also
+        connect to the database while waiting."""
         try:
             self._conn.close()
             signal.set_wakeup_fd(-1)
             from miniflow.db.store import get_store
 
-            get_store(check=False).after_fork()
+            store = get_store(check=False)
+            store.after_fork()
+            if warm:
+                with contextlib.suppress(Exception):  # a database that fails here fails the try instead
+                    store.warm_up_connection()
             key, row, run = conn.recv()
         except EOFError:
             os._exit(0)  # retired: there is no try to run
@@ -212,15 +221,16 @@ class _Child:
         self.outcomes = self._conn
         return True
 
-    def record(self, store: RunnerStore) -> None:
+    def record(self, store: RunnerStore) -> bool | None:
         """Record the outcome the child sent and answer whether it was recorded; None
         answers that the worker could not (the database failed), and the child then
-        records it itself."""
+        records it itself. Returns whether the try used the database itself (None: no
+        outcome came, the child died)."""
         try:
-            outcome = self._conn.recv()
+            outcome, used = self._conn.recv()
         except (EOFError, OSError):  # the child died: its exit is reported
             self.outcomes = None
-            return
+            return None
         from miniflow.runner import record_outcome
 
         try:
@@ -230,6 +240,7 @@ class _Child:
             answer = None
         with contextlib.suppress(OSError):
             self._conn.send(answer)
+        return bool(used)
 
     def watched(self) -> list[Any]:
         """What the worker waits on for this running try."""
@@ -274,7 +285,7 @@ def _record_through(conn: Any) -> Record:
     def record(row: TIRecord, outcome: Outcome) -> bool:
         answer = None
         try:
-            conn.send(dataclasses.replace(outcome, error=None, context=None))
+            conn.send((dataclasses.replace(outcome, error=None, context=None), get_store().used_here()))
             answer = conn.recv()
         except Exception:  # noqa: BLE001 -- the worker is gone, or the outcome does not pickle
             pass

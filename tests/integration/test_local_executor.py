@@ -116,6 +116,57 @@ def test_a_try_that_does_not_use_the_database_opens_no_connection(tmp_path: Path
     assert "db files open: 0" in logs, logs
 
 
+def _db_files(pid: int) -> set[tuple[str, str]]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if "miniflow.db" in target:
+            found.add((fd, target))
+    return found
+
+
+def _own_db_files(pid: int) -> int:
+    """The database files `pid` opened itself: not those it inherited from its parent
+    (a spare is forked from a worker that has its own connection open)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+    return len(_db_files(pid) - _db_files(parent))
+
+
+@pytest.mark.parametrize("reads_xcoms", [True, False], ids=["tries that read XComs", "tries that do not"])
+def test_the_spare_connects_ahead_only_after_tries_that_used_the_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_xcoms: bool) -> None:
+    """Tries that read the database in a row (TaskFlow values, say) do not each wait for
+    a new connection: once one did, the worker's next spares connect while they wait.
+    After tries that do not, the spare stays unconnected, which costs nothing."""
+    command = "echo {{ ti.xcom_pull(task_ids='hello') }}" if reads_xcoms else "echo hello"
+    dag = _queued_try(tmp_path / "home", monkeypatch, command=command)
+    store = get_store()
+    day = dt.datetime(2024, 1, 3, tzinfo=dt.timezone.utc)
+    store.create_run(dag.dag_id, task_rows(dag), "r2", day, None, "manual", state=DagRunState.RUNNING)
+    store.set_ti_states(dag.dag_id, "r2", ["hello"], TaskInstanceState.SCHEDULED, [None])
+    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
+    executor = LocalExecutor(parallelism=2, workers=1)
+    executor.start()
+    try:
+        for run_id in ("r", "r2"):  # one after the other: each spare is forked knowing the try before
+            key = TaskKey(dag.dag_id, run_id, "hello", 1, dag.fileloc)
+            executor.queue(key)
+            events = _wait_for(lambda: executor.events(timeout=0.1), f"the try of {run_id} never ended", timeout=60)
+            assert [(e.key, e.ok) for e in events] == [(key, True)]
+        worker = executor._workers[0].pid
+        living = lambda: [c for c in children(worker) if _alive(c)]  # noqa: E731
+        spare = _wait_for(lambda: len(living()) == 1 and living(), "the tries' processes never left")[0]
+        _wait_for(lambda: (_own_db_files(spare) > 0) == reads_xcoms or None, "the spare's connection")
+        time.sleep(0.5)  # a spare that connects needlessly would have done it by now
+        assert (_own_db_files(spare) > 0) == reads_xcoms
+    finally:
+        executor.end(grace=5)
+
+
 KILLED_PARENT = """
 import sys, time
 from miniflow.executors.base import TaskKey
