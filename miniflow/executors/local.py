@@ -14,9 +14,10 @@ happens ahead of the work: a worker keeps one spare child, forked while it waits
 (`_Child`), and hands the next try to it. The worker claims and records the tries on
 its own, long-lived database connection, so a try that does not use the database
 itself never opens one. A worker is single-threaded too, which keeps forking it safe:
-it waits on its task queue and on a SIGCHLD wake-up pipe at once. Workers outlive a killed scheduler only until their
-running tries finish: each holds the read end of a pipe whose write end only the
-scheduler has, and its end of file says the scheduler is gone.
+it waits on its task queue and on a SIGCHLD wake-up pipe at once. Workers outlive a
+killed scheduler only until their running tries finish: each holds the read end of a
+pipe whose write end only the scheduler has, and its end of file says the scheduler
+is gone.
 
 Processes a try starts do not outlive it (see `process_tree`): the child stops them
 when the try ends, and a worker adopts and kills those of a child that died first.
@@ -163,13 +164,13 @@ class _Child:
     the worker waits for a key. The worker claims the try for it on the worker's own
     connection and hands it the claimed row; the child runs the try and sends its
     outcome back (`outcomes`), for the worker to record on that connection. A try that
-    does not use the database itself so never opens a connection: a new one costs a
-    forked process milliseconds of CPU, more than the try. A spare connects while it
-    waits only when the worker's last try used the database (it read XComs, say), so
-    that such tries in a row do not wait for their connections. Once the try is done (its
-    outcome recorded, its callbacks run) the child says so on `ended`, and the worker
-    reports the end then, not once the process has stopped what the task left behind
-    and exited. A child whose worker is gone records its outcome itself."""
+    does not use the database itself so never opens a connection: on PostgreSQL a new
+    one costs a server process too. A spare connects while it waits only when the
+    worker's last try used the database (it read XComs, say), so that such tries in a
+    row do not wait for their connections. Once the try is done (its outcome recorded,
+    its callbacks run) the child says so on `ended`, and the worker reports the end
+    then, not once the process has stopped what the task left behind and exited. A
+    child whose worker is gone records its outcome itself."""
 
     def __init__(self, cleanup_time: float, warm: bool = False) -> None:
         from miniflow.executors.worker import dag_loads

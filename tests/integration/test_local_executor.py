@@ -214,18 +214,27 @@ def test_workers_finish_their_tries_and_leave_when_the_scheduler_is_killed(
         pids += [child for worker in pids[:2] for child in children(worker)]  # the try, the spares
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in pids if _alive(p)], "workers, their children or the fork server outlived the killed scheduler"
+        _assert_all_leave(pids, "workers, their children or the fork server outlived the killed scheduler")
         ti = store.get_ti(key)
         assert ti is not None and ti.state == TaskInstanceState.SUCCESS
     finally:
-        parent.kill()
-        parent.wait(10)
-        for pid in pids:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(parent, pids)
+
+
+def _assert_all_leave(pids: list[int], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)], what
+
+
+def _kill_all(process: subprocess.Popen[str], pids: list[int]) -> None:
+    """What a test started, and what it saw started: none outlives the test."""
+    process.kill()
+    process.wait(10)
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 NEVER_STARTED = """
@@ -250,16 +259,9 @@ def test_an_executor_made_but_never_started_leaves_nothing_behind(tmp_path: Path
         assert started, "the fork server did not start when the executor was made"
         maker.stdin.close()
         maker.wait(10)
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in started if _alive(p)], "a process of the executor outlived its maker"
+        _assert_all_leave(started, "a process of the executor outlived its maker")
     finally:
-        maker.kill()
-        maker.wait(10)
-        for pid in started:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(maker, started)
 
 
 def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> Any:
