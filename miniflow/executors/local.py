@@ -285,11 +285,9 @@ def _record_through(conn: Any) -> Record:
 
     def record(row: TIRecord, outcome: Outcome) -> bool:
         answer = None
-        try:
+        with contextlib.suppress(Exception):  # the worker is gone, or the outcome does not pickle
             conn.send((dataclasses.replace(outcome, error=None, context=None), get_store().used_here()))
             answer = conn.recv()
-        except Exception:  # noqa: BLE001 -- the worker is gone, or the outcome does not pickle
-            pass
         return record_outcome(get_store(), row, outcome) if answer is None else bool(answer)
 
     return record

@@ -43,8 +43,9 @@ with DAG("local_exec", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc
 
 
 def _queued_try(home: Path, monkeypatch: pytest.MonkeyPatch, command: str = "echo hello from $MINIFLOW_HOME",
-                dag_file: str = DAG_FILE) -> Any:
-    """Under `home`, a fresh database with one task instance queued; returns the DAG."""
+                dag_file: str = DAG_FILE, run_ids: tuple[str, ...] = ("r",)) -> Any:
+    """Under `home`, a fresh database with the task instance of each of `run_ids` (runs a
+    day apart) queued; returns the DAG."""
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "local_exec.py").write_text(dag_file.replace("echo hello from $MINIFLOW_HOME", command))
     monkeypatch.setenv("MINIFLOW_HOME", str(home))
@@ -55,10 +56,11 @@ def _queued_try(home: Path, monkeypatch: pytest.MonkeyPatch, command: str = "ech
     store = get_store()
     dag = DagBag(str(home / "dags"), include_examples=False).dags["local_exec"]
     store.sync_dags([parsed_dag(dag)], paused_by_default=False)
-    day = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
-    store.create_run(dag.dag_id, task_rows(dag), "r", day, None, "manual", state=DagRunState.RUNNING)
-    store.set_ti_states(dag.dag_id, "r", ["hello"], TaskInstanceState.SCHEDULED, [None])
-    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
+    for n, run_id in enumerate(run_ids):
+        day = dt.datetime(2024, 1, 2 + n, tzinfo=dt.timezone.utc)
+        store.create_run(dag.dag_id, task_rows(dag), run_id, day, None, "manual", state=DagRunState.RUNNING)
+        store.set_ti_states(dag.dag_id, run_id, ["hello"], TaskInstanceState.SCHEDULED, [None])
+    assert len(store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)) == len(run_ids)
     return dag
 
 
@@ -143,12 +145,7 @@ def test_the_spare_connects_ahead_only_after_tries_that_used_the_database(
     a new connection: once one did, the worker's next spares connect while they wait.
     After tries that do not, the spare stays unconnected, which costs nothing."""
     command = "echo {{ ti.xcom_pull(task_ids='hello') }}" if reads_xcoms else "echo hello"
-    dag = _queued_try(tmp_path / "home", monkeypatch, command=command)
-    store = get_store()
-    day = dt.datetime(2024, 1, 3, tzinfo=dt.timezone.utc)
-    store.create_run(dag.dag_id, task_rows(dag), "r2", day, None, "manual", state=DagRunState.RUNNING)
-    store.set_ti_states(dag.dag_id, "r2", ["hello"], TaskInstanceState.SCHEDULED, [None])
-    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
+    dag = _queued_try(tmp_path / "home", monkeypatch, command=command, run_ids=("r", "r2"))
     executor = LocalExecutor(parallelism=2, workers=1)
     executor.start()
     try:
@@ -278,12 +275,8 @@ def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
     DAG file runs in a new child (the spare was forked before the worker parsed the
     file); the next one runs in the spare that was waiting, and a new spare takes its
     place. When the executor ends, no spare is left behind."""
-    dag = _queued_try(tmp_path / "home", monkeypatch)
+    dag = _queued_try(tmp_path / "home", monkeypatch, run_ids=("r", "r2"))
     store = get_store()
-    day = dt.datetime(2024, 1, 3, tzinfo=dt.timezone.utc)
-    store.create_run(dag.dag_id, task_rows(dag), "r2", day, None, "manual", state=DagRunState.RUNNING)
-    store.set_ti_states(dag.dag_id, "r2", ["hello"], TaskInstanceState.SCHEDULED, [None])
-    assert store.queue_within_limits(4, {dag.dag_id: 16}, {}, job_id=None, include_backfill=True)
     executor = LocalExecutor(parallelism=1)
     executor.start()
     worker = executor._workers[0].pid
