@@ -44,7 +44,8 @@ Aliases = Mapping[str, Iterable[str]] | None  # alias name -> the dataset URIs i
 __all__ = [
     "BaseDataset", "Dataset", "DatasetAlias", "DatasetAll", "DatasetAny", "Metadata", "DatasetEvent",
     "DatasetTriggeredTimetable", "DatasetOrTimeSchedule", "OutletEventAccessors", "InletEventsAccessor",
-    "dataset_condition", "outlet_datasets", "Asset", "AssetAlias", "AssetAll", "AssetAny", "AssetOrTimeSchedule",
+    "dataset_condition", "condition_to_json", "condition_from_json",
+    "outlet_datasets", "Asset", "AssetAlias", "AssetAll", "AssetAny", "AssetOrTimeSchedule",
 ]
 
 
@@ -202,6 +203,26 @@ class DatasetEvent:
     @property
     def dataset(self) -> Dataset:
         return Dataset(self.uri)
+
+
+def condition_to_json(condition: BaseDataset) -> Any:
+    """A dataset condition as JSON: a URI, ``{"alias": name}``, or ``{"all"|"any": [...]}``."""
+    if isinstance(condition, Dataset):
+        return condition.uri
+    if isinstance(condition, DatasetAlias):
+        return {"alias": condition.name}
+    assert isinstance(condition, _Compound), f"not a dataset condition: {condition!r}"
+    return {"all" if isinstance(condition, DatasetAll) else "any": [condition_to_json(o) for o in condition.objects]}
+
+
+def condition_from_json(data: Any) -> BaseDataset:
+    if isinstance(data, str):
+        return Dataset(data)
+    if "alias" in data:
+        return DatasetAlias(data["alias"])
+    if "all" in data:
+        return DatasetAll(*map(condition_from_json, data["all"]))
+    return DatasetAny(*map(condition_from_json, data["any"]))
 
 
 def dataset_condition(schedule: Any) -> BaseDataset | None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -68,6 +69,8 @@ __all__ = [
     "to_utc",
     "timetable_to_json",
     "timetable_from_json",
+    "zone_to_json",
+    "zone_from_json",
 ]
 
 UTC = dt.timezone.utc
@@ -558,30 +561,119 @@ def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
     )
 
 
+def zone_to_json(zone: dt.tzinfo) -> str:
+    """A timezone as text: an IANA name, or ``UTC`` with a fixed offset (``UTC+02:00``)."""
+    if isinstance(zone, dt.timezone):
+        return str(zone)
+    return str(getattr(zone, "key", None) or getattr(zone, "name", None) or zone)
+
+
+_OFFSET = re.compile(r"UTC([+-])(\d\d):(\d\d)")
+
+
+def zone_from_json(value: str | None) -> dt.tzinfo:
+    if value is None or value == "UTC":
+        return UTC
+    if match := _OFFSET.fullmatch(value):
+        sign = 1 if match[1] == "+" else -1
+        return dt.timezone(sign * dt.timedelta(hours=int(match[2]), minutes=int(match[3])))
+    return _zone(value)
+
+
+def _delta_to_json(delta: Any) -> dict[str, Any]:
+    if isinstance(delta, dt.timedelta):
+        return {"seconds": delta.total_seconds()}
+    fields = ("years", "months", "days", "leapdays", "hours", "minutes", "seconds", "microseconds",
+              "year", "month", "day", "hour", "minute", "second", "microsecond")
+    found: dict[str, Any] = {f: getattr(delta, f) for f in fields if getattr(delta, f, None)}
+    if delta.weekday is not None:
+        found["weekday"] = [delta.weekday.weekday, delta.weekday.n]
+    return {"relativedelta": found}
+
+
+def _delta_from_json(data: dict[str, Any]) -> Any:
+    if "seconds" in data:
+        return dt.timedelta(seconds=data["seconds"])
+    from dateutil.relativedelta import relativedelta, weekday
+
+    fields = dict(data["relativedelta"])
+    if "weekday" in fields:
+        fields["weekday"] = weekday(*fields["weekday"])
+    return relativedelta(**fields)
+
+
 def timetable_to_json(timetable: Timetable) -> dict[str, Any]:
-    """A JSON form of the timetable, so processes that do not import DAG files (the
-    webserver) can still infer the data interval of a run they trigger."""
+    """A JSON form of the timetable, from which processes that do not import DAG files
+    (the scheduler, the webserver) rebuild it. A timetable class of the DAG's own
+    (Airflow's custom timetables) becomes ``"other"``: only its file can compute it."""
+    from miniflow.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable, condition_to_json
+
+    if type(timetable).__module__ not in (__name__, "miniflow.datasets"):  # a class of the DAG's own
+        return _in_file(timetable)
     if isinstance(timetable, CronTimetable):
-        return {"type": "cron", "expression": timetable.summary, "timezone": str(timetable.timezone)}
-    if isinstance(timetable, DeltaTimetable) and isinstance(timetable.delta, dt.timedelta):
-        return {"type": "delta", "seconds": timetable.delta.total_seconds()}
+        return {"type": "cron", "expression": timetable.summary, "timezone": zone_to_json(timetable.timezone)}
+    if isinstance(timetable, DeltaTimetable):
+        return {"type": "delta", **_delta_to_json(timetable.delta)}
     if isinstance(timetable, OnceTimetable):
         return {"type": "once"}
-    return {"type": "other" if timetable.can_be_scheduled else "none", "summary": timetable.summary}
+    if isinstance(timetable, NullTimetable):
+        return {"type": "none"}
+    if isinstance(timetable, CronTriggerTimetable):
+        return {"type": "cron_trigger", "crons": [timetable.summary], "timezone": zone_to_json(timetable.timezone),
+                "interval": _delta_to_json(timetable.interval)}
+    if isinstance(timetable, MultipleCronTriggerTimetable):
+        first = timetable.timetables[0]
+        return {"type": "cron_trigger", "crons": [t.summary for t in timetable.timetables],
+                "timezone": zone_to_json(first.timezone), "interval": _delta_to_json(first.interval)}
+    if isinstance(timetable, DeltaTriggerTimetable):
+        return {"type": "delta_trigger", "delta": _delta_to_json(timetable.delta),
+                "interval": _delta_to_json(timetable.interval)}
+    if isinstance(timetable, EventsTimetable):
+        return {"type": "events", "events": [e.isoformat() for e in timetable.event_dates],
+                "restrict_to_events": timetable.restrict_to_events, "description": timetable.description,
+                "summary": timetable.summary}
+    if isinstance(timetable, DatasetOrTimeSchedule):
+        return {"type": "datasets", "condition": condition_to_json(timetable.dataset_condition),
+                "timetable": timetable_to_json(timetable.timetable)}
+    if isinstance(timetable, DatasetTriggeredTimetable):
+        return {"type": "datasets", "condition": condition_to_json(timetable.dataset_condition)}
+    return _in_file(timetable)
+
+
+def _in_file(timetable: Timetable) -> dict[str, Any]:
+    return {"type": "other", "summary": timetable.summary, "periodic": timetable.periodic,
+            "can_be_scheduled": timetable.can_be_scheduled}
 
 
 def timetable_from_json(data: dict[str, Any]) -> Timetable:
-    from zoneinfo import ZoneInfo
-
+    """The timetable `timetable_to_json` describes; ``"other"`` (and anything unknown)
+    gives a `NullTimetable`, which the scheduler replaces (see `miniflow.serialized_dag`)."""
     kind = data.get("type")
     if kind == "cron":
-        name = data.get("timezone") or "UTC"
-        tz: dt.tzinfo = UTC if name in ("UTC", "UTC+00:00") else ZoneInfo(name)
-        return CronTimetable(data["expression"], tz)
+        return CronTimetable(data["expression"], zone_from_json(data.get("timezone")))
     if kind == "delta":
-        return DeltaTimetable(dt.timedelta(seconds=data["seconds"]))
+        return DeltaTimetable(_delta_from_json(data))
     if kind == "once":
         return OnceTimetable()
+    if kind == "cron_trigger":
+        zone, interval = zone_from_json(data.get("timezone")), _delta_from_json(data["interval"])
+        if len(data["crons"]) == 1:
+            return CronTriggerTimetable(data["crons"][0], timezone=zone, interval=interval)
+        return MultipleCronTriggerTimetable(*data["crons"], timezone=zone, interval=interval)
+    if kind == "delta_trigger":
+        return DeltaTriggerTimetable(_delta_from_json(data["delta"]), interval=_delta_from_json(data["interval"]))
+    if kind == "events":
+        events = EventsTimetable([dt.datetime.fromisoformat(e) for e in data["events"]],
+                                 restrict_to_events=data["restrict_to_events"])
+        events.summary, events.description = data["summary"], data["description"]
+        return events
+    if kind == "datasets":
+        from miniflow.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable, condition_from_json
+
+        condition = condition_from_json(data["condition"])
+        if "timetable" in data:
+            return DatasetOrTimeSchedule(timetable=timetable_from_json(data["timetable"]), datasets=condition)
+        return DatasetTriggeredTimetable(condition)
     return NullTimetable()
 
 
