@@ -326,6 +326,13 @@ class BaseOperator(DependencyMixin):
 
         SetupTeardownContext.add_task(self)
 
+    @property
+    def nothing_to_run(self) -> bool:
+        """An EmptyOperator with no callback or outlet to honour: the scheduler marks
+        it a success without handing it to an executor."""
+        return self.inherits_from_empty_operator and not (
+            self.on_execute_callback or self.on_success_callback or self.outlets)
+
     @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:
         """The arguments shared by every instance of a mapped task; finish with

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
 from miniflow.exceptions import DagCycleError, DagNotFoundError, DuplicateDagIdError
+from miniflow.serialization import ParsedDag, parsed_dag
 from miniflow.timeouts import time_limit
 
 if TYPE_CHECKING:
@@ -161,12 +162,15 @@ class DagBag:
         isolate: bool | None = None,
         registered: Mapping[str, str] | None = None,
         summaries_only: bool = False,
+        serialized: bool = False,
     ) -> None:
         """`registered` maps dag_id to the file the metadata DB has it from: those files
         load first, so when a second file defines the same dag_id, that file gets the
         import error, whatever the two files are called. With `summaries_only` (commands
         that only list DAGs) and isolation on, the children's reports are kept in
-        `summaries` and no file is imported here: `dags` stays empty."""
+        `summaries` and no file is imported here: `dags` stays empty. With `serialized`
+        (the scheduler), the children also send each DAG as the store records it, kept
+        in `parsed`; again nothing is imported here unless isolation is off."""
         from miniflow.config import get_config
 
         config = get_config()
@@ -180,8 +184,10 @@ class DagBag:
             import_timeout = config.get("core", "dagbag_import_timeout")
         self.import_timeout = float(import_timeout)
         self.dags: dict[str, DAG] = {}
-        self.summaries_only = summaries_only and self.isolate
+        self.serialized = serialized
+        self.summaries_only = (summaries_only or serialized) and self.isolate
         self.summaries: dict[str, DagSummary] = {}
+        self.parsed: dict[str, ParsedDag] = {}
         self.import_errors: dict[str, ImportErrorInfo] = {}
         self.file_mtimes: dict[str, float] = {}
         self.load_seconds: dict[str, float] = {}
@@ -216,21 +222,35 @@ class DagBag:
                 with contextlib.suppress(OSError):
                     self.file_mtimes[filepath] = os.path.getmtime(filepath)
                 if self.summaries_only:
-                    self._keep_summaries(filepath, [DagSummary(**d) for d in result.dags])
+                    self._keep_summaries(filepath, result.dags)
                 if result.error is not None:
                     self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
                 continue
-            loaded += self._load(filepath)
+            found = self._load(filepath)
+            loaded += found
+            if self.serialized:
+                self._keep_summaries(filepath, [self._report(dag) for dag in found])
         return loaded
 
-    def _keep_summaries(self, filepath: str, found: list[DagSummary]) -> None:
-        for summary in found:
+    def _keep_summaries(self, filepath: str, found: list[dict[str, Any]]) -> None:
+        for report in found:
+            summary = DagSummary(**{f.name: report[f.name] for f in dataclasses.fields(DagSummary)})
             other = self.summaries.get(summary.dag_id)
             if other is not None and other.fileloc != filepath:
                 error = _duplicate(summary.dag_id, summary.lineno, other.fileloc, other.lineno)
                 self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno, f"{type(error).__name__}: {error}")
                 continue
             self.summaries[summary.dag_id] = summary
+            if "parsed" in report:
+                self.parsed[summary.dag_id] = ParsedDag.from_json(report["parsed"])
+
+    def _report(self, dag: DAG) -> dict[str, Any]:
+        """What a child says of a DAG it found: its summary, and with `serialized` the
+        DAG as the store records it."""
+        found = dataclasses.asdict(DagSummary.of(dag))
+        if self.serialized:
+            found["parsed"] = dataclasses.asdict(parsed_dag(dag))
+        return found
 
     def _probe(self, filepath: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
         """In a probing child: load the file here, and say what came of it (its DAGs'
@@ -239,7 +259,10 @@ class DagBag:
         self.dags.clear()
         found = self._load(filepath)
         error = self.import_errors.get(filepath)
-        summaries = [dataclasses.asdict(DagSummary.of(d)) for d in found]
+        try:
+            summaries = [self._report(d) for d in found]
+        except Exception as exc:  # noqa: BLE001 -- a value the serialized form cannot hold
+            return [], f"{type(exc).__name__} while serializing its DAGs: {exc}", None
         if error is None:
             return summaries, None, None
         if error.message.startswith("MemoryError") and not found:
@@ -253,9 +276,17 @@ class DagBag:
             return [self.summaries[d] for d in sorted(self.summaries)]
         return [DagSummary.of(self.dags[d]) for d in self.dag_ids]
 
+    def forget_file(self, filepath: str) -> None:
+        """A file that is gone: its DAGs and import error go with it."""
+        self._forget(filepath)
+        self.file_mtimes.pop(filepath, None)
+
     def _forget(self, filepath: str) -> None:
         for dag_id in [d for d, dag in self.dags.items() if dag.fileloc == filepath]:
             del self.dags[dag_id]
+        for dag_id in [d for d, summary in self.summaries.items() if summary.fileloc == filepath]:
+            del self.summaries[dag_id]
+            self.parsed.pop(dag_id, None)
         self.import_errors.pop(filepath, None)
 
     def _load(self, filepath: str) -> list[DAG]:

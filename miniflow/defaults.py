@@ -31,7 +31,8 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
             30.0, "Seconds a DAG file may take to import before it counts as broken."
         ),
         "isolate_dag_parsing": Setting(
-            True, "Import each DAG file in a child process first, so a bad file cannot harm the one loading it."
+            True, "Import DAG files in child processes, so a bad file cannot harm the process loading it "
+                  "(the scheduler then imports none itself)."
         ),
         "dag_parse_memory_mb": Setting(
             2048, "Megabytes a DAG file may allocate while it is imported in its child (0: no limit)."

@@ -26,13 +26,13 @@ every instance's value, in map-index order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from miniflow.baseoperator import BaseOperator, _init_arg_names, merged_default_args
 from miniflow.exceptions import DagDefinitionError
 from miniflow.task_group import MappedTaskGroup, mapped_group_of
-from miniflow.xcom import XComArg
+from miniflow.xcom import NOTSET, XComArg, _MapXComArg, _ZipXComArg
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -48,6 +48,8 @@ __all__ = [
     "expand_input_of",
     "validate_mappable",
     "validate_expand_value",
+    "expand_input_to_json",
+    "expand_input_from_json",
 ]
 
 # Arguments that configure the task itself, not what it maps over (Airflow refuses to
@@ -251,6 +253,44 @@ def expansion_length(expand_input: Any, length_of: Callable[[XComArg], int | Non
             return None
         total *= n
     return total
+
+
+def expand_input_to_json(expand_input: Any) -> dict[str, Any]:
+    """What counting a mapped task's instances needs of its expand input, as JSON: a
+    literal's length, or which upstream output (through ``.map`` and ``.zip``)."""
+    def source(value: Any) -> dict[str, Any]:
+        if isinstance(value, _ZipXComArg):
+            return {"zip": [source(a) for a in value.args], "longest": value.fillvalue is not NOTSET}
+        if isinstance(value, _MapXComArg):
+            return {"map": source(value.source)}
+        if isinstance(value, XComArg):
+            return {"xcom": value.operator.task_id, "key": value.key}
+        return {"length": len(value)}
+
+    if isinstance(expand_input, dict):
+        return {"args": {name: source(value) for name, value in expand_input.items()}}
+    return {"one": source(expand_input)}
+
+
+def expand_input_from_json(data: dict[str, Any], tasks: Mapping[str, BaseOperator]) -> Any:
+    """An expand input that `expansion_length` counts as it would the original: upstream
+    outputs as XComArgs of `tasks`, literals as lists of as many placeholders."""
+    def source(value: dict[str, Any]) -> Any:
+        if "zip" in value:
+            return _ZipXComArg([source(a) for a in value["zip"]], None if value["longest"] else NOTSET)
+        if "map" in value:
+            return _MapXComArg(source(value["map"]), _not_run_here)
+        if "xcom" in value:
+            return XComArg(tasks[value["xcom"]], value["key"])
+        return [None] * value["length"]
+
+    if "args" in data:
+        return {name: source(value) for name, value in data["args"].items()}
+    return source(data["one"])
+
+
+def _not_run_here(item: Any) -> Any:
+    raise RuntimeError("a mapped task rebuilt from its serialized form counts its items; it does not run them")
 
 
 def mapped_kwargs(expand_input: Any, map_index: int, resolve: Callable[[XComArg], Any],

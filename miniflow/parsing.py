@@ -14,25 +14,33 @@ on one file. A child that dies takes the blame for the file it was importing onl
 that file gets an import error naming the cause, and the rest of its batch goes to a
 new child. Results come back in the order of the files, as soon as each is known, so
 the parent imports the clean files while children still probe the next ones.
+
+The scheduler imports no DAG file at all: it schedules from what the children send
+back (see `miniflow.serialized_dag`). What needs a DAG's own code -- its callbacks, a
+timetable class of its own -- runs in a child that imports the file (`in_child`).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
+import pickle
 import resource
 import select
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ProbeResult", "probe_files"]
+__all__ = ["ProbeResult", "probe_files", "in_child"]
 
-_RESULT_LIMIT = 4 * 1024 * 1024  # bytes of JSON a child may send back for one file
+log = logging.getLogger(__name__)
+
+_RESULT_LIMIT = 64 * 1024 * 1024  # bytes of JSON a child may send back for one file
 _BATCH = 25  # files a child imports at most
 
 
@@ -205,3 +213,62 @@ def _failure(code: int, memory_mb: int) -> ProbeResult:
     if code < 0:
         return ProbeResult(error=f"killed by signal {signal.Signals(-code).name} while importing")
     return ProbeResult(error=f"exited with status {code} while importing (os._exit or a crash in the file)")
+
+
+def in_child(action: Callable[[], Any], timeout: float, wait: bool = True) -> Any:
+    """Run `action` in a forked child, killed after `timeout` seconds; returns what it
+    returned (pickled back), or raises RuntimeError naming what went wrong. With `wait`
+    false the child is left to finish on its own (a grandchild, so that nothing has to
+    reap it) and None is returned at once."""
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover -- the child's coverage is not collected
+        os.close(read_fd)
+        if not wait and os.fork() != 0:
+            os._exit(0)
+        for number in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):  # the limit kills, whatever is caught
+            signal.signal(number, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        code = 0
+        try:
+            outcome: tuple[bool, Any] = (True, action())
+        except BaseException as exc:  # noqa: BLE001 -- reported to the parent
+            outcome, code = (False, f"{type(exc).__name__}: {exc}"), 1
+        if wait:
+            try:
+                sent = pickle.dumps(outcome)
+            except Exception as exc:  # noqa: BLE001
+                sent, code = pickle.dumps((False, f"its result cannot be sent back: {exc}")), 1
+            view = memoryview(sent)
+            while view:
+                view = view[os.write(write_fd, view):]
+        os._exit(code)
+    os.close(write_fd)
+    try:
+        if not wait:
+            os.waitpid(pid, 0)
+            return None
+        data = bytearray()
+        deadline = time.monotonic() + timeout + 1.0
+        while (left := deadline - time.monotonic()) > 0 and select.select([read_fd], [], [], left)[0]:
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            data.extend(chunk)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        status = os.waitpid(pid, 0)[1]
+    finally:
+        os.close(read_fd)
+    try:
+        ok, value = pickle.loads(data)
+    except Exception:  # noqa: BLE001 -- the child died before it could say
+        code = os.waitstatus_to_exitcode(status)
+        if code in (-signal.SIGALRM, -signal.SIGKILL):
+            raise RuntimeError(f"killed after {timeout:g} s") from None
+        raise RuntimeError(f"exited with status {code}") from None
+    if not ok:
+        raise RuntimeError(value)
+    return value

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
@@ -25,7 +26,8 @@ from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
-from miniflow.serialization import parsed_dag, task_rows
+from miniflow.serialization import task_rows
+from miniflow.serialized_dag import SerializedDAG, deserialize_dag, with_own_code
 from miniflow.sla import check_slas, has_slas
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -34,9 +36,11 @@ from miniflow.timetables import DataInterval
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
+    from miniflow.dagbag import ImportErrorInfo
     from miniflow.db.interfaces import SchedulerStore
     from miniflow.db.records import RunRecord, TIRecord, TIStateRecord
     from miniflow.executors.base import BaseExecutor, TaskEvent
+    from miniflow.serialization import ParsedDag
 
 __all__ = ["Scheduler", "SchedulerAlreadyRunning"]
 
@@ -124,10 +128,11 @@ class Scheduler:
         self.dags = {}
         self.job_id: int | None = None
         self.stopping = threading.Event()
-        self.rescan_due = threading.Event()
         self._housekeeping: Any = None
         self.loop_seconds: float | None = None  # the last pass's work, reported with the heartbeat
         self._bag: Any = None
+        self._parses: queue.SimpleQueue[_Parse] = queue.SimpleQueue()  # what rescans found, for the loop
+        self._hashes: dict[str, str] = {}  # the serialized form each DAG was rebuilt from
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
         self._scheduled_some = False  # this pass moved task instances to scheduled
@@ -148,7 +153,7 @@ class Scheduler:
         """Schedule until stopped (SIGTERM/SIGINT) or until `num_runs` passes are done.
 
         Each pass:
-          1. reload DAG files that changed (after a rescan tick)
+          1. take up the DAGs that a rescan of the DAG folder found new or changed
           2. create the runs whose data interval has ended, and those of DAGs whose
              datasets were updated
           3. start queued runs, within each DAG's max_active_runs
@@ -204,7 +209,7 @@ class Scheduler:
         jobs: list[tuple[Callable[[], object], float]] = [
             (self.heartbeat, max(1.0, self.zombie_threshold / 6)),
             (self.fail_zombies, max(1.0, self.zombie_threshold / 4)),
-            (self.rescan_due.set, self.rescan_interval),
+            (self.rescan_dags, self.rescan_interval),
             (self.adopt_or_reset_orphans, max(5.0, self.zombie_threshold)),
         ]
         if self.sla_interval:
@@ -246,7 +251,15 @@ class Scheduler:
         """Record and report the SLA misses of the unpaused DAGs (see `miniflow.sla`)."""
         with_slas = [dag for dag in self.dags.values() if has_slas(dag)]
         active = self.store.unpaused(d.dag_id for d in with_slas) if with_slas else set()
-        return sum(check_slas(self.store, dag, now or _now()) for dag in with_slas if dag.dag_id in active)
+        now = now or _now()
+        found = 0
+        for dag in with_slas:
+            if dag.dag_id in active:
+                try:
+                    found += with_own_code(dag, self.store, lambda d, store: check_slas(store, d, now)) or 0
+                except RuntimeError as exc:
+                    log.error("DAG %s: SLA check failed (%s)", dag.dag_id, exc)
+        return found
 
     def adopt_or_reset_orphans(self) -> None:
         """What dead schedulers left queued goes back to scheduled (at start, then now and
@@ -261,13 +274,15 @@ class Scheduler:
     # --- 1. DAG files ----------------------------------------------------------------------
 
     def load_all_dags(self) -> None:
+        """Parse the DAG folder in child processes and schedule what they send back (see
+        `miniflow.serialized_dag`): no DAG file is imported in the scheduler's process."""
         from miniflow.dagbag import DagBag
 
         registered = self.store.dag_files()
-        self._bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered)
-        self.dags = dict(self._bag.dags)
-        self._sync(list(self.dags.values()), list(self._bag.import_errors.values()),
-                   set(self._bag.file_mtimes) | self._deleted_files(registered))
+        self._bag = bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered,
+                                 serialized=True)
+        self._apply(_Parse(dict(bag.parsed), list(bag.parsed.values()), list(bag.import_errors.values()),
+                           set(bag.file_mtimes) | self._deleted_files(registered)))
 
     def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
         """Files the DB holds active DAGs or import errors of that are gone from disk,
@@ -275,38 +290,53 @@ class Scheduler:
         registered = self.store.dag_files() if registered is None else registered
         return {f for f in {*registered.values(), *self.store.import_error_files()} if not os.path.exists(f)}
 
-    def refresh_dags(self) -> None:
-        """Reload new, changed and deleted DAG files (once per rescan tick)."""
-        if not self.rescan_due.is_set():
-            return
-        self.rescan_due.clear()
+    def rescan_dags(self) -> None:
+        """Parse new and changed files, and forget deleted ones (a housekeeping job, in
+        its own thread, so the loop goes on scheduling while files are parsed); the
+        loop takes the result at its next pass (`refresh_dags`)."""
         from miniflow.dagbag import EXAMPLES_FOLDER, list_dag_files
 
         bag = self._bag
         folders = [bag.dag_folder] + ([EXAMPLES_FOLDER] if self.include_examples else [])
         present = {str(p.resolve()) for f in folders if f.exists() for p in list_dag_files(f)}
-        changed = [p for p in present if p not in bag.file_mtimes] + bag.changed_files()
+        changed = {p for p in present if p not in bag.file_mtimes} | set(bag.changed_files())
         deleted = self._deleted_files()
         if not changed and not deleted:
             return
-        reloaded = []
-        for path in set(changed):
+        for path in changed:
             if path in present:
-                reloaded += bag.process_file(path)
+                bag.process_file(path)
             else:
-                bag.file_mtimes.pop(path, None)
-                bag.import_errors.pop(path, None)
-                for dag_id in [d for d, dag in bag.dags.items() if dag.fileloc == path]:
-                    del bag.dags[dag_id]
-        self.dags = dict(bag.dags)
-        errors = [e for p, e in bag.import_errors.items() if p in changed]
-        self._sync(reloaded, errors, set(changed) | deleted)
+                bag.forget_file(path)
+        self._parses.put(_Parse(dict(bag.parsed), [p for p in bag.parsed.values() if p.fileloc in changed],
+                                [e for f, e in bag.import_errors.items() if f in changed], changed | deleted))
 
-    def _sync(self, dags: list[DAG], errors: list[Any], files: set[str] | None) -> None:
-        self.store.sync_dags([parsed_dag(d) for d in dags], errors, processed_files=files)
+    def refresh_dags(self) -> None:
+        """Take up what the DAG-folder rescans found since the last pass."""
+        while not self._parses.empty():
+            self._apply(self._parses.get_nowait())
+
+    def _apply(self, parse: _Parse) -> None:
+        """Record a parse's DAGs and import errors, and schedule its DAGs from now on;
+        a DAG whose serialized form did not change keeps the object it had."""
+        self.store.sync_dags(parse.changed, parse.errors, processed_files=parse.files)
+        dags: dict[str, DAG] = {}
+        for dag_id, parsed in parse.dags.items():
+            current = self.dags.get(dag_id)
+            if current is not None and self._hashes.get(dag_id) == parsed.dag_hash:
+                dags[dag_id] = current
+                continue
+            try:
+                dags[dag_id] = deserialize_dag(parsed.data, self._bag.import_timeout)
+            except Exception:
+                log.exception("DAG %s (%s) could not be rebuilt from its serialized form", dag_id, parsed.fileloc)
+                continue
+            self._hashes[dag_id] = parsed.dag_hash
+        self.dags = dags
         now = _now()
-        for dag in dags:
-            self._update_next_dagrun(dag, now)
+        for parsed in parse.changed:
+            if parsed.dag_id in dags:
+                self._update_next_dagrun(dags[parsed.dag_id], now)
 
     def _update_next_dagrun(self, dag: DAG, now: dt.datetime, conn: Any = None) -> None:
         last = self.store.last_automated_interval(dag.dag_id, conn)
@@ -478,7 +508,7 @@ class Scheduler:
             return False
         self.store.stop_run(run.dag_id, run.run_id, running_to=TIS.SKIPPED)
         log.info("Run %s of %s has timed-out", run.run_id, run.dag_id)
-        run_dag_callback(dag, self.store, run.run_id, DagRunState.FAILED, reason="timed_out")
+        self._dag_callback(dag, run.run_id, DagRunState.FAILED, reason="timed_out")
         self._after_failure(dag)
         return True
 
@@ -526,11 +556,24 @@ class Scheduler:
 
     def _run_finished(self, dag: DAG, run: RunRecord, outcome: DagRunState) -> None:
         log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)
-        run_dag_callback(dag, self.store, run.run_id, outcome)
+        self._dag_callback(dag, run.run_id, outcome)
         if outcome == DagRunState.FAILED:
             self._after_failure(dag)
         if run.run_type == "scheduled":  # a slot under max_active_runs freed up
             self._update_next_dagrun(dag, _now())
+
+    def _dag_callback(self, dag: DAG, run_id: str, outcome: DagRunState, reason: str | None = None) -> None:
+        """The DAG's callback for a run that ended. For a DAG rebuilt from its serialized
+        form it runs in a child that imports the file, not waited for, as Airflow's DAG
+        processor runs it: a slow callback does not hold up the loop."""
+        name = "on_success_callback" if outcome == DagRunState.SUCCESS else "on_failure_callback"
+        if isinstance(dag, SerializedDAG) and name not in dag.callbacks:
+            return
+        try:
+            with_own_code(dag, self.store, lambda d, store: run_dag_callback(d, store, run_id, outcome, reason),
+                          wait=False)
+        except OSError as exc:
+            log.error("DAG %s: %s of %s not run (%s)", dag.dag_id, name, run_id, exc)
 
     def _after_failure(self, dag: DAG) -> None:
         """max_consecutive_failed_dag_runs: pause a DAG whose last N runs all failed."""
@@ -558,8 +601,7 @@ class Scheduler:
             dag = self.dags[ti.dag_id]
             task = dag.task_dict.get(ti.task_id)
             key = TaskInstanceKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-            if task is not None and task.inherits_from_empty_operator and not (
-                    task.on_execute_callback or task.on_success_callback or task.outlets):
+            if task is not None and task.nothing_to_run:
                 claimed = self.store.claim_ti(key)
                 if claimed is not None:
                     self.store.finish_ti(claimed, TIS.SUCCESS)
@@ -589,6 +631,16 @@ class Scheduler:
         for row in self.store.zombies(self.zombie_threshold):
             if dag_id is None or row.dag_id == dag_id:
                 self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """What parsing the DAG folder (or its changed files) found."""
+
+    dags: dict[str, ParsedDag]  # every DAG the folder now holds
+    changed: list[ParsedDag]  # those of the files parsed this time
+    errors: list[ImportErrorInfo]  # the import errors of those files
+    files: set[str]  # the files parsed or deleted
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniflow.mapping import is_mapped
+from miniflow.mapping import MappedOperator, expand_input_to_json, is_mapped
 from miniflow.task_group import MappedTaskGroup
-from miniflow.timetables import timetable_to_json
+from miniflow.timetables import timetable_to_json, zone_to_json
 
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
@@ -133,6 +133,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             "doc_md": task.doc_md,
             "template_fields": {f: to_plain(getattr(task, f, None)) for f in task.template_fields},
             **({"recursion_depth": task.recursion_depth} if hasattr(task, "recursion_depth") else {}),
+            **_scheduling(task),
         })
     return {
         "dag_id": dag.dag_id,
@@ -141,25 +142,55 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "fileloc": dag.fileloc,
         "schedule": dag.timetable.summary,
         "timetable": timetable_to_json(dag.timetable),
-        "timezone": str(dag.timezone),
+        "timezone": zone_to_json(dag.timezone),
         "start_date": to_plain(dag.start_date),
         "end_date": to_plain(dag.end_date),
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "max_active_tasks": dag.max_active_tasks,
+        "max_consecutive_failed_dag_runs": dag.max_consecutive_failed_dag_runs,
+        "dagrun_timeout": _seconds(dag.dagrun_timeout),
+        "lineno": dag.lineno,
+        "callbacks": [name for name in ("on_success_callback", "on_failure_callback", "sla_miss_callback")
+                      if getattr(dag, name) is not None],
         "tags": list(dag.tags),
         "owners": dag.owner,
         "params": to_plain(dag.params),
         "tasks": tasks,
         "task_groups": [
             {"group_id": g.group_id, "parent": g.parent.group_id if g.parent else None, "tooltip": g.tooltip,
-             "is_mapped": isinstance(g, MappedTaskGroup), "ui_color": g.ui_color}
+             "is_mapped": isinstance(g, MappedTaskGroup), "ui_color": g.ui_color,
+             **({"expand_input": expand_input_to_json(g.expand_input)} if isinstance(g, MappedTaskGroup) else {})}
             for g in dag.task_group_dict.values()
         ],
         "edge_labels": [
             {"from": up, "to": down, "label": info["label"]}
             for (up, down), info in sorted(dag.edge_info.items()) if info.get("label") is not None
         ],
+    }
+
+
+def _seconds(value: Any) -> float | None:
+    """A timedelta setting as seconds (a bare number is seconds already)."""
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return None if value is None else float(value)
+
+
+def _scheduling(task: BaseOperator) -> dict[str, Any]:
+    """What the scheduler decides a task's instances by, beyond the graph (see
+    `miniflow.serialized_dag`, which rebuilds the task from it)."""
+    return {
+        "retry_delay": _seconds(task.retry_delay),
+        "retry_exponential_backoff": task.retry_exponential_backoff,
+        "max_retry_delay": _seconds(task.max_retry_delay),
+        "depends_on_past": task.depends_on_past,
+        "wait_for_downstream": task.wait_for_downstream,
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "weight_rule": str(task.weight_rule),
+        "sla": task.sla.total_seconds() if isinstance(task.sla, dt.timedelta) else None,
+        "nothing_to_run": task.nothing_to_run,
+        "expand_input": expand_input_to_json(task.expand_input) if isinstance(task, MappedOperator) else None,
     }
 
 
@@ -186,6 +217,13 @@ class ParsedDag:
     data: dict[str, Any]  # serialize_dag's form
     dag_hash: str
     source_code: str | None
+
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ParsedDag:
+        """A `ParsedDag` sent as JSON (by a parsing child)."""
+        tuples = ("dataset_uris", "dataset_aliases", "outlet_uris")
+        return cls(**{**data, **{name: tuple(data[name]) for name in tuples}})
 
 
 def parsed_dag(dag: DAG) -> ParsedDag:

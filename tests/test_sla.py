@@ -4,6 +4,7 @@ owner links: recorded once, reported once to the callback and by e-mail, shown i
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from typing import Any
 
@@ -155,3 +156,44 @@ def test_owners_are_links_in_the_ui_and_sla_misses_are_listed(store: Any) -> Non
     assert '<a href="mailto:ann@example.com" target="_blank" rel="noopener noreferrer">ann</a>, bob' in listing
     page = client.get("/sla-misses").get_data(as_text=True)
     assert re.search(r"owned</a></td><td>load</td><td>2024-01-03", page)
+
+
+SLA_DAG_FILE = """
+import datetime as dt
+import os
+
+from miniflow import DAG
+from miniflow.operators.empty import EmptyOperator
+
+
+def missed(dag, task_list, blocking, misses, blocking_tis):
+    with open(__OUT__, "a") as out:
+        out.write(f"{os.getpid()} {task_list}\\n")
+
+
+with DAG("nightly", start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), schedule="@daily",
+         sla_miss_callback=missed) as dag:
+    EmptyOperator(task_id="load", sla=dt.timedelta(hours=1)) >> EmptyOperator(task_id="report")
+"""
+
+
+def test_the_scheduler_checks_a_rebuilt_dags_slas_in_a_child_that_imports_its_file(store: Any, write_dag: Any,
+                                                                                  tmp_path: Any) -> None:
+    from miniflow.dagbag import DagBag
+    from miniflow.serialized_dag import deserialize_dag
+
+    out = tmp_path / "missed.txt"
+    path = write_dag("nightly.py", SLA_DAG_FILE.replace("__OUT__", repr(str(out))))
+    parsed = DagBag(path, include_examples=False, serialized=True).parsed["nightly"]
+    store.sync_dags([parsed], paused_by_default=False)
+    dag = deserialize_dag(parsed.data)
+    run(store, dag, 1, {"load": "success", "report": "success"})
+    run(store, dag, 2, {})
+    scheduler = Scheduler(store, executor=None)  # type: ignore[arg-type]
+    scheduler.dags = {"nightly": dag}
+    assert scheduler.check_slas(dt.datetime(2024, 1, 3, 1, 30, tzinfo=UTC)) == 1
+    [line] = out.read_text().splitlines()
+    pid, task_list = line.split(" ", 1)
+    assert int(pid) != os.getpid() and task_list == "load on 2024-01-03T00:00:00+00:00"
+    [row] = store.sla_misses()
+    assert row.notification_sent

@@ -466,6 +466,60 @@ def test_broken_dag_file_does_not_stop_the_good_one(schedulers, db, write_dag, r
     assert "broken on purpose" in errors["broken_raises.py"]
 
 
+WATCHED_EVERY_2S = """
+note(__IMPORTS__, str(os.getpid()))
+
+
+def ended(context):
+    note(__CALLBACKS__, f"{os.getpid()} {context['reason']}")
+
+
+with DAG("watched", start_date=__START__, schedule=dt.timedelta(seconds=2), catchup=False,
+         is_paused_upon_creation=False, on_success_callback=ended):
+    PythonOperator(task_id="t", python_callable=lambda: None)
+"""
+
+
+def test_the_scheduler_imports_no_dag_file_and_schedules_on_while_a_slow_one_is_parsed(
+        schedulers, db, write_dag, tmp_path):
+    """DAG files are imported by parsing children (and the tries' processes), never by
+    the scheduler; DAG callbacks run in a child that imports the file; a file that
+    takes seconds to import costs its own parse, not the loop."""
+    from sqlalchemy import select
+
+    from miniflow.db.tables import DAG_T
+
+    imports, callbacks = tmp_path / "imports.txt", tmp_path / "callbacks.txt"
+
+    def successes() -> int:
+        return sum(1 for r in runs(db, "watched") if r.state == "success")
+
+    def registered() -> set[str]:
+        with db.connect() as conn:
+            return set(conn.execute(select(DAG_T.c.dag_id).where(DAG_T.c.is_active)).scalars())
+
+    start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=30)
+    write_dag("watched.py", dag_source(WATCHED_EVERY_2S, start=start, imports=str(imports), callbacks=str(callbacks)))
+    proc = schedulers.start_ready(MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="30")
+    wait_for(lambda: successes() >= 2, 20, "two runs of the watched DAG", schedulers.tail)
+
+    write_dag("slow.py", "import time\nfrom miniflow import DAG\n\ntime.sleep(12)\ndag = DAG('slow', schedule=None)\n")
+    time.sleep(1.5)  # a rescan tick: the slow file's parse has begun
+    before = successes()
+    wait_for(lambda: successes() >= before + 2, 9, "the watched DAG to be scheduled while the slow file is parsed",
+             lambda: describe_runs(db, "watched")() + "\n" + schedulers.tail())
+    assert "slow" not in registered(), "the slow file was parsed sooner than it sleeps"
+    wait_for(lambda: "slow" in registered(), 30, "the slow file's DAG", schedulers.tail)
+    wait_for(lambda: read_lines(callbacks), 10, "the watched DAG's on_success_callback", schedulers.tail)
+    assert schedulers.stop(proc) == 0
+
+    assert str(proc.pid) not in read_lines(imports), "the scheduler imported a DAG file itself"
+    assert read_lines(imports), "nothing imported the watched DAG's file"
+    ran = [line.split() for line in read_lines(callbacks)]
+    assert {reason for _, reason in ran} == {"success"}
+    assert str(proc.pid) not in {pid for pid, _ in ran}, "a DAG callback ran in the scheduler's process"
+
+
 # --- backfill beside the scheduler --------------------------------------------------------------
 
 BACKFILL_DAGS = """
