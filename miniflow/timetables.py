@@ -295,6 +295,16 @@ def _parsed(expression: str) -> croniter:
     return it
 
 
+@functools.lru_cache(maxsize=1024)
+def _fires_every_hour(expression: str) -> bool | None:
+    """Whether the expression fires in every hour; None if it is not valid (parsing an
+    expression costs more than the rest of making a timetable, and DAGs share a few)."""
+    try:
+        return bool(croniter(expression).expanded[1] == ["*"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class CronTimetable(_IntervalTimetable):
     """A cron expression (or preset) evaluated in the DAG's timezone."""
 
@@ -302,10 +312,11 @@ class CronTimetable(_IntervalTimetable):
         self.expression = PRESETS.get(expression, expression)
         self.summary = expression
         self.timezone = _zone(timezone)
-        if not croniter.is_valid(self.expression):
+        every_hour = _fires_every_hour(self.expression)
+        if every_hour is None:
             raise InvalidScheduleError(f"invalid cron expression {expression!r}")
         # Schedules firing at least hourly step in absolute time across DST (see module doc).
-        self._every_hour = croniter(self.expression).expanded[1] == ["*"]
+        self._every_hour = every_hour
 
     def _step(self, current: dt.datetime, forward: bool) -> dt.datetime:
         local = current.astimezone(self.timezone)
