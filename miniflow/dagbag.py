@@ -25,7 +25,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,6 +163,7 @@ class DagBag:
         registered: Mapping[str, str] | None = None,
         summaries_only: bool = False,
         serialized: bool = False,
+        on_file: Callable[[DagBag, str], None] | None = None,
     ) -> None:
         """`registered` maps dag_id to the file the metadata DB has it from: those files
         load first, so when a second file defines the same dag_id, that file gets the
@@ -170,7 +171,8 @@ class DagBag:
         that only list DAGs) and isolation on, the children's reports are kept in
         `summaries` and no file is imported here: `dags` stays empty. With `serialized`
         (the scheduler), the children also send each DAG as the store records it, kept
-        in `parsed`; again nothing is imported here unless isolation is off."""
+        in `parsed`; again nothing is imported here unless isolation is off.
+        `on_file(bag, path)` is called each time what is known of a file changed."""
         from miniflow.config import get_config
 
         config = get_config()
@@ -185,6 +187,7 @@ class DagBag:
         self.import_timeout = float(import_timeout)
         self.dags: dict[str, DAG] = {}
         self.serialized = serialized
+        self.on_file = on_file
         self.summaries_only = (summaries_only or serialized) and self.isolate
         self.summaries: dict[str, DagSummary] = {}
         self.parsed: dict[str, ParsedDag] = {}
@@ -206,13 +209,17 @@ class DagBag:
 
     def _process_files(self, paths: list[Path]) -> list[DAG]:
         """Load files, each first imported in a child when isolated: only those that
-        imported cleanly there are imported here, in order, while the children go on."""
+        imported cleanly there are imported here, in order, while the children go on.
+        With `serialized` nothing is imported here, so each file is taken as soon as its
+        child is done with it, whatever the files before it still take."""
         filepaths = list(dict.fromkeys(str(Path(p).resolve()) for p in paths))  # a folder given twice: once
+        rank = {path: i for i, path in enumerate(filepaths)}
         probed: Iterable[tuple[str, ProbeResult | None]]
         if self.isolate and filepaths:
             from miniflow.parsing import probe_files
 
-            probed = probe_files(filepaths, self._probe, self.import_timeout, self.parse_memory_mb)
+            probed = probe_files(filepaths, self._probe, self.import_timeout, self.parse_memory_mb,
+                                 in_order=not self.summaries_only)
         else:
             probed = ((path, None) for path in filepaths)
         loaded: list[DAG] = []
@@ -222,24 +229,38 @@ class DagBag:
                 with contextlib.suppress(OSError):
                     self.file_mtimes[filepath] = os.path.getmtime(filepath)
                 if self.summaries_only:
-                    self._keep_summaries(filepath, result.dags)
+                    self._keep_summaries(filepath, result.dags, rank)
                 if result.error is not None:
                     self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
-                continue
-            found = self._load(filepath)
-            loaded += found
-            if self.serialized:
-                self._keep_summaries(filepath, [self._report(dag) for dag in found])
+            else:
+                found = self._load(filepath)
+                loaded += found
+                if self.serialized:
+                    self._keep_summaries(filepath, [self._report(dag) for dag in found], rank)
+            if self.on_file is not None:
+                self.on_file(self, filepath)
         return loaded
 
-    def _keep_summaries(self, filepath: str, found: list[dict[str, Any]]) -> None:
+    def _keep_summaries(self, filepath: str, found: list[dict[str, Any]], rank: Mapping[str, int]) -> None:
+        """Keep what a child found in a file. A dag_id another file already has stays
+        with that file (which the import error names), unless both files are being
+        parsed now and this one comes first: files reported out of order still
+        settle as if taken in order."""
         for report in found:
             summary = DagSummary(**{f.name: report[f.name] for f in dataclasses.fields(DagSummary)})
             other = self.summaries.get(summary.dag_id)
             if other is not None and other.fileloc != filepath:
-                error = _duplicate(summary.dag_id, summary.lineno, other.fileloc, other.lineno)
-                self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno, f"{type(error).__name__}: {error}")
-                continue
+                if rank.get(other.fileloc, -1) < rank[filepath]:
+                    error = _duplicate(summary.dag_id, summary.lineno, other.fileloc, other.lineno)
+                    self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno,
+                                                                   f"{type(error).__name__}: {error}")
+                    continue
+                error = _duplicate(summary.dag_id, other.lineno, filepath, summary.lineno)
+                self.import_errors[other.fileloc] = ImportErrorInfo(other.fileloc, other.lineno,
+                                                                    f"{type(error).__name__}: {error}")
+                self.parsed.pop(summary.dag_id, None)
+                if self.on_file is not None:
+                    self.on_file(self, other.fileloc)
             self.summaries[summary.dag_id] = summary
             if "parsed" in report:
                 self.parsed[summary.dag_id] = ParsedDag.from_json(report["parsed"])

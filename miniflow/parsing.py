@@ -62,12 +62,28 @@ def _virtual_bytes() -> int:
         return 0
 
 
-def _child(filepaths: list[str], write_fd: int, memory_mb: int, import_file: Any) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a child: be killed when the process that forked it dies, whatever killed it
+    (Linux's ``PR_SET_PDEATHSIG``), so a file that never ends importing cannot outlive
+    a scheduler stopped, or killed, meanwhile."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
+
+
+def _child(filepaths: list[str], write_fd: int, memory_mb: int, import_file: Any, parent: int) -> None:
     """In the child: for each file, limit, import, report a line; then leave without
     running any cleanup."""
     code = 0
     gc.disable()  # a short life: collecting would touch, and so copy, every page it shares
     try:
+        _die_with_parent(parent)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
@@ -111,10 +127,11 @@ class _Child:
 
 
 def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_mb: int,
-                workers: int | None = None) -> Iterator[tuple[str, ProbeResult]]:
+                workers: int | None = None, in_order: bool = True) -> Iterator[tuple[str, ProbeResult]]:
     """Import the files in children, `workers` at a time, and yield ``(path, result)``
-    in the order of `paths`; `import_file(path)` (run in a child) returns ``(dag
-    summaries, error message or None, line or None)``."""
+    in the order of `paths` (or, without `in_order`, as soon as each is known);
+    `import_file(path)` (run in a child) returns ``(dag summaries, error message or
+    None, line or None)``."""
     order = list(dict.fromkeys(paths))
     if not order:
         return
@@ -127,19 +144,28 @@ def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_m
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        for path in order:
-            while path not in results:
-                while todo and len(running) < workers:
-                    batch = todo.pop(0)
-                    read_fd, write_fd = os.pipe()
-                    pid = os.fork()
-                    if pid == 0:
-                        os.close(read_fd)
-                        _child(batch, write_fd, memory_mb, import_file)
-                    os.close(write_fd)
-                    running[pid] = _Child(batch, read_fd, time.monotonic() + timeout)
+        following = iter(order)
+        nxt = next(following)  # in order: the path to yield next
+        left = len(order)
+        while left:
+            while todo and len(running) < workers:
+                batch = todo.pop(0)
+                read_fd, write_fd = os.pipe()
+                parent = os.getpid()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(read_fd)
+                    _child(batch, write_fd, memory_mb, import_file, parent)
+                os.close(write_fd)
+                running[pid] = _Child(batch, read_fd, time.monotonic() + timeout)
+            ready = list(results) if not in_order else [nxt] if nxt in results else []
+            if not ready:
                 _collect(running, results, todo, timeout, memory_mb)
-            yield path, results.pop(path)
+            for path in ready:
+                left -= 1
+                if in_order and left:
+                    nxt = next(following)
+                yield path, results.pop(path)
     finally:  # the caller stopped early: no child outlives it
         for pid, child in running.items():
             os.kill(pid, signal.SIGKILL)
@@ -223,11 +249,14 @@ def in_child(action: Callable[[], Any], timeout: float, wait: bool = True) -> An
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover -- the child's coverage is not collected
         os.close(read_fd)
         if not wait and os.fork() != 0:
             os._exit(0)
+        if wait:
+            _die_with_parent(parent)
         for number in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):  # the limit kills, whatever is caught
             signal.signal(number, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, timeout)

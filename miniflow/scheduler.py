@@ -36,7 +36,7 @@ from miniflow.timetables import DataInterval
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.dagbag import ImportErrorInfo
+    from miniflow.dagbag import DagBag, ImportErrorInfo
     from miniflow.db.interfaces import SchedulerStore
     from miniflow.db.records import RunRecord, TIRecord, TIStateRecord
     from miniflow.executors.base import BaseExecutor, TaskEvent
@@ -101,6 +101,8 @@ class SchedulerAlreadyRunning(RuntimeError):
 
 
 class Scheduler:
+    FIRST_PARSE_WAIT = 5.0  # seconds the start waits for the first parse of the DAG folder
+
     def __init__(
         self,
         store: SchedulerStore,
@@ -130,8 +132,10 @@ class Scheduler:
         self.stopping = threading.Event()
         self._housekeeping: Any = None
         self.loop_seconds: float | None = None  # the last pass's work, reported with the heartbeat
-        self._bag: Any = None
-        self._parses: queue.SimpleQueue[_Parse] = queue.SimpleQueue()  # what rescans found, for the loop
+        self.import_timeout = float(config.get("core", "dagbag_import_timeout"))
+        self._bag: Any = None  # the DAG folder as last parsed, once the first parse is over
+        self._first: threading.Thread | None = None  # the first parse, in its own thread
+        self._parses: queue.SimpleQueue[_Parse] = queue.SimpleQueue()  # what parsing found, for the loop
         self._hashes: dict[str, str] = {}  # the serialized form each DAG was rebuilt from
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
@@ -274,15 +278,47 @@ class Scheduler:
     # --- 1. DAG files ----------------------------------------------------------------------
 
     def load_all_dags(self) -> None:
-        """Parse the DAG folder in child processes and schedule what they send back (see
-        `miniflow.serialized_dag`): no DAG file is imported in the scheduler's process."""
+        """Parse the DAG folder in child processes, and schedule the DAGs they send back,
+        rebuilt from their serialized form (see `miniflow.serialized_dag`): the scheduler
+        imports no DAG file. Each file is taken up as soon as its child is done with it.
+        The start waits up to `FIRST_PARSE_WAIT` seconds for the whole folder; past that,
+        the loop starts with the DAGs the metadata DB holds from the last parse until
+        their files are parsed again (as Airflow's scheduler starts beside its DAG
+        processor), so a file that hangs at import holds up no DAG but its own."""
+        self._first = threading.Thread(target=self._first_parse, name="first-dag-parse", daemon=True)
+        self._first.start()
+        self._first.join(self.FIRST_PARSE_WAIT)
+        if self._first.is_alive():
+            log.warning("the DAG folder is still being parsed after %g s; scheduling the DAGs stored by the "
+                        "last parse until their files are parsed again", self.FIRST_PARSE_WAIT)
+            self.dags = self._rebuilt({d.dag_id: (d.data, d.dag_hash) for d in self.store.stored_dags()})
+        self.refresh_dags()
+
+    def _first_parse(self) -> None:
         from miniflow.dagbag import DagBag
 
         registered = self.store.dag_files()
-        self._bag = bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered,
-                                 serialized=True)
-        self._apply(_Parse(dict(bag.parsed), list(bag.parsed.values()), list(bag.import_errors.values()),
-                           set(bag.file_mtimes) | self._deleted_files(registered)))
+        bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered,
+                     serialized=True, on_file=lambda parsing, path: self._parses.put(_Parse.of(parsing, {path})))
+        self._parses.put(_Parse.of(bag, self._deleted_files(registered)))
+        self._bag = bag
+
+    def _rebuilt(self, serialized: dict[str, tuple[dict[str, Any], str]]) -> dict[str, DAG]:
+        """The DAGs to schedule, from their serialized forms (and hashes); a DAG whose
+        form did not change keeps the object it had."""
+        dags: dict[str, DAG] = {}
+        for dag_id, (data, dag_hash) in serialized.items():
+            current = self.dags.get(dag_id)
+            if current is not None and self._hashes.get(dag_id) == dag_hash:
+                dags[dag_id] = current
+                continue
+            try:
+                dags[dag_id] = deserialize_dag(data, self.import_timeout)
+            except Exception:
+                log.exception("DAG %s could not be rebuilt from its serialized form", dag_id)
+                continue
+            self._hashes[dag_id] = dag_hash
+        return dags
 
     def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
         """Files the DB holds active DAGs or import errors of that are gone from disk,
@@ -297,6 +333,10 @@ class Scheduler:
         from miniflow.dagbag import EXAMPLES_FOLDER, list_dag_files
 
         bag = self._bag
+        if bag is None:  # the first parse is not over (or failed: then it starts again)
+            if self._first is None or not self._first.is_alive():
+                self._first_parse()
+            return
         folders = [bag.dag_folder] + ([EXAMPLES_FOLDER] if self.include_examples else [])
         present = {str(p.resolve()) for f in folders if f.exists() for p in list_dag_files(f)}
         changed = {p for p in present if p not in bag.file_mtimes} | set(bag.changed_files())
@@ -308,31 +348,23 @@ class Scheduler:
                 bag.process_file(path)
             else:
                 bag.forget_file(path)
-        self._parses.put(_Parse(dict(bag.parsed), [p for p in bag.parsed.values() if p.fileloc in changed],
-                                [e for f, e in bag.import_errors.items() if f in changed], changed | deleted))
+        self._parses.put(_Parse.of(bag, changed | deleted))
 
     def refresh_dags(self) -> None:
-        """Take up what the DAG-folder rescans found since the last pass."""
+        """Take up, in one go, what parsing found since the last pass."""
+        found = []
         while not self._parses.empty():
-            self._apply(self._parses.get_nowait())
+            found.append(self._parses.get_nowait())
+        if found:
+            self._apply(_Parse.merge(found))
 
     def _apply(self, parse: _Parse) -> None:
-        """Record a parse's DAGs and import errors, and schedule its DAGs from now on;
-        a DAG whose serialized form did not change keeps the object it had."""
+        """Record what a parse found in its files, and schedule their DAGs from now on
+        (a DAG whose serialized form did not change keeps the object it had)."""
         self.store.sync_dags(parse.changed, parse.errors, processed_files=parse.files)
-        dags: dict[str, DAG] = {}
-        for dag_id, parsed in parse.dags.items():
-            current = self.dags.get(dag_id)
-            if current is not None and self._hashes.get(dag_id) == parsed.dag_hash:
-                dags[dag_id] = current
-                continue
-            try:
-                dags[dag_id] = deserialize_dag(parsed.data, self._bag.import_timeout)
-            except Exception:
-                log.exception("DAG %s (%s) could not be rebuilt from its serialized form", dag_id, parsed.fileloc)
-                continue
-            self._hashes[dag_id] = parsed.dag_hash
-        self.dags = dags
+        ids = {p.dag_id for p in parse.changed}
+        kept = {d: dag for d, dag in self.dags.items() if d not in ids and dag.fileloc not in parse.files}
+        self.dags = dags = {**kept, **self._rebuilt({p.dag_id: (p.data, p.dag_hash) for p in parse.changed})}
         now = _now()
         for parsed in parse.changed:
             if parsed.dag_id in dags:
@@ -635,12 +667,31 @@ class Scheduler:
 
 @dataclass(frozen=True)
 class _Parse:
-    """What parsing the DAG folder (or its changed files) found."""
+    """What parsing found in some files of the DAG folder."""
 
-    dags: dict[str, ParsedDag]  # every DAG the folder now holds
-    changed: list[ParsedDag]  # those of the files parsed this time
-    errors: list[ImportErrorInfo]  # the import errors of those files
-    files: set[str]  # the files parsed or deleted
+    changed: list[ParsedDag]  # the DAGs of these files
+    errors: list[ImportErrorInfo]  # their import errors
+    files: set[str]  # the files parsed, or found deleted
+
+    @classmethod
+    def of(cls, bag: DagBag, files: set[str]) -> _Parse:
+        """What `bag` now knows of `files`."""
+        return cls([p for p in bag.parsed.values() if p.fileloc in files],
+                   [e for f, e in bag.import_errors.items() if f in files], set(files))
+
+    @classmethod
+    def merge(cls, parses: list[_Parse]) -> _Parse:
+        """Several reports as one; for a file in several, the last one counts."""
+        changed: dict[str, ParsedDag] = {}
+        errors: dict[str, ImportErrorInfo] = {}
+        files: set[str] = set()
+        for parse in parses:
+            changed = {d: p for d, p in changed.items() if p.fileloc not in parse.files}
+            errors = {f: e for f, e in errors.items() if f not in parse.files}
+            changed.update((p.dag_id, p) for p in parse.changed)
+            errors.update((e.filepath, e) for e in parse.errors)
+            files |= parse.files
+        return cls(list(changed.values()), list(errors.values()), files)
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,62 @@ def test_listing_from_the_childrens_summaries_matches_importing_here(tmp_path: P
     assert {p: (e.lineno, e.message) for p, e in listed.import_errors.items()} == {
         p: (e.lineno, e.message) for p, e in imported.import_errors.items()}
     assert sorted(Path(p).name for p in listed.import_errors) == ["b_same_id.py", "c_partly.py", "d_broken.py"]
+
+
+def test_a_slow_file_holds_up_only_itself_and_a_shared_dag_id_settles_as_in_order(tmp_path: Path) -> None:
+    """The scheduler's way (`serialized`): each file is taken as its child is done with
+    it. A file that sorts first but is slow to import still keeps a dag_id it shares
+    with a later file, which gets the import error, as if the files came in order."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shared = textwrap.dedent(GOOD).replace('"good"', '"shared"')
+    (dags / "a_slow.py").write_text("import time\ntime.sleep(3)\n" + shared)
+    (dags / "b_fast.py").write_text(shared)
+    (dags / "c_own.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"own"'))
+    reported: list[tuple[str, set[str]]] = []
+    bag = DagBag(dags, include_examples=False, serialized=True,
+                 on_file=lambda b, path: reported.append((Path(path).name, set(b.parsed))))
+    assert [name for name, _ in reported[:2]] == ["b_fast.py", "c_own.py"]  # before the slow file
+    assert reported[1][1] == {"shared", "own"}  # b_fast.py's "shared" was scheduled meanwhile...
+    assert [name for name, _ in reported[2:]] == ["b_fast.py", "a_slow.py"]  # ...until a_slow.py took it
+    assert bag.parsed["shared"].fileloc.endswith("a_slow.py") and bag.parsed["own"].fileloc.endswith("c_own.py")
+    [(path, error)] = bag.import_errors.items()
+    assert path.endswith("b_fast.py") and "a_slow.py" in error.message
+    in_order = DagBag(dags, include_examples=False)
+    assert {d: p.fileloc for d, p in bag.parsed.items()} == {d: dag.fileloc for d, dag in in_order.dags.items()}
+
+
+def test_a_file_still_importing_dies_with_the_process_that_parses_it(tmp_path: Path) -> None:
+    """kill -9 of a process parsing a file that never ends importing (a scheduler
+    stopped at start, say) leaves no child behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    marker = tmp_path / "child.pid"
+    (dags / "stubborn.py").write_text(
+        f"import os, time\nfrom miniflow import DAG\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+        + BAD["stubborn.py"][0].split("\n", 2)[2])
+    parser = subprocess.Popen([sys.executable, "-c", f"from miniflow.dagbag import DagBag; DagBag({str(dags)!r})"],
+                              env={**os.environ, "MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(marker.read_text())
+        os.kill(child, 0)  # it is importing
+    finally:
+        parser.send_signal(signal.SIGKILL)
+        parser.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the child importing the file outlived the process parsing it")

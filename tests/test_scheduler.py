@@ -201,3 +201,36 @@ def test_a_housekeeping_job_that_loses_the_database_logs_one_line_and_other_erro
 
     with pytest.raises(KeyError):
         _quietly(broken)()
+
+
+KEPT_DAG = """
+import datetime
+import time
+from miniflow import DAG
+from miniflow.operators.empty import EmptyOperator
+time.sleep(__SLEEP__)
+with DAG("kept", schedule="@daily", start_date=__START__):
+    EmptyOperator(task_id="t")
+"""
+
+
+def test_a_start_that_outlasts_its_wait_schedules_the_stored_dags_until_their_files_come_back(
+        store: Any, write_dag: Any, dags_folder: Any, caplog: Any) -> None:
+    from miniflow.dagbag import DagBag
+    from miniflow.executors.sequential import SequentialExecutor
+    from miniflow.scheduler import Scheduler
+    from miniflow.serialized_dag import SerializedDAG
+
+    write_dag("kept.py", KEPT_DAG.replace("__SLEEP__", "0").replace("__START__", repr(START)))
+    store.sync_dags(list(DagBag(dags_folder, include_examples=False, serialized=True).parsed.values()))
+    write_dag("kept.py", KEPT_DAG.replace("__SLEEP__", "2").replace("__START__", repr(START)))  # slow now
+    scheduler = Scheduler(store, SequentialExecutor(), dag_folder=str(dags_folder), include_examples=False)
+    scheduler.FIRST_PARSE_WAIT = 0.3
+    scheduler.load_all_dags()
+    stored = scheduler.dags["kept"]
+    assert isinstance(stored, SerializedDAG) and "still being parsed" in caplog.text
+    assert scheduler._first is not None
+    scheduler._first.join(30)
+    scheduler.refresh_dags()
+    assert scheduler.dags["kept"] is stored  # parsed again, unchanged: the same object
+    assert store.get_dag_row("kept").is_active

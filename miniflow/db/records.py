@@ -20,7 +20,8 @@ from typing import Any
 from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = [
-    "DagRecord", "SerializedDagRecord", "RunRecord", "TIRecord", "TryRecord", "XComRecord", "ImportErrorRecord",
+    "DagRecord", "SerializedDagRecord", "StoredDagRecord", "RunRecord", "TIRecord", "TryRecord", "XComRecord",
+    "ImportErrorRecord",
     "PoolRecord", "VariableRecord", "EventRecord", "UserRecord", "JobRecord", "DatasetEventRecord",
     "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "RunProgress", "TISpan", "BrowsedTIRecord",
     "LastDoneRecord", "BlockingTIRecord",
@@ -77,6 +78,15 @@ class SerializedDagRecord:
     dag_hash: str
     source_code: str | None
     last_updated: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDagRecord:
+    """An active DAG's serialized form, as a starting scheduler reads it."""
+
+    dag_id: str
+    data: dict[str, Any]
+    dag_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from miniflow.db.records import (
     PoolRecord,
     RunRecord,
     SerializedDagRecord,
+    StoredDagRecord,
     TIRecord,
     TIStateRecord,
     TryRecord,
@@ -320,6 +321,13 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         with self.read() as conn:
             return to_record(SerializedDagRecord, conn.execute(
                 select(*columns(SerializedDagRecord, SER_T)).where(SER_T.c.dag_id == dag_id)).first())
+
+    def stored_dags(self) -> list[StoredDagRecord]:
+        """The serialized form of every active DAG, as the last parse left it."""
+        query = select(*columns(StoredDagRecord, SER_T)).join(DAG_T, DAG_T.c.dag_id == SER_T.c.dag_id) \
+            .where(DAG_T.c.is_active.is_(True))
+        with self.read() as conn:
+            return to_records(StoredDagRecord, conn.execute(query))
 
     # --- DAG runs --------------------------------------------------------------------------
 

@@ -520,6 +520,40 @@ def test_the_scheduler_imports_no_dag_file_and_schedules_on_while_a_slow_one_is_
     assert str(proc.pid) not in {pid for pid, _ in ran}, "a DAG callback ran in the scheduler's process"
 
 
+def test_a_file_that_hangs_at_import_holds_up_no_other_dag_at_the_schedulers_start(schedulers, db, write_dag):
+    """Started with a file that swallows the import timeout beside a good DAG, on a
+    fresh database: the good DAG is scheduled at once, the bad file becomes an import
+    error when it is killed."""
+    def successes() -> int:
+        return sum(1 for r in runs(db, "good") if r.state == "success")
+
+    start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(seconds=30)
+    write_dag("a_stubborn.py", "import time\nfrom miniflow import DAG\nwhile True:\n    try:\n        time.sleep(60)\n"
+                               "    except BaseException:\n        pass\n")
+    write_dag("good.py", dag_source(GOOD_EVERY_2S, start=start))
+    limits = {"MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "20"}
+    began = time.monotonic()
+    proc = schedulers.start_ready(**limits)
+    wait_for(lambda: successes() >= 2, 15, "two runs of the good DAG while the stubborn file is parsed",
+             schedulers.tail)
+    assert time.monotonic() - began < 18, "the good DAG waited for the stubborn file"
+    assert "still being parsed" in schedulers.log(proc)
+
+    def recorded() -> dict[str, str]:
+        from sqlalchemy import select
+
+        from miniflow.db.tables import ERR_T
+
+        with db.connect() as conn:
+            return {Path(f).name: m for f, m in conn.execute(select(ERR_T.c.filename, ERR_T.c.message))}
+
+    wait_for(lambda: "a_stubborn.py" in recorded(), 30, "the stubborn file's import error", schedulers.tail)
+    assert "killed after 20 s" in recorded()["a_stubborn.py"]
+    before = successes()
+    wait_for(lambda: successes() >= before + 1, 10, "the good DAG to keep its schedule", schedulers.tail)
+    assert schedulers.stop(proc) == 0
+
+
 # --- backfill beside the scheduler --------------------------------------------------------------
 
 BACKFILL_DAGS = """
