@@ -31,6 +31,7 @@ import resource
 import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -257,9 +258,11 @@ def in_child(action: Callable[[], Any], timeout: float, wait: bool = True) -> An
             os._exit(0)
         if wait:
             _die_with_parent(parent)
-        for number in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):  # the limit kills, whatever is caught
+        for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, signal.SIG_DFL)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        # The limit kills, whatever the code catches or does with SIGALRM (importing the
+        # DAG file sets its own alarm).
+        threading.Timer(timeout, os.kill, (os.getpid(), signal.SIGKILL)).start()
         code = 0
         try:
             outcome: tuple[bool, Any] = (True, action())
@@ -295,7 +298,7 @@ def in_child(action: Callable[[], Any], timeout: float, wait: bool = True) -> An
         ok, value = pickle.loads(data)
     except Exception:  # noqa: BLE001 -- the child died before it could say
         code = os.waitstatus_to_exitcode(status)
-        if code in (-signal.SIGALRM, -signal.SIGKILL):
+        if code == -signal.SIGKILL:
             raise RuntimeError(f"killed after {timeout:g} s") from None
         raise RuntimeError(f"exited with status {code}") from None
     if not ok:

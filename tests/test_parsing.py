@@ -170,10 +170,56 @@ def test_a_file_still_importing_dies_with_the_process_that_parses_it(tmp_path: P
         parser.wait(timeout=10)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
+        if _gone(child):
             return
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the child importing the file outlived the process parsing it")
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process has ended (a zombie that init has not reaped yet counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _hang_past_any_alarm(pidfile: Path) -> None:
+    import signal
+    import time
+
+    pidfile.write_text(str(os.getpid()))
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.setitimer(signal.ITIMER_REAL, 0)  # what importing a DAG file does to the alarm
+    time.sleep(60)
+
+
+def test_in_child_returns_raises_and_kills_what_outlasts_its_limit(tmp_path: Path) -> None:
+    """`in_child` runs a DAG's own code for the scheduler (callbacks, a timetable of
+    its own): the result comes back, an error comes back as one line, and a child that
+    outlasts its limit is killed whatever it does with its signals, waited for or not."""
+    import time
+
+    from miniflow.parsing import in_child
+
+    assert in_child(lambda: {"pid": os.getpid()}, timeout=10)["pid"] != os.getpid()
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: division by zero"):
+        in_child(lambda: 1 / 0, timeout=10)
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match="killed after 1 s"):
+        in_child(lambda: _hang_past_any_alarm(tmp_path / "waited.pid"), timeout=1)
+    assert time.monotonic() - began < 5
+    began = time.monotonic()
+    assert in_child(lambda: _hang_past_any_alarm(tmp_path / "left.pid"), timeout=1, wait=False) is None
+    assert time.monotonic() - began < 1
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "left.pid").exists() or not (tmp_path / "left.pid").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    left = int((tmp_path / "left.pid").read_text())
+    while time.monotonic() < deadline:
+        if _gone(left):
+            return
+        time.sleep(0.05)
+    pytest.fail("a child not waited for outlived its limit")
