@@ -103,7 +103,7 @@ def test_reads_return_frozen_records(store: Store) -> None:
         *store.ti_browse()[0], *store.run_browse()[0], *store.dag_page()[0], *store.event_page()[0],
         *store.ti_rows_for_keys([key]).values(), *store.runs_to_examine(lambda _: True, DAY).runs,
         *store.latest_done_runs("rec", ["a"]).values(), *store.import_errors(), *store.import_error_page()[0],
-        *store.runs_progress("rec", ["r1"]),
+        *store.runs_progress("rec", ["r1"]), *store.stored_dags(),
     ]
     assert {type(r) for r in found} == {getattr(records, name) for name in records.__all__}
     for record in found:
@@ -211,3 +211,17 @@ def test_warm_up_compiles_what_a_try_writes_and_leaves_nothing_behind(db_url: st
         assert conn.execute(select(XCOM_T.c.key).order_by(XCOM_T.c.key)).scalars().all() == ["other", "return_value"]
         assert conn.execute(select(HIST_T.c.try_number, HIST_T.c.state)).all() == [(1, "success")]
     fresh.engine.dispose()
+
+
+def test_stored_dags_are_the_serialized_forms_of_the_active_dags(store: Store) -> None:
+    """What a starting scheduler schedules until its first parse is over."""
+    dags = []
+    for name in ("kept", "gone"):
+        with DAG(name, start_date=DAY, schedule="@daily") as dag:
+            EmptyOperator(task_id="a")
+        dag.fileloc = f"/dags/{name}.py"
+        dags.append(parsed_dag(dag))
+    store.sync_dags(dags, paused_by_default=False)
+    store.sync_dags([], processed_files={"/dags/gone.py"})  # its file no longer defines it
+    [stored] = store.stored_dags()
+    assert (stored.dag_id, stored.data, stored.dag_hash) == ("kept", dags[0].data, dags[0].dag_hash)
