@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,16 @@ class DagSummary:
     @classmethod
     def of(cls, dag: DAG) -> DagSummary:
         return cls(dag.dag_id, dag.fileloc, dag.lineno, dag.owner, dag.timetable.summary, list(dag.tags))
+
+
+@dataclass
+class _Round:
+    """One call's files being parsed: their order, those reported, and DAGs held back
+    for the file the metadata DB has them from (see `DagBag._keep_summaries`)."""
+
+    rank: dict[str, int]
+    done: set[str] = field(default_factory=set)
+    held: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,7 @@ class DagBag:
         self.dags: dict[str, DAG] = {}
         self.serialized = serialized
         self.on_file = on_file
+        self.registered = dict(registered or {})
         self.summaries_only = (summaries_only or serialized) and self.isolate
         self.summaries: dict[str, DagSummary] = {}
         self.parsed: dict[str, ParsedDag] = {}
@@ -199,7 +210,7 @@ class DagBag:
             _put_on_sys_path(root if root.is_dir() else root.parent)
         folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])
         paths = [p for folder in folders if folder.exists() for p in list_dag_files(folder)]
-        owners = set((registered or {}).values())
+        owners = set(self.registered.values())
         paths.sort(key=lambda p: str(p.resolve()) not in owners)  # stable: by name otherwise
         self._process_files(paths)
 
@@ -213,7 +224,7 @@ class DagBag:
         With `serialized` nothing is imported here, so each file is taken as soon as its
         child is done with it, whatever the files before it still take."""
         filepaths = list(dict.fromkeys(str(Path(p).resolve()) for p in paths))  # a folder given twice: once
-        rank = {path: i for i, path in enumerate(filepaths)}
+        parse = _Round({path: i for i, path in enumerate(filepaths)})
         probed: Iterable[tuple[str, ProbeResult | None]]
         if self.isolate and filepaths:
             from miniflow.parsing import probe_files
@@ -229,28 +240,43 @@ class DagBag:
                 with contextlib.suppress(OSError):
                     self.file_mtimes[filepath] = os.path.getmtime(filepath)
                 if self.summaries_only:
-                    self._keep_summaries(filepath, result.dags, rank)
+                    self._keep_summaries(filepath, result.dags, parse)
                 if result.error is not None:
                     self.import_errors[filepath] = ImportErrorInfo(filepath, result.lineno, result.error)
             else:
                 found = self._load(filepath)
                 loaded += found
                 if self.serialized:
-                    self._keep_summaries(filepath, [self._report(dag) for dag in found], rank)
-            if self.on_file is not None:
-                self.on_file(self, filepath)
+                    reports, error = self._reports(found)
+                    if error is not None:
+                        self.import_errors[filepath] = ImportErrorInfo(filepath, None, error)
+                    self._keep_summaries(filepath, reports, parse)
+            parse.done.add(filepath)
+            self._reported(filepath)
+            for waiting, report in parse.held.pop(filepath, []):  # the owner has spoken
+                self._keep_summaries(waiting, [report], parse)
+                self._reported(waiting)
         return loaded
 
-    def _keep_summaries(self, filepath: str, found: list[dict[str, Any]], rank: Mapping[str, int]) -> None:
+    def _reported(self, filepath: str) -> None:
+        if self.on_file is not None:
+            self.on_file(self, filepath)
+
+    def _keep_summaries(self, filepath: str, found: list[dict[str, Any]], parse: _Round) -> None:
         """Keep what a child found in a file. A dag_id another file already has stays
         with that file (which the import error names), unless both files are being
         parsed now and this one comes first: files reported out of order still
-        settle as if taken in order."""
+        settle as if taken in order. A dag_id the metadata DB has from a file still
+        being parsed waits for that file, so it never runs another file's code."""
         for report in found:
             summary = DagSummary(**{f.name: report[f.name] for f in dataclasses.fields(DagSummary)})
+            owner = self.registered.get(summary.dag_id, filepath)
+            if owner != filepath and owner in parse.rank and owner not in parse.done:
+                parse.held.setdefault(owner, []).append((filepath, report))
+                continue
             other = self.summaries.get(summary.dag_id)
             if other is not None and other.fileloc != filepath:
-                if rank.get(other.fileloc, -1) < rank[filepath]:
+                if parse.rank.get(other.fileloc, -1) < parse.rank[filepath]:
                     error = _duplicate(summary.dag_id, summary.lineno, other.fileloc, other.lineno)
                     self.import_errors[filepath] = ImportErrorInfo(filepath, summary.lineno,
                                                                    f"{type(error).__name__}: {error}")
@@ -265,13 +291,24 @@ class DagBag:
             if "parsed" in report:
                 self.parsed[summary.dag_id] = ParsedDag.from_json(report["parsed"])
 
-    def _report(self, dag: DAG) -> dict[str, Any]:
-        """What a child says of a DAG it found: its summary, and with `serialized` the
-        DAG as the store records it."""
-        found = dataclasses.asdict(DagSummary.of(dag))
-        if self.serialized:
-            found["parsed"] = dataclasses.asdict(parsed_dag(dag))
-        return found
+    def _reports(self, dags: list[DAG]) -> tuple[list[dict[str, Any]], str | None]:
+        """What a child says of the DAGs it found: each one's summary, and with
+        `serialized` the DAG as the store records it, checked to rebuild the way the
+        scheduler will; or, if that fails, the error that becomes the file's."""
+        from miniflow.serialized_dag import deserialize_dag
+
+        reports = []
+        try:
+            for dag in dags:
+                found = dataclasses.asdict(DagSummary.of(dag))
+                if self.serialized:
+                    parsed = parsed_dag(dag)
+                    deserialize_dag(parsed.data, self.import_timeout)
+                    found["parsed"] = dataclasses.asdict(parsed)
+                reports.append(found)
+        except Exception as exc:  # noqa: BLE001 -- a value the serialized form cannot hold
+            return [], f"{type(exc).__name__} while serializing its DAGs: {exc}"
+        return reports, None
 
     def _probe(self, filepath: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
         """In a probing child: load the file here, and say what came of it (its DAGs'
@@ -280,10 +317,9 @@ class DagBag:
         self.dags.clear()
         found = self._load(filepath)
         error = self.import_errors.get(filepath)
-        try:
-            summaries = [self._report(d) for d in found]
-        except Exception as exc:  # noqa: BLE001 -- a value the serialized form cannot hold
-            return [], f"{type(exc).__name__} while serializing its DAGs: {exc}", None
+        summaries, failed = self._reports(found)
+        if failed is not None:
+            return [], failed, None
         if error is None:
             return summaries, None, None
         if error.message.startswith("MemoryError") and not found:

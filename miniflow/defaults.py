@@ -73,6 +73,10 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         "dag_dir_list_interval": Setting(
             10.0, "Seconds between scans of the DAG folder for new or changed files."
         ),
+        "first_parse_wait": Setting(
+            5.0, "Seconds a starting scheduler waits for the first parse of the DAG folder before it schedules "
+                 "the DAGs stored by the last parse until their files are parsed again."
+        ),
         "zombie_threshold": Setting(
             60.0, "Seconds without a heartbeat after which a running task is a zombie."
         ),

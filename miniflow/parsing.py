@@ -41,7 +41,7 @@ __all__ = ["ProbeResult", "probe_files", "in_child"]
 
 log = logging.getLogger(__name__)
 
-_RESULT_LIMIT = 64 * 1024 * 1024  # bytes of JSON a child may send back for one file
+_RESULT_LIMIT = 64 * 1024 * 1024  # bytes of JSON a child may send back for one file (a 10,000-task DAG: 9 MB)
 _BATCH = 25  # files a child imports at most
 
 
@@ -266,8 +266,10 @@ def in_child(action: Callable[[], Any], timeout: float, wait: bool = True) -> An
         code = 0
         try:
             outcome: tuple[bool, Any] = (True, action())
-        except BaseException as exc:  # noqa: BLE001 -- reported to the parent
+        except BaseException as exc:  # noqa: BLE001 -- reported to the parent, or logged here
             outcome, code = (False, f"{type(exc).__name__}: {exc}"), 1
+            if not wait:
+                log.error("%s", outcome[1])
         if wait:
             try:
                 sent = pickle.dumps(outcome)

@@ -27,7 +27,7 @@ from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
-from miniflow.serialized_dag import SerializedDAG, deserialize_dag, with_own_code
+from miniflow.serialized_dag import SerializedDAG, TimetableUnavailable, deserialize_dag, with_own_code
 from miniflow.sla import check_slas, has_slas
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -101,8 +101,6 @@ class SchedulerAlreadyRunning(RuntimeError):
 
 
 class Scheduler:
-    FIRST_PARSE_WAIT = 5.0  # seconds the start waits for the first parse of the DAG folder
-
     def __init__(
         self,
         store: SchedulerStore,
@@ -133,6 +131,9 @@ class Scheduler:
         self._housekeeping: Any = None
         self.loop_seconds: float | None = None  # the last pass's work, reported with the heartbeat
         self.import_timeout = float(config.get("core", "dagbag_import_timeout"))
+        self.isolated = bool(config.get("core", "isolate_dag_parsing"))
+        self.first_parse_wait = float(config.get("scheduler", "first_parse_wait"))
+        self._rescan_here = threading.Event()  # without isolation: a rescan is due, for the loop's thread
         self._bag: Any = None  # the DAG folder as last parsed, once the first parse is over
         self._first: threading.Thread | None = None  # the first parse, in its own thread
         self._parses: queue.SimpleQueue[_Parse] = queue.SimpleQueue()  # what parsing found, for the loop
@@ -213,7 +214,7 @@ class Scheduler:
         jobs: list[tuple[Callable[[], object], float]] = [
             (self.heartbeat, max(1.0, self.zombie_threshold / 6)),
             (self.fail_zombies, max(1.0, self.zombie_threshold / 4)),
-            (self.rescan_dags, self.rescan_interval),
+            (self.rescan_dags if self.isolated else self._rescan_here.set, self.rescan_interval),
             (self.adopt_or_reset_orphans, max(5.0, self.zombie_threshold)),
         ]
         if self.sla_interval:
@@ -281,16 +282,20 @@ class Scheduler:
         """Parse the DAG folder in child processes, and schedule the DAGs they send back,
         rebuilt from their serialized form (see `miniflow.serialized_dag`): the scheduler
         imports no DAG file. Each file is taken up as soon as its child is done with it.
-        The start waits up to `FIRST_PARSE_WAIT` seconds for the whole folder; past that,
+        The start waits up to ``scheduler.first_parse_wait`` seconds for the whole folder; past that,
         the loop starts with the DAGs the metadata DB holds from the last parse until
         their files are parsed again (as Airflow's scheduler starts beside its DAG
         processor), so a file that hangs at import holds up no DAG but its own."""
+        if not self.isolated:  # files are imported in this process: in the loop's thread, the one with alarms
+            self._first_parse()
+            self.refresh_dags()
+            return
         self._first = threading.Thread(target=self._first_parse, name="first-dag-parse", daemon=True)
         self._first.start()
-        self._first.join(self.FIRST_PARSE_WAIT)
+        self._first.join(self.first_parse_wait)
         if self._first.is_alive():
             log.warning("the DAG folder is still being parsed after %g s; scheduling the DAGs stored by the "
-                        "last parse until their files are parsed again", self.FIRST_PARSE_WAIT)
+                        "last parse until their files are parsed again", self.first_parse_wait)
             self.dags = self._rebuilt({d.dag_id: (d.data, d.dag_hash) for d in self.store.stored_dags()})
         self.refresh_dags()
 
@@ -300,7 +305,7 @@ class Scheduler:
         registered = self.store.dag_files()
         bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered,
                      serialized=True, on_file=lambda parsing, path: self._parses.put(_Parse.of(parsing, {path})))
-        self._parses.put(_Parse.of(bag, self._deleted_files(registered)))
+        self._parses.put(_Parse.of(bag, self._deleted_files(registered), folder=set(bag.file_mtimes)))
         self._bag = bag
 
     def _rebuilt(self, serialized: dict[str, tuple[dict[str, Any], str]]) -> dict[str, DAG]:
@@ -352,6 +357,9 @@ class Scheduler:
 
     def refresh_dags(self) -> None:
         """Take up, in one go, what parsing found since the last pass."""
+        if self._rescan_here.is_set():  # isolation off: files are imported in this thread
+            self._rescan_here.clear()
+            self.rescan_dags()
         found = []
         while not self._parses.empty():
             found.append(self._parses.get_nowait())
@@ -363,7 +371,8 @@ class Scheduler:
         (a DAG whose serialized form did not change keeps the object it had)."""
         self.store.sync_dags(parse.changed, parse.errors, processed_files=parse.files)
         ids = {p.dag_id for p in parse.changed}
-        kept = {d: dag for d, dag in self.dags.items() if d not in ids and dag.fileloc not in parse.files}
+        kept = {d: dag for d, dag in self.dags.items() if d not in ids and dag.fileloc not in parse.files
+                and (parse.folder is None or dag.fileloc in parse.folder)}
         self.dags = dags = {**kept, **self._rebuilt({p.dag_id: (p.data, p.dag_hash) for p in parse.changed})}
         now = _now()
         for parsed in parse.changed:
@@ -372,7 +381,11 @@ class Scheduler:
 
     def _update_next_dagrun(self, dag: DAG, now: dt.datetime, conn: Any = None) -> None:
         last = self.store.last_automated_interval(dag.dag_id, conn)
-        info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
+        try:
+            info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
+        except TimetableUnavailable as exc:  # the next run stays as recorded
+            log.error("%s", exc)
+            return
         self.store.set_next_dagrun(dag.dag_id, info, conn)
 
     # --- 2. and 3. runs ------------------------------------------------------------------
@@ -390,24 +403,33 @@ class Scheduler:
             dag = self.dags.get(row.dag_id)
             if dag is None or active is None or active[row.dag_id] >= dag.max_active_runs:
                 continue
-            with self.store.lock_dag(dag.dag_id) as conn:
-                if conn is None:
-                    continue  # another scheduler is on it
-                last = self.store.last_automated_interval(dag.dag_id, conn)
-                info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
-                while info is not None and info.run_after <= now:
-                    run = self.store.create_run(
-                        dag.dag_id, task_rows(dag, info.logical_date), f"scheduled__{info.logical_date.isoformat()}",
-                        info.logical_date, info.data_interval, "scheduled", conn=conn)
-                    following = dag.timetable.next_dagrun_info(info.data_interval, dag.time_restriction, now)
-                    if following is not None and following.data_interval == info.data_interval:
-                        following = None  # a timetable with nothing after this run (@once)
-                    info = following
-                    if run is not None:
-                        created += 1
-                        break
-                self.store.set_next_dagrun(dag.dag_id, info, conn)
+            try:
+                created += self._create_due_run(dag, now)
+            except TimetableUnavailable as exc:  # nothing written: asked again next pass
+                log.error("%s", exc)
         return created
+
+    def _create_due_run(self, dag: DAG, now: dt.datetime) -> int:
+        """Create `dag`'s next due run, skipping logical dates that have one; 1 if created."""
+        with self.store.lock_dag(dag.dag_id) as conn:
+            if conn is None:
+                return 0  # another scheduler is on it
+            last = self.store.last_automated_interval(dag.dag_id, conn)
+            info = dag.timetable.next_dagrun_info(last, dag.time_restriction, now)
+            created = 0
+            while info is not None and info.run_after <= now:
+                run = self.store.create_run(
+                    dag.dag_id, task_rows(dag, info.logical_date), f"scheduled__{info.logical_date.isoformat()}",
+                    info.logical_date, info.data_interval, "scheduled", conn=conn)
+                following = dag.timetable.next_dagrun_info(info.data_interval, dag.time_restriction, now)
+                if following is not None and following.data_interval == info.data_interval:
+                    following = None  # a timetable with nothing after this run (@once)
+                info = following
+                if run is not None:
+                    created = 1
+                    break
+            self.store.set_next_dagrun(dag.dag_id, info, conn)
+            return created
 
     def create_dataset_triggered_runs(self) -> int:
         """Create a run of each DAG whose dataset condition holds on its queued updates
@@ -672,12 +694,13 @@ class _Parse:
     changed: list[ParsedDag]  # the DAGs of these files
     errors: list[ImportErrorInfo]  # their import errors
     files: set[str]  # the files parsed, or found deleted
+    folder: set[str] | None = None  # when a whole parse ends: every file it parsed
 
     @classmethod
-    def of(cls, bag: DagBag, files: set[str]) -> _Parse:
+    def of(cls, bag: DagBag, files: set[str], folder: set[str] | None = None) -> _Parse:
         """What `bag` now knows of `files`."""
         return cls([p for p in bag.parsed.values() if p.fileloc in files],
-                   [e for f, e in bag.import_errors.items() if f in files], set(files))
+                   [e for f, e in bag.import_errors.items() if f in files], set(files), folder)
 
     @classmethod
     def merge(cls, parses: list[_Parse]) -> _Parse:
@@ -685,13 +708,15 @@ class _Parse:
         changed: dict[str, ParsedDag] = {}
         errors: dict[str, ImportErrorInfo] = {}
         files: set[str] = set()
+        folder = None
         for parse in parses:
             changed = {d: p for d, p in changed.items() if p.fileloc not in parse.files}
             errors = {f: e for f, e in errors.items() if f not in parse.files}
             changed.update((p.dag_id, p) for p in parse.changed)
             errors.update((e.filepath, e) for e in parse.errors)
             files |= parse.files
-        return cls(list(changed.values()), list(errors.values()), files)
+            folder = parse.folder if parse.folder is not None else folder
+        return cls(list(changed.values()), list(errors.values()), files, folder)
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "fileloc": dag.fileloc,
         "schedule": dag.timetable.summary,
         "timetable": timetable_to_json(dag.timetable),
-        "timezone": zone_to_json(dag.timezone),
+        "timezone": _zone_name(dag.timezone),
         "start_date": to_plain(dag.start_date),
         "end_date": to_plain(dag.end_date),
         "catchup": dag.catchup,
@@ -170,6 +170,11 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
     }
 
 
+def _zone_name(zone: dt.tzinfo) -> str:
+    """The DAG's timezone as the UI shows it."""
+    return zone_to_json(zone) or str(zone)
+
+
 def _seconds(value: Any) -> float | None:
     """A timedelta setting as seconds (a bare number is seconds already)."""
     if isinstance(value, dt.timedelta):
@@ -188,7 +193,7 @@ def _scheduling(task: BaseOperator) -> dict[str, Any]:
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
         "weight_rule": str(task.weight_rule),
-        "sla": task.sla.total_seconds() if isinstance(task.sla, dt.timedelta) else None,
+        "sla": _seconds(task.sla) if isinstance(task.sla, dt.timedelta) else None,  # else it is no SLA
         "nothing_to_run": task.nothing_to_run,
         "expand_input": expand_input_to_json(task.expand_input) if isinstance(task, MappedOperator) else None,
     }
@@ -218,7 +223,6 @@ class ParsedDag:
     dag_hash: str
     source_code: str | None
 
-
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ParsedDag:
         """A `ParsedDag` sent as JSON (by a parsing child)."""
@@ -232,7 +236,7 @@ def parsed_dag(dag: DAG) -> ParsedDag:
     data = serialize_dag(dag)
     return ParsedDag(
         dag_id=dag.dag_id, fileloc=dag.fileloc, owners=dag.owner, owner_links=dict(dag.owner_links) or None,
-        description=dag.description, schedule=dag.timetable.summary, timezone=str(dag.timezone),
+        description=dag.description, schedule=dag.timetable.summary, timezone=_zone_name(dag.timezone),
         tags=list(dag.tags), max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks,
         is_paused_upon_creation=dag.is_paused_upon_creation,
         dataset_uris=tuple(condition.iter_uris()) if condition else (),

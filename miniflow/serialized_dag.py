@@ -22,9 +22,9 @@ from miniflow.baseoperator import BaseOperator
 from miniflow.dag import DAG
 from miniflow.mapping import MappedOperator, expand_input_from_json
 from miniflow.task_group import MappedTaskGroup, TaskGroup
-from miniflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_json, zone_from_json
+from miniflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_json
 
-__all__ = ["SerializedDAG", "SerializedOperator", "deserialize_dag", "with_own_code"]
+__all__ = ["SerializedDAG", "SerializedOperator", "TimetableUnavailable", "deserialize_dag", "with_own_code"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +53,7 @@ class SerializedDAG(DAG):
     """A DAG rebuilt by `deserialize_dag`; `callbacks` names the callbacks its file sets."""
 
     callbacks: frozenset[str] = frozenset()
-    import_timeout: float = 30.0
+    import_timeout: float  # seconds the child running the DAG's own code may take
 
     def in_file(self, action: Callable[[DAG, Any], T], wait: bool = True) -> T | None:
         """``action(dag, store)`` with this DAG as its file defines it, in a child that
@@ -80,9 +80,15 @@ def with_own_code(dag: DAG, store: Any, action: Callable[[DAG, Any], T], wait: b
     return action(dag, store)
 
 
+class TimetableUnavailable(RuntimeError):
+    """A timetable of the DAG file's own could not be asked: the caller leaves the
+    DAG's schedule as it is and asks again later."""
+
+
 class _InFileTimetable(Timetable):
-    """A timetable class the DAG file defines: each question is asked in a child that
-    imports the file. A file that no longer answers gives no run, and a log line."""
+    """A timetable class the DAG file defines (also as the time part of a
+    ``DatasetOrTimeSchedule``): each question is asked in a child that imports the
+    file, of the timetable the file gives the DAG."""
 
     def __init__(self, data: dict[str, Any], dag: SerializedDAG) -> None:
         self.summary = data.get("summary", "")
@@ -93,13 +99,13 @@ class _InFileTimetable(Timetable):
     def next_dagrun_info(self, last: DataInterval | None, restriction: TimeRestriction,
                          now: dt.datetime) -> DagRunInfo | None:
         try:
-            return self.dag.in_file(lambda dag, _: dag.timetable.next_dagrun_info(last, restriction, now))
+            return self.dag.in_file(lambda dag, _: _own_timetable(dag).next_dagrun_info(last, restriction, now))
         except RuntimeError as exc:
-            log.error("DAG %s: its timetable could not say when the next run is (%s)", self.dag.dag_id, exc)
-            return None
+            raise TimetableUnavailable(f"DAG {self.dag.dag_id}: its timetable could not say when the next run "
+                                       f"is ({exc})") from None
 
     def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
-        found = self.dag.in_file(lambda dag, _: dag.timetable.infer_manual_data_interval(run_after))
+        found = self.dag.in_file(lambda dag, _: _own_timetable(dag).infer_manual_data_interval(run_after))
         assert found is not None
         return found
 
@@ -110,6 +116,13 @@ class _InFileTimetable(Timetable):
         return id(self)
 
 
+def _own_timetable(dag: DAG) -> Timetable:
+    """The timetable class of the file's own: the DAG's, or the time part of its
+    ``DatasetOrTimeSchedule``."""
+    timetable = dag.timetable
+    return getattr(timetable, "timetable", timetable)
+
+
 def _when(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
@@ -118,20 +131,19 @@ def _delta(seconds: float | None) -> dt.timedelta | None:
     return None if seconds is None else dt.timedelta(seconds=seconds)
 
 
-def deserialize_dag(data: dict[str, Any], import_timeout: float = 30.0) -> SerializedDAG:
-    """The DAG `serialize_dag` described, as the scheduler needs it."""
+def deserialize_dag(data: dict[str, Any], import_timeout: float) -> SerializedDAG:
+    """The DAG `serialize_dag` described, as the scheduler needs it; its own code runs
+    in a child killed after `import_timeout` seconds (see `SerializedDAG.in_file`)."""
     dag = SerializedDAG(
-        data["dag_id"], description=data.get("description"), timetable=timetable_from_json(data["timetable"]),
+        data["dag_id"], description=data.get("description"), schedule=None,
         start_date=_when(data["start_date"]), end_date=_when(data["end_date"]), catchup=data["catchup"],
         max_active_runs=data["max_active_runs"], max_active_tasks=data["max_active_tasks"],
         max_consecutive_failed_dag_runs=data["max_consecutive_failed_dag_runs"],
         dagrun_timeout=_delta(data["dagrun_timeout"]), tags=data["tags"], auto_register=False)
     dag.fileloc, dag.lineno = data["fileloc"], data["lineno"]
-    dag.timezone = zone_from_json(data["timezone"])
     dag.callbacks = frozenset(data["callbacks"])
     dag.import_timeout = import_timeout
-    if data["timetable"].get("type") == "other":
-        dag.timetable = _InFileTimetable(data["timetable"], dag)
+    dag.timetable = timetable_from_json(data["timetable"], lambda other: _InFileTimetable(other, dag))
     groups: dict[str, TaskGroup] = {}
     for g in data["task_groups"]:
         common = {"group_id": g["group_id"], "dag": dag, "tooltip": g["tooltip"], "ui_color": g["ui_color"]}

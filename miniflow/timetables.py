@@ -41,7 +41,7 @@ import inspect
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,11 +296,12 @@ def _parsed(expression: str) -> croniter:
 
 
 @functools.lru_cache(maxsize=1024)
-def _fires_every_hour(expression: str) -> bool | None:
-    """Whether the expression fires in every hour; None if it is not valid (parsing an
-    expression costs more than the rest of making a timetable, and DAGs share a few)."""
+def _cron_fields(expression: str) -> tuple[tuple[Any, ...], ...] | None:
+    """The expression's expanded fields, or None if it is not a valid cron expression:
+    parsed once per process, since parsing costs more than the rest of making a
+    timetable, and DAGs share a few expressions."""
     try:
-        return bool(croniter(expression).expanded[1] == ["*"])
+        return tuple(tuple(field) for field in croniter(expression).expanded)
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -312,11 +313,11 @@ class CronTimetable(_IntervalTimetable):
         self.expression = PRESETS.get(expression, expression)
         self.summary = expression
         self.timezone = _zone(timezone)
-        every_hour = _fires_every_hour(self.expression)
-        if every_hour is None:
+        fields = _cron_fields(self.expression)
+        if fields is None:
             raise InvalidScheduleError(f"invalid cron expression {expression!r}")
         # Schedules firing at least hourly step in absolute time across DST (see module doc).
-        self._every_hour = every_hour
+        self._every_hour = fields[1] == ("*",)
 
     def _step(self, current: dt.datetime, forward: bool) -> dt.datetime:
         local = current.astimezone(self.timezone)
@@ -572,18 +573,30 @@ def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
     )
 
 
-def zone_to_json(zone: dt.tzinfo) -> str:
-    """A timezone as text: an IANA name, or ``UTC`` with a fixed offset (``UTC+02:00``)."""
+def zone_to_json(zone: dt.tzinfo) -> str | None:
+    """A timezone as text that `zone_from_json` reads back to the same rules: an IANA
+    name, or ``UTC`` with a fixed offset (``UTC+02:00``); None for a zone it cannot
+    name (a dateutil zone, a named fixed offset with seconds)."""
     if isinstance(zone, dt.timezone):
-        return str(zone)
-    return str(getattr(zone, "key", None) or getattr(zone, "name", None) or zone)
+        offset = zone.utcoffset(None)
+        if offset % dt.timedelta(minutes=1):
+            return None
+        return "UTC" if not offset else dt.timezone(offset).tzname(None)
+    name = getattr(zone, "key", None) or getattr(zone, "name", None)
+    if not isinstance(name, str):
+        return None
+    try:
+        _zone(name)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+    return name
 
 
 _OFFSET = re.compile(r"UTC([+-])(\d\d):(\d\d)")
 
 
-def zone_from_json(value: str | None) -> dt.tzinfo:
-    if value is None or value == "UTC":
+def zone_from_json(value: str) -> dt.tzinfo:
+    if value == "UTC":
         return UTC
     if match := _OFFSET.fullmatch(value):
         sign = 1 if match[1] == "+" else -1
@@ -591,12 +604,15 @@ def zone_from_json(value: str | None) -> dt.tzinfo:
     return _zone(value)
 
 
+_RELATIVE = ("years", "months", "days", "leapdays", "hours", "minutes", "seconds", "microseconds")
+_ABSOLUTE = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+
+
 def _delta_to_json(delta: Any) -> dict[str, Any]:
     if isinstance(delta, dt.timedelta):
         return {"seconds": delta.total_seconds()}
-    fields = ("years", "months", "days", "leapdays", "hours", "minutes", "seconds", "microseconds",
-              "year", "month", "day", "hour", "minute", "second", "microsecond")
-    found: dict[str, Any] = {f: getattr(delta, f) for f in fields if getattr(delta, f, None)}
+    found: dict[str, Any] = {f: getattr(delta, f) for f in _RELATIVE if getattr(delta, f)}
+    found.update({f: getattr(delta, f) for f in _ABSOLUTE if getattr(delta, f) is not None})  # hour=0 counts
     if delta.weekday is not None:
         found["weekday"] = [delta.weekday.weekday, delta.weekday.n]
     return {"relativedelta": found}
@@ -621,6 +637,9 @@ def timetable_to_json(timetable: Timetable) -> dict[str, Any]:
 
     if type(timetable).__module__ not in (__name__, "miniflow.datasets"):  # a class of the DAG's own
         return _in_file(timetable)
+    zone = getattr(timetable, "timezone", UTC)
+    if zone_to_json(zone) is None:  # rules only the file's own zone object knows
+        return _in_file(timetable)
     if isinstance(timetable, CronTimetable):
         return {"type": "cron", "expression": timetable.summary, "timezone": zone_to_json(timetable.timezone)}
     if isinstance(timetable, DeltaTimetable):
@@ -634,6 +653,8 @@ def timetable_to_json(timetable: Timetable) -> dict[str, Any]:
                 "interval": _delta_to_json(timetable.interval)}
     if isinstance(timetable, MultipleCronTriggerTimetable):
         first = timetable.timetables[0]
+        if zone_to_json(first.timezone) is None:
+            return _in_file(timetable)
         return {"type": "cron_trigger", "crons": [t.summary for t in timetable.timetables],
                 "timezone": zone_to_json(first.timezone), "interval": _delta_to_json(first.interval)}
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -656,18 +677,20 @@ def _in_file(timetable: Timetable) -> dict[str, Any]:
             "can_be_scheduled": timetable.can_be_scheduled}
 
 
-def timetable_from_json(data: dict[str, Any]) -> Timetable:
-    """The timetable `timetable_to_json` describes; ``"other"`` (and anything unknown)
-    gives a `NullTimetable`, which the scheduler replaces (see `miniflow.serialized_dag`)."""
+def timetable_from_json(data: dict[str, Any], other: Callable[[dict[str, Any]], Timetable] | None = None) -> Timetable:
+    """The timetable `timetable_to_json` describes. ``"other"`` (a timetable only its
+    DAG file can compute), wherever it is, becomes `other(data)`: the scheduler asks
+    the file (see `miniflow.serialized_dag`); without `other` (the webserver), and
+    for anything unknown, a `NullTimetable`."""
     kind = data.get("type")
     if kind == "cron":
-        return CronTimetable(data["expression"], zone_from_json(data.get("timezone")))
+        return CronTimetable(data["expression"], zone_from_json(data["timezone"]))
     if kind == "delta":
         return DeltaTimetable(_delta_from_json(data))
     if kind == "once":
         return OnceTimetable()
     if kind == "cron_trigger":
-        zone, interval = zone_from_json(data.get("timezone")), _delta_from_json(data["interval"])
+        zone, interval = zone_from_json(data["timezone"]), _delta_from_json(data["interval"])
         if len(data["crons"]) == 1:
             return CronTriggerTimetable(data["crons"][0], timezone=zone, interval=interval)
         return MultipleCronTriggerTimetable(*data["crons"], timezone=zone, interval=interval)
@@ -683,8 +706,10 @@ def timetable_from_json(data: dict[str, Any]) -> Timetable:
 
         condition = condition_from_json(data["condition"])
         if "timetable" in data:
-            return DatasetOrTimeSchedule(timetable=timetable_from_json(data["timetable"]), datasets=condition)
+            return DatasetOrTimeSchedule(timetable=timetable_from_json(data["timetable"], other), datasets=condition)
         return DatasetTriggeredTimetable(condition)
+    if kind == "other" and other is not None:
+        return other(data)
     return NullTimetable()
 
 

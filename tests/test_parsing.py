@@ -123,7 +123,9 @@ def test_listing_from_the_childrens_summaries_matches_importing_here(tmp_path: P
 def test_a_slow_file_holds_up_only_itself_and_a_shared_dag_id_settles_as_in_order(tmp_path: Path) -> None:
     """The scheduler's way (`serialized`): each file is taken as its child is done with
     it. A file that sorts first but is slow to import still keeps a dag_id it shares
-    with a later file, which gets the import error, as if the files came in order."""
+    with a later file, which gets the import error, as if the files came in order. (A
+    dag_id new to the metadata DB is the later file's until then: nothing says which
+    file will claim it; one the DB already has waits for its file, see below.)"""
     dags = tmp_path / "dags"
     dags.mkdir()
     shared = textwrap.dedent(GOOD).replace('"good"', '"shared"')
@@ -223,3 +225,23 @@ def test_in_child_returns_raises_and_kills_what_outlasts_its_limit(tmp_path: Pat
             return
         time.sleep(0.05)
     pytest.fail("a child not waited for outlived its limit")
+
+
+def test_a_dag_id_the_database_has_from_a_slow_file_waits_for_that_file(tmp_path: Path) -> None:
+    """Reported out of order, a file's DAG whose dag_id the metadata DB has from
+    another file still being parsed is held back: no other file's code is scheduled
+    under that dag_id, not even for a moment."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shared = textwrap.dedent(GOOD).replace('"good"', '"shared"')
+    (dags / "z_owner.py").write_text("import time\ntime.sleep(3)\n" + shared)
+    (dags / "a_other.py").write_text(shared)
+    reported: list[tuple[str, dict[str, str]]] = []
+    bag = DagBag(dags, include_examples=False, serialized=True, registered={"shared": str(dags / "z_owner.py")},
+                 on_file=lambda b, path: reported.append((Path(path).name, {d: p.fileloc for d, p in b.parsed.items()})))
+    assert reported[0] == ("a_other.py", {})  # held back, though reported first
+    assert [name for name, _ in reported] == ["a_other.py", "z_owner.py", "a_other.py"]
+    assert all(Path(f).name == "z_owner.py" for _, found in reported for f in found.values())
+    assert Path(bag.parsed["shared"].fileloc).name == "z_owner.py"
+    [(path, error)] = bag.import_errors.items()
+    assert Path(path).name == "a_other.py" and "z_owner.py" in error.message

@@ -209,9 +209,14 @@ import time
 from miniflow import DAG
 from miniflow.operators.empty import EmptyOperator
 time.sleep(__SLEEP__)
-with DAG("kept", schedule="@daily", start_date=__START__):
-    EmptyOperator(task_id="t")
+with DAG("__ID__", schedule="@daily", start_date=datetime.datetime(2024, 1, 1)):
+    for task_id in __TASKS__:
+        EmptyOperator(task_id=task_id)
 """
+
+
+def kept_dag(dag_id: str, tasks: list[str], sleep: float = 0) -> str:
+    return KEPT_DAG.replace("__ID__", dag_id).replace("__TASKS__", repr(tasks)).replace("__SLEEP__", repr(sleep))
 
 
 def test_a_start_that_outlasts_its_wait_schedules_the_stored_dags_until_their_files_come_back(
@@ -221,16 +226,45 @@ def test_a_start_that_outlasts_its_wait_schedules_the_stored_dags_until_their_fi
     from miniflow.scheduler import Scheduler
     from miniflow.serialized_dag import SerializedDAG
 
-    write_dag("kept.py", KEPT_DAG.replace("__SLEEP__", "0").replace("__START__", repr(START)))
+    write_dag("kept.py", kept_dag("kept", ["t"]))
+    write_dag("stale.py", kept_dag("stale", ["t"]))
     store.sync_dags(list(DagBag(dags_folder, include_examples=False, serialized=True).parsed.values()))
-    write_dag("kept.py", KEPT_DAG.replace("__SLEEP__", "2").replace("__START__", repr(START)))  # slow now
+    write_dag("kept.py", kept_dag("kept", ["t", "u"], sleep=2))  # changed, and slow to import now
+    write_dag(".miniflowignore", "stale")  # no longer parsed, though still there
     scheduler = Scheduler(store, SequentialExecutor(), dag_folder=str(dags_folder), include_examples=False)
-    scheduler.FIRST_PARSE_WAIT = 0.3
+    scheduler.first_parse_wait = 0.3
     scheduler.load_all_dags()
-    stored = scheduler.dags["kept"]
-    assert isinstance(stored, SerializedDAG) and "still being parsed" in caplog.text
+    assert "still being parsed" in caplog.text
+    assert set(scheduler.dags) == {"kept", "stale"} and set(scheduler.dags["kept"].task_dict) == {"t"}
+    assert isinstance(scheduler.dags["kept"], SerializedDAG)
     assert scheduler._first is not None
     scheduler._first.join(30)
     scheduler.refresh_dags()
-    assert scheduler.dags["kept"] is stored  # parsed again, unchanged: the same object
-    assert store.get_dag_row("kept").is_active
+    assert set(scheduler.dags) == {"kept"}  # the file the parse did not visit no longer counts
+    assert set(scheduler.dags["kept"].task_dict) == {"t", "u"}
+
+
+def test_without_isolation_dag_files_load_in_the_loops_own_thread(
+        store: Any, write_dag: Any, dags_folder: Any, monkeypatch: Any) -> None:
+    """core.isolate_dag_parsing = false imports DAG files in the scheduler's process,
+    so there in the loop's thread: the import timeout's alarm works only there."""
+    import threading
+
+    from miniflow.config import reset_config
+    from miniflow.executors.sequential import SequentialExecutor
+    from miniflow.scheduler import Scheduler
+
+    monkeypatch.setenv("MINIFLOW__CORE__ISOLATE_DAG_PARSING", "false")
+    reset_config()
+    threads: list[str] = []
+    write_dag("kept.py", kept_dag("kept", ["t"]))
+    scheduler = Scheduler(store, SequentialExecutor(), dag_folder=str(dags_folder), include_examples=False)
+    original = scheduler._first_parse
+    monkeypatch.setattr(scheduler, "_first_parse", lambda: (threads.append(threading.current_thread().name), original()))
+    scheduler.load_all_dags()
+    assert threads == [threading.main_thread().name] and set(scheduler.dags) == {"kept"}
+    write_dag("later.py", kept_dag("later", ["t"]))
+    scheduler._rescan_here.set()  # what the rescan timer does without isolation: the loop rescans
+    scheduler.refresh_dags()
+    assert set(scheduler.dags) == {"kept", "later"}
+    reset_config()

@@ -24,7 +24,7 @@ from miniflow.operators.bash import BashOperator
 from miniflow.operators.empty import EmptyOperator
 from miniflow.retries import task_retry_wait
 from miniflow.serialization import serialize_dag, task_rows
-from miniflow.serialized_dag import SerializedDAG, deserialize_dag
+from miniflow.serialized_dag import SerializedDAG, TimetableUnavailable, deserialize_dag
 from miniflow.setup_teardown import indirect_setups
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.timetables import (
@@ -48,7 +48,7 @@ START = dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 def rebuilt(dag: DAG) -> SerializedDAG:
     """`dag` as the scheduler gets it: serialized, through JSON, and rebuilt."""
-    return deserialize_dag(json.loads(json.dumps(serialize_dag(dag))))
+    return deserialize_dag(json.loads(json.dumps(serialize_dag(dag))), import_timeout=30)
 
 
 def decisions(dag: DAG, states: dict[tuple[str, int], TIS | None]) -> tuple:
@@ -78,8 +78,15 @@ def test_every_example_dag_comes_back_as_the_scheduler_needs_it() -> None:
                  is_mapped(original), original.depends_on_past, original.max_active_tis_per_dag,
                  original.nothing_to_run, original.sla)
             assert task_retry_wait(copy, 2, START) == task_retry_wait(original, 2, START)
-        assert decisions(new, {(t, -1): None for t in dag.task_dict}) == \
-            decisions(dag, {(t, -1): None for t in dag.task_dict})
+        states: dict[tuple[str, int], TIS | None] = {(t, -1): None for t in dag.task_dict}
+        while True:  # a whole run, every task succeeding as soon as it may run
+            found = decisions(dag, states)
+            assert decisions(new, states) == found, dag.dag_id
+            runnable, skip, upstream_failed, expand, outcome = found
+            if outcome is not None or not (runnable or skip or upstream_failed or expand):
+                break
+            states.update({key: TIS.SUCCESS for key in runnable} | {(t, -1): TIS.SUCCESS for t in expand})
+            states.update({key: TIS.SKIPPED for key in skip} | {key: TIS.UPSTREAM_FAILED for key in upstream_failed})
 
 
 def test_a_rebuilt_task_names_its_operator_but_does_not_run() -> None:
@@ -128,6 +135,8 @@ def test_a_rebuilt_dag_decides_every_run_state_as_the_original(case) -> None:
     CronTimetable("0 6 * * *", dt.timezone(dt.timedelta(hours=-5))),
     DeltaTimetable(dt.timedelta(hours=6)),
     DeltaTimetable(relativedelta(months=1, day=15)),
+    DeltaTimetable(relativedelta(days=1, hour=0, minute=0)),  # absolute fields at 0 still count
+    CronTimetable("0 6 * * *", dt.timezone(dt.timedelta(hours=2), "CEST")),  # a named fixed offset
     OnceTimetable(),
     NullTimetable(),
     CronTriggerTimetable("0 6 * * *", timezone="America/New_York", interval=dt.timedelta(hours=1)),
@@ -155,6 +164,14 @@ def test_every_built_in_timetable_comes_back_from_json(timetable) -> None:
         assert copy.dataset_condition.evaluate({"s3://a": True}) == condition.evaluate({"s3://a": True})
         assert copy.dataset_condition.evaluate({}, {"late": ["s3://c"]}) is False
         assert copy.dataset_condition.evaluate({"s3://c": True}, {"late": ["s3://c"]}) is True
+
+
+def test_a_zone_without_an_iana_name_leaves_the_timetable_to_the_dag_file() -> None:
+    from dateutil import tz
+
+    for zone in (tz.gettz("Europe/Paris"), dt.timezone(dt.timedelta(seconds=3601))):
+        assert timetable_to_json(CronTimetable("0 6 * * *", zone))["type"] == "other"
+        assert timetable_to_json(CronTriggerTimetable("0 6 * * *", timezone=zone))["type"] == "other"
 
 
 def test_mapped_tasks_count_their_items_as_the_original() -> None:
@@ -196,6 +213,7 @@ def test_mapped_tasks_count_their_items_as_the_original() -> None:
 CUSTOM_TIMETABLE = '''
 import datetime as dt
 from miniflow import DAG
+from miniflow.datasets import Dataset, DatasetOrTimeSchedule
 from miniflow.timetables import DagRunInfo, DataInterval, Timetable
 
 
@@ -210,6 +228,8 @@ class Workdays(Timetable):
 
 
 dag = DAG("workdays", timetable=Workdays(), start_date=dt.datetime(2024, 1, 5, tzinfo=dt.timezone.utc))
+also = DAG("workdays_or_data", schedule=DatasetOrTimeSchedule(timetable=Workdays(), datasets=[Dataset("s3://x")]),
+           start_date=dt.datetime(2024, 1, 5, tzinfo=dt.timezone.utc))
 '''
 
 
@@ -217,9 +237,14 @@ def test_a_timetable_class_of_the_dag_file_is_asked_in_a_child(sqlite_url, write
     path = write_dag("workdays.py", CUSTOM_TIMETABLE)
     bag = DagBag(path, include_examples=False, serialized=True)
     assert not bag.dags, "the DAG file was imported in this process"
-    new = deserialize_dag(bag.parsed["workdays"].data)
+    new = deserialize_dag(bag.parsed["workdays"].data, import_timeout=30)
     assert new.timetable.summary == "workdays"
     runs = upcoming_runs(new.timetable, new.time_restriction, START + dt.timedelta(days=10), 3)
     assert [r.logical_date.day for r in runs] == [5, 8, 9]  # Friday, then Monday and Tuesday
+    both = deserialize_dag(bag.parsed["workdays_or_data"].data, import_timeout=30)
+    assert isinstance(both.timetable, DatasetOrTimeSchedule)  # its own time part, asked in a child
+    assert both.timetable.dataset_condition.evaluate({"s3://x": True})
+    assert upcoming_runs(both.timetable, both.time_restriction, START + dt.timedelta(days=10), 3) == runs
     path.write_text("raise RuntimeError('broken now')\n")
-    assert new.timetable.next_dagrun_info(None, new.time_restriction, START) is None  # logged, no run
+    with pytest.raises(TimetableUnavailable, match="DAG .workdays. not found"):  # the scheduler asks again later
+        new.timetable.next_dagrun_info(None, new.time_restriction, START)

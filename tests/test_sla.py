@@ -186,7 +186,7 @@ def test_the_scheduler_checks_a_rebuilt_dags_slas_in_a_child_that_imports_its_fi
     path = write_dag("nightly.py", SLA_DAG_FILE.replace("__OUT__", repr(str(out))))
     parsed = DagBag(path, include_examples=False, serialized=True).parsed["nightly"]
     store.sync_dags([parsed], paused_by_default=False)
-    dag = deserialize_dag(parsed.data)
+    dag = deserialize_dag(parsed.data, import_timeout=30)
     run(store, dag, 1, {"load": "success", "report": "success"})
     run(store, dag, 2, {})
     scheduler = Scheduler(store, executor=None)  # type: ignore[arg-type]
