@@ -214,7 +214,7 @@ class DagBag:
         paths.sort(key=lambda p: str(p.resolve()) not in owners)  # stable: by name otherwise
         self._process_files(paths)
 
-    def process_file(self, path: Path) -> list[DAG]:
+    def process_file(self, path: str | Path) -> list[DAG]:
         """Load one file; returns its DAGs and records an import error if it fails."""
         return self._process_files([Path(path)])
 

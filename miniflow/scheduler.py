@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import run_dag_callback
+from miniflow.dag_processing import DagProcessor
 from miniflow.dagrun import RunView, evaluate_run
 from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
@@ -36,11 +36,9 @@ from miniflow.timetables import DataInterval
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
-    from miniflow.dagbag import DagBag, ImportErrorInfo
     from miniflow.db.interfaces import SchedulerStore
     from miniflow.db.records import RunRecord, TIRecord, TIStateRecord
     from miniflow.executors.base import BaseExecutor, TaskEvent
-    from miniflow.serialization import ParsedDag
 
 __all__ = ["Scheduler", "SchedulerAlreadyRunning"]
 
@@ -133,10 +131,7 @@ class Scheduler:
         self.import_timeout = float(config.get("core", "dagbag_import_timeout"))
         self.isolated = bool(config.get("core", "isolate_dag_parsing"))
         self.first_parse_wait = float(config.get("scheduler", "first_parse_wait"))
-        self._rescan_here = threading.Event()  # without isolation: a rescan is due, for the loop's thread
-        self._bag: Any = None  # the DAG folder as last parsed, once the first parse is over
-        self._first: threading.Thread | None = None  # the first parse, in its own thread
-        self._parses: queue.SimpleQueue[_Parse] = queue.SimpleQueue()  # what parsing found, for the loop
+        self.processor: DagProcessor | None = None  # the DAG folder, once loaded
         self._hashes: dict[str, str] = {}  # the serialized form each DAG was rebuilt from
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
@@ -214,7 +209,7 @@ class Scheduler:
         jobs: list[tuple[Callable[[], object], float]] = [
             (self.heartbeat, max(1.0, self.zombie_threshold / 6)),
             (self.fail_zombies, max(1.0, self.zombie_threshold / 4)),
-            (self.rescan_dags if self.isolated else self._rescan_here.set, self.rescan_interval),
+            (self.rescan_dags, self.rescan_interval),
             (self.adopt_or_reset_orphans, max(5.0, self.zombie_threshold)),
         ]
         if self.sla_interval:
@@ -279,34 +274,41 @@ class Scheduler:
     # --- 1. DAG files ----------------------------------------------------------------------
 
     def load_all_dags(self) -> None:
-        """Parse the DAG folder in child processes, and schedule the DAGs they send back,
-        rebuilt from their serialized form (see `miniflow.serialized_dag`): the scheduler
-        imports no DAG file. Each file is taken up as soon as its child is done with it.
-        The start waits up to ``scheduler.first_parse_wait`` seconds for the whole folder; past that,
-        the loop starts with the DAGs the metadata DB holds from the last parse until
-        their files are parsed again (as Airflow's scheduler starts beside its DAG
-        processor), so a file that hangs at import holds up no DAG but its own."""
-        if not self.isolated:  # files are imported in this process: in the loop's thread, the one with alarms
-            self._first_parse()
-            self.refresh_dags()
-            return
-        self._first = threading.Thread(target=self._first_parse, name="first-dag-parse", daemon=True)
-        self._first.start()
-        self._first.join(self.first_parse_wait)
-        if self._first.is_alive():
+        """Parse the DAG folder in child processes (see `miniflow.dag_processing`), and
+        schedule the DAGs they send back, rebuilt from their serialized form (see
+        `miniflow.serialized_dag`): the scheduler imports no DAG file. The start waits
+        up to ``scheduler.first_parse_wait`` seconds for the whole folder; past that, the
+        loop starts with the DAGs the metadata DB holds from the last parse until their
+        files are parsed again (as Airflow's scheduler starts beside its DAG processor),
+        so a file that hangs at import holds up no DAG but its own."""
+        self.processor = DagProcessor(self.store, self.dag_folder, self.include_examples, self.isolated)
+        if not self.processor.start(self.first_parse_wait):
             log.warning("the DAG folder is still being parsed after %g s; scheduling the DAGs stored by the "
                         "last parse until their files are parsed again", self.first_parse_wait)
             self.dags = self._rebuilt({d.dag_id: (d.data, d.dag_hash) for d in self.store.stored_dags()})
         self.refresh_dags()
 
-    def _first_parse(self) -> None:
-        from miniflow.dagbag import DagBag
+    def rescan_dags(self) -> None:
+        """Look for new, changed and deleted DAG files (a housekeeping job; see
+        `DagProcessor.rescan`)."""
+        if self.processor is not None:
+            self.processor.rescan()
 
-        registered = self.store.dag_files()
-        bag = DagBag(self.dag_folder, include_examples=self.include_examples, registered=registered,
-                     serialized=True, on_file=lambda parsing, path: self._parses.put(_Parse.of(parsing, {path})))
-        self._parses.put(_Parse.of(bag, self._deleted_files(registered), folder=set(bag.file_mtimes)))
-        self._bag = bag
+    def refresh_dags(self) -> None:
+        """Take up what parsing reported since the last pass: record it, and schedule
+        the DAGs of the files reported from now on."""
+        report = self.processor.take() if self.processor is not None else None
+        if report is None:
+            return
+        self.store.sync_dags(report.changed, report.errors, processed_files=report.files)
+        ids = {p.dag_id for p in report.changed}
+        kept = {d: dag for d, dag in self.dags.items() if d not in ids and dag.fileloc not in report.files
+                and (report.folder is None or dag.fileloc in report.folder)}
+        self.dags = dags = {**kept, **self._rebuilt({p.dag_id: (p.data, p.dag_hash) for p in report.changed})}
+        now = _now()
+        for parsed in report.changed:
+            if parsed.dag_id in dags:
+                self._update_next_dagrun(dags[parsed.dag_id], now)
 
     def _rebuilt(self, serialized: dict[str, tuple[dict[str, Any], str]]) -> dict[str, DAG]:
         """The DAGs to schedule, from their serialized forms (and hashes); a DAG whose
@@ -324,60 +326,6 @@ class Scheduler:
                 continue
             self._hashes[dag_id] = dag_hash
         return dags
-
-    def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
-        """Files the DB holds active DAGs or import errors of that are gone from disk,
-        perhaps deleted while no scheduler ran (a `dags test -S` elsewhere, too)."""
-        registered = self.store.dag_files() if registered is None else registered
-        return {f for f in {*registered.values(), *self.store.import_error_files()} if not os.path.exists(f)}
-
-    def rescan_dags(self) -> None:
-        """Parse new and changed files, and forget deleted ones (a housekeeping job, in
-        its own thread, so the loop goes on scheduling while files are parsed); the
-        loop takes the result at its next pass (`refresh_dags`)."""
-        from miniflow.dagbag import EXAMPLES_FOLDER, list_dag_files
-
-        bag = self._bag
-        if bag is None:  # the first parse is not over (or failed: then it starts again)
-            if self._first is None or not self._first.is_alive():
-                self._first_parse()
-            return
-        folders = [bag.dag_folder] + ([EXAMPLES_FOLDER] if self.include_examples else [])
-        present = {str(p.resolve()) for f in folders if f.exists() for p in list_dag_files(f)}
-        changed = {p for p in present if p not in bag.file_mtimes} | set(bag.changed_files())
-        deleted = self._deleted_files()
-        if not changed and not deleted:
-            return
-        for path in changed:
-            if path in present:
-                bag.process_file(path)
-            else:
-                bag.forget_file(path)
-        self._parses.put(_Parse.of(bag, changed | deleted))
-
-    def refresh_dags(self) -> None:
-        """Take up, in one go, what parsing found since the last pass."""
-        if self._rescan_here.is_set():  # isolation off: files are imported in this thread
-            self._rescan_here.clear()
-            self.rescan_dags()
-        found = []
-        while not self._parses.empty():
-            found.append(self._parses.get_nowait())
-        if found:
-            self._apply(_Parse.merge(found))
-
-    def _apply(self, parse: _Parse) -> None:
-        """Record what a parse found in its files, and schedule their DAGs from now on
-        (a DAG whose serialized form did not change keeps the object it had)."""
-        self.store.sync_dags(parse.changed, parse.errors, processed_files=parse.files)
-        ids = {p.dag_id for p in parse.changed}
-        kept = {d: dag for d, dag in self.dags.items() if d not in ids and dag.fileloc not in parse.files
-                and (parse.folder is None or dag.fileloc in parse.folder)}
-        self.dags = dags = {**kept, **self._rebuilt({p.dag_id: (p.data, p.dag_hash) for p in parse.changed})}
-        now = _now()
-        for parsed in parse.changed:
-            if parsed.dag_id in dags:
-                self._update_next_dagrun(dags[parsed.dag_id], now)
 
     def _update_next_dagrun(self, dag: DAG, now: dt.datetime, conn: Any = None) -> None:
         last = self.store.last_automated_interval(dag.dag_id, conn)
@@ -685,38 +633,6 @@ class Scheduler:
         for row in self.store.zombies(self.zombie_threshold):
             if dag_id is None or row.dag_id == dag_id:
                 self._fail_row(row, f"no heartbeat for {self.zombie_threshold:g} s (zombie)")
-
-
-@dataclass(frozen=True)
-class _Parse:
-    """What parsing found in some files of the DAG folder."""
-
-    changed: list[ParsedDag]  # the DAGs of these files
-    errors: list[ImportErrorInfo]  # their import errors
-    files: set[str]  # the files parsed, or found deleted
-    folder: set[str] | None = None  # when a whole parse ends: every file it parsed
-
-    @classmethod
-    def of(cls, bag: DagBag, files: set[str], folder: set[str] | None = None) -> _Parse:
-        """What `bag` now knows of `files`."""
-        return cls([p for p in bag.parsed.values() if p.fileloc in files],
-                   [e for f, e in bag.import_errors.items() if f in files], set(files), folder)
-
-    @classmethod
-    def merge(cls, parses: list[_Parse]) -> _Parse:
-        """Several reports as one; for a file in several, the last one counts."""
-        changed: dict[str, ParsedDag] = {}
-        errors: dict[str, ImportErrorInfo] = {}
-        files: set[str] = set()
-        folder = None
-        for parse in parses:
-            changed = {d: p for d, p in changed.items() if p.fileloc not in parse.files}
-            errors = {f: e for f, e in errors.items() if f not in parse.files}
-            changed.update((p.dag_id, p) for p in parse.changed)
-            errors.update((e.filepath, e) for e in parse.errors)
-            files |= parse.files
-            folder = parse.folder if parse.folder is not None else folder
-        return cls(list(changed.values()), list(errors.values()), files, folder)
 
 
 @dataclass(frozen=True)

@@ -237,8 +237,8 @@ def test_a_start_that_outlasts_its_wait_schedules_the_stored_dags_until_their_fi
     assert "still being parsed" in caplog.text
     assert set(scheduler.dags) == {"kept", "stale"} and set(scheduler.dags["kept"].task_dict) == {"t"}
     assert isinstance(scheduler.dags["kept"], SerializedDAG)
-    assert scheduler._first is not None
-    scheduler._first.join(30)
+    assert scheduler.processor is not None and scheduler.processor._first is not None
+    scheduler.processor._first.join(30)
     scheduler.refresh_dags()
     assert set(scheduler.dags) == {"kept"}  # the file the parse did not visit no longer counts
     assert set(scheduler.dags["kept"].task_dict) == {"t", "u"}
@@ -248,23 +248,20 @@ def test_without_isolation_dag_files_load_in_the_loops_own_thread(
         store: Any, write_dag: Any, dags_folder: Any, monkeypatch: Any) -> None:
     """core.isolate_dag_parsing = false imports DAG files in the scheduler's process,
     so there in the loop's thread: the import timeout's alarm works only there."""
-    import threading
-
     from miniflow.config import reset_config
     from miniflow.executors.sequential import SequentialExecutor
     from miniflow.scheduler import Scheduler
 
     monkeypatch.setenv("MINIFLOW__CORE__ISOLATE_DAG_PARSING", "false")
     reset_config()
-    threads: list[str] = []
     write_dag("kept.py", kept_dag("kept", ["t"]))
     scheduler = Scheduler(store, SequentialExecutor(), dag_folder=str(dags_folder), include_examples=False)
-    original = scheduler._first_parse
-    monkeypatch.setattr(scheduler, "_first_parse", lambda: (threads.append(threading.current_thread().name), original()))
     scheduler.load_all_dags()
-    assert threads == [threading.main_thread().name] and set(scheduler.dags) == {"kept"}
+    assert scheduler.processor is not None and scheduler.processor._first is None  # no thread of its own
+    assert set(scheduler.dags) == {"kept"}
     write_dag("later.py", kept_dag("later", ["t"]))
-    scheduler._rescan_here.set()  # what the rescan timer does without isolation: the loop rescans
-    scheduler.refresh_dags()
+    scheduler.rescan_dags()  # the housekeeping timer's job: it leaves the parse to the loop
+    assert set(scheduler.dags) == {"kept"} and "later" not in {d.dag_id for d in store.dag_rows()}
+    scheduler.refresh_dags()  # the loop's step 1
     assert set(scheduler.dags) == {"kept", "later"}
     reset_config()
