@@ -285,8 +285,7 @@ class DagBag:
                 self.import_errors[other.fileloc] = ImportErrorInfo(other.fileloc, other.lineno,
                                                                     f"{type(error).__name__}: {error}")
                 self.parsed.pop(summary.dag_id, None)
-                if self.on_file is not None:
-                    self.on_file(self, other.fileloc)
+                self._reported(other.fileloc)
             self.summaries[summary.dag_id] = summary
             if "parsed" in report:
                 self.parsed[summary.dag_id] = ParsedDag.from_json(report["parsed"])

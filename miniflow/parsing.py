@@ -12,12 +12,14 @@ output nowhere; after each file it reports the DAGs found (or the error) as a JS
 line. The parent kills a child that spends longer than ``core.dagbag_import_timeout``
 on one file. A child that dies takes the blame for the file it was importing only:
 that file gets an import error naming the cause, and the rest of its batch goes to a
-new child. Results come back in the order of the files, as soon as each is known, so
-the parent imports the clean files while children still probe the next ones.
+new child. Results come back as soon as each is known: in the order of the files to
+a loader that imports them after the children (so the parent imports the clean files
+while children still probe the next ones), in any order to one that imports nothing.
 
-The scheduler imports no DAG file at all: it schedules from what the children send
-back (see `miniflow.serialized_dag`). What needs a DAG's own code -- its callbacks, a
-timetable class of its own -- runs in a child that imports the file (`in_child`).
+The scheduler imports no DAG file at all: it schedules from the serialized DAGs the
+children send back (see `miniflow.dag_processing` and `miniflow.serialized_dag`). What
+needs a DAG's own code -- its callbacks, a timetable class of its own -- runs in a
+child that imports the file (`in_child`).
 """
 
 from __future__ import annotations
