@@ -12,7 +12,9 @@ output nowhere; after each file it reports the DAGs found (or the error) as a JS
 line. The parent kills a child that spends longer than ``core.dagbag_import_timeout``
 on one file. A child that dies takes the blame for the file it was importing only:
 that file gets an import error naming the cause, and the rest of its batch goes to a
-new child. Results come back as soon as each is known: in the order of the files to
+new child. A child that spends more than a few seconds on one file no longer counts
+against the number at once, and the rest of its batch goes on elsewhere: a file that
+hangs until it is killed holds up only itself. Results come back as soon as each is known: in the order of the files to
 a loader that imports them after the children (so the parent imports the clean files
 while children still probe the next ones), in any order to one that imports nothing.
 
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _RESULT_LIMIT = 64 * 1024 * 1024  # bytes of JSON a child may send back for one file (a 10,000-task DAG: 9 MB)
 _BATCH = 25  # files a child imports at most
+_SLOW = 2.0  # seconds on one file after which a child no longer holds up the rest of the folder
 
 
 @dataclass
@@ -127,6 +130,10 @@ class _Child:
     deadline: float
     data: bytearray = field(default_factory=bytearray)
     done: int = 0  # files of the batch reported so far
+    began: float = field(default_factory=time.monotonic)  # when it began its current file
+
+    def slow(self, now: float) -> bool:
+        return now - self.began > _SLOW
 
 
 def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_mb: int,
@@ -151,7 +158,10 @@ def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_m
         nxt = next(following)  # in order: the path to yield next
         left = len(order)
         while left:
-            while todo and len(running) < workers:
+            # A child slow on one file makes room for another, so a file that hangs until
+            # it is killed holds up only itself (within a bound on the children).
+            while todo and len(running) < workers * 4 and \
+                    sum(not c.slow(time.monotonic()) for c in running.values()) < workers:
                 batch = todo.pop(0)
                 read_fd, write_fd = os.pipe()
                 parent = os.getpid()
@@ -186,7 +196,16 @@ def _collect(running: dict[int, _Child], results: dict[str, ProbeResult], todo: 
             child.data.extend(chunk)
             _read_lines(child, results, timeout, memory_mb)
         done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0 and child.done == len(child.files):  # all it owes is reported (its batch may be cut short)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(child.fd)
+            del running[pid]
+            continue
         if done == 0 and time.monotonic() < child.deadline:
+            if child.slow(time.monotonic()) and child.done + 1 < len(child.files):
+                todo.insert(0, child.files[child.done + 1:])  # the files after the slow one go on elsewhere
+                child.files = child.files[:child.done + 1]
             continue
         if done == 0:  # past the timeout: killed, whatever it catches
             os.kill(pid, signal.SIGKILL)
@@ -205,7 +224,7 @@ def _collect(running: dict[int, _Child], results: dict[str, ProbeResult], todo: 
 
 
 def _read_lines(child: _Child, results: dict[str, ProbeResult], timeout: float, memory_mb: int) -> None:
-    while (end := child.data.find(b"\n")) >= 0:
+    while child.done < len(child.files) and (end := child.data.find(b"\n")) >= 0:
         line, child.data = bytes(child.data[:end]), child.data[end + 1:]
         try:
             report = json.loads(line)
@@ -214,7 +233,8 @@ def _read_lines(child: _Child, results: dict[str, ProbeResult], timeout: float, 
             result = ProbeResult(error="sent back a result that could not be read while importing")
         results[child.files[child.done]] = result
         child.done += 1
-        child.deadline = time.monotonic() + timeout
+        child.began = time.monotonic()
+        child.deadline = child.began + timeout
 
 
 def _warm_up() -> None:

@@ -245,3 +245,29 @@ def test_a_dag_id_the_database_has_from_a_slow_file_waits_for_that_file(tmp_path
     assert Path(bag.parsed["shared"].fileloc).name == "z_owner.py"
     [(path, error)] = bag.import_errors.items()
     assert Path(path).name == "a_other.py" and "z_owner.py" in error.message
+
+
+def test_files_that_hang_until_killed_hold_up_only_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More hanging files than cores, first in the folder, in one batch with good ones:
+    the good files are reported long before the hanging ones are killed."""
+    import time
+
+    from miniflow.config import reset_config
+
+    monkeypatch.setenv("MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "8")
+    reset_config()
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for name in ("a_hang.py", "b_hang.py", "c_hang.py"):
+        (dags / name).write_text(BAD["stubborn.py"][0])
+    for i in range(5):
+        (dags / f"good_{i}.py").write_text(textwrap.dedent(GOOD).replace('"good"', f'"good_{i}"'))
+    began = time.monotonic()
+    seen: dict[str, float] = {}
+    bag = DagBag(dags, include_examples=False, serialized=True,
+                 on_file=lambda b, path: seen.setdefault(Path(path).name, time.monotonic() - began))
+    assert sorted(bag.parsed) == [f"good_{i}" for i in range(5)]
+    assert max(seen[f"good_{i}.py"] for i in range(5)) < 6, seen  # not after the kills, at 8 s
+    assert all(seen[name] >= 8 for name in ("a_hang.py", "b_hang.py", "c_hang.py")), seen
+    assert all("killed after 8 s" in e.message for e in bag.import_errors.values()) and len(bag.import_errors) == 3
+    reset_config()
