@@ -122,12 +122,10 @@ class DagProcessor:
         deleted = self._deleted_files()
         if not changed and not deleted:
             return
-        for path in changed:
-            if path in present:
-                bag.process_file(path)  # reported file by file, and once more below
-            else:
-                bag.forget_file(path)
-        self._reports.put(FolderReport.of(bag, changed | deleted))
+        for path in changed - present:
+            bag.forget_file(path)
+        bag.process_files(sorted(changed & present))  # in children at once, each reported as it is done
+        self._reports.put(FolderReport.of(bag, (changed - present) | deleted))
 
     def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
         """Files the DB holds active DAGs or import errors of that are gone from disk,
