@@ -174,6 +174,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         self.change_margin = change_margin(engine)
         self._kept = threading.local() if keeps_connections(engine) else None
         self._used_by: int | None = None  # the process that last ran a transaction (see `used_here`)
+        self._pid = os.getpid()  # the process whose connections the engine's pool holds
         self._inherited: list[Connection] = []
 
     @classmethod
@@ -193,7 +194,14 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
-        self._used_by = os.getpid()
+        pid = os.getpid()
+        if pid != self._pid:
+            # Forked: the pool's connections are the parent's. Let go of them without
+            # closing them, here rather than at the fork, so that a forked process that
+            # never uses the database (most tries) pays nothing for it.
+            self.engine.dispose(close=False)
+            self._pid = pid
+        self._used_by = pid
         kept = self._kept_connection()
         if kept is None:
             with self.engine.connect().execution_options(**{WRITE: write}) as conn, conn.begin():
@@ -700,11 +708,6 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         with self.read() as conn:
             conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""}).first()
         self._used_by = None
-
-    def after_fork(self) -> None:
-        """In a forked child: let go of the connections the parent holds, without closing
-        them (they are still the parent's), so this process opens its own when it needs one."""
-        self.engine.dispose(close=False)
 
     # --- XCom ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ single-threaded process that imported miniflow (`_PRELOAD`) before forking them,
 workers share those pages with it and with each other instead of each holding its own
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
 and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
-happens ahead of the work: a worker keeps one spare child, forked while it waits
+happens ahead of the work: a worker keeps spare children, forked while it waits
 (`_Child`), and hands the next try to it. The worker claims and records the tries on
 its own, long-lived database connection, so a try that does not use the database
 itself never opens one. A worker is single-threaded too, which keeps forking it safe:
@@ -50,6 +50,8 @@ __all__ = ["LocalExecutor"]
 
 log = logging.getLogger(__name__)
 _STOP = None  # sentinel on the task queue
+_SPARES = 4  # children a worker forks ahead at once
+_CONNECT = "connect"  # a worker to its spare: connect to the database while you wait
 # What the fork server imports before it forks a worker. A worker runs the scheduler's
 # main script again (as multiprocessing does), which imports the CLI; ctypes is for
 # become_subreaper.
@@ -93,12 +95,14 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
 
     store = get_store(check=False)  # claims and records the children's tries on this worker's connection
     tries: dict[int, _Child] = {}  # the children running a try, by pid
-    spare: _Child | None = None
-    warm = False  # whether the next spare connects to the database ahead: the last try used it
+    spares: list[_Child] = []  # forked ahead; the next try takes the last
+    warm = False  # whether the next spares connect to the database ahead: the last try used it
     accepting = True
     while accepting or tries:
-        if accepting and spare is None:
-            spare = _Child(cleanup_time, warm)
+        if accepting and not spares:
+            # Several at once: after each fork, every page the worker writes (claiming and
+            # recording touch hundreds) is a copy-on-write fault, paid once per batch.
+            spares = [_Child(cleanup_time, warm) for _ in range(_SPARES)]
         watched = [wake_r, *(fd for running in tries.values() for fd in running.watched())]
         if accepting:
             watched += [tasks._reader, scheduler_alive]
@@ -108,6 +112,9 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
         for running in tries.values():
             if running.outcomes in ready:  # an outcome to record
                 used = running.record(store)
+                if used and not warm:
+                    for spare in spares:
+                        spare.connect_ahead()
                 warm = warm if used is None else used
             if running.ended in ready:  # a try done: reported now, not once its process is gone
                 running.report(tell)
@@ -118,14 +125,14 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                 break
             if pid == 0:
                 break
-            if spare is not None and pid == spare.pid:  # killed before it had work
-                spare.retire()
-                spare = None
+            for killed in [spare for spare in spares if spare.pid == pid]:  # killed before it had work
+                killed.retire()
+                spares.remove(killed)
             ended = tries.pop(pid, None)
             if ended is None:  # a spare, or a process a try left behind, adopted and killed below
                 continue
             ended.report(tell, os.waitstatus_to_exitcode(status))
-            kill_descendants(skip=frozenset([*tries, *([spare.pid] if spare else [])]))
+            kill_descendants(skip=frozenset([*tries, *(spare.pid for spare in spares)]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
         if accepting and tasks._reader in ready:
@@ -138,25 +145,28 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
                 except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
                     tell(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
                     continue
-                if spare is not None and spare.dag_loads != dag_loads():  # it would parse again
-                    spare.retire()
-                    spare = None
-                child = spare or _Child(cleanup_time, warm)
-                spare = None
+                if spares and spares[-1].dag_loads != dag_loads():  # they would parse again
+                    _retire(spares)
+                child = spares.pop() if spares else _Child(cleanup_time, warm)
                 try:
                     ours = child.start(key, store)
                 except Exception as exc:  # noqa: BLE001 -- reported; the scheduler fails the try
                     tell(TaskEvent(key, False, f"{type(exc).__name__}: {exc}"))
-                    spare = child
+                    spares.append(child)
                 else:
                     if ours:
                         tries[child.pid] = child
                     else:  # claimed elsewhere, or cleared: nothing to run, the child waits for the next key
                         tell(TaskEvent(key, True, ""))
-                        spare = child
-        if not accepting and spare is not None:
-            spare.retire()
-            spare = None
+                        spares.append(child)
+        if not accepting:
+            _retire(spares)
+
+
+def _retire(spares: list[_Child]) -> None:
+    for spare in spares:
+        spare.retire()
+    spares.clear()
 
 
 class _Child:
@@ -192,33 +202,54 @@ class _Child:
         self.outcomes: Any = None  # the pipe the running try's outcome comes on
 
     def _serve(self, conn: Any, said: int, cleanup_time: float, warm: bool) -> NoReturn:
-        """In the child: wait for the claimed try, if one comes, and run it; `warm`, also
-        connect to the database while waiting."""
+        """In the child: wait for a try, and run it once the worker has claimed it for
+        this process; `warm` (or told so while waiting), also connect to the database
+        while waiting."""
         try:
             self._conn.close()
             signal.set_wakeup_fd(-1)
-            from miniflow.db.store import get_store
+            from miniflow.db.store import HOSTNAME, get_store
+            from miniflow.state import TaskInstanceState
 
             store = get_store(check=False)
-            store.after_fork()
-            if warm:
-                with contextlib.suppress(Exception):  # a database that fails here fails the try instead
-                    store.warm_up_connection()
-            key, row, run = conn.recv()
+            row = None
+            while row is None:
+                got = _CONNECT if warm else conn.recv()
+                warm = False
+                if got == _CONNECT:
+                    with contextlib.suppress(Exception):  # a database that fails here fails the try instead
+                        store.warm_up_connection()
+                    continue
+                key, run = got
+                try:
+                    row = conn.recv()  # None: not ours to run (claimed elsewhere, or cleared)
+                except EOFError:  # the worker died claiming it: the row says whether it did
+                    row = store.get_ti(key.ti)
+                    mine = (TaskInstanceState.RUNNING, os.getpid(), HOSTNAME)
+                    if row is None or (row.state, row.pid, row.hostname) != mine:
+                        raise
         except EOFError:
             os._exit(0)  # retired: there is no try to run
         except BaseException:  # noqa: BLE001 -- the worker reports the try as lost
             os._exit(1)
         _run_child(key, (row, run), conn, cleanup_time, said)
 
+    def connect_ahead(self) -> None:
+        """Have this spare connect to the database while it waits."""
+        with contextlib.suppress(OSError):  # killed meanwhile: it is reaped, not used
+            self._conn.send(_CONNECT)
+
     def start(self, key: TaskKey, store: RunnerStore) -> bool:
-        """Claim the try for this child (queued -> running, with its pid) and hand it the
-        claimed row; False when it was not ours to run (claimed by another, or cleared)."""
+        """Hand this child the try, claim it for the child (queued -> running, with its
+        pid) and hand it the claimed row; False when it was not ours to run (claimed by
+        another, or cleared). The child knows the try before it is claimed: if this
+        process dies in between, the child finds the claim in the database and runs it."""
+        self._conn.send((key, store.get_run(key.dag_id, key.run_id)))
         row = store.claim_ti(key.ti, pid=self.pid)
+        self._conn.send(row)
         if row is None:
             return False
         self.key, self.row = key, row
-        self._conn.send((key, row, store.get_run(key.dag_id, key.run_id)))
         self.outcomes = self._conn
         return True
 

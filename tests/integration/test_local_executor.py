@@ -25,7 +25,7 @@ from miniflow.db.engine import make_engine
 from miniflow.db.migrate import migrate
 from miniflow.db.store import get_store, reset_store
 from miniflow.executors.base import TaskEvent, TaskKey
-from miniflow.executors.local import LocalExecutor, _Child
+from miniflow.executors.local import _SPARES, LocalExecutor, _Child
 from miniflow.executors.process_tree import children
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState, TaskInstanceState
@@ -142,8 +142,9 @@ def _own_db_files(pid: int) -> int:
 def test_the_spare_connects_ahead_only_after_tries_that_used_the_database(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_xcoms: bool) -> None:
     """Tries that read the database in a row (TaskFlow values, say) do not each wait for
-    a new connection: once one did, the worker's next spares connect while they wait.
-    After tries that do not, the spare stays unconnected, which costs nothing."""
+    a new connection: once one did, the worker's spares connect while they wait, those
+    forked already and those forked after. After tries that do not, the spares stay
+    unconnected, which costs nothing."""
     command = "echo {{ ti.xcom_pull(task_ids='hello') }}" if reads_xcoms else "echo hello"
     dag = _queued_try(tmp_path / "home", monkeypatch, command=command, run_ids=("r", "r2"))
     executor = LocalExecutor(parallelism=2, workers=1)
@@ -155,11 +156,14 @@ def test_the_spare_connects_ahead_only_after_tries_that_used_the_database(
             events = _wait_for(lambda: executor.events(timeout=0.1), f"the try of {run_id} never ended", timeout=60)
             assert [(e.key, e.ok) for e in events] == [(key, True)]
         worker = executor._workers[0].pid
-        living = lambda: [c for c in children(worker) if _alive(c)]  # noqa: E731
-        spare = _wait_for(lambda: len(living()) == 1 and living(), "the tries' processes never left")[0]
-        _wait_for(lambda: (_own_db_files(spare) > 0) == reads_xcoms or None, "the spare's connection")
+        tried = {ti.pid for run_id in ("r", "r2") for ti in get_store().tis_of_run(dag.dag_id, run_id)}
+        spares = lambda: [c for c in children(worker) if _alive(c) and c not in tried]  # noqa: E731
+        _wait_for(lambda: not tried & {c for c in children(worker) if _alive(c)}, "the tries' processes never left")
+        assert spares(), "the worker keeps no spare"
+        connected = lambda: {_own_db_files(spare) > 0 for spare in spares()}  # noqa: E731
+        _wait_for(lambda: connected() == {reads_xcoms} or None, "the spares' connections")
         time.sleep(0.5)  # a spare that connects needlessly would have done it by now
-        assert (_own_db_files(spare) > 0) == reads_xcoms
+        assert connected() == {reads_xcoms}
     finally:
         executor.end(grace=5)
 
@@ -271,29 +275,29 @@ def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> Any:
 
 def test_a_try_starts_in_the_spare_child_forked_before_it_came(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each worker keeps a child forked and connected ahead of work. The first try of a
-    DAG file runs in a new child (the spare was forked before the worker parsed the
-    file); the next one runs in the spare that was waiting, and a new spare takes its
-    place. When the executor ends, no spare is left behind."""
+    """Each worker keeps children forked ahead of work, a batch at a time. The first try
+    of a DAG file runs in a new child (the spares were forked before the worker parsed
+    the file, and are let go); the next one runs in one of the spares forked since.
+    When the executor ends, no spare is left behind."""
     dag = _queued_try(tmp_path / "home", monkeypatch, run_ids=("r", "r2"))
     store = get_store()
     executor = LocalExecutor(parallelism=1)
     executor.start()
     worker = executor._workers[0].pid
+    living = lambda: {c for c in children(worker) if _alive(c)}  # noqa: E731
     try:
-        spares = []
+        waiting = []
         for run_id in ("r", "r2"):
-            spare = _wait_for(lambda: len(found := children(worker)) == 1 and found,
-                              "the worker keeps no spare child, or its last try never exited")
-            spares.append(spare.pop())
+            waiting.append(_wait_for(lambda: len(found := living()) == _SPARES and found,
+                                     "the worker keeps no spares, or its last try never exited"))
             executor.queue(TaskKey(dag.dag_id, run_id, "hello", 1, dag.fileloc))
             events = _wait_for(lambda: executor.events(timeout=0.2), "the try never ended")
             assert events[0].ok, events
         first, second = (store.get_ti(TaskKey(dag.dag_id, r, "hello", 1, dag.fileloc).ti) for r in ("r", "r2"))
-        assert first is not None and first.state == TaskInstanceState.SUCCESS and first.pid != spares[0]
-        assert second is not None and second.state == TaskInstanceState.SUCCESS and second.pid == spares[1]
-        assert spares[0] != spares[1]
-        spares += _wait_for(lambda: children(worker), "no new spare took the used one's place")
+        assert first is not None and first.state == TaskInstanceState.SUCCESS and first.pid not in waiting[0]
+        assert second is not None and second.state == TaskInstanceState.SUCCESS and second.pid in waiting[1]
+        assert not waiting[0] & waiting[1]
+        spares = {*waiting[0], *waiting[1], *_wait_for(living, "no spares are left waiting")}
     finally:
         executor.end(grace=5)
     _wait_for(lambda: not any(_alive(p) for p in spares), "a spare outlived the executor")
@@ -363,6 +367,42 @@ def test_a_try_running_when_its_worker_is_killed_is_not_run_twice(tmp_path: Path
         assert [t.try_number for t in store.ti_history(key.ti)] == [1]
     finally:
         executor.end(grace=5)
+
+
+DIES_AFTER_CLAIMING = """
+import os, sys
+from miniflow.db.store import get_store
+from miniflow.executors.base import TaskKey
+from miniflow.executors.local import _Child
+
+if __name__ == "__main__":
+    key = TaskKey("local_exec", "r", "hello", 1, sys.argv[1])
+    store = get_store()
+    child = _Child(cleanup_time=5)
+    child._conn.send((key, store.get_run(key.dag_id, key.run_id)))  # the worker hands the child the try,
+    store.claim_ti(key.ti, pid=child.pid)  # claims it for the child,
+    print(child.pid, flush=True)
+    os._exit(0)  # and dies before handing on the claimed row
+"""
+
+
+def test_a_try_claimed_by_a_worker_that_died_before_handing_it_on_runs_in_its_child(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child learns of its try before the worker claims it, so a worker killed
+    between the two leaves no try running without a process: the child finds the claim
+    made for it in the database and runs the try, once."""
+    dag = _queued_try(tmp_path / "home", monkeypatch, command="echo ran in $$")
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(DIES_AFTER_CLAIMING))
+    worker = subprocess.run([sys.executable, str(script), dag.fileloc], capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    child = int(worker.stdout)
+    key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc)
+    store = get_store()
+    ti = _wait_for(lambda: (ti := store.get_ti(key.ti)) is not None and ti.state == TaskInstanceState.SUCCESS and ti,
+                   "the claimed try never ran")
+    assert ti.pid == child
+    assert [t.try_number for t in store.ti_history(key.ti)] == [1]
 
 
 def test_a_worker_dying_in_the_middle_of_a_report_leaves_the_scheduler_going() -> None:
