@@ -22,7 +22,7 @@ from miniflow.secrets import RedactingFormatter
 if TYPE_CHECKING:
     from miniflow.taskinstancekey import TaskInstanceKey
 
-__all__ = ["log_path", "open_task_log", "capture_task_log", "LOG_FORMAT"]
+__all__ = ["log_path", "open_task_log", "capture_task_log", "set_capture_levels", "LOG_FORMAT"]
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
 TASK_LOGGER = "miniflow.task"
@@ -91,8 +91,7 @@ def capture_task_log(log_file: logging.Handler | None, echo: str | None = None) 
     saved_level, saved_task_level = root.level, logger.level
     for h in handlers:
         root.addHandler(h)
-    root.setLevel(min(root.level or logging.INFO, logging.INFO))
-    logger.setLevel(logging.INFO)
+    set_capture_levels()
     out, err = _LineLogger(logger, logging.INFO), _LineLogger(logger, logging.WARNING)
     try:
         with redirect_stdout(out), redirect_stderr(err):
@@ -103,5 +102,20 @@ def capture_task_log(log_file: logging.Handler | None, echo: str | None = None) 
         for h in handlers:
             root.removeHandler(h)
             h.close()
-        root.setLevel(saved_level)
-        logger.setLevel(saved_task_level)
+        _set_level(root, saved_level)
+        _set_level(logger, saved_task_level)
+
+
+def set_capture_levels() -> None:
+    """Let INFO through the root and task loggers, as a try's log captures it. A local
+    executor's worker sets them once, so that the tries it forks need not."""
+    root = logging.getLogger()
+    _set_level(root, min(root.level or logging.INFO, logging.INFO))
+    _set_level(logging.getLogger(TASK_LOGGER), logging.INFO)
+
+
+def _set_level(logger: logging.Logger, level: int) -> None:
+    """`Logger.setLevel`, only if the level changes: it clears the cache of every
+    logger, which in a forked try's process copies the memory pages of all of them."""
+    if logger.level != level:
+        logger.setLevel(level)

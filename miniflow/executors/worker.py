@@ -67,8 +67,10 @@ def prepare_worker() -> None:
     import miniflow.runner
     import miniflow.templating  # noqa: F401 -- jinja2 alone costs 30 ms per child otherwise
     from miniflow.db.store import get_store
+    from miniflow.task_log import set_capture_levels
 
     get_store(check=False).warm_up()
+    set_capture_levels()
 
 
 def exit_on_sigterm() -> None:
