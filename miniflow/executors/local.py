@@ -11,7 +11,7 @@ workers share those pages with it and with each other instead of each holding it
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
 and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
 happens ahead of the work: a worker keeps spare children, forked while it waits
-(`_Child`), and hands the next try to it. The worker claims and records the tries on
+(`_Child`), and hands the next try to one of them. The worker claims and records the tries on
 its own, long-lived database connection, so a try that does not use the database
 itself never opens one. A worker is single-threaded too, which keeps forking it safe:
 it waits on its task queue and on a SIGCHLD wake-up pipe at once. Workers outlive a
@@ -171,11 +171,11 @@ def _retire(spares: list[_Child]) -> None:
 
 class _Child:
     """A child of the worker, forked ahead of work: a spare that waits for a try while
-    the worker waits for a key. The worker claims the try for it on the worker's own
-    connection and hands it the claimed row; the child runs the try and sends its
-    outcome back (`outcomes`), for the worker to record on that connection. A try that
-    does not use the database itself so never opens a connection: on PostgreSQL a new
-    one costs a server process too. A spare connects while it waits only when the
+    the worker waits for a key. The worker tells it the try, claims the try for it on
+    the worker's own connection and hands it the claimed row; the child runs the try
+    and sends its outcome back (`outcomes`), for the worker to record on that
+    connection. A try that does not use the database itself so never opens a
+    connection: on PostgreSQL a new one costs a server process too. Spares connect while they wait only once the
     worker's last try used the database (it read XComs, say), so that such tries in a
     row do not wait for their connections. Once the try is done (its outcome recorded,
     its callbacks run) the child says so on `ended`, and the worker reports the end
