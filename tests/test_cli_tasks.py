@@ -165,7 +165,7 @@ def test_dags_test_prints_a_table_and_exits_0_on_success(store, dag_file: Path, 
     out = result.stdout
     for column in ("task_id", "state", "try_number", "duration"):
         assert column in out
-    rows = {line.split()[1]: line for line in out.splitlines() if line.split()[1:2] in (["flaky"], ["say"])}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()[:1] in (["flaky"], ["say"])}
     assert "success" in rows["flaky"] and " 2 " in rows["flaky"]  # needed its retry
     assert "success" in rows["say"] and " 1 " in rows["say"]
     assert f"Run {RUN1}: success" in out
