@@ -11,13 +11,13 @@ workers share those pages with it and with each other instead of each holding it
 copy. Each try then costs a ``fork`` of a warm worker rather than a new interpreter,
 and a try that crashes or calls ``os._exit`` takes down only its own child. The fork
 happens ahead of the work: a worker keeps spare children, forked while it waits
-(`_Child`), and hands the next try to one of them. The worker claims and records the tries on
-its own, long-lived database connection, so a try that does not use the database
-itself never opens one. A worker is single-threaded too, which keeps forking it safe:
-it waits on its task queue and on a SIGCHLD wake-up pipe at once. Workers outlive a
-killed scheduler only until their running tries finish: each holds the read end of a
-pipe whose write end only the scheduler has, and its end of file says the scheduler
-is gone.
+(`_Child`), and hands the next try to one of them. The worker claims and records the
+tries on its own, long-lived database connection, so a try that does not use the
+database itself never opens one. A worker is single-threaded too, which keeps
+forking it safe: it waits on its task queue and on a SIGCHLD wake-up pipe at once.
+Workers outlive a killed scheduler only until their running tries finish: each holds
+the read end of a pipe whose write end only the scheduler has, and its end of file
+says the scheduler is gone.
 
 Processes a try starts do not outlive it (see `process_tree`): the child stops them
 when the try ends, and a worker adopts and kills those of a child that died first.
@@ -175,9 +175,9 @@ class _Child:
     the worker's own connection and hands it the claimed row; the child runs the try
     and sends its outcome back (`outcomes`), for the worker to record on that
     connection. A try that does not use the database itself so never opens a
-    connection: on PostgreSQL a new one costs a server process too. Spares connect while they wait only once the
-    worker's last try used the database (it read XComs, say), so that such tries in a
-    row do not wait for their connections. Once the try is done (its outcome recorded,
+    connection: on PostgreSQL a new one costs a server process too. Spares connect
+    while they wait only once the worker's last try used the database (it read XComs,
+    say), so that such tries in a row do not wait for their connections. Once the try is done (its outcome recorded,
     its callbacks run) the child says so on `ended`, and the worker reports the end
     then, not once the process has stopped what the task left behind and exited. A
     child whose worker is gone records its outcome itself."""
@@ -245,8 +245,11 @@ class _Child:
         another, or cleared). The child knows the try before it is claimed: if this
         process dies in between, the child finds the claim in the database and runs it."""
         self._conn.send((key, store.get_run(key.dag_id, key.run_id)))
-        row = store.claim_ti(key.ti, pid=self.pid)
-        self._conn.send(row)
+        row = None
+        try:
+            row = store.claim_ti(key.ti, pid=self.pid)
+        finally:
+            self._conn.send(row)  # None, also when the claim failed: the child waits for another key
         if row is None:
             return False
         self.key, self.row = key, row

@@ -405,6 +405,48 @@ def test_a_try_claimed_by_a_worker_that_died_before_handing_it_on_runs_in_its_ch
     assert [t.try_number for t in store.ti_history(key.ti)] == [1]
 
 
+CLAIM_FAILS_ONCE = """
+import os, sys
+from miniflow.db.store import get_store
+from miniflow.executors.base import TaskKey
+from miniflow.executors.local import _Child
+
+class FailingClaims:
+    def __init__(self, store):
+        self.get_run = store.get_run
+
+    def claim_ti(self, key, pid=None):
+        raise RuntimeError("the database is away")
+
+if __name__ == "__main__":
+    key = TaskKey("local_exec", "r", "hello", 1, sys.argv[1])
+    store = get_store()
+    child = _Child(cleanup_time=5)
+    try:
+        child.start(key, FailingClaims(store))
+    except RuntimeError:
+        pass
+    assert child.start(key, store)  # the same child, handed the try again
+    child.record(store)
+    _, status = os.waitpid(child.pid, 0)
+    print(child.pid, os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_a_child_whose_claim_failed_waits_for_the_next_try(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim that raises (the database is away) still answers the child, which waits
+    for the next try instead of taking that try's key for a claimed row."""
+    dag = _queued_try(tmp_path / "home", monkeypatch)
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(CLAIM_FAILS_ONCE))
+    worker = subprocess.run([sys.executable, str(script), dag.fileloc], capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    child, exit_code = map(int, worker.stdout.split())
+    assert exit_code == 0
+    ti = get_store().get_ti(TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc).ti)
+    assert ti is not None and ti.state == TaskInstanceState.SUCCESS and ti.pid == child
+
+
 def test_a_worker_dying_in_the_middle_of_a_report_leaves_the_scheduler_going() -> None:
     """Each worker reports on a pipe of its own, so one killed while writing holds no
     lock that the others would need; what it left half-written is dropped, and its pipe
