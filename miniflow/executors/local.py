@@ -212,15 +212,16 @@ class _Child:
             from miniflow.state import TaskInstanceState
 
             store = get_store(check=False)
-            row = None
+            row: TIRecord | None = None
             while row is None:
-                got = _CONNECT if warm else conn.recv()
+                got: Any = _CONNECT if warm else conn.recv()
                 warm = False
                 if got == _CONNECT:
                     with contextlib.suppress(Exception):  # a database that fails here fails the try instead
                         store.warm_up_connection()
                     continue
-                key, run = got
+                key: TaskKey = got[0]
+                run: RunRecord | None = got[1]
                 try:
                     row = conn.recv()  # None: not ours to run (claimed elsewhere, or cleared)
                 except EOFError:  # the worker died claiming it: the row says whether it did
