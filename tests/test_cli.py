@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -394,3 +395,18 @@ def test_every_path_that_registers_a_dag_honours_dags_are_paused_at_creation(
         assert result.returncode == 0, (args, result.stderr)
         row = store.get_dag_row(dag_id)
         assert row is not None and row.is_paused == paused_at_creation, dag_id
+
+
+def test_a_table_lines_up_its_columns_and_a_cell_of_several_lines_makes_its_row_as_tall() -> None:
+    from miniflow.cli.output import _table
+
+    lines = [click.unstyle(line) for line in _table(
+        [["a", "one\ntwo", "x"], ["long_task", "", "y"]], ["task_id", "note", "state"], "Run r").splitlines()]
+    assert lines == [
+        "Run r",
+        "task_id    note  state",
+        "---------  ----  -----",
+        "a          one   x",
+        "           two",
+        "long_task        y",
+    ]
