@@ -122,10 +122,11 @@ class DagProcessor:
         deleted = self._deleted_files()
         if not changed and not deleted:
             return
-        for path in changed - present:
+        gone = changed - present
+        for path in gone:
             bag.forget_file(path)
         bag.process_files(sorted(changed & present))  # in children at once, each reported as it is done
-        self._reports.put(FolderReport.of(bag, (changed - present) | deleted))
+        self._reports.put(FolderReport.of(bag, gone | deleted))
 
     def _deleted_files(self, registered: dict[str, str] | None = None) -> set[str]:
         """Files the DB holds active DAGs or import errors of that are gone from disk,

@@ -216,7 +216,7 @@ class DagBag:
 
     def process_file(self, path: str | Path) -> list[DAG]:
         """Load one file; returns its DAGs and records an import error if it fails."""
-        return self._process_files([Path(path)])
+        return self.process_files([path])
 
     def process_files(self, paths: Iterable[str | Path]) -> list[DAG]:
         """Load several files, as `process_file` does, their children running at once."""

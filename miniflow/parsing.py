@@ -14,9 +14,10 @@ on one file. A child that dies takes the blame for the file it was importing onl
 that file gets an import error naming the cause, and the rest of its batch goes to a
 new child. A child that spends more than a few seconds on one file no longer counts
 against the number at once, and the rest of its batch goes on elsewhere: a file that
-hangs until it is killed holds up only itself. Results come back as soon as each is known: in the order of the files to
-a loader that imports them after the children (so the parent imports the clean files
-while children still probe the next ones), in any order to one that imports nothing.
+hangs until it is killed holds up only itself. Results come back as soon as each is
+known: in the order of the files to a loader that imports them after the children (so
+the parent imports the clean files while children still probe the next ones), in any
+order to one that imports nothing.
 
 The scheduler imports no DAG file at all: it schedules from the serialized DAGs the
 children send back (see `miniflow.dag_processing` and `miniflow.serialized_dag`). What
@@ -160,8 +161,8 @@ def probe_files(paths: Iterable[str], import_file: Any, timeout: float, memory_m
         while left:
             # A child slow on one file makes room for another, so a file that hangs until
             # it is killed holds up only itself (within a bound on the children).
-            while todo and len(running) < workers * 4 and \
-                    sum(not c.slow(time.monotonic()) for c in running.values()) < workers:
+            now = time.monotonic()
+            while todo and len(running) < workers * 4 and sum(not c.slow(now) for c in running.values()) < workers:
                 batch = todo.pop(0)
                 read_fd, write_fd = os.pipe()
                 parent = os.getpid()

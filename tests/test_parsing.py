@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -250,8 +251,6 @@ def test_a_dag_id_the_database_has_from_a_slow_file_waits_for_that_file(tmp_path
 def test_files_that_hang_until_killed_hold_up_only_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More hanging files than cores, first in the folder, in one batch with good ones:
     the good files are reported long before the hanging ones are killed."""
-    import time
-
     from miniflow.config import reset_config
 
     monkeypatch.setenv("MINIFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "8")

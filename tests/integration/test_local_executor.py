@@ -424,8 +424,10 @@ if __name__ == "__main__":
     child = _Child(cleanup_time=5)
     try:
         child.start(key, FailingClaims(store))
-    except RuntimeError:
-        pass
+    except RuntimeError as exc:
+        assert str(exc) == "the database is away"
+    else:
+        raise AssertionError("the failing claim did not raise")
     assert child.start(key, store)  # the same child, handed the try again
     child.record(store)
     _, status = os.waitpid(child.pid, 0)
