@@ -190,6 +190,26 @@ def test_dags_test_refuses_bad_input_in_one_line(store, dag_file: Path, run_cli)
     assert store.list_runs("cli_dag") == []
 
 
+@sqlite_only
+def test_dags_test_freezes_what_it_loaded_in_its_own_process_only(store, dag_file: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``miniflow`` script (`main`) owns its process, so ``dags test`` moves what it
+    loaded out of the collector's sight; run by a test in the test's process, it must not."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from miniflow.cli import cli, main
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    assert CliRunner().invoke(cli, ["dags", "test", "cli_fail", "2024-01-02"]).exit_code == 1
+    assert frozen == []
+    with pytest.raises(SystemExit):
+        main(["dags", "test", "cli_fail", "2024-01-03"])
+    assert frozen == [True]
+
+
 # --- tasks test, tasks run --------------------------------------------------------------------
 
 

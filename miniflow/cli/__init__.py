@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     verbose = "-v" in args or "--verbose" in args
     try:
-        cli.main(args=args, prog_name="miniflow", standalone_mode=False)
+        cli.main(args=args, prog_name="miniflow", standalone_mode=False, obj={"own_process": True})
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -10,6 +10,7 @@ import click
 
 from miniflow.cli.common import (
     find_run,
+    freeze_loaded,
     get_store,
     load_dag,
     load_dagbag,
@@ -160,6 +161,7 @@ def test(dag_id: str, logical_date: str | None, conf: str | None, subdir: str | 
     run_conf = parse_conf(conf)
     when = parse_datetime(logical_date, "LOGICAL_DATE") if logical_date else None
     dag = load_dag(dag_id, subdir)
+    freeze_loaded()
     result = run_dag_test(dag, when, run_conf, store=get_store(), echo=output != "json")
     rows = [
         {"task_id": f"{r.task_id}[{r.map_index}]" if r.map_index >= 0 and output != "json" else r.task_id,
@@ -312,6 +314,7 @@ def backfill(dag_id: str, start_date: str, end_date: str, dry_run: bool, reset_d
     # Made before the DAG is loaded: the local executor's processes start meanwhile.
     executor = get_executor(executor_name, parallelism or get_config().get("core", "parallelism"))
     dag = load_dag(dag_id, subdir)
+    freeze_loaded()
     job = Backfill(get_store(), executor, dag, start, end, reset_dagruns, rerun_failed_tasks, max_active_runs)
     result = _run_with_progress(job)
     rows = sorted(({"run_id": r, "state": s} for r, s in result.states.items()), key=lambda r: r["run_id"])
