@@ -218,6 +218,11 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.operators.email_operator": _EMAIL,
     "airflow.providers.smtp.operators.smtp": _EMAIL,
     "airflow.utils.email": ["miniflow.email:send_email"],
+    "airflow.utils.decorators": ["miniflow.compat_values:apply_defaults"],
+    "airflow.utils.log.logging_mixin": ["miniflow.compat_values:LoggingMixin"],
+    "airflow.utils.types": ["miniflow.compat_values:DagRunType"],
+    "airflow.macros": [f"miniflow.macros:{name}" for name in
+                       ("ds_add", "ds_format", "datetime", "timedelta", "dateutil", "json", "random", "time", "uuid")],
 }
 
 # Modules Airflow removed, with what to use instead: importing one fails the file with that advice.

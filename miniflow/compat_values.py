@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import logging
+import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["__version__", "days_ago", "utcnow", "datetime"]
+__all__ = ["__version__", "days_ago", "utcnow", "datetime", "apply_defaults", "LoggingMixin", "DagRunType"]
+
+F = TypeVar("F", bound=Callable[..., object])
 
 # What ``airflow.__version__`` reports to DAG files that branch on the Airflow version.
 __version__ = "2.10.5+miniflow"
@@ -24,3 +31,38 @@ def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.date
     """Midnight UTC `n` days ago (Airflow 1.x's ``airflow.utils.dates.days_ago``)."""
     today = utcnow().replace(hour=hour, minute=minute, second=second, microsecond=0)
     return today - dt.timedelta(days=n)
+
+
+def apply_defaults(func: F) -> F:
+    """Airflow 1.x's decorator for an operator's ``__init__``. ``default_args`` reach every
+    operator without it (as in Airflow 2), so, as Airflow 2 does, it only warns that it
+    is obsolete; the method is returned unchanged."""
+    warnings.warn("apply_defaults is deprecated and does nothing: default_args apply to every operator without it",
+                  DeprecationWarning, stacklevel=2)
+    return func
+
+
+class LoggingMixin:
+    """Airflow's mixin that gives a class a ``log``: the logger named after the class
+    (hooks and helpers in DAG folders subclass it)."""
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"{type(self).__module__}.{type(self).__qualname__}")
+
+
+class DagRunType(str, enum.Enum):
+    """How a run came to be: a DAG run's ``run_type`` compares equal to these (Airflow's
+    ``airflow.utils.types.DagRunType``)."""
+
+    BACKFILL_JOB = "backfill"
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+    DATASET_TRIGGERED = "dataset_triggered"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def generate_run_id(self, logical_date: dt.datetime) -> str:
+        """The run id miniflow (and Airflow) gives a run of this type at `logical_date`."""
+        return f"{self.value}__{logical_date.isoformat()}"

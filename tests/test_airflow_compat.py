@@ -298,6 +298,10 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable",
         "from airflow.timetables.simple import NullTimetable, OnceTimetable",
         "from airflow.io.path import ObjectStoragePath",
+        "from airflow.macros import ds_add, ds_format, datetime as dt_class; "
+        "assert (ds_add('2024-01-05', -4), ds_format('2024-01-05', '%Y-%m-%d', '%d/%m')) == ('2024-01-01', '05/01')",
+        "from airflow.utils.types import DagRunType; "
+        "assert DagRunType.MANUAL == 'manual' and DagRunType('backfill') is DagRunType.BACKFILL_JOB",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:
@@ -311,6 +315,39 @@ def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -
     bag = DagBag(dags_folder)
     assert bag.import_errors == {}, bag.import_errors
     assert bag.dag_ids == ["paths_ok"]
+
+
+def test_an_airflow_1_custom_operator_with_apply_defaults_and_a_logging_mixin(write_dag, dags_folder: Path) -> None:
+    write_dag("custom.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.models import BaseOperator
+        from airflow.utils.decorators import apply_defaults
+        from airflow.utils.log.logging_mixin import LoggingMixin
+
+        class Greeter(LoggingMixin):
+            def greet(self):
+                self.log.info("hello")
+                return self.log.name
+
+        class GreetOperator(BaseOperator):
+            @apply_defaults
+            def __init__(self, name, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.name = name
+
+            def execute(self, context):
+                return Greeter().greet()
+
+        with DAG("custom_ok", start_date=datetime(2024, 1, 1), default_args={"retries": 2}) as dag:
+            GreetOperator(task_id="greet", name="ana")
+    """)
+    with pytest.warns(DeprecationWarning, match="apply_defaults"):
+        bag = DagBag(dags_folder)
+    assert bag.import_errors == {}
+    task = bag.get_dag("custom_ok").get_task("greet")
+    assert (task.name, task.retries) == ("ana", 2)  # default_args still reach it
+    assert task.execute({}).endswith(".Greeter")
 
 
 @pytest.mark.parametrize(
