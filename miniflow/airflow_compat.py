@@ -221,6 +221,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.utils.decorators": ["miniflow.compat_values:apply_defaults"],
     "airflow.utils.log.logging_mixin": ["miniflow.compat_values:LoggingMixin"],
     "airflow.utils.types": ["miniflow.compat_values:DagRunType"],
+    "airflow.utils.weight_rule": ["miniflow.compat_values:WeightRule"],
     "airflow.macros": [f"miniflow.macros:{name}" for name in
                        ("ds_add", "ds_format", "datetime", "timedelta", "dateutil", "json", "random", "time", "uuid")],
 }

@@ -9,7 +9,8 @@ import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["__version__", "days_ago", "utcnow", "datetime", "apply_defaults", "LoggingMixin", "DagRunType"]
+__all__ = ["__version__", "days_ago", "utcnow", "datetime", "apply_defaults", "LoggingMixin", "DagRunType",
+           "WeightRule"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -66,3 +67,15 @@ class DagRunType(str, enum.Enum):
     def generate_run_id(self, logical_date: dt.datetime) -> str:
         """The run id miniflow (and Airflow) gives a run of this type at `logical_date`."""
         return f"{self.value}__{logical_date.isoformat()}"
+
+
+class WeightRule(str, enum.Enum):
+    """An operator's ``weight_rule`` (Airflow's ``airflow.utils.weight_rule.WeightRule``);
+    miniflow takes the plain strings too."""
+
+    DOWNSTREAM = "downstream"
+    UPSTREAM = "upstream"
+    ABSOLUTE = "absolute"
+
+    def __str__(self) -> str:
+        return self.value

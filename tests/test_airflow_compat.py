@@ -300,6 +300,8 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.io.path import ObjectStoragePath",
         "from airflow.macros import ds_add, ds_format, datetime as dt_class; "
         "assert (ds_add('2024-01-05', -4), ds_format('2024-01-05', '%Y-%m-%d', '%d/%m')) == ('2024-01-01', '05/01')",
+        "from airflow.utils.weight_rule import WeightRule; from airflow.operators.empty import EmptyOperator; "
+        "assert str(EmptyOperator(task_id='w', weight_rule=WeightRule.ABSOLUTE).weight_rule) == 'absolute'",
         "from airflow.utils.types import DagRunType; "
         "assert DagRunType.MANUAL == 'manual' and DagRunType('backfill') is DagRunType.BACKFILL_JOB",
     ],
