@@ -42,6 +42,7 @@ _PARAM = ["miniflow.params:Param"]
 _VARIABLE = ["miniflow.variables:Variable"]
 _TASK_GROUP = ["miniflow.task_group:TaskGroup", "miniflow.task_group:MappedTaskGroup"]
 _XCOM_ARG = ["miniflow.xcom:XComArg"]
+_XCOM = ["miniflow.xcom:XCom", "miniflow.xcom:XCOM_RETURN_KEY"]
 _PARAMS = ["miniflow.params:Param", "miniflow.params:ParamsDict"]
 _TI = ["miniflow.taskinstance:TaskInstance"]
 _DAG_RUN = ["miniflow.taskinstance:DagRun"]
@@ -97,11 +98,12 @@ _CHECKS_1X = [f"{_SQL}SQLCheckOperator:CheckOperator", f"{_SQL}SQLValueCheckOper
 # "module:attribute:name" where Airflow's name differs).
 AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow": [_DAG, "miniflow.compat_values:__version__"],
-    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG, *_CONNECTION],
+    "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG, *_CONNECTION, *_XCOM],
     "airflow.models.dag": [_DAG],
     "airflow.models.baseoperator": _BASE,
     "airflow.models.param": _PARAMS,
     "airflow.models.xcom_arg": _XCOM_ARG,
+    "airflow.models.xcom": _XCOM,
     "airflow.models.taskinstance": _TI,
     "airflow.models.dagrun": _DAG_RUN,
     "airflow.utils.context": _CONTEXT,

@@ -3,6 +3,7 @@
 `XComArg` is the authoring side: a reference to another task's output (``task.output``
 or the value a ``@task`` call returns). Passing it to a task draws the dependency at
 parse time; the runner swaps it for the pulled value just before the task runs.
+`XCom` is Airflow's model class, for the few calls DAG code makes on it directly.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from miniflow.baseoperator import BaseOperator, DependencyMixin
 from miniflow.exceptions import XComSerializationError
 
-__all__ = ["XComArg", "DagParam", "XCOM_RETURN_KEY", "serialize_value", "deserialize_value"]
+__all__ = ["XComArg", "XCom", "DagParam", "XCOM_RETURN_KEY", "serialize_value", "deserialize_value"]
 
 XCOM_RETURN_KEY = "return_value"
 
 if TYPE_CHECKING:
     from miniflow.context import Context
+    from miniflow.db.records import RunRecord
+    from miniflow.db.store import Store
 
 
 class _NotSet:
@@ -212,3 +215,71 @@ def serialize_value(value: Any, where: str = "") -> str:
 
 def deserialize_value(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+class XCom:
+    """Airflow's ``XCom`` model, for what DAG code calls on it outside a task's own
+    ``ti.xcom_push``/``ti.xcom_pull``: read one value (`get_one`, `get_value`), store one
+    (`set`), remove a task's (`clear`). A run is named by its ``run_id`` or, as before
+    Airflow 2.2, by its ``execution_date`` (logical date). Values are JSON, as every
+    XCom in miniflow. ``session`` is accepted and unused: each call is its own
+    transaction. Airflow's ``get_many`` returns an ORM query, which miniflow has not."""
+
+    @staticmethod
+    def get_one(execution_date: dt.datetime | None = None, key: str | None = None, task_id: str | None = None,
+                dag_id: str | None = None, include_prior_dates: bool = False, session: Any = None, *,
+                run_id: str | None = None, map_index: int | None = None) -> Any:
+        """The newest matching value (None if there is none); `key`, `task_id` and
+        `map_index` left None match any. `include_prior_dates` also looks in the DAG's
+        earlier runs, newest first."""
+        if dag_id is None:
+            raise TypeError("XCom.get_one() needs dag_id")
+        store, run = _run_of(dag_id, run_id, execution_date)
+        runs = [run] if not include_prior_dates else store.list_runs(dag_id, end=run.logical_date)
+        for each in runs:
+            found = store.xcom_pull(dag_id, each.run_id, None if task_id is None else [task_id], key,
+                                    None if map_index is None else [map_index])
+            if found:
+                return deserialize_value(found[0].value)
+        return None
+
+    @staticmethod
+    def get_value(*, ti_key: Any, key: str | None = None, session: Any = None) -> Any:
+        """The value of one task instance (`ti_key`: dag_id, task_id, run_id, map_index)."""
+        return XCom.get_one(key=key, task_id=ti_key.task_id, dag_id=ti_key.dag_id, run_id=ti_key.run_id,
+                            map_index=ti_key.map_index)
+
+    @staticmethod
+    def set(key: str, value: Any, task_id: str, dag_id: str, execution_date: dt.datetime | None = None,
+            session: Any = None, *, run_id: str | None = None, map_index: int = -1) -> None:
+        """Store `value` under `key` for a task instance, replacing the one it had."""
+        from miniflow.taskinstancekey import TaskInstanceKey
+
+        store, run = _run_of(dag_id, run_id, execution_date)
+        text = serialize_value(value, f"XCom.set of task {task_id!r}: ")
+        store.xcom_push(TaskInstanceKey(dag_id, run.run_id, task_id, map_index), key, text)
+
+    @staticmethod
+    def clear(execution_date: dt.datetime | None = None, dag_id: str | None = None, task_id: str | None = None,
+              session: Any = None, *, run_id: str | None = None, map_index: int | None = None) -> None:
+        """Remove every XCom of a task in a run (of one instance, given `map_index`)."""
+        if dag_id is None or task_id is None:
+            raise TypeError("XCom.clear() needs dag_id and task_id")
+        store, run = _run_of(dag_id, run_id, execution_date)
+        store.xcom_clear(dag_id, run.run_id, task_id, map_index)
+
+
+def _run_of(dag_id: str, run_id: str | None, logical_date: dt.datetime | None) -> tuple[Store, RunRecord]:
+    """The store and the run `XCom`'s calls name, by exactly one of its id and date."""
+    from miniflow.db.store import get_store
+
+    store = get_store()
+    if run_id is not None and logical_date is None:
+        run, named = store.get_run(dag_id, run_id), repr(run_id)
+    elif logical_date is not None and run_id is None:
+        run, named = store.find_run(dag_id, logical_date), f"at {logical_date.isoformat()}"
+    else:
+        raise ValueError(f"give exactly one of run_id and execution_date (got {run_id!r} and {logical_date!r})")
+    if run is None:
+        raise ValueError(f"DAG {dag_id!r} has no run {named}")
+    return store, run

@@ -534,3 +534,54 @@ def test_a_deferrable_sensor_waits_in_reschedule_mode() -> None:
         waiting = FileSensor(task_id="wait", filepath="/tmp/in.csv", deferrable=True)
         poking = FileSensor(task_id="poke", filepath="/tmp/in.csv")
     assert (waiting.mode, waiting.deferrable, poking.mode) == ("reschedule", True, "poke")
+
+
+XCOM_MODEL_DAG = """
+    from datetime import datetime
+    from airflow import DAG
+    from airflow.models import XCom
+    from airflow.models.xcom import XCOM_RETURN_KEY
+    from airflow.operators.python import PythonOperator
+
+    def produce(**context):
+        XCom.set("extra", {"n": 1}, task_id="produce", dag_id="xcom_model", run_id=context["run_id"])
+        return 41
+
+    def consume(**context):
+        run_id, date = context["run_id"], context["logical_date"]
+        got = XCom.get_one(run_id=run_id, dag_id="xcom_model", task_id="produce", key=XCOM_RETURN_KEY)
+        extra = XCom.get_one(execution_date=date, dag_id="xcom_model", task_id="produce", key="extra")
+        XCom.clear(dag_id="xcom_model", task_id="produce", run_id=run_id)
+        gone = XCom.get_one(run_id=run_id, dag_id="xcom_model", task_id="produce")
+        earlier = XCom.get_one(run_id=run_id, dag_id="xcom_model", task_id="consume", include_prior_dates=True)
+        return [got + 1, extra, gone, earlier and earlier[0]]
+
+    with DAG("xcom_model", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        PythonOperator(task_id="produce", python_callable=produce) >> PythonOperator(
+            task_id="consume", python_callable=consume)
+"""
+
+
+def test_the_xcom_model_sets_gets_and_clears_values_from_task_code(store, write_dag, dags_folder: Path) -> None:
+    import datetime as dt
+
+    from miniflow.dag_test import run_dag_test
+    from miniflow.taskinstancekey import TaskInstanceKey
+    from miniflow.xcom import XCom
+
+    write_dag("xcom_model.py", XCOM_MODEL_DAG)
+    dag = DagBag(dags_folder).get_dag("xcom_model")
+    first = run_dag_test(dag, dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), store=store)
+    assert first.state == "success"
+    [value] = store.xcom_pull("xcom_model", first.run_id, ["consume"], "return_value")
+    assert json.loads(value.value) == [42, {"n": 1}, None, None]  # no earlier run to fall back on
+
+    second = run_dag_test(dag, dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc), store=store)
+    [value] = store.xcom_pull("xcom_model", second.run_id, ["consume"], "return_value")
+    assert json.loads(value.value) == [42, {"n": 1}, None, 42]  # the first run's consume, found by prior dates
+    key = TaskInstanceKey("xcom_model", first.run_id, "consume", -1)
+    assert XCom.get_value(ti_key=key) == [42, {"n": 1}, None, None]
+    with pytest.raises(ValueError, match="exactly one of run_id and execution_date"):
+        XCom.get_one(dag_id="xcom_model", task_id="consume")
+    with pytest.raises(ValueError, match="has no run 'nope'"):
+        XCom.set("k", 1, task_id="consume", dag_id="xcom_model", run_id="nope")

@@ -729,6 +729,14 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         with self.read() as conn:
             return to_records(XComRecord, conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
 
+    def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> int:
+        """Remove a task's XComs in a run (of one instance, given `map_index`); returns how many."""
+        query = delete(XCOM_T).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id, XCOM_T.c.task_id == task_id)
+        if map_index is not None:
+            query = query.where(XCOM_T.c.map_index == map_index)
+        with self.write() as conn:
+            return conn.execute(query).rowcount
+
     def xcom_length(self, dag_id: str, run_id: str, task_id: str, key: str, mapped: bool) -> int | None:
         """How many items a mapped task gets from this output: the length of the list or
         dict one task returned, or how many instances of a mapped task returned a value.
