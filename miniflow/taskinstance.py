@@ -146,20 +146,40 @@ class TaskInstance:
     ) -> Any:
         """As Airflow: one task id (or None: any task) gives its value, or the list of
         every map index's value when that task is mapped; a list of ids gives a list.
-        `map_indexes` picks instances of a mapped task."""
+        `map_indexes` picks instances of a mapped task. `include_prior_dates` also looks
+        in the DAG's earlier runs: one task's value comes from the newest run that has
+        one, and a list of ids gets the values of every run up to this one."""
         if map_indexes is None and isinstance(task_ids, str):
             map_indexes = self._same_item_index(task_ids)
         indexes = [map_indexes] if isinstance(map_indexes, int) else map_indexes
+        runs = self._runs_up_to(dag_id, run_id) if include_prior_dates else [run_id]
         if isinstance(task_ids, str) or task_ids is None:
-            values = self._pull([task_ids] if task_ids else None, key, dag_id, run_id, indexes)
+            values = next((found for each in runs
+                           if (found := self._pull([task_ids] if task_ids else None, key, dag_id, each, indexes))),
+                          [])
             if not values:
                 return default
             if isinstance(map_indexes, int) or values[0][1] < 0:
                 return values[0][2]
             return [v for _, _, v in sorted(values, key=lambda item: item[1])]
-        found = self._pull(list(task_ids), key, dag_id, run_id, indexes)
+        found = [value for each in runs for value in self._pull(list(task_ids), key, dag_id, each, indexes)]
         order = {t: i for i, t in enumerate(task_ids)}
         return [v for _, _, v in sorted(found, key=lambda item: (order[item[0]], item[1]))]
+
+    def _runs_up_to(self, dag_id: str | None, run_id: str | None) -> list[str | None]:
+        """The runs of `dag_id` (this DAG by default) whose logical date is not after
+        this run's (or `run_id`'s), newest first: what ``include_prior_dates`` reads."""
+        store = self._store if self._store is not None else _database_available()
+        if store is None:
+            return [run_id]
+        dag_id = dag_id or self.dag_id
+        end = self.logical_date
+        if run_id is not None and run_id != self.run_id:
+            named = store.get_run(dag_id, run_id)
+            if named is None:
+                return [run_id]
+            end = named.logical_date
+        return [r.run_id for r in store.list_runs(dag_id, end=end)] or [run_id]
 
     def _same_item_index(self, task_id: str) -> int | None:
         """Inside a mapped task group, another task of the group means its instance for

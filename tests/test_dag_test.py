@@ -13,6 +13,7 @@ task instance and of the run against Airflow 2.10:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from miniflow import DAG, task
@@ -430,3 +431,26 @@ def test_task_short_circuit_decorator(store) -> None:
     assert states == {"gate": S, "after": K}
     _, states = run(dag, store, conf={"go": True})
     assert states == {"gate": S, "after": S}
+
+
+def test_xcom_pull_with_prior_dates_falls_back_on_the_newest_earlier_run_with_a_value(store) -> None:
+    """An incremental load's watermark: the first run pushes one, the next two do not,
+    and each pull with include_prior_dates finds the newest earlier value; without it,
+    the current run's (none) is the default."""
+
+    def mark(ti: Any, logical_date: dt.datetime) -> list[Any]:
+        if logical_date.day == 1:
+            ti.xcom_push("watermark", "first")
+        return [ti.xcom_pull(task_ids="mark", key="watermark", include_prior_dates=True),
+                ti.xcom_pull(task_ids="mark", key="watermark", default="none here"),
+                ti.xcom_pull(task_ids=["mark"], key="watermark", include_prior_dates=True)]
+
+    dag = new_dag("watermarks")
+    PythonOperator(task_id="mark", python_callable=mark, dag=dag)
+    got = []
+    for day in (1, 2, 3):
+        result = run_dag_test(dag, dt.datetime(2024, 1, day, tzinfo=UTC), store=store)
+        [row] = store.xcom_pull("watermarks", result.run_id, ["mark"], "return_value")
+        got.append(json.loads(row.value))
+    assert got == [["first", "first", ["first"]], ["first", "none here", ["first"]],
+                   ["first", "none here", ["first"]]]
