@@ -596,6 +596,7 @@ class Scheduler:
         EmptyOperator with no callback or outlet to honour) just succeeds."""
         rows = self.store.queue_within_limits(
             self.executor.open_slots, self._limits.tasks_per_dag, self._limits.per_task, self.job_id,
+            run_task_limits=self._limits.per_task_in_run,
             include_backfill=include_backfill, run_filter=run_filter, surely_some=self._scheduled_some,
             default_pool_slots=self.default_pool_slots)
         self._scheduled_some = False
@@ -642,13 +643,16 @@ class _Limits:
     runs: dict[str, int]  # max_active_runs, by DAG
     tasks_per_dag: dict[str, int]  # max_active_tasks, by DAG
     per_task: dict[tuple[str, str], int]  # max_active_tis_per_dag, by (DAG, task)
+    per_task_in_run: dict[tuple[str, str], int]  # max_active_tis_per_dagrun, by (DAG, task)
 
     @classmethod
     def of(cls, dags: dict[str, DAG]) -> _Limits:
         return cls({d: dag.max_active_runs for d, dag in dags.items()},
                    {d: dag.max_active_tasks for d, dag in dags.items()},
                    {(d, t.task_id): t.max_active_tis_per_dag for d, dag in dags.items()
-                    for t in dag.task_dict.values() if t.max_active_tis_per_dag})
+                    for t in dag.task_dict.values() if t.max_active_tis_per_dag},
+                   {(d, t.task_id): t.max_active_tis_per_dagrun for d, dag in dags.items()
+                    for t in dag.task_dict.values() if t.max_active_tis_per_dagrun})
 
 
 def _timed_out(dag: DAG, run: RunRecord, now: dt.datetime) -> bool:

@@ -192,6 +192,7 @@ def _scheduling(task: BaseOperator) -> dict[str, Any]:
         "depends_on_past": task.depends_on_past,
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
         "weight_rule": str(task.weight_rule),
         "sla": _seconds(task.sla) if isinstance(task.sla, dt.timedelta) else None,  # else it is no SLA
         "nothing_to_run": task.nothing_to_run,

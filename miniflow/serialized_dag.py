@@ -168,6 +168,7 @@ def _task(t: dict[str, Any], groups: dict[str, TaskGroup], dag: DAG) -> BaseOper
         retry_exponential_backoff=t["retry_exponential_backoff"], max_retry_delay=_delta(t["max_retry_delay"]),
         start_date=_when(t["start_date"]), end_date=_when(t["end_date"]), depends_on_past=t["depends_on_past"],
         wait_for_downstream=t["wait_for_downstream"], max_active_tis_per_dag=t["max_active_tis_per_dag"],
+        max_active_tis_per_dagrun=t.get("max_active_tis_per_dagrun"),  # absent from forms stored before 2026-12-05
         priority_weight=t["priority_weight"], weight_rule=t["weight_rule"], pool=t["pool"],
         pool_slots=t["pool_slots"], queue=t["queue"], sla=_delta(t["sla"]))
     if t["retry_delay"] is not None:

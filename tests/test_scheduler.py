@@ -67,6 +67,18 @@ def test_max_active_tasks_bounds_each_pass(store: Any) -> None:
     assert set(steps.states("limited").values()) == {"success"}
 
 
+def test_max_active_tis_per_dagrun_bounds_a_mapped_task_within_each_run_not_across_runs(store: Any) -> None:
+    with DAG("per_run", start_date=START, schedule=None) as dag:
+        PythonOperator.partial(task_id="m", python_callable=RAN.append, max_active_tis_per_dagrun=2).expand(
+            op_args=[[n] for n in range(5)])
+    steps = Steps(store, dag)
+    manual(store, "per_run")
+    manual(store, "per_run", DAY + dt.timedelta(days=1))
+    counts = steps.until_quiet()
+    assert max(counts) == 4 and sum(counts) == 10  # two at a time in each of the two runs
+    assert set(steps.states("per_run").values()) == {"success"} and sorted(RAN) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
 def test_max_active_runs_keeps_further_runs_queued(store: Any) -> None:
     with DAG("one_run", start_date=START, schedule=None, max_active_runs=1) as dag:
         EmptyOperator(task_id="t")

@@ -22,6 +22,7 @@ from miniflow.decorators import task, task_group
 from miniflow.mapping import expand_input_of, expansion_length, is_mapped
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.empty import EmptyOperator
+from miniflow.operators.python import PythonOperator
 from miniflow.retries import task_retry_wait
 from miniflow.serialization import serialize_dag, task_rows
 from miniflow.serialized_dag import SerializedDAG, TimetableUnavailable, deserialize_dag
@@ -73,10 +74,11 @@ def test_every_example_dag_comes_back_as_the_scheduler_needs_it() -> None:
         for task_id, original in dag.task_dict.items():
             copy = new.task_dict[task_id]
             assert (copy.trigger_rule, copy.upstream_task_ids, copy.downstream_task_ids, is_mapped(copy),
-                    copy.depends_on_past, copy.max_active_tis_per_dag, copy.nothing_to_run, copy.sla) == \
+                    copy.depends_on_past, copy.max_active_tis_per_dag, copy.max_active_tis_per_dagrun,
+                    copy.nothing_to_run, copy.sla) == \
                 (original.trigger_rule, original.upstream_task_ids, original.downstream_task_ids,
                  is_mapped(original), original.depends_on_past, original.max_active_tis_per_dag,
-                 original.nothing_to_run, original.sla)
+                 original.max_active_tis_per_dagrun, original.nothing_to_run, original.sla)
             assert task_retry_wait(copy, 2, START) == task_retry_wait(original, 2, START)
         states: dict[tuple[str, int], TIS | None] = {(t, -1): None for t in dag.task_dict}
         while True:  # a whole run, every task succeeding as soon as it may run
@@ -248,3 +250,11 @@ def test_a_timetable_class_of_the_dag_file_is_asked_in_a_child(sqlite_url, write
     path.write_text("raise RuntimeError('broken now')\n")
     with pytest.raises(TimetableUnavailable, match="DAG .workdays. not found"):  # the scheduler asks again later
         new.timetable.next_dagrun_info(None, new.time_restriction, START)
+
+
+def test_per_run_and_per_dag_task_limits_come_back() -> None:
+    with DAG("limits", start_date=START, schedule=None) as dag:
+        PythonOperator.partial(task_id="m", python_callable=print, max_active_tis_per_dagrun=2,
+                               max_active_tis_per_dag=3).expand(op_args=[[1], [2]])
+    task = rebuilt(dag).task_dict["m"]
+    assert (task.max_active_tis_per_dagrun, task.max_active_tis_per_dag) == (2, 3)

@@ -75,7 +75,7 @@ _RUNS_PROGRESS = select(
 
 _ANY_QUEUED_RUN = select(RUN_T.c.run_id).where(RUN_T.c.state == str(DagRunState.QUEUED)).limit(1)
 _ANY_SCHEDULED_TI = select(TI_T.c.task_id).where(TI_T.c.state == str(TIS.SCHEDULED)).limit(1)
-_OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
+_OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
     state_filter(TI_T.c.state, ACTIVE_TI_STATES))
 _POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
 _TI_KEY_COLUMNS = (TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index)
@@ -324,10 +324,12 @@ class SchedulerQueries:
         run_filter: tuple[str, list[str]] | None = None,
         default_pool_slots: int = 128,
         surely_some: bool = False,
+        run_task_limits: dict[tuple[str, str], int] | None = None,
     ) -> list[QueuedTIRecord]:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
-        names the DAGs this scheduler has loaded), per-task limits and pool slots.
+        names the DAGs this scheduler has loaded), per-task limits over all runs
+        (`task_limits`) and within each run (`run_task_limits`), and pool slots.
         Returns the queued rows. Unless the caller knows some are `surely_some` (it just
         scheduled them), a read first asks whether any task instance is scheduled at
         all, so the usual idle pass opens no write transaction."""
@@ -338,6 +340,8 @@ class SchedulerQueries:
             occupancy = conn.execute(_OCCUPANCY).all()
             per_dag: Counter[str] = Counter(r.dag_id for r in occupancy)
             per_task: Counter[tuple[str, str]] = Counter((r.dag_id, r.task_id) for r in occupancy)
+            per_task_in_run: Counter[tuple[str, str, str]] = Counter((r.dag_id, r.run_id, r.task_id) for r in occupancy)
+            run_task_limits = run_task_limits or {}
             per_pool: Counter[str] = Counter()
             for r in occupancy:
                 per_pool[r.pool] += r.pool_slots
@@ -356,10 +360,14 @@ class SchedulerQueries:
                 limit = task_limits.get((ti.dag_id, ti.task_id))
                 if limit is not None and per_task[ti.dag_id, ti.task_id] >= limit:
                     continue
+                limit = run_task_limits.get((ti.dag_id, ti.task_id))
+                if limit is not None and per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] >= limit:
+                    continue
                 if per_pool[ti.pool] + ti.pool_slots > pools.get(ti.pool, 0):
                     continue  # full, or an unknown pool: the task waits, as in Airflow
                 per_dag[ti.dag_id] += 1
                 per_task[ti.dag_id, ti.task_id] += 1
+                per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] += 1
                 per_pool[ti.pool] += ti.pool_slots
                 chosen.append(ti)
             if not chosen:
