@@ -20,7 +20,9 @@ from miniflow.operators.branch import (
     target_times_as_dates,
 )
 from miniflow.operators.empty import EmptyOperator
+from miniflow.operators.python import BranchPythonOperator
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.task_group import TaskGroup
 from miniflow.utils.weekday import WeekDay
 
 UTC = dt.timezone.utc
@@ -116,3 +118,13 @@ def test_base_branch_operator_subclass(store) -> None:
     with DAG("base_branch", start_date=dt.datetime(2024, 1, 1), schedule=None) as dag:
         Pick(task_id="pick") >> [EmptyOperator(task_id=t) for t in "abc"]
     assert _states(dag, store) == {"pick": TIS.SUCCESS, "a": TIS.SKIPPED, "b": TIS.SUCCESS, "c": TIS.SUCCESS}
+
+
+def test_a_branch_that_names_a_task_group_follows_the_groups_first_tasks(store) -> None:
+    with DAG("branch_to_group", start_date=dt.datetime(2024, 1, 1, tzinfo=UTC), schedule=None) as dag:
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "grp")
+        with TaskGroup("grp") as grp:
+            EmptyOperator(task_id="first") >> EmptyOperator(task_id="second")
+        branch >> [grp, EmptyOperator(task_id="other")]
+    assert _states(dag, store) == {"branch": TIS.SUCCESS, "grp.first": TIS.SUCCESS, "grp.second": TIS.SUCCESS,
+                                   "other": TIS.SKIPPED}

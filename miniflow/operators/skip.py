@@ -21,11 +21,15 @@ def skip_tasks(context: dict[str, Any], task_ids: Iterable[str]) -> None:
 def skip_all_except(task: BaseOperator, context: dict[str, Any], branch: str | Iterable[str] | None) -> None:
     """Skip the direct downstream tasks of `task` except the chosen branches.
 
-    As in Airflow, a direct downstream task that is also downstream of a chosen branch
-    (the join of an empty branch) is kept: it is left to its trigger rule.
+    As in Airflow, a branch may name a task group, which stands for its first tasks, and
+    a direct downstream task that is also downstream of a chosen branch (the join of an
+    empty branch) is kept: it is left to its trigger rule.
     """
-    chosen = {branch} if isinstance(branch, str) else set(branch or ())
     dag = task.dag
+    groups = dag.task_group_dict
+    chosen: set[str] = set()
+    for name in [branch] if isinstance(branch, str) else branch or ():
+        chosen |= {root.task_id for root in groups[name].get_roots()} if name in groups else {name}
     unknown = sorted(t for t in chosen if not dag.has_task(t))
     if unknown:
         raise AirflowException(
