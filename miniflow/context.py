@@ -10,14 +10,19 @@ the run's conf is ``dag_run.conf``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+import pendulum
+from lazy_object_proxy import Proxy
 
 from miniflow import macros
 from miniflow.connections import ConnectionAccessor
 from miniflow.datasets import DatasetEvent, InletEventsAccessor, OutletEventAccessors
 from miniflow.params import resolve_params
+from miniflow.state import DagRunState
 
 if TYPE_CHECKING:
     from miniflow.taskinstance import TaskInstance
@@ -72,11 +77,39 @@ def _triggering_events(ti: TaskInstance) -> dict[str, list[DatasetEvent]]:
     return found
 
 
+def _previous_success(ti: TaskInstance) -> dict[str, Any]:
+    """``prev_*_success``: of the DAG's latest successful run before this one (None
+    without one). Read from the database only when a template or callable first uses
+    one of them, as in Airflow: most tries never do."""
+
+    @functools.cache
+    def run() -> Any:
+        store = ti.store
+        if store is None:
+            return None
+        earlier = store.list_runs(ti.dag_id, states=[DagRunState.SUCCESS], end=ti.logical_date, limit=2)
+        return next((r for r in earlier if r.logical_date < ti.logical_date), None)
+
+    def field(name: str) -> Proxy:
+        def value() -> Any:
+            when = getattr(run(), name) if run() is not None else None
+            return pendulum.instance(when) if when is not None else None
+
+        return Proxy(value)
+
+    return {"prev_data_interval_start_success": field("data_interval_start"),
+            "prev_data_interval_end_success": field("data_interval_end"),
+            "prev_execution_date_success": field("logical_date"),
+            "prev_start_date_success": field("start_date"),
+            "prev_end_date_success": field("end_date")}
+
+
 def build_context(ti: TaskInstance) -> Context:
     task, run = ti.task, ti.dag_run
-    logical = run.logical_date
-    start = run.data_interval_start or logical
-    end = run.data_interval_end or logical
+    # pendulum's DateTime (a datetime), as in Airflow: templates call .in_timezone(), .add()...
+    logical = pendulum.instance(run.logical_date)
+    start = pendulum.instance(run.data_interval_start or logical)
+    end = pendulum.instance(run.data_interval_end or logical)
     period = end - start
     ts = logical.isoformat()
     from miniflow.config import get_config
@@ -104,6 +137,7 @@ def build_context(ti: TaskInstance) -> Context:
         "prev_ds": _ds(logical - period),
         "prev_ds_nodash": (logical - period).strftime("%Y%m%d"),
         "prev_execution_date": logical - period,
+        **_previous_success(ti),
         "run_id": run.run_id,
         "task": task,
         "task_instance": ti,

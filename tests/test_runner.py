@@ -518,6 +518,31 @@ def test_templates_render_airflow_context(store) -> None:
     assert tis["show"].rendered_fields["templates_dict"]["ds"] == "2024-01-02"
 
 
+def test_context_dates_are_pendulum_and_prev_success_values_come_from_the_last_successful_run(store) -> None:
+    """As in Airflow: the dates are pendulum DateTimes, so templates call ``in_timezone``
+    and ``add``; ``prev_*_success`` are those of the latest successful earlier run (None
+    before there is one), read only when used."""
+    got: list[dict[str, Any]] = []
+    templates = {
+        "paris": "{{ data_interval_end.in_timezone('Europe/Paris').isoformat() }}",
+        "next_day": "{{ logical_date.add(days=1) | ds }}",
+        "prev_start": "{{ prev_data_interval_start_success }}",
+        "prev_end": "{{ prev_data_interval_end_success | ds if prev_data_interval_end_success else 'none' }}",
+        "prev_date": "{{ prev_execution_date_success }}",
+        "prev_started": "{{ 'yes' if prev_start_date_success and prev_end_date_success else 'no' }}",
+    }
+    with new_dag("prev_success", schedule="@daily") as dag:
+        PythonOperator(task_id="show", python_callable=lambda templates_dict: got.append(templates_dict),
+                       templates_dict=templates)
+    for day in (DATE, DATE + dt.timedelta(days=1)):
+        assert run_dag_test(dag, day, store=store).state == "success"
+    assert got[0] == {"paris": "2024-01-02T01:00:00+01:00", "next_day": "2024-01-03", "prev_start": "None",
+                      "prev_end": "none", "prev_date": "None", "prev_started": "no"}
+    assert got[1] == {"paris": "2024-01-03T01:00:00+01:00", "next_day": "2024-01-04",
+                      "prev_start": "2024-01-01 00:00:00+00:00", "prev_end": "2024-01-02",
+                      "prev_date": "2024-01-02 00:00:00+00:00", "prev_started": "yes"}
+
+
 def test_params_without_conf_use_the_dag_defaults(store) -> None:
     with new_dag("params_default", params={"x": "from dag"}) as dag:
         BashOperator(task_id="echo", bash_command="echo {{ params.x }}-{{ dag_run.conf.get('x', 'none') }}")
