@@ -22,6 +22,7 @@ per try unless ``venv_cache_path`` is given: miniflow always caches.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import fcntl
 import hashlib
 import importlib
@@ -40,6 +41,8 @@ from collections.abc import Callable, Collection, Container, Iterable
 from pathlib import Path
 from typing import Any
 
+from lazy_object_proxy import Proxy
+
 from miniflow.exceptions import AirflowException, AirflowSkipException
 from miniflow.operators.python import PythonOperator, callable_kwargs
 from miniflow.operators.skip import skip_all_except
@@ -53,15 +56,29 @@ __all__ = [
     "callable_source",
 ]
 
-# Context entries that survive pickling without miniflow installed on the other side.
+# Context entries that survive pickling without miniflow installed on the other side
+# (the dates as plain datetimes: see `_passable`).
 PASSABLE_CONTEXT_KEYS = frozenset({
     "ds", "ds_nodash", "expanded_ti_count", "inlets", "map_index_template", "next_ds", "next_ds_nodash",
     "outlets", "prev_ds", "prev_ds_nodash", "run_id", "task_instance_key_str", "test_mode", "tomorrow_ds",
     "tomorrow_ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "yesterday_ds", "yesterday_ds_nodash",
     "data_interval_end", "data_interval_start", "execution_date", "logical_date", "next_execution_date",
-    "prev_execution_date", "params",
+    "prev_execution_date", "prev_data_interval_start_success", "prev_data_interval_end_success",
+    "prev_execution_date_success", "prev_start_date_success", "prev_end_date_success", "params",
 })
 SERIALIZERS = ("pickle", "cloudpickle", "dill")
+
+
+def _passable(value: Any) -> Any:
+    """A context value as the other interpreter can unpickle it without pendulum or
+    lazy-object-proxy: a date the context holds as a pendulum DateTime (or behind a
+    lazy proxy) goes as a plain, aware datetime."""
+    if isinstance(value, Proxy):
+        value = value.__wrapped__
+    if isinstance(value, dt.datetime) and type(value) is not dt.datetime:
+        return dt.datetime.fromisoformat(value.isoformat())
+    return value
+
 
 _SCRIPT = """\
 import sys
@@ -146,7 +163,7 @@ class _PythonInAnotherInterpreter(PythonOperator):
         """The interpreter to run the callable with (made ready by this call)."""
 
     def execute(self, context: dict[str, Any]) -> Any:
-        passable = {k: v for k, v in context.items() if k in PASSABLE_CONTEXT_KEYS}
+        passable = {k: _passable(v) for k, v in context.items() if k in PASSABLE_CONTEXT_KEYS}
         merged = {**passable, **self.op_kwargs}
         if self.templates_dict is not None:
             merged["templates_dict"] = self.templates_dict
