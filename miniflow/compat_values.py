@@ -52,7 +52,7 @@ class LoggingMixin:
         return logging.getLogger(f"{type(self).__module__}.{type(self).__qualname__}")
 
 
-class DagRunType(str, enum.Enum):
+class DagRunType(enum.StrEnum):
     """How a run came to be: a DAG run's ``run_type`` compares equal to these (Airflow's
     ``airflow.utils.types.DagRunType``)."""
 
@@ -61,21 +61,15 @@ class DagRunType(str, enum.Enum):
     MANUAL = "manual"
     DATASET_TRIGGERED = "dataset_triggered"
 
-    def __str__(self) -> str:
-        return self.value
-
     def generate_run_id(self, logical_date: dt.datetime) -> str:
         """The run id miniflow (and Airflow) gives a run of this type at `logical_date`."""
         return f"{self.value}__{logical_date.isoformat()}"
 
 
-class WeightRule(str, enum.Enum):
+class WeightRule(enum.StrEnum):
     """An operator's ``weight_rule`` (Airflow's ``airflow.utils.weight_rule.WeightRule``);
     miniflow takes the plain strings too."""
 
     DOWNSTREAM = "downstream"
     UPSTREAM = "upstream"
     ABSOLUTE = "absolute"
-
-    def __str__(self) -> str:
-        return self.value
