@@ -167,19 +167,22 @@ class TaskInstance:
         return [v for _, _, v in sorted(found, key=lambda item: (order[item[0]], item[1]))]
 
     def _runs_up_to(self, dag_id: str | None, run_id: str | None) -> list[str | None]:
-        """The runs of `dag_id` (this DAG by default) whose logical date is not after
-        this run's (or `run_id`'s), newest first: what ``include_prior_dates`` reads."""
+        """This run (or `run_id`) and the runs of `dag_id` (this DAG by default) whose
+        logical date is before its, newest first: what ``include_prior_dates`` reads. This
+        run comes first even when it is not recorded (``tasks test``)."""
         store = self._store if self._store is not None else _database_available()
         if store is None:
             return [run_id]
         dag_id = dag_id or self.dag_id
+        current = run_id or self.run_id
         end = self.logical_date
-        if run_id is not None and run_id != self.run_id:
-            named = store.get_run(dag_id, run_id)
+        if current != self.run_id:
+            named = store.get_run(dag_id, current)
             if named is None:
-                return [run_id]
+                return [current]
             end = named.logical_date
-        return [r.run_id for r in store.list_runs(dag_id, end=end)] or [run_id]
+        earlier = [r.run_id for r in store.list_runs(dag_id, end=end) if r.run_id != current]
+        return [current, *earlier]
 
     def _same_item_index(self, task_id: str) -> int | None:
         """Inside a mapped task group, another task of the group means its instance for

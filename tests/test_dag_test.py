@@ -25,6 +25,7 @@ from miniflow.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from miniflow.taskinstance import DagRun, TaskInstance
 from miniflow.trigger_rules import TriggerRule
 
 UTC = dt.timezone.utc
@@ -454,3 +455,15 @@ def test_xcom_pull_with_prior_dates_falls_back_on_the_newest_earlier_run_with_a_
         got.append(json.loads(row.value))
     assert got == [["first", "first", ["first"]], ["first", "none here", ["first"]],
                    ["first", "none here", ["first"]]]
+
+
+def test_include_prior_dates_in_a_try_whose_run_is_not_recorded_still_sees_its_own_values(store) -> None:
+    """``tasks test`` runs a try without recording its run: its own pushes come first,
+    the recorded earlier runs after."""
+    dag = new_dag("unrecorded")
+    task = PythonOperator(task_id="t", python_callable=ok, dag=dag)
+    assert run_dag_test(dag, DATE - dt.timedelta(days=1), store=store).state == "success"
+    ti = TaskInstance(task, DagRun("unrecorded", "manual__unrecorded", DATE, DATE, DATE))
+    ti.xcom_push("k", "mine")
+    assert ti.xcom_pull(task_ids="t", key="k", include_prior_dates=True) == "mine"
+    assert ti.xcom_pull(task_ids="t", include_prior_dates=True) == "ok"  # the earlier run's return value
