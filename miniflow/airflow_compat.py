@@ -113,7 +113,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.timetables.trigger": _TRIGGER_TIMETABLES,
     "airflow.timetables.events": [f"{_TT}EventsTimetable"],
     "airflow.timetables.interval": _INTERVAL_TIMETABLES,
-    "airflow.timetables.simple": [f"{_TT}NullTimetable", f"{_TT}OnceTimetable"],
+    "airflow.timetables.simple": [f"{_TT}NullTimetable", f"{_TT}OnceTimetable", f"{_TT}ContinuousTimetable"],
     "airflow.io.path": _OBJECT_STORAGE,
     "airflow.models.variable": _VARIABLE,
     "airflow.models.mappedoperator": ["miniflow.mapping:MappedOperator"],

@@ -363,6 +363,11 @@ class DAG:
 
     def validate(self) -> None:
         """Check the finished graph; the loader calls this once the DAG file has run."""
+        limit = getattr(self.timetable, "active_runs_limit", None)
+        if limit is not None and self.max_active_runs > limit:
+            raise DagDefinitionError(
+                f"{self.fileloc}: DAG {self.dag_id!r}: its schedule {self.timetable.summary!r} runs at most "
+                f"{limit} run(s) at a time; set max_active_runs={limit} (it is {self.max_active_runs})")
         if self.fail_stop:
             bad = [t.task_id for t in self.task_dict.values()
                    if str(t.trigger_rule) != "all_success" and not t.is_teardown]

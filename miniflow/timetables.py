@@ -22,7 +22,8 @@ The semantics are Airflow 2.10's data intervals:
   defined) follows Airflow 2.10's code: the latest complete interval is the one ending
   at ``now`` rounded down to a multiple of the delta since the Unix epoch, but never
   before ``start_date``.
-- ``@once`` runs once, at ``start_date``; ``None`` never runs on its own.
+- ``@once`` runs once, at ``start_date``; ``@continuous`` starts the next run as soon as
+  the last one ended; ``None`` never runs on its own.
 - The *trigger* timetables (`CronTriggerTimetable`, `DeltaTriggerTimetable`,
   `MultipleCronTriggerTimetable`) run *at* each tick, like POSIX cron, instead of
   after an interval: the run for the 06:00 tick is created at 06:00, its data interval
@@ -56,6 +57,7 @@ __all__ = [
     "Timetable",
     "NullTimetable",
     "OnceTimetable",
+    "ContinuousTimetable",
     "CronTimetable",
     "DeltaTimetable",
     "CronTriggerTimetable",
@@ -227,6 +229,25 @@ class OnceTimetable(Timetable):
         if restriction.latest is not None and at > restriction.latest:
             return None
         return DagRunInfo(DataInterval(at, at), run_after=at)
+
+
+class ContinuousTimetable(Timetable):
+    """`@continuous` (Airflow 2.6+): the next run as soon as the last one ended. Its data
+    interval goes from where the last one's ended (the first's from start_date) to when
+    it is created; a DAG with it runs one run at a time (`active_runs_limit`)."""
+
+    summary = "@continuous"
+    description = "As frequently as possible, but only one run at a time."
+    periodic = False
+    active_runs_limit = 1
+
+    def next_dagrun_info(self, last, restriction, now):
+        if restriction.latest is not None and restriction.latest < now:
+            return None
+        if last is not None:
+            return DagRunInfo.interval(last.end, max(last.end, now))
+        start = restriction.earliest or now
+        return DagRunInfo.interval(start, max(start, now))
 
 
 class _IntervalTimetable(Timetable):
@@ -560,6 +581,8 @@ def timetable_for(schedule: Any, timezone: dt.tzinfo = UTC) -> Timetable:
     if isinstance(schedule, str):
         if schedule == "@once":
             return OnceTimetable()
+        if schedule == "@continuous":
+            return ContinuousTimetable()
         return CronTimetable(schedule, timezone)
     if isinstance(schedule, dt.timedelta) or type(schedule).__name__ == "relativedelta":
         return DeltaTimetable(schedule)
@@ -646,6 +669,8 @@ def timetable_to_json(timetable: Timetable) -> dict[str, Any]:
         return {"type": "delta", **_delta_to_json(timetable.delta)}
     if isinstance(timetable, OnceTimetable):
         return {"type": "once"}
+    if isinstance(timetable, ContinuousTimetable):
+        return {"type": "continuous"}
     if isinstance(timetable, NullTimetable):
         return {"type": "none"}
     if isinstance(timetable, CronTriggerTimetable):
@@ -689,6 +714,8 @@ def timetable_from_json(data: dict[str, Any], other: Callable[[dict[str, Any]], 
         return DeltaTimetable(_delta_from_json(data))
     if kind == "once":
         return OnceTimetable()
+    if kind == "continuous":
+        return ContinuousTimetable()
     if kind == "cron_trigger":
         zone, interval = zone_from_json(data["timezone"]), _delta_from_json(data["interval"])
         if len(data["crons"]) == 1:

@@ -79,6 +79,22 @@ def test_max_active_tis_per_dagrun_bounds_a_mapped_task_within_each_run_not_acro
     assert set(steps.states("per_run").values()) == {"success"} and sorted(RAN) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
+def test_a_continuous_dag_starts_its_next_run_when_the_last_one_ends(store: Any) -> None:
+    with DAG("nonstop", start_date=START, schedule="@continuous", max_active_runs=1) as dag:
+        PythonOperator(task_id="t", python_callable=record)
+    store.set_paused("nonstop", False)
+    steps = Steps(store, dag)
+    for _ in range(8):
+        steps.one_pass()
+    runs = store.list_runs("nonstop", newest_first=False)
+    assert len(runs) >= 3 and RAN.count("t") >= len(runs) - 1
+    assert sum(r.state == "running" for r in runs) <= 1  # one at a time
+    assert runs[0].data_interval_start == START
+    for earlier, later in zip(runs, runs[1:]):  # each picks up where the last one ended
+        assert later.data_interval_start == earlier.data_interval_end
+        assert earlier.state == "success"
+
+
 def test_max_active_runs_keeps_further_runs_queued(store: Any) -> None:
     with DAG("one_run", start_date=START, schedule=None, max_active_runs=1) as dag:
         EmptyOperator(task_id="t")

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from miniflow.dag import DAG
 from miniflow.exceptions import InvalidScheduleError
 from miniflow.timetables import (
+    ContinuousTimetable,
     CronTimetable,
     CronTriggerTimetable,
     DagRunInfo,
@@ -37,6 +38,8 @@ from miniflow.timetables import (
     Timetable,
     due_runs,
     timetable_for,
+    timetable_from_json,
+    timetable_to_json,
     upcoming_runs,
 )
 
@@ -488,6 +491,35 @@ def test_once_runs_once_at_start_date(catchup):
                last=DataInterval(utc(2024, 1, 1, 13, 37), utc(2024, 1, 1, 13, 37))) == []
     assert len(upcoming("@once", start, 5, catchup=catchup)) == 1
     assert isinstance(make_dag("@once", start).timetable, OnceTimetable)
+
+
+def test_continuous_runs_from_where_the_last_run_ended_to_now():
+    """@continuous: the first run covers start_date -> now, each next one the last
+    one's end -> now; past end_date there is none."""
+    table = ContinuousTimetable()
+    restriction = TimeRestriction(utc(2024, 1, 1), None, False)
+    first = table.next_dagrun_info(None, restriction, utc(2024, 6, 1, 12))
+    assert first == DagRunInfo.interval(utc(2024, 1, 1), utc(2024, 6, 1, 12)) and first.run_after == utc(2024, 6, 1, 12)
+    following = table.next_dagrun_info(first.data_interval, restriction, utc(2024, 6, 1, 12, 5))
+    assert following.data_interval == DataInterval(utc(2024, 6, 1, 12), utc(2024, 6, 1, 12, 5))
+    assert table.next_dagrun_info(None, TimeRestriction(utc(2024, 1, 1), utc(2024, 2, 1), False),
+                                  utc(2024, 6, 1)) is None
+    dag = DAG("continuous", schedule="@continuous", start_date=utc(2024, 1, 1), max_active_runs=1)
+    assert isinstance(dag.timetable, ContinuousTimetable)
+    assert timetable_from_json(json.loads(json.dumps(timetable_to_json(dag.timetable)))) == dag.timetable
+
+
+def test_continuous_needs_one_active_run_at_most(write_dag, dags_folder):
+    from miniflow.dagbag import DagBag
+
+    write_dag("cont.py", """
+        from datetime import datetime
+        from airflow import DAG
+
+        dag = DAG("cont", schedule="@continuous", start_date=datetime(2024, 1, 1))
+    """)
+    [error] = DagBag(dags_folder).import_errors.values()
+    assert "'@continuous' runs at most 1 run(s) at a time; set max_active_runs=1 (it is 16)" in error.message
 
 
 def test_once_without_start_date_never_runs():
