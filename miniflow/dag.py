@@ -363,7 +363,7 @@ class DAG:
 
     def validate(self) -> None:
         """Check the finished graph; the loader calls this once the DAG file has run."""
-        limit = getattr(self.timetable, "active_runs_limit", None)
+        limit = self.timetable.active_runs_limit
         if limit is not None and self.max_active_runs > limit:
             raise DagDefinitionError(
                 f"{self.fileloc}: DAG {self.dag_id!r}: its schedule {self.timetable.summary!r} runs at most "

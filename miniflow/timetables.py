@@ -161,6 +161,7 @@ class Timetable(ABC):
     periodic = True
     summary = ""
     description = ""
+    active_runs_limit: int | None = None  # at most this many runs at once (max_active_runs must obey)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,7 +240,7 @@ class ContinuousTimetable(Timetable):
     summary = "@continuous"
     description = "As frequently as possible, but only one run at a time."
     periodic = False
-    active_runs_limit = 1
+    active_runs_limit: int | None = 1
 
     def next_dagrun_info(self, last, restriction, now):
         if restriction.latest is not None and restriction.latest < now:
