@@ -97,7 +97,8 @@ _CHECKS_1X = [f"{_SQL}SQLCheckOperator:CheckOperator", f"{_SQL}SQLValueCheckOper
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
 # "module:attribute:name" where Airflow's name differs).
 AIRFLOW_MODULES: dict[str, list[str]] = {
-    "airflow": [_DAG, "miniflow.compat_values:__version__"],
+    "airflow": [_DAG, f"{_DS}Dataset", *_XCOM_ARG, "miniflow.exceptions:AirflowException",
+                "miniflow.compat_values:__version__"],
     "airflow.models": [_DAG, *_BASE, *_PARAM, *_VARIABLE, *_TI, *_DAG_RUN, *_XCOM_ARG, *_CONNECTION, *_XCOM],
     "airflow.models.dag": [_DAG],
     "airflow.models.baseoperator": _BASE,

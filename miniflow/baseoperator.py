@@ -13,6 +13,7 @@ import functools
 import inspect
 import itertools
 import logging
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -265,6 +266,10 @@ class BaseOperator(DependencyMixin):
                 f"{where}unknown weight_rule {weight_rule!r}; use one of {', '.join(WEIGHT_RULES)}"
             )
         self.trigger_rule = TriggerRule(str(trigger_rule))
+        if self.trigger_rule.current is not self.trigger_rule:
+            warnings.warn(f"{where}trigger_rule {self.trigger_rule.value!r} is deprecated; "
+                          f"use {self.trigger_rule.current.value!r}", DeprecationWarning, stacklevel=2)
+            self.trigger_rule = self.trigger_rule.current
         self.owner = owner
         self.email = email
         self.email_on_retry = email_on_retry

@@ -39,11 +39,18 @@ class TriggerRule(str, Enum):
     # A teardown's rule (see miniflow.setup_teardown): everything upstream done and at
     # least one upstream setup succeeded.
     ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
-    # Airflow 1.x/2.0 name of none_failed_min_one_success, still accepted.
+    # Old names Airflow 2.10 still accepts; a task built with one gets the current rule
+    # (see `current`), so `decide` never sees them.
     NONE_FAILED_OR_SKIPPED = "none_failed_or_skipped"
+    DUMMY = "dummy"
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def current(self) -> TriggerRule:
+        """The rule an old name stands for, or the rule itself."""
+        return _RENAMED.get(self, self)
 
     @classmethod
     def is_valid(cls, value: str) -> bool:
@@ -52,6 +59,12 @@ class TriggerRule(str, Enum):
     @classmethod
     def all_triggers(cls) -> set[str]:
         return set(cls._value2member_map_)
+
+
+_RENAMED = {
+    TriggerRule.NONE_FAILED_OR_SKIPPED: TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    TriggerRule.DUMMY: TriggerRule.ALWAYS,
+}
 
 
 class Decision(str, Enum):
@@ -148,7 +161,7 @@ def decide(rule: TriggerRule | str, up: UpstreamCounts) -> Decision:
         if failures:
             return Decision.UPSTREAM_FAILED
         return Decision.RUN if up.all_done else Decision.WAIT
-    if rule in (R.NONE_FAILED_MIN_ONE_SUCCESS, R.NONE_FAILED_OR_SKIPPED):
+    if rule is R.NONE_FAILED_MIN_ONE_SUCCESS:
         if failures:
             return Decision.UPSTREAM_FAILED
         if up.skipped >= up.total:

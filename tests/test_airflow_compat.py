@@ -304,6 +304,8 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "assert str(EmptyOperator(task_id='w', weight_rule=WeightRule.ABSOLUTE).weight_rule) == 'absolute'",
         "from airflow.utils.types import DagRunType; "
         "assert DagRunType.MANUAL == 'manual' and DagRunType('backfill') is DagRunType.BACKFILL_JOB",
+        "from airflow import Dataset, XComArg, AirflowException; from airflow.datasets import Dataset as D; "
+        "from airflow.exceptions import AirflowException as E; assert (Dataset, AirflowException) == (D, E)",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:

@@ -16,6 +16,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
+
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test
 from miniflow.exceptions import AirflowSkipException
@@ -108,7 +110,7 @@ UPSTREAM_STATE = {"S": S, "F": F, "K": K, "U": U}
 
 
 def test_the_table_covers_every_trigger_rule() -> None:
-    rules = {r.value for r in TriggerRule if r is not TriggerRule.NONE_FAILED_OR_SKIPPED}
+    rules = {r.value for r in TriggerRule if r.current is r}
     for mix, expected in RULE_TABLE.items():
         assert set(expected) == rules, mix
 
@@ -135,16 +137,21 @@ def test_trigger_rules_against_upstream_states(store) -> None:
     assert wrong == {}, "mix -> ({rule: (got, expected)}, (run state got, expected))"
 
 
-def test_none_failed_or_skipped_is_the_old_name_of_none_failed_min_one_success(store) -> None:
-    with new_dag("old_rule_name") as dag:
+def test_old_rule_names_warn_and_act_as_their_current_rules(store) -> None:
+    with new_dag("old_rule_names") as dag, pytest.warns(DeprecationWarning, match="'dummy' is deprecated"):
         a = PythonOperator(task_id="a", python_callable=ok)
         b = PythonOperator(task_id="b", python_callable=skip_me)
         c = PythonOperator(task_id="c", python_callable=skip_me)
-        [a, b] >> PythonOperator(task_id="mixed", python_callable=ok, trigger_rule="none_failed_or_skipped")
-        c >> PythonOperator(task_id="all_skipped_up", python_callable=ok, trigger_rule="none_failed_or_skipped")
+        with pytest.warns(DeprecationWarning, match="'none_failed_or_skipped' is deprecated"):
+            [a, b] >> PythonOperator(task_id="mixed", python_callable=ok, trigger_rule="none_failed_or_skipped")
+            c >> PythonOperator(task_id="all_skipped_up", python_callable=ok, trigger_rule="none_failed_or_skipped")
+        c >> PythonOperator(task_id="always", python_callable=ok, trigger_rule="dummy")
+    assert dag.get_task("mixed").trigger_rule is TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+    assert dag.get_task("always").trigger_rule is TriggerRule.ALWAYS
     result, states = run(dag, store)
     assert states["mixed"] == S
     assert states["all_skipped_up"] == K
+    assert states["always"] == S
     assert result.state == "success"
 
 

@@ -18,7 +18,7 @@ from miniflow.state import TaskInstanceState as TIS
 from miniflow.trigger_rules import Decision, TriggerRule, UpstreamCounts, decide
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-RULES = [r for r in TriggerRule if r is not TriggerRule.NONE_FAILED_OR_SKIPPED]
+RULES = [r for r in TriggerRule if r.current is r]
 A, B = ("a", -1), ("b", -1)  # task instances of tasks that are not mapped
 
 
