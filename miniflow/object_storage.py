@@ -4,15 +4,23 @@ A path is a URL, ``scheme://bucket/key`` (``file:///data/in.csv``,
 ``memory://scratch/out.json``, ``s3://bucket/key`` when s3fs is installed), with the
 ``pathlib`` operations DAG files use: ``/``, ``open``, ``read_text``, ``write_bytes``,
 ``exists``, ``iterdir``, ``glob``, ``mkdir``, ``unlink``, ``copy`` and ``move``.
-Airflow's ``conn_id`` (credentials from a connection) is accepted; miniflow has no
-connections, so the filesystem is made from ``storage_options`` and the environment.
+Airflow's ``conn_id`` is accepted but not read: in Airflow each storage provider turns
+its own kind of connection into credentials, and miniflow has none of those providers,
+so the filesystem is made from ``storage_options`` and the environment.
+
+The filesystem is made at a path's first use, as in Airflow: a DAG file may name an
+``s3://`` path at module level on a machine where only the workers have s3fs.
 """
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import fsspec
 
 __all__ = ["ObjectStoragePath"]
 
@@ -31,8 +39,13 @@ class ObjectStoragePath:
         self.protocol = protocol or "file"
         self.conn_id = conn_id
         self.storage_options = storage_options
-        self.fs = fsspec.filesystem(self.protocol, **storage_options)
-        self.path = posixpath.join(self.fs._strip_protocol(str(url)), *parts)
+        self.path = posixpath.join(_strip_protocol(self.protocol, str(url)), *parts)
+
+    @functools.cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        import fsspec
+
+        return fsspec.filesystem(self.protocol, **self.storage_options)
 
     def _child(self, path: str) -> ObjectStoragePath:
         return ObjectStoragePath(f"{self.protocol}://{path.lstrip('/') if self.protocol != 'file' else path}",
@@ -189,3 +202,14 @@ class ObjectStoragePath:
             self.rmdir()
         else:
             self.unlink()
+
+
+def _strip_protocol(protocol: str, url: str) -> str:
+    """`url` without its protocol, as its filesystem spells paths, or by the generic rule
+    when that filesystem's package is not installed here."""
+    import fsspec
+
+    try:
+        return str(fsspec.get_filesystem_class(protocol)._strip_protocol(url))
+    except (ImportError, ValueError):
+        return url.split("://", 1)[-1].rstrip("/")

@@ -61,3 +61,15 @@ def test_copy_and_move_across_file_and_memory(bucket: ObjectStoragePath, tmp_pat
         target.mkdir()
     local.copy(target)
     assert (tmp_path / "made" / "data.csv").exists()
+
+
+def test_a_path_whose_filesystem_is_not_installed_fails_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in Airflow, a DAG file may build an s3:// path at module level without s3fs."""
+    from fsspec.registry import known_implementations
+
+    monkeypatch.setitem(known_implementations, "absent",
+                        {"class": "absent_fs_package.AbsentFileSystem", "err": "Install absent-fs to use absent://"})
+    path = ObjectStoragePath("absent://bucket/raw/") / "a.csv"
+    assert (str(path), path.bucket, path.key) == ("absent://bucket/raw/a.csv", "bucket", "raw/a.csv")
+    with pytest.raises(ImportError, match="Install absent-fs"):
+        path.exists()
