@@ -76,9 +76,10 @@ _TRIGGER = ["miniflow.operators.trigger_dagrun:TriggerDagRunOperator"]
 _EXTERNAL = ["miniflow.sensors.external_task:ExternalTaskSensor", "miniflow.sensors.external_task:ExternalTaskMarker"]
 
 _SQL = "miniflow.operators.sql:"
-_SQL_OPERATORS = [f"{_SQL}{n}" for n in ("SQLExecuteQueryOperator", "SQLCheckOperator", "SQLValueCheckOperator",
-                                          "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
-                                          "SQLTableCheckOperator", "BaseSQLOperator")]
+_SQL_CHECKS = [f"{_SQL}{n}" for n in ("SQLCheckOperator", "SQLValueCheckOperator", "SQLIntervalCheckOperator",
+                                       "SQLThresholdCheckOperator")]
+_SQL_OPERATORS = [f"{_SQL}SQLExecuteQueryOperator", *_SQL_CHECKS, f"{_SQL}SQLColumnCheckOperator",
+                  f"{_SQL}SQLTableCheckOperator", f"{_SQL}BaseSQLOperator", f"{_SQL}BranchSQLOperator"]
 _DBAPI = ["miniflow.hooks.dbapi:DbApiHook", "miniflow.hooks.dbapi:fetch_all_handler",
           "miniflow.hooks.dbapi:fetch_one_handler"]
 _BASE_HOOK = ["miniflow.hooks.base:BaseHook"]
@@ -92,6 +93,7 @@ _HTTP_OPERATOR = ["miniflow.operators.http:HttpOperator", "miniflow.operators.ht
 _HTTP_SENSOR = ["miniflow.sensors.http:HttpSensor"]
 _SQL_SENSOR = ["miniflow.sensors.sql:SqlSensor"]
 _CHECKS_1X = [f"{_SQL}SQLCheckOperator:CheckOperator", f"{_SQL}SQLValueCheckOperator:ValueCheckOperator",
+              f"{_SQL}SQLIntervalCheckOperator:IntervalCheckOperator",
               f"{_SQL}SQLThresholdCheckOperator:ThresholdCheckOperator"]
 
 # Airflow module -> the miniflow objects it exposes ("module:attribute", or
@@ -140,7 +142,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.operators.sqlite_operator": _SQLITE_OPERATOR,
     "airflow.operators.http_operator": _HTTP_OPERATOR,
     "airflow.operators.sql": [*_SQL_OPERATORS[1:], *_CHECKS_1X],
-    "airflow.operators.check_operator": _CHECKS_1X,
+    "airflow.operators.check_operator": [*_SQL_CHECKS, *_CHECKS_1X],
+    "airflow.operators.sql_branch_operator": [f"{_SQL}BranchSQLOperator", f"{_SQL}BranchSQLOperator:BranchSqlOperator"],
     "airflow.sensors.http_sensor": _HTTP_SENSOR,
     "airflow.sensors.sql": _SQL_SENSOR,
     "airflow.sensors.sql_sensor": _SQL_SENSOR,

@@ -306,6 +306,10 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "assert DagRunType.MANUAL == 'manual' and DagRunType('backfill') is DagRunType.BACKFILL_JOB",
         "from airflow import Dataset, XComArg, AirflowException; from airflow.datasets import Dataset as D; "
         "from airflow.exceptions import AirflowException as E; assert (Dataset, AirflowException) == (D, E)",
+        "from airflow.operators.sql_branch_operator import BranchSqlOperator; "
+        "from airflow.operators.check_operator import IntervalCheckOperator, SQLIntervalCheckOperator; "
+        "from airflow.providers.common.sql.operators.sql import BranchSQLOperator; "
+        "assert BranchSqlOperator is BranchSQLOperator and IntervalCheckOperator is SQLIntervalCheckOperator",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:

@@ -20,16 +20,19 @@ from hypothesis import strategies as st
 from miniflow import DAG
 from miniflow.connections import Connection, get_connection
 from miniflow.dag_test import run_dag_test
-from miniflow.exceptions import AirflowNotFoundException
+from miniflow.exceptions import AirflowException, AirflowNotFoundException
 from miniflow.hooks.postgres import PostgresHook
 from miniflow.hooks.sqlite import SqliteHook
+from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.http import HttpOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.operators.sql import (
+    BranchSQLOperator,
     PostgresOperator,
     SQLCheckOperator,
     SQLColumnCheckOperator,
     SQLExecuteQueryOperator,
+    SQLIntervalCheckOperator,
     SQLTableCheckOperator,
     SQLThresholdCheckOperator,
     SQLValueCheckOperator,
@@ -189,6 +192,46 @@ def test_check_operators(store: Any, sqlite_conn: Path, make: Any, expected: str
     if expected == "failed" and isinstance(task, SQLColumnCheckOperator):
         log = "".join(p.read_text() for p in (miniflow_home / "logs").rglob("attempt=1.log"))
         assert "Check: distinct_check" in log  # the failed check is named
+
+
+def test_interval_check_compares_each_metric_with_days_back(store: Any, sqlite_conn: Path) -> None:
+    hook = SqliteHook(sqlite_conn_id="warehouse")
+    hook.run("CREATE TABLE orders (ds TEXT, amount REAL, refunds INTEGER)")
+    # DAY's ds against the week before: 3 orders for 100 against 2 for 90, no refunds on either day
+    hook.insert_rows("orders", [("2024-01-02", 40, 0), ("2024-01-02", 30, 0), ("2024-01-02", 30, 0),
+                                ("2023-12-26", 50, 0), ("2023-12-26", 40, 0)])
+    with DAG("interval", start_date=DAY, schedule=None, default_args={"retries": 1, "retry_delay": 0}) as dag:
+        # max_over_min: count 3/2 = 1.5, sum 100/90 = 1.11; refunds are zero, so they pass
+        SQLIntervalCheckOperator(task_id="within", conn_id="warehouse", table="orders",
+                                 metrics_thresholds={"COUNT(*)": 1.6, "SUM(amount)": 1.2, "SUM(refunds)": 1.0})
+        SQLIntervalCheckOperator(task_id="count_off", conn_id="warehouse", table="orders", days_back=7,
+                                 metrics_thresholds={"COUNT(*)": 1.5, "SUM(amount)": 1.2})
+        # relative_diff: |100 - 90| / 90 = 0.11
+        SQLIntervalCheckOperator(task_id="relative", conn_id="warehouse", table="orders",
+                                 ratio_formula="relative_diff", metrics_thresholds={"SUM(amount)": 0.1})
+        SQLIntervalCheckOperator(task_id="zero_counts", conn_id="warehouse", table="orders", ignore_zero=False,
+                                 metrics_thresholds={"SUM(refunds)": 9}, retry_on_failure=False)
+    tis = {t.task_id: t for t in run_dag_test(dag, DAY, store=store).task_instances}
+    assert {k: t.state for k, t in tis.items()} == {
+        "within": "success", "count_off": "failed", "relative": "failed", "zero_counts": "failed"}
+    assert (tis["count_off"].try_number, tis["zero_counts"].try_number) == (2, 1)  # no retry without retry_on_failure
+    with pytest.raises(AirflowException, match="unknown ratio_formula 'ratio'"):
+        SQLIntervalCheckOperator(task_id="bad", table="orders", metrics_thresholds={}, ratio_formula="ratio")
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("SELECT COUNT(*) > 2 FROM sales", {"big": "success", "small": "skipped"}),
+    ("SELECT 'off'", {"big": "skipped", "small": "success"}),
+    ("SELECT 0.5", {"big": "upstream_failed", "small": "upstream_failed"}),  # neither true nor false
+    ("SELECT 1 WHERE 0", {"big": "upstream_failed", "small": "upstream_failed"}),  # no row
+])
+def test_branch_sql_follows_the_query_answer(store: Any, sqlite_conn: Path, sql: str, expected: dict) -> None:
+    with DAG("branch_sql", start_date=DAY, schedule=None) as dag:
+        BranchSQLOperator(task_id="branch", conn_id="warehouse", sql=sql, follow_task_ids_if_true="big",
+                          follow_task_ids_if_false=["small"]) >> [EmptyOperator(task_id="big"),
+                                                                  EmptyOperator(task_id="small")]
+    got = states(dag, store)
+    assert got == {"branch": "failed" if "failed" in str(expected) else "success", **expected}
 
 
 def test_execute_query_pushes_rows_from_templated_sql_files(store: Any, sqlite_conn: Path, tmp_path: Path) -> None:

@@ -1,19 +1,22 @@
 """The common SQL operators, over any connection with a SQL hook (SQLite, PostgreSQL):
-run statements, and check data quality (a failed check fails the task and names it)."""
+run statements, branch on a query's answer, and check data quality (a failed check
+fails the task and names it; with ``retry_on_failure=False`` it fails without retries)."""
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.exceptions import AirflowException
+from miniflow.exceptions import AirflowException, AirflowFailException
 from miniflow.hooks.dbapi import DbApiHook, fetch_all_handler
+from miniflow.operators.branch import BaseBranchOperator
 
 __all__ = [
     "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "SqliteOperator", "SQLCheckOperator",
-    "SQLValueCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator", "SQLTableCheckOperator",
+    "SQLValueCheckOperator", "SQLIntervalCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
+    "SQLTableCheckOperator", "BranchSQLOperator",
 ]
 
 
@@ -26,6 +29,7 @@ class BaseSQLOperator(BaseOperator):
         self.conn_id = conn_id
         self.database = database
         self.hook_params = dict(hook_params or {})
+        self.retry_on_failure = retry_on_failure
 
     def get_db_hook(self) -> DbApiHook:
         if not self.conn_id:
@@ -37,6 +41,11 @@ class BaseSQLOperator(BaseOperator):
         if not isinstance(hook, DbApiHook):
             raise AirflowException(f"connection {self.conn_id!r} is not a SQL database")
         return hook
+
+    def _fail(self, message: str) -> NoReturn:
+        """Fail a check: the task retries if it has retries left, unless
+        `retry_on_failure` is off."""
+        raise (AirflowException if self.retry_on_failure else AirflowFailException)(message)
 
 
 class SQLExecuteQueryOperator(BaseSQLOperator):
@@ -104,9 +113,9 @@ class SQLCheckOperator(BaseSQLOperator):
         records = self.get_db_hook().get_first(self.sql, self.parameters)
         self.log.info("Record: %s", records)
         if not records:
-            raise AirflowException(f"The following query returned zero rows: {self.sql}")
+            self._fail(f"The following query returned zero rows: {self.sql}")
         if not all(records):
-            raise AirflowException(f"Test failed.\nQuery:\n{self.sql}\nResults:\n{records!s}")
+            self._fail(f"Test failed.\nQuery:\n{self.sql}\nResults:\n{records!s}")
         self.log.info("Success.")
 
 
@@ -128,7 +137,7 @@ class SQLValueCheckOperator(BaseSQLOperator):
     def execute(self, context: dict[str, Any]) -> None:
         records = self.get_db_hook().get_first(self.sql)
         if not records:
-            raise AirflowException(f"The following query returned zero rows: {self.sql}")
+            self._fail(f"The following query returned zero rows: {self.sql}")
         try:
             expected: Any = float(self.pass_value)
             numeric = True
@@ -142,8 +151,67 @@ class SQLValueCheckOperator(BaseSQLOperator):
             ok = all(str(r) == expected for r in records)
         if not ok:
             tol = f"{self.tolerance * 100:.1f}%" if self.tolerance is not None else None
-            raise AirflowException(f"Test failed.\nPass value:{self.pass_value}\nTolerance:{tol}\n"
+            self._fail(f"Test failed.\nPass value:{self.pass_value}\nTolerance:{tol}\n"
                                    f"Query:\n{self.sql}\nResults:\n{records!s}")
+
+
+_RATIO_FORMULAS: dict[str, Callable[[float, float], float]] = {
+    "max_over_min": lambda cur, ref: max(cur, ref) / min(cur, ref),
+    "relative_diff": lambda cur, ref: abs(cur - ref) / ref,
+}
+
+
+class SQLIntervalCheckOperator(BaseSQLOperator):
+    """Fails unless each metric (a SQL expression over `table`) on the run's ``ds`` is
+    within its threshold of the same metric `days_back` days earlier.
+
+    The ratio is ``max_over_min`` (max(cur, ref) / min(cur, ref)) or ``relative_diff``
+    (abs(cur - ref) / ref) and must stay below the metric's threshold; a metric that is
+    zero on either day passes when `ignore_zero` is on, as in Airflow."""
+
+    template_fields: tuple[str, ...] = ("sql1", "sql2")
+    template_ext: tuple[str, ...] = (".hql", ".sql")
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, table: str, metrics_thresholds: dict[str, float], date_filter_column: str = "ds",
+                 days_back: int = -7, ratio_formula: str = "max_over_min", ignore_zero: bool = True,
+                 conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        if ratio_formula not in _RATIO_FORMULAS:
+            raise AirflowException(f"task {self.task_id!r}: unknown ratio_formula {ratio_formula!r}; "
+                                   f"use {', '.join(_RATIO_FORMULAS)}")
+        self.table = table
+        self.metrics_thresholds = metrics_thresholds
+        self.metrics_sorted = sorted(metrics_thresholds)
+        self.ratio_formula = ratio_formula
+        self.ignore_zero = ignore_zero
+        self.days_back = -abs(days_back)
+        select = f"SELECT {', '.join(self.metrics_sorted)} FROM {table} WHERE {date_filter_column}="
+        self.sql1 = select + "'{{ ds }}'"
+        self.sql2 = select + f"'{{{{ macros.ds_add(ds, {self.days_back}) }}}}'"
+
+    def execute(self, context: dict[str, Any]) -> None:
+        hook = self.get_db_hook()
+        reference_row, current_row = hook.get_first(self.sql2), hook.get_first(self.sql1)
+        for sql, row in ((self.sql2, reference_row), (self.sql1, current_row)):
+            if not row:
+                self._fail(f"The following query returned zero rows: {sql}")
+        ratio = _RATIO_FORMULAS[self.ratio_formula]
+        failed = []
+        for metric, cur, ref in zip(self.metrics_sorted, current_row, reference_row):
+            threshold = self.metrics_thresholds[metric]
+            if cur == 0 or ref == 0:
+                value, ok = None, self.ignore_zero
+            else:
+                value = ratio(float(cur), float(ref))
+                ok = value < threshold
+            self.log.info("Metric %s: current %s, %s days back %s, ratio %s, threshold %s",
+                          metric, cur, -self.days_back, ref, value, threshold)
+            if not ok:
+                failed.append(metric)
+        if failed:
+            self._fail(f"The following tests have failed:\n {', '.join(sorted(failed))}")
+        self.log.info("All tests have passed")
 
 
 class SQLThresholdCheckOperator(BaseSQLOperator):
@@ -172,7 +240,7 @@ class SQLThresholdCheckOperator(BaseSQLOperator):
         result = float(first[0]) if first and first[0] is not None else float("nan")
         low, high = self._value(hook, self.min_threshold), self._value(hook, self.max_threshold)
         if not low <= result <= high:
-            raise AirflowException(f"Threshold Check: \"{self.task_id}\" failed.\nDAG: {context['dag'].dag_id}\n"
+            self._fail(f"Threshold Check: \"{self.task_id}\" failed.\nDAG: {context['dag'].dag_id}\n"
                                    f"Task_id: {self.task_id}\nCheck description: {self.sql}\n"
                                    f"SQL: {self.sql}\nResult: {result} is not within {low} and {high}")
         self.log.info("Test %s Successful.", self.task_id)
@@ -250,7 +318,7 @@ class SQLColumnCheckOperator(BaseSQLOperator):
                     failed.append(f"Column: {column}\n\tCheck: {name},\n\tCheck Values: {condition}")
         self.log.info("Results: %s", results)
         if failed:
-            raise AirflowException(f"Test failed.\nResults:\n{results}\nThe following tests have failed:\n"
+            self._fail(f"Test failed.\nResults:\n{results}\nThe following tests have failed:\n"
                                    + "\n".join(failed))
         self.log.info("All tests have passed")
 
@@ -282,6 +350,48 @@ class SQLTableCheckOperator(BaseSQLOperator):
             if not first or first[0] != 1:
                 failed.append(f"Table: {self.table}\n\tCheck: {name},\n\tCheck Values: {check}")
         if failed:
-            raise AirflowException("Test failed.\nThe following tests have failed:\n" + "\n".join(failed))
+            self._fail("Test failed.\nThe following tests have failed:\n" + "\n".join(failed))
         self.log.info("All tests have passed")
 
+
+
+def _as_bool(value: Any) -> bool:
+    """A query's answer as a branch condition: a boolean, an integer, or a true- or
+    false-like string (yes/no, on/off, t/f, 1/0...), as Airflow reads it."""
+    if isinstance(value, bool | int):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("y", "yes", "t", "true", "on", "1"):
+            return True
+        if word in ("n", "no", "f", "false", "off", "0"):
+            return False
+    raise AirflowException(f"Unexpected query return result {value!r} type {type(value).__name__!r}")
+
+
+class BranchSQLOperator(BaseSQLOperator, BaseBranchOperator):
+    """Follows `follow_task_ids_if_true` or `follow_task_ids_if_false` by the first value
+    `sql` returns; the other direct downstream tasks are skipped."""
+
+    template_fields: tuple[str, ...] = ("sql",)
+    template_ext: tuple[str, ...] = (".sql",)
+    ui_color = "#a22034"
+    ui_fgcolor = "#F7F7F7"
+
+    def __init__(self, *, sql: str, follow_task_ids_if_true: str | list[str],
+                 follow_task_ids_if_false: str | list[str], conn_id: str = "default_conn_id",
+                 parameters: Any = None, **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+        self.sql = sql
+        self.parameters = parameters
+        self.follow_task_ids_if_true = follow_task_ids_if_true
+        self.follow_task_ids_if_false = follow_task_ids_if_false
+
+    def choose_branch(self, context: dict[str, Any]) -> str | Iterable[str]:
+        self.log.info("Executing: %s (with parameters %s) with connection: %s", self.sql, self.parameters, self.conn_id)
+        record = self.get_db_hook().get_first(self.sql, self.parameters)
+        if not record:
+            raise AirflowException("No rows returned from sql query. Operator expected True or False return value.")
+        answer = record[0] if isinstance(record, list | tuple) else record
+        self.log.info("Query returns %s, type %r", answer, type(answer).__name__)
+        return self.follow_task_ids_if_true if _as_bool(answer) else self.follow_task_ids_if_false
