@@ -42,6 +42,7 @@ _PARAM = ["miniflow.params:Param"]
 _VARIABLE = ["miniflow.variables:Variable"]
 _TASK_GROUP = ["miniflow.task_group:TaskGroup", "miniflow.task_group:MappedTaskGroup"]
 _XCOM_ARG = ["miniflow.xcom:XComArg"]
+_NOTIFIER = ["miniflow.notifications:BaseNotifier"]
 _XCOM = ["miniflow.xcom:XCom", "miniflow.xcom:XCOM_RETURN_KEY"]
 _PARAMS = ["miniflow.params:Param", "miniflow.params:ParamsDict"]
 _TI = ["miniflow.taskinstance:TaskInstance"]
@@ -167,7 +168,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
                     "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata", *_BASE_HOOK, *_CONNECTION,
                     *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
-                    "miniflow.operators.python:get_current_context"],
+                    "miniflow.operators.python:get_current_context", *_NOTIFIER],
     "airflow.decorators": _DECORATORS,
     "airflow.decorators.task_group": ["miniflow.decorators:task_group"],
     "airflow.decorators.setup_teardown": ["miniflow.decorators:setup", "miniflow.decorators:teardown"],
@@ -224,10 +225,13 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.operators.email_operator": _EMAIL,
     "airflow.providers.smtp.operators.smtp": _EMAIL,
     "airflow.utils.email": ["miniflow.email:send_email"],
+    "airflow.notifications.basenotifier": _NOTIFIER,
+    "airflow.sdk.bases.notifier": _NOTIFIER,
     "airflow.utils.decorators": ["miniflow.compat_values:apply_defaults"],
     "airflow.utils.log.logging_mixin": ["miniflow.compat_values:LoggingMixin"],
     "airflow.utils.types": ["miniflow.compat_values:DagRunType"],
     "airflow.utils.weight_rule": ["miniflow.compat_values:WeightRule"],
+    "airflow.plugins_manager": ["miniflow.compat_values:AirflowPlugin"],
     "airflow.macros": [f"miniflow.macros:{name}" for name in
                        ("ds_add", "ds_format", "datetime", "timedelta", "dateutil", "json", "random", "time", "uuid")],
 }

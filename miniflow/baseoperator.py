@@ -494,9 +494,9 @@ class BaseOperator(DependencyMixin):
 
     def render_template_fields(self, context: dict[str, Any], jinja_env: Any = None) -> None:
         """Render every templated field in place, for this try only."""
-        from miniflow.templating import render_task_fields
+        from miniflow.templating import render_fields
 
-        render_task_fields(self, context, jinja_env)
+        render_fields(self, context, jinja_env, f"task {self.task_id!r}")
 
     def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
         """`content` (a string, or strings inside lists, tuples, sets and dicts) rendered

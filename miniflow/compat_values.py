@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 __all__ = ["__version__", "days_ago", "utcnow", "datetime", "apply_defaults", "LoggingMixin", "DagRunType",
-           "WeightRule"]
+           "WeightRule", "AirflowPlugin"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -73,3 +73,26 @@ class WeightRule(enum.StrEnum):
     DOWNSTREAM = "downstream"
     UPSTREAM = "upstream"
     ABSOLUTE = "absolute"
+
+
+class AirflowPlugin:
+    """Airflow's plugin declaration, so that modules defining plugins import.
+
+    miniflow loads no plugins: a DAG uses a custom timetable by passing an instance as
+    ``schedule=``, which needs no registration, and a plugin's macros, operators and web
+    views are not applied (docs/airflow-comparison.md).
+    """
+
+    name: str | None = None
+    operators: list[object] = []
+    sensors: list[object] = []
+    hooks: list[object] = []
+    executors: list[object] = []
+    macros: list[object] = []
+    flask_blueprints: list[object] = []
+    appbuilder_views: list[object] = []
+    appbuilder_menu_items: list[object] = []
+    global_operator_extra_links: list[object] = []
+    operator_extra_links: list[object] = []
+    timetables: list[type] = []
+    listeners: list[object] = []

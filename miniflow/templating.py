@@ -12,17 +12,30 @@ file.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from miniflow.exceptions import TemplateError
 
 if TYPE_CHECKING:
     import jinja2
 
-    from miniflow.baseoperator import BaseOperator
     from miniflow.dag import DAG
 
-__all__ = ["jinja_env", "render_value", "render_task_fields"]
+__all__ = ["Templated", "jinja_env", "render_value", "render_fields"]
+
+
+class Templated(Protocol):
+    """What rendering reads: an operator, or a notifier (miniflow.notifications)."""
+
+    @property
+    def template_fields(self) -> Sequence[str]: ...
+
+    @property
+    def template_ext(self) -> Sequence[str]: ...
+
+    @property
+    def dag(self) -> DAG: ...
 
 FILTERS = {
     "ds": lambda d: d.strftime("%Y-%m-%d"),
@@ -67,41 +80,42 @@ def _has_template(value: Any, exts: tuple[str, ...]) -> bool:
     return False
 
 
-def render_value(task: BaseOperator, value: Any, context: dict[str, Any],
+def render_value(owner: Templated, value: Any, context: dict[str, Any],
                  env: jinja2.Environment | None = None) -> Any:
     """`value` with every string in it rendered against `context`. Values without
     template markup are returned as they are, without touching Jinja."""
-    exts = tuple(task.template_ext)
+    exts = tuple(owner.template_ext)
     if not _has_template(value, exts):
         return value
-    env = env or jinja_env(task.dag)
+    env = env or jinja_env(owner.dag)
     if isinstance(value, str):
         if exts and value.endswith(exts):
             return env.get_template(value).render(context)
         return env.from_string(value).render(context)
     if isinstance(value, (list, tuple)):
-        return type(value)(render_value(task, v, context, env) for v in value)
+        return type(value)(render_value(owner, v, context, env) for v in value)
     if isinstance(value, set):
-        return {render_value(task, v, context, env) for v in value}
+        return {render_value(owner, v, context, env) for v in value}
     if isinstance(value, dict):
-        return {k: render_value(task, v, context, env) for k, v in value.items()}
+        return {k: render_value(owner, v, context, env) for k, v in value.items()}
     return value
 
 
-def render_task_fields(task: BaseOperator, context: dict[str, Any], env: jinja2.Environment | None = None) -> None:
-    """Render each of `task.template_fields` in place; errors name the field and task."""
-    for field in task.template_fields:
-        value = getattr(task, field)
+def render_fields(owner: Templated, context: dict[str, Any], env: jinja2.Environment | None, name: str) -> None:
+    """Render each of `owner.template_fields` in place; errors name the field and `name`
+    (``task 'load'``)."""
+    for field in owner.template_fields:
+        value = getattr(owner, field)
         try:
-            setattr(task, field, render_value(task, value, context, env))
+            setattr(owner, field, render_value(owner, value, context, env))
         except Exception as exc:
             import jinja2
 
             if isinstance(exc, jinja2.TemplateNotFound):
                 raise TemplateError(
-                    f"task {task.task_id!r}: template file {exc.name!r} (field {field!r}) not found in "
-                    f"{[os.path.dirname(task.dag.fileloc), *task.dag.template_searchpath]}"
+                    f"{name}: template file {exc.name!r} (field {field!r}) not found in "
+                    f"{[os.path.dirname(owner.dag.fileloc), *owner.dag.template_searchpath]}"
                 ) from None
             if isinstance(exc, jinja2.TemplateError):
-                raise TemplateError(f"task {task.task_id!r}: cannot render field {field!r}: {exc}") from None
+                raise TemplateError(f"{name}: cannot render field {field!r}: {exc}") from None
             raise

@@ -310,6 +310,9 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.operators.check_operator import IntervalCheckOperator, SQLIntervalCheckOperator; "
         "from airflow.providers.common.sql.operators.sql import BranchSQLOperator; "
         "assert BranchSqlOperator is BranchSQLOperator and IntervalCheckOperator is SQLIntervalCheckOperator",
+        "from airflow.plugins_manager import AirflowPlugin; assert AirflowPlugin.timetables == []",
+        "from airflow.notifications.basenotifier import BaseNotifier; from airflow.sdk import BaseNotifier as B; "
+        "assert B is BaseNotifier",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:

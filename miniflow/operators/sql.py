@@ -193,9 +193,10 @@ class SQLIntervalCheckOperator(BaseSQLOperator):
     def execute(self, context: dict[str, Any]) -> None:
         hook = self.get_db_hook()
         reference_row, current_row = hook.get_first(self.sql2), hook.get_first(self.sql1)
-        for sql, row in ((self.sql2, reference_row), (self.sql1, current_row)):
-            if not row:
-                self._fail(f"The following query returned zero rows: {sql}")
+        if not reference_row:
+            self._fail(f"The following query returned zero rows: {self.sql2}")
+        if not current_row:
+            self._fail(f"The following query returned zero rows: {self.sql1}")
         ratio = _RATIO_FORMULAS[self.ratio_formula]
         failed = []
         for metric, cur, ref in zip(self.metrics_sorted, current_row, reference_row):
