@@ -90,6 +90,7 @@ _PG_OPERATOR = [f"{_SQL}PostgresOperator"]
 _SQLITE_HOOK = ["miniflow.hooks.sqlite:SqliteHook"]
 _SQLITE_OPERATOR = [f"{_SQL}SqliteOperator"]
 _HTTP_HOOK = ["miniflow.hooks.http:HttpHook"]
+_FS_HOOK = ["miniflow.hooks.filesystem:FSHook"]
 _HTTP_OPERATOR = ["miniflow.operators.http:HttpOperator", "miniflow.operators.http:SimpleHttpOperator"]
 _HTTP_SENSOR = ["miniflow.sensors.http:HttpSensor"]
 _SQL_SENSOR = ["miniflow.sensors.sql:SqlSensor"]
@@ -139,6 +140,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.hooks.postgres_hook": _PG_HOOK,
     "airflow.hooks.sqlite_hook": _SQLITE_HOOK,
     "airflow.hooks.http_hook": _HTTP_HOOK,
+    "airflow.hooks.filesystem": _FS_HOOK,
+    "airflow.providers.standard.hooks.filesystem": _FS_HOOK,
     "airflow.operators.postgres_operator": _PG_OPERATOR,
     "airflow.operators.sqlite_operator": _SQLITE_OPERATOR,
     "airflow.operators.http_operator": _HTTP_OPERATOR,

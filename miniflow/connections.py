@@ -164,7 +164,8 @@ def get_connection(conn_id: str) -> Connection:
 
 def default_connections(home: Path) -> list[Connection]:
     """What ``db migrate`` adds when missing (as Airflow adds its defaults): SQLite files
-    in the home, ``sqlite_default`` and ``sales_db``, the example pipelines' warehouse.
+    in the home, ``sqlite_default`` and ``sales_db``, the example pipelines' warehouse,
+    and Airflow's ``fs_default`` (the root folder, where a `FileSensor`'s relative path starts).
     Point ``sales_db`` at PostgreSQL (``miniflow connections delete sales_db`` then
     ``add``, the Admin page, or ``AIRFLOW_CONN_SALES_DB``) and the examples load there."""
     return [
@@ -172,6 +173,7 @@ def default_connections(home: Path) -> list[Connection]:
                    description="A SQLite file in the miniflow home"),
         Connection("sales_db", "sqlite", host=str(home / "example_data" / "sales.db"),
                    description="The warehouse of the example sales pipelines"),
+        Connection("fs_default", "fs", extra='{"path": "/"}', description="The root of the worker's filesystem"),
     ]
 
 

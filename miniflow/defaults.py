@@ -63,7 +63,7 @@ DEFAULTS: dict[str, dict[str, Setting]] = {
         ),
         "sqlite_busy_timeout": Setting(30.0, "Seconds a SQLite writer waits for a lock."),
         "load_default_connections": Setting(
-            True, "db migrate adds the default connections (sqlite_default, sales_db) that do not exist yet."
+            True, "db migrate adds the default connections (sqlite_default, sales_db, fs_default) that do not exist yet."
         ),
     },
     "scheduler": {

@@ -144,23 +144,22 @@ def _empty_tables(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, miniflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A migrated, empty metadata DB (SQLite in MINIFLOW_HOME, or the session's PostgreSQL),
-    set as MINIFLOW_DATABASE_URL for this process and the processes it starts."""
+    """A freshly migrated metadata DB (SQLite in MINIFLOW_HOME, or the session's PostgreSQL
+    emptied), set as MINIFLOW_DATABASE_URL for this process and the processes it starts."""
+    from miniflow.db.engine import make_engine
+    from miniflow.db.migrate import migrate
     from miniflow.db.store import reset_store
 
     if request.param == "sqlite":
         url = f"sqlite:///{miniflow_home / 'miniflow.db'}"
-        from miniflow.db.engine import make_engine
-        from miniflow.db.migrate import migrate
-
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
     else:
         url = request.getfixturevalue("postgres_url")
         _empty_tables(url)
     monkeypatch.setenv("MINIFLOW_DATABASE_URL", url)
     reset_config()
+    engine = make_engine(url)
+    migrate(engine)  # on the emptied PostgreSQL, this adds the default connections again
+    engine.dispose()
     reset_store()
     yield url
     reset_store()

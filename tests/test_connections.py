@@ -336,7 +336,8 @@ def test_connections_cli(run_cli: Any, sqlite_url: str, tmp_path: Path, miniflow
     listed = run_cli("connections", "list", "-o", "json")
     assert SECRET not in listed.stdout
     listed_ids = {c["conn_id"]: c["password"] for c in json.loads(listed.stdout)}
-    assert listed_ids == {"db": "***", "lite": None, "sales_db": None, "sqlite_default": None}  # + db migrate's
+    assert listed_ids == {"db": "***", "lite": None, "sales_db": None, "sqlite_default": None,
+                          "fs_default": None}  # + db migrate's
     assert SECRET.encode() not in (miniflow_home / "miniflow.db").read_bytes()
     assert "Connection success!" in run_cli("connections", "test", "lite").stdout
     failed = run_cli("connections", "test", "db")
@@ -356,7 +357,7 @@ def test_db_migrate_adds_the_default_connections_once_and_keeps_changed_ones(
     assert run_cli("db", "migrate").returncode == 0
     listed = {c["conn_id"]: c["host"] for c in json.loads(run_cli("connections", "list", "-o", "json").stdout)}
     assert listed == {"sales_db": str(miniflow_home / "example_data" / "sales.db"),
-                      "sqlite_default": str(miniflow_home / "sqlite_default.db")}
+                      "sqlite_default": str(miniflow_home / "sqlite_default.db"), "fs_default": None}
     run_cli("connections", "delete", "sales_db")
     run_cli("connections", "add", "sales_db", "--conn-uri", "postgresql://etl@db.internal:5432/sales")
     assert run_cli("db", "migrate").returncode == 0  # again: what the user set stays

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import threading
 import time
@@ -817,18 +818,24 @@ def test_python_sensor_succeeds_once_the_file_appears(store, tmp_path: Path) -> 
     assert len(pokes) >= 2
 
 
-def test_file_sensor_succeeds_once_the_file_appears(store, tmp_path: Path) -> None:
+def test_file_sensor_succeeds_once_the_file_appears(store, tmp_path: Path, monkeypatch) -> None:
     target = tmp_path / "incoming" / "data.csv"
     target.parent.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path)}}))
     with new_dag("file_sensor") as dag:
         FileSensor(task_id="wait", filepath=str(target), poke_interval=0.05, timeout=10)
         FileSensor(task_id="glob", filepath=str(tmp_path / "incoming" / "*.csv"), poke_interval=0.05, timeout=10)
+        # a relative path starts at the path of the fs connection
+        FileSensor(task_id="relative", filepath="incoming/data.csv", fs_conn_id="landing", poke_interval=0.05,
+                   timeout=10)
+        FileSensor(task_id="no_conn", filepath="incoming/data.csv", fs_conn_id="nowhere", poke_interval=0.05,
+                   timeout=10)
     timer = _appear_later(target, 0.2)
     result, tis = run(dag, store)
     timer.join()
-    assert result.state == "success"
-    assert tis["wait"].state == TIS.SUCCESS
-    assert tis["glob"].state == TIS.SUCCESS
+    assert result.state == "failed"
+    assert {t: tis[t].state for t in ("wait", "glob", "relative", "no_conn")} == {
+        "wait": TIS.SUCCESS, "glob": TIS.SUCCESS, "relative": TIS.SUCCESS, "no_conn": TIS.FAILED}
 
 
 def test_sensor_timeout_fails_without_retry(store, miniflow_home: Path) -> None:
