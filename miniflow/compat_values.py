@@ -9,23 +9,15 @@ import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["__version__", "days_ago", "utcnow", "datetime", "apply_defaults", "LoggingMixin", "DagRunType",
+from miniflow.utils.timezone import utcnow
+
+__all__ = ["__version__", "days_ago", "apply_defaults", "LoggingMixin", "DagRunType",
            "WeightRule", "AirflowPlugin"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
 # What ``airflow.__version__`` reports to DAG files that branch on the Airflow version.
 __version__ = "2.10.5+miniflow"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def datetime(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
-             microsecond: int = 0, tzinfo: dt.tzinfo | None = dt.timezone.utc) -> dt.datetime:
-    """`datetime.datetime`, in UTC unless told otherwise (Airflow's timezone.datetime)."""
-    return dt.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tzinfo)
 
 
 def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:

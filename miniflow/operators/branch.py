@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.compat_values import utcnow
 from miniflow.exceptions import AirflowException
 from miniflow.operators.skip import skip_all_except
+from miniflow.utils.timezone import utcnow
 from miniflow.utils.weekday import WeekDay
 
 __all__ = ["BaseBranchOperator", "BranchDateTimeOperator", "BranchDayOfWeekOperator", "target_times_as_dates"]

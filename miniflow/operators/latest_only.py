@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from miniflow.compat_values import utcnow
 from miniflow.operators.branch import BaseBranchOperator
 from miniflow.timetables import DataInterval, TimeRestriction
+from miniflow.utils.timezone import utcnow
 
 __all__ = ["LatestOnlyOperator"]
 

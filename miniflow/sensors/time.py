@@ -15,8 +15,8 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from miniflow.compat_values import utcnow
 from miniflow.sensors.base import BaseSensorOperator
+from miniflow.utils.timezone import utcnow
 from miniflow.utils.weekday import WeekDay
 
 __all__ = [
