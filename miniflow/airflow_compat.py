@@ -43,6 +43,7 @@ _VARIABLE = ["miniflow.variables:Variable"]
 _TASK_GROUP = ["miniflow.task_group:TaskGroup", "miniflow.task_group:MappedTaskGroup"]
 _XCOM_ARG = ["miniflow.xcom:XComArg"]
 _NOTIFIER = ["miniflow.notifications:BaseNotifier"]
+_PARSING_CONTEXT = ["miniflow.dagbag:AirflowParsingContext", "miniflow.dagbag:get_parsing_context"]
 _XCOM = ["miniflow.xcom:XCom", "miniflow.xcom:XCOM_RETURN_KEY"]
 _PARAMS = ["miniflow.params:Param", "miniflow.params:ParamsDict"]
 _TI = ["miniflow.taskinstance:TaskInstance"]
@@ -169,9 +170,12 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.timetables.assets": [f"{_DS}AssetOrTimeSchedule"],
     "airflow.sdk": [_DAG, *_BASE, *_DECORATORS, *_PARAM, *_VARIABLE, *_TASK_GROUP, *_CONTEXT, *_OBJECT_STORAGE,
                     "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata", *_BASE_HOOK, *_CONNECTION,
-                    *_XCOM_ARG, "miniflow.sensors.base:PokeReturnValue", *_TRIGGER_TIMETABLES,
+                    *_XCOM_ARG, *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
-                    "miniflow.operators.python:get_current_context", *_NOTIFIER],
+                    "miniflow.operators.python:get_current_context", *_NOTIFIER, *_PARSING_CONTEXT[1:],
+                    *_SENSOR_BASE, *_BRANCH, "miniflow.trigger_rules:TriggerRule", "miniflow.compat_values:WeightRule",
+                    "miniflow.state:DagRunState", "miniflow.state:TaskInstanceState", "miniflow.edge_label:EdgeModifier",
+                    "miniflow.params:ParamsDict", "miniflow.config:conf", *_TI],
     "airflow.decorators": _DECORATORS,
     "airflow.decorators.task_group": ["miniflow.decorators:task_group"],
     "airflow.decorators.setup_teardown": ["miniflow.decorators:setup", "miniflow.decorators:teardown"],
@@ -181,7 +185,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.utils.dates": ["miniflow.compat_values:days_ago"],
     "airflow.utils.helpers": ["miniflow.baseoperator:chain", "miniflow.baseoperator:cross_downstream"],
     "airflow.utils.task_group": _TASK_GROUP,
-    "airflow.utils.timezone": ["miniflow.compat_values:utcnow", "miniflow.compat_values:datetime"],
+    "airflow.utils.timezone": ["miniflow.utils.timezone:*"],
+    "airflow.sdk.timezone": ["miniflow.utils.timezone:*"],
     "airflow.operators.bash": _BASH,
     "airflow.operators.bash_operator": _BASH,
     "airflow.operators.python": _PYTHON,
@@ -235,6 +240,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.utils.types": ["miniflow.compat_values:DagRunType"],
     "airflow.utils.weight_rule": ["miniflow.compat_values:WeightRule"],
     "airflow.plugins_manager": ["miniflow.compat_values:AirflowPlugin"],
+    "airflow.utils.dag_parsing_context": _PARSING_CONTEXT,
     "airflow.macros": [f"miniflow.macros:{name}" for name in
                        ("ds_add", "ds_format", "datetime", "timedelta", "dateutil", "json", "random", "time", "uuid")],
 }

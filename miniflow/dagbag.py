@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from miniflow import airflow_compat
 from miniflow.dag import DAG, DagContext
@@ -39,9 +39,24 @@ from miniflow.timeouts import time_limit
 if TYPE_CHECKING:
     from miniflow.parsing import ProbeResult
 
-__all__ = ["DagBag", "DagSummary", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER"]
+__all__ = ["DagBag", "DagSummary", "ImportErrorInfo", "list_dag_files", "EXAMPLES_FOLDER", "AirflowParsingContext",
+           "get_parsing_context"]
 
 IGNORE_FILES = (".miniflowignore", ".airflowignore")
+
+
+class AirflowParsingContext(NamedTuple):
+    """The DAG and task a file is loaded to run, in Airflow's ``get_parsing_context()``."""
+
+    dag_id: str | None
+    task_id: str | None
+
+
+def get_parsing_context() -> AirflowParsingContext:
+    """Airflow's hint that a file is loaded to run one task, so that it may make only that
+    DAG. miniflow always loads a file whole (a worker keeps every DAG of a file for the
+    tries that follow), so both fields are None and the file makes all its DAGs."""
+    return AirflowParsingContext(None, None)
 
 
 def _examples_folder() -> Path:

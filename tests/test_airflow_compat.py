@@ -311,6 +311,12 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.providers.common.sql.operators.sql import BranchSQLOperator; "
         "assert BranchSqlOperator is BranchSQLOperator and IntervalCheckOperator is SQLIntervalCheckOperator",
         "from airflow.plugins_manager import AirflowPlugin; assert AirflowPlugin.timetables == []",
+        "from airflow.utils import timezone; "
+        "assert timezone.parse('2024-01-02 03:00').isoformat() == '2024-01-02T03:00:00+00:00'",
+        "from airflow.sdk import timezone, BaseSensorOperator, TriggerRule, WeightRule, DagRunState, EdgeModifier, conf",
+        "from airflow.utils.dag_parsing_context import get_parsing_context; "
+        "from airflow.sdk import get_parsing_context as sdk_context; "
+        "assert get_parsing_context() == sdk_context() == (None, None)",
         "from airflow.notifications.basenotifier import BaseNotifier; from airflow.sdk import BaseNotifier as B; "
         "assert B is BaseNotifier",
     ],
