@@ -177,6 +177,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
                     "miniflow.state:DagRunState", "miniflow.state:TaskInstanceState", "miniflow.edge_label:EdgeModifier",
                     "miniflow.params:ParamsDict", "miniflow.config:conf", *_TI],
     "airflow.decorators": _DECORATORS,
+    "airflow.decorators.condition": ["miniflow.decorators:run_if", "miniflow.decorators:skip_if"],
     "airflow.decorators.task_group": ["miniflow.decorators:task_group"],
     "airflow.decorators.setup_teardown": ["miniflow.decorators:setup", "miniflow.decorators:teardown"],
     "airflow.utils.edgemodifier": _LABEL,

@@ -30,7 +30,7 @@ from typing import Any
 
 from miniflow.baseoperator import BaseOperator
 from miniflow.dag import DAG, DagContext, caller_location
-from miniflow.exceptions import DagDefinitionError
+from miniflow.exceptions import AirflowSkipException, DagDefinitionError
 from miniflow.mapping import validate_expand_value
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.python import (
@@ -49,7 +49,7 @@ from miniflow.sensors.python import PythonSensor
 from miniflow.task_group import MappedArgument, MappedTaskGroup, TaskGroup
 from miniflow.xcom import DagParam, XComArg
 
-__all__ = ["dag", "task", "task_group", "setup", "teardown"]
+__all__ = ["dag", "task", "task_group", "setup", "teardown", "run_if", "skip_if"]
 
 
 class _DecoratedBash(BashOperator):
@@ -214,6 +214,44 @@ def _task_factory(operator_class: type[BaseOperator]) -> Callable[..., Any]:
     return decorator
 
 
+def run_if(condition: Callable[[Any], Any], skip_message: str | None = None) -> Callable[[_TaskDecorator], _TaskDecorator]:
+    """``@task.run_if(condition)`` above ``@task``: the task is skipped unless
+    ``condition(context)`` is true when it starts (Airflow 2.10)."""
+    return _gate("run_if", condition, skip_message, run_when=True)
+
+
+def skip_if(condition: Callable[[Any], Any], skip_message: str | None = None) -> Callable[[_TaskDecorator], _TaskDecorator]:
+    """``@task.skip_if(condition)`` above ``@task``: the task is skipped if
+    ``condition(context)`` is true when it starts (Airflow 2.10)."""
+    return _gate("skip_if", condition, skip_message, run_when=False)
+
+
+def _gate(name: str, condition: Callable[[Any], Any], skip_message: str | None,
+          run_when: bool) -> Callable[[_TaskDecorator], _TaskDecorator]:
+    """Add the check to the task's ``pre_execute``, after any hook already there. A
+    condition may return ``(verdict, message)``, the message replacing `skip_message`."""
+    def check(context: Any) -> None:
+        verdict, message = condition(context), skip_message
+        if isinstance(verdict, tuple):
+            verdict, message = verdict[0], verdict[1] or skip_message
+        if bool(verdict) is not run_when:
+            raise AirflowSkipException(message or "Task was skipped due to condition.")
+
+    def decorate(decorated: _TaskDecorator) -> _TaskDecorator:
+        if not isinstance(decorated, _TaskDecorator):
+            raise DagDefinitionError(f"@task.{name} goes above @task: decorate the function with @task first")
+        before = decorated.kwargs.get("pre_execute")
+
+        def pre_execute(context: Any) -> None:
+            if before is not None:
+                before(context)
+            check(context)
+
+        return decorated._copy({**decorated.kwargs, "pre_execute": pre_execute}, decorated.multiple_outputs)
+
+    return decorate
+
+
 class _TaskNamespace:
     """``@task``, and its variants ``@task.branch``, ``@task.short_circuit``..."""
 
@@ -227,12 +265,14 @@ class _TaskNamespace:
     external_python = staticmethod(_task_factory(ExternalPythonOperator))
     branch_virtualenv = staticmethod(_task_factory(BranchPythonVirtualenvOperator))
     branch_external_python = staticmethod(_task_factory(BranchExternalPythonOperator))
+    run_if = staticmethod(run_if)
+    skip_if = staticmethod(skip_if)
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(
             f"@task.{name} is not supported by miniflow; supported: python, branch, "
             "short_circuit, bash, sensor, virtualenv, external_python, branch_virtualenv, "
-            "branch_external_python"
+            "branch_external_python, run_if, skip_if"
         )
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test
-from miniflow.exceptions import AirflowSkipException
+from miniflow.exceptions import AirflowSkipException, DagDefinitionError
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.python import (
     BranchPythonOperator,
@@ -474,3 +474,28 @@ def test_include_prior_dates_in_a_try_whose_run_is_not_recorded_still_sees_its_o
     ti.xcom_push("k", "mine")
     assert ti.xcom_pull(task_ids="t", key="k", include_prior_dates=True) == "mine"
     assert ti.xcom_pull(task_ids="t", include_prior_dates=True) == "ok"  # the earlier run's return value
+
+
+def test_run_if_and_skip_if_decide_when_the_task_starts(store) -> None:
+    calls: list[str] = []
+
+    @task.run_if(lambda context: context["params"]["go"])
+    @task
+    def gated() -> str:
+        return "ran"
+
+    @task.skip_if(lambda context: (context["ds"] == "2024-01-02", "not on the 2nd"))
+    @task.run_if(lambda context: calls.append("run_if") is None)
+    @task(pre_execute=lambda context: calls.append("pre_execute"))
+    def stacked() -> str:
+        return "ran"
+
+    with new_dag("conditions", params={"go": True}) as dag:
+        gated() >> PythonOperator(task_id="after", python_callable=ok)
+        stacked()
+    states = run(dag, store, conf={"go": False})[1]
+    assert (states["gated"], states["after"], states["stacked"]) == (K, K, K)
+    assert calls == ["pre_execute", "run_if"]  # its own hook, then the conditions from the innermost out
+    assert run(dag, store, conf={"go": True})[1]["gated"] == S
+    with pytest.raises(DagDefinitionError, match="goes above @task"):
+        task.skip_if(lambda context: True)(ok)
