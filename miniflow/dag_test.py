@@ -22,6 +22,7 @@ from miniflow.scheduler import Scheduler
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
+from miniflow.task_log import capture_levels
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -78,18 +79,19 @@ def run_until_done(store: SchedulerStore, dag: DAG, run_id: str, echo: bool = Fa
     steps = Scheduler(store, executor)
     steps.dags = {dag.dag_id: dag}
     store.set_run_state(dag.dag_id, run_id, DagRunState.RUNNING, expected=[DagRunState.QUEUED])
-    while True:
-        ended = steps.schedule_runs(include_backfill=True, dag_id=dag.dag_id, run_ids=[run_id])
-        if run_id in ended:
-            return ended[run_id]
-        queued = steps.queue_task_instances(run_filter=(dag.dag_id, [run_id]))
-        steps.handle_events(executor.events(timeout=0.0))
-        if not queued:
-            run = store.get_run(dag.dag_id, run_id)
-            assert run is not None, f"run {run_id!r} was deleted while it was tested"
-            if run.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
-                return DagRunState(run.state)
-            _wait_for_next_try(dag, store.tis_of_run(dag.dag_id, run_id))
+    with capture_levels():  # once for the run, not once per try
+        while True:
+            ended = steps.schedule_runs(include_backfill=True, dag_id=dag.dag_id, run_ids=[run_id])
+            if run_id in ended:
+                return ended[run_id]
+            queued = steps.queue_task_instances(run_filter=(dag.dag_id, [run_id]))
+            steps.handle_events(executor.events(timeout=0.0))
+            if not queued:
+                run = store.get_run(dag.dag_id, run_id)
+                assert run is not None, f"run {run_id!r} was deleted while it was tested"
+                if run.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
+                    return DagRunState(run.state)
+                _wait_for_next_try(dag, store.tis_of_run(dag.dag_id, run_id))
 
 
 def _wait_for_next_try(dag: DAG, rows: list[Any]) -> None:

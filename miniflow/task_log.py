@@ -22,7 +22,7 @@ from miniflow.secrets import RedactingFormatter
 if TYPE_CHECKING:
     from miniflow.taskinstancekey import TaskInstanceKey
 
-__all__ = ["log_path", "open_task_log", "capture_task_log", "set_capture_levels", "LOG_FORMAT"]
+__all__ = ["log_path", "open_task_log", "capture_task_log", "capture_levels", "set_capture_levels", "LOG_FORMAT"]
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s - %(message)s"
 TASK_LOGGER = "miniflow.task"
@@ -88,13 +88,11 @@ def capture_task_log(log_file: logging.Handler | None, echo: str | None = None) 
         terminal.setFormatter(RedactingFormatter(f"[{echo}] %(levelname)s - %(message)s"))
         terminal.setLevel(logging.INFO)
         handlers.append(terminal)
-    saved_level, saved_task_level = root.level, logger.level
     for h in handlers:
         root.addHandler(h)
-    set_capture_levels()
     out, err = _LineLogger(logger, logging.INFO), _LineLogger(logger, logging.WARNING)
     try:
-        with redirect_stdout(out), redirect_stderr(err):
+        with capture_levels(), redirect_stdout(out), redirect_stderr(err):
             yield logger
     finally:
         out.flush()
@@ -102,8 +100,22 @@ def capture_task_log(log_file: logging.Handler | None, echo: str | None = None) 
         for h in handlers:
             root.removeHandler(h)
             h.close()
-        _set_level(root, saved_level)
-        _set_level(logger, saved_task_level)
+
+
+@contextmanager
+def capture_levels() -> Iterator[None]:
+    """INFO through the root and task loggers while it lasts, as a try's log captures
+    it; the levels are put back after. Around a whole in-process run (``dags test``),
+    each try's capture then finds them set: changing a level clears the cache of every
+    logger, a cost each try would pay twice."""
+    root, task_logger = logging.getLogger(), logging.getLogger(TASK_LOGGER)
+    saved, saved_task = root.level, task_logger.level
+    set_capture_levels()
+    try:
+        yield
+    finally:
+        _set_level(root, saved)
+        _set_level(task_logger, saved_task)
 
 
 def set_capture_levels() -> None:
