@@ -410,3 +410,16 @@ def test_a_table_lines_up_its_columns_and_a_cell_of_several_lines_makes_its_row_
         "           two",
         "long_task        y",
     ]
+
+
+def test_the_script_leaves_quickly_but_cleanly(sqlite_url: str, miniflow_home: Path, run_cli) -> None:
+    """`leave` skips the interpreter's teardown, not what an exit must do: the database
+    connections are closed (SQLite removes its write-ahead log when the last one closes),
+    and the output and the exit code arrive."""
+    assert run_cli("pools", "set", "etl", "3", "ETL pool").returncode == 0
+    assert not list(miniflow_home.glob("miniflow.db-*"))
+    listed = run_cli("pools", "list", "-o", "json")
+    assert listed.returncode == 0
+    assert {"pool": "etl", "slots": 3, "description": "ETL pool"} in json.loads(listed.stdout)
+    missing = run_cli("pools", "delete", "nowhere")
+    assert missing.returncode == 1 and missing.stderr.startswith("Error:")

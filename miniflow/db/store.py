@@ -106,7 +106,7 @@ if TYPE_CHECKING:
     from miniflow.serialization import ParsedDag
     from miniflow.timetables import DataInterval
 
-__all__ = ["Store", "get_store", "reset_store", "utcnow"]
+__all__ = ["Store", "get_store", "reset_store", "close_store", "utcnow"]
 
 HOSTNAME = socket.gethostname()
 
@@ -229,6 +229,14 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             conn = kept.conn = self.engine.connect()
             kept.pid = os.getpid()
         return None if conn.in_transaction() else conn
+
+    def close(self) -> None:
+        """Close this thread's kept connection and the pooled ones (as the process ends)."""
+        kept = self._kept
+        if kept is not None and getattr(kept, "conn", None) is not None and kept.pid == os.getpid():
+            kept.conn.close()
+            kept.conn = None
+        self.engine.dispose()
 
     def check_ready(self) -> None:
         from miniflow.db.migrate import check_ready
@@ -925,6 +933,14 @@ def get_store(check: bool = True) -> Store:
             store.check_ready()
         _store = store
     return _store
+
+
+def close_store() -> None:
+    """Close the process-wide store's connections (as the process ends)."""
+    global _store
+    if _store is not None:
+        _store.close()
+    _store = None
 
 
 def reset_store() -> None:
