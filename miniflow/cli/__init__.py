@@ -134,8 +134,8 @@ def leave(code: int) -> NoReturn:
     command. What an exit must do is still done: the database connections are closed
     rather than dropped, the atexit handlers run (logging flushes its files there,
     multiprocessing stops its children), and the standard streams are flushed. While
-    other threads run, the normal exit is taken, which waits for them."""
-    if threading.active_count() > 1:
+    a thread that is not a daemon runs, the normal exit is taken, which waits for it."""
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     store = sys.modules.get("miniflow.db.store")  # loaded only by a command that used the database
     if store is not None:
