@@ -148,6 +148,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.operators.http_operator": _HTTP_OPERATOR,
     "airflow.operators.sql": [*_SQL_OPERATORS[1:], *_CHECKS_1X],
     "airflow.operators.check_operator": [*_SQL_CHECKS, *_CHECKS_1X],
+    "airflow.operators.generic_transfer": [f"{_SQL}GenericTransfer"],
+    "airflow.providers.common.sql.operators.generic_transfer": [f"{_SQL}GenericTransfer"],
     "airflow.operators.sql_branch_operator": [f"{_SQL}BranchSQLOperator", f"{_SQL}BranchSQLOperator:BranchSqlOperator"],
     "airflow.sensors.http_sensor": _HTTP_SENSOR,
     "airflow.sensors.sql": _SQL_SENSOR,

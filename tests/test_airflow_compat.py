@@ -311,6 +311,7 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.providers.common.sql.operators.sql import BranchSQLOperator; "
         "assert BranchSqlOperator is BranchSQLOperator and IntervalCheckOperator is SQLIntervalCheckOperator",
         "from airflow.plugins_manager import AirflowPlugin; assert AirflowPlugin.timetables == []",
+        "from airflow.operators.generic_transfer import GenericTransfer",
         "from airflow.utils import timezone; "
         "assert timezone.parse('2024-01-02 03:00').isoformat() == '2024-01-02T03:00:00+00:00'",
         "from airflow.sdk import timezone, BaseSensorOperator, TriggerRule, WeightRule, DagRunState, EdgeModifier, conf",

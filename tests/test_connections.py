@@ -28,6 +28,7 @@ from miniflow.operators.http import HttpOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.operators.sql import (
     BranchSQLOperator,
+    GenericTransfer,
     PostgresOperator,
     SQLCheckOperator,
     SQLColumnCheckOperator,
@@ -232,6 +233,23 @@ def test_branch_sql_follows_the_query_answer(store: Any, sqlite_conn: Path, sql:
                                                                   EmptyOperator(task_id="small")]
     got = states(dag, store)
     assert got == {"branch": "failed" if "failed" in str(expected) else "success", **expected}
+
+
+def test_generic_transfer_copies_rows_between_connections(store: Any, sqlite_conn: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MART", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "mart.db")}))
+    with DAG("transfer", start_date=DAY, schedule=None) as dag:
+        GenericTransfer(task_id="copy", source_conn_id="warehouse", destination_conn_id="mart",
+                        sql="SELECT product, revenue FROM sales WHERE revenue > {{ params.floor }}",
+                        destination_table="big_sales", params={"floor": 3},
+                        preoperator=["DROP TABLE IF EXISTS big_sales",
+                                     "CREATE TABLE big_sales (product TEXT, revenue REAL)"])
+        GenericTransfer(task_id="to_http", source_conn_id="warehouse", destination_conn_id="api",
+                        sql="SELECT 1", destination_table="x")
+    monkeypatch.setenv("AIRFLOW_CONN_API", "http://localhost:1")
+    assert states(dag, store) == {"copy": "success", "to_http": "failed"}
+    mart = SqliteHook(sqlite_conn_id="mart")
+    assert mart.get_records("SELECT product, revenue FROM big_sales ORDER BY revenue") == [("tea", 3.5), ("cake", 4.0)]
 
 
 def test_execute_query_pushes_rows_from_templated_sql_files(store: Any, sqlite_conn: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from miniflow.operators.branch import BaseBranchOperator
 __all__ = [
     "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "SqliteOperator", "SQLCheckOperator",
     "SQLValueCheckOperator", "SQLIntervalCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
-    "SQLTableCheckOperator", "BranchSQLOperator",
+    "SQLTableCheckOperator", "BranchSQLOperator", "GenericTransfer",
 ]
 
 
@@ -396,3 +396,41 @@ class BranchSQLOperator(BaseSQLOperator, BaseBranchOperator):
         answer = record[0] if isinstance(record, list | tuple) else record
         self.log.info("Query returns %s, type %r", answer, type(answer).__name__)
         return self.follow_task_ids_if_true if _as_bool(answer) else self.follow_task_ids_if_false
+
+
+class GenericTransfer(BaseOperator):
+    """Copy what `sql` returns on one database into `destination_table` on another (both
+    SQL connections), after running `preoperator` there; the rows pass through memory,
+    so this is for small tables, as in Airflow."""
+
+    template_fields: tuple[str, ...] = ("sql", "destination_table", "preoperator")
+    template_ext: tuple[str, ...] = (".sql", ".hql")
+    template_fields_renderers = {"preoperator": "sql"}
+    ui_color = "#b0f07c"
+
+    def __init__(self, *, sql: str, destination_table: str, source_conn_id: str, destination_conn_id: str,
+                 preoperator: str | list[str] | None = None, insert_args: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.destination_table = destination_table
+        self.source_conn_id = source_conn_id
+        self.destination_conn_id = destination_conn_id
+        self.preoperator = preoperator
+        self.insert_args = dict(insert_args or {})
+
+    def _hook(self, conn_id: str) -> DbApiHook:
+        hook = DbApiHook.get_hook(conn_id)
+        if not isinstance(hook, DbApiHook):
+            raise AirflowException(f"connection {conn_id!r} is not a SQL database")
+        return hook
+
+    def execute(self, context: dict[str, Any]) -> None:
+        source, destination = self._hook(self.source_conn_id), self._hook(self.destination_conn_id)
+        self.log.info("Extracting data from %s: %s", self.source_conn_id, self.sql)
+        rows = source.get_records(self.sql)
+        if self.preoperator:
+            self.log.info("Running preoperator: %s", self.preoperator)
+            destination.run(self.preoperator)
+        self.log.info("Inserting %s rows into %s on %s", len(rows), self.destination_table, self.destination_conn_id)
+        destination.insert_rows(table=self.destination_table, rows=rows, **self.insert_args)
