@@ -76,7 +76,7 @@ def test_wheel_contains_every_module_and_data_file(wheel: tuple[Path, Path]) -> 
         f"the wheel lacks {len(missing)} file(s) of the source tree; add them to "
         f"[tool.setuptools.package-data] in pyproject.toml:\n  " + "\n  ".join(missing)
     )
-    assert re.search(r"^miniflow\s*=\s*miniflow\.cli:main\s*$", console, re.MULTILINE), console
+    assert re.search(r"^miniflow\s*=\s*miniflow\.cli:script\s*$", console, re.MULTILINE), console
 
 
 def test_installed_wheel_runs_the_cli(wheel: tuple[Path, Path], tmp_path: Path) -> None:
