@@ -174,7 +174,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
                     "miniflow.edge_label:Label", *_ASSETS, f"{_DS}Metadata", *_BASE_HOOK, *_CONNECTION,
                     *_XCOM_ARG, *_TRIGGER_TIMETABLES,
                     *_INTERVAL_TIMETABLES, f"{_TT}EventsTimetable",
-                    "miniflow.operators.python:get_current_context", *_NOTIFIER, *_PARSING_CONTEXT[1:],
+                    "miniflow.operators.python:get_current_context", *_NOTIFIER, "miniflow.dagbag:get_parsing_context",
                     *_SENSOR_BASE, *_BRANCH, "miniflow.trigger_rules:TriggerRule", "miniflow.compat_values:WeightRule",
                     "miniflow.state:DagRunState", "miniflow.state:TaskInstanceState", "miniflow.edge_label:EdgeModifier",
                     "miniflow.params:ParamsDict", "miniflow.config:conf", *_TI],

@@ -1,4 +1,5 @@
-"""Small helpers that Airflow DAG files import from ``airflow.utils``."""
+"""Small helpers that Airflow DAG files import from ``airflow.utils`` (and the plugin
+declaration of ``airflow.plugins_manager``)."""
 
 from __future__ import annotations
 

@@ -16,8 +16,16 @@ from miniflow.operators.branch import BaseBranchOperator
 __all__ = [
     "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "SqliteOperator", "SQLCheckOperator",
     "SQLValueCheckOperator", "SQLIntervalCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
-    "SQLTableCheckOperator", "BranchSQLOperator", "GenericTransfer",
+    "SQLTableCheckOperator", "BranchSQLOperator", "GenericTransfer", "sql_hook",
 ]
+
+
+def sql_hook(conn_id: str, params: dict[str, Any] | None = None) -> DbApiHook:
+    """The SQL hook of the connection `conn_id`; an error if it is not a SQL database."""
+    hook = DbApiHook.get_hook(conn_id, params)
+    if not isinstance(hook, DbApiHook):
+        raise AirflowException(f"connection {conn_id!r} is not a SQL database")
+    return hook
 
 
 class BaseSQLOperator(BaseOperator):
@@ -37,10 +45,7 @@ class BaseSQLOperator(BaseOperator):
         params = dict(self.hook_params)
         if self.database:
             params.setdefault("schema" if "postgres" not in type(self).__name__.lower() else "database", self.database)
-        hook = DbApiHook.get_hook(self.conn_id, params)
-        if not isinstance(hook, DbApiHook):
-            raise AirflowException(f"connection {self.conn_id!r} is not a SQL database")
-        return hook
+        return sql_hook(self.conn_id, params)
 
     def _fail(self, message: str) -> NoReturn:
         """Fail a check: the task retries if it has retries left, unless
@@ -419,14 +424,8 @@ class GenericTransfer(BaseOperator):
         self.preoperator = preoperator
         self.insert_args = dict(insert_args or {})
 
-    def _hook(self, conn_id: str) -> DbApiHook:
-        hook = DbApiHook.get_hook(conn_id)
-        if not isinstance(hook, DbApiHook):
-            raise AirflowException(f"connection {conn_id!r} is not a SQL database")
-        return hook
-
     def execute(self, context: dict[str, Any]) -> None:
-        source, destination = self._hook(self.source_conn_id), self._hook(self.destination_conn_id)
+        source, destination = sql_hook(self.source_conn_id), sql_hook(self.destination_conn_id)
         self.log.info("Extracting data from %s: %s", self.source_conn_id, self.sql)
         rows = source.get_records(self.sql)
         if self.preoperator:
