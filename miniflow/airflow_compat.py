@@ -92,6 +92,8 @@ _SQLITE_HOOK = ["miniflow.hooks.sqlite:SqliteHook"]
 _SQLITE_OPERATOR = [f"{_SQL}SqliteOperator"]
 _HTTP_HOOK = ["miniflow.hooks.http:HttpHook"]
 _FS_HOOK = ["miniflow.hooks.filesystem:FSHook"]
+_SUBPROCESS_HOOK = ["miniflow.hooks.subprocess:SubprocessHook", "miniflow.hooks.subprocess:SubprocessResult",
+                    "miniflow.hooks.subprocess:working_directory"]
 _HTTP_OPERATOR = ["miniflow.operators.http:HttpOperator", "miniflow.operators.http:SimpleHttpOperator"]
 _HTTP_SENSOR = ["miniflow.sensors.http:HttpSensor"]
 _SQL_SENSOR = ["miniflow.sensors.sql:SqlSensor"]
@@ -186,6 +188,12 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.exceptions": ["miniflow.exceptions:*"],
     "airflow.utils.trigger_rule": ["miniflow.trigger_rules:TriggerRule"],
     "airflow.utils.dates": ["miniflow.compat_values:days_ago"],
+    "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],
+    "airflow.utils.module_loading": ["miniflow.compat_values:import_string"],
+    "airflow.utils.xcom": ["miniflow.xcom:XCOM_RETURN_KEY"],
+    "airflow.version": ["miniflow.compat_values:__version__:version"],
+    "airflow.hooks.subprocess": _SUBPROCESS_HOOK,
+    "airflow.providers.standard.hooks.subprocess": _SUBPROCESS_HOOK,
     "airflow.utils.helpers": ["miniflow.baseoperator:chain", "miniflow.baseoperator:cross_downstream"],
     "airflow.utils.task_group": _TASK_GROUP,
     "airflow.utils.timezone": ["miniflow.utils.timezone:*"],

@@ -22,6 +22,7 @@ from miniflow.dag import DAG, DagContext, caller_location, validate_key
 from miniflow.exceptions import (
     DagDefinitionError,
     InvalidTriggerRuleError,
+    RemovedInAirflow3Warning,
     TaskAlreadyInDagError,
     UnknownArgumentError,
 )
@@ -268,7 +269,7 @@ class BaseOperator(DependencyMixin):
         self.trigger_rule = TriggerRule(str(trigger_rule))
         if self.trigger_rule.current is not self.trigger_rule:
             warnings.warn(f"{where}trigger_rule {self.trigger_rule.value!r} is deprecated; "
-                          f"use {self.trigger_rule.current.value!r}", DeprecationWarning, stacklevel=2)
+                          f"use {self.trigger_rule.current.value!r}", RemovedInAirflow3Warning, stacklevel=2)
             self.trigger_rule = self.trigger_rule.current
         self.owner = owner
         self.email = email

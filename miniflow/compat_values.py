@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import importlib
 import logging
 import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
+from miniflow.exceptions import RemovedInAirflow3Warning
 from miniflow.utils.timezone import utcnow
 
-__all__ = ["__version__", "days_ago", "apply_defaults", "LoggingMixin", "DagRunType",
+__all__ = ["__version__", "days_ago", "apply_defaults", "import_string", "LoggingMixin", "DagRunType",
            "WeightRule", "AirflowPlugin"]
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -32,8 +34,20 @@ def apply_defaults(func: F) -> F:
     operator without it (as in Airflow 2), so, as Airflow 2 does, it only warns that it
     is obsolete; the method is returned unchanged."""
     warnings.warn("apply_defaults is deprecated and does nothing: default_args apply to every operator without it",
-                  DeprecationWarning, stacklevel=2)
+                  RemovedInAirflow3Warning, stacklevel=2)
     return func
+
+
+def import_string(dotted_path: str) -> object:
+    """The object a dotted path names, such as ``"package.module.Class"``
+    (``airflow.utils.module_loading.import_string``)."""
+    module, _, name = dotted_path.rpartition(".")
+    if not module:
+        raise ImportError(f"{dotted_path!r} does not look like a module path")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except AttributeError:
+        raise ImportError(f"module {module!r} does not define a {name!r} attribute/class") from None
 
 
 class LoggingMixin:

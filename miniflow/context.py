@@ -27,7 +27,7 @@ from miniflow.state import DagRunState
 if TYPE_CHECKING:
     from miniflow.taskinstance import TaskInstance
 
-__all__ = ["Context", "build_context", "current_context", "bind_context"]
+__all__ = ["Context", "build_context", "current_context", "bind_context", "context_to_airflow_vars"]
 
 Context = dict[str, Any]
 
@@ -162,6 +162,29 @@ def build_context(ti: TaskInstance) -> Context:
     }
     context.update(task.dag.user_defined_macros)
     return context
+
+
+# The try's identity for other programs: (source, attribute, name). Airflow exports these
+# to the environment of every try and of every BashOperator command.
+_IDENTITY = (("task", "email", "dag_email"), ("task", "owner", "dag_owner"), ("ti", "dag_id", "dag_id"),
+             ("ti", "task_id", "task_id"), ("ti", "logical_date", "execution_date"),
+             ("ti", "try_number", "try_number"), ("dag_run", "run_id", "dag_run_id"))
+
+
+def context_to_airflow_vars(context: Context, in_env_var_format: bool = False) -> dict[str, str]:
+    """The try's DAG, task, run, try number, owner and email as strings, named
+    ``airflow.ctx.dag_id``..., or ``AIRFLOW_CTX_DAG_ID``... with `in_env_var_format`."""
+    found = {}
+    for source, attribute, name in _IDENTITY:
+        value = getattr(context.get(source), attribute, None)
+        if not value:
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        found[f"AIRFLOW_CTX_{name.upper()}" if in_env_var_format else f"airflow.ctx.{name}"] = str(value)
+    return found
 
 
 _current: list[Context] = []

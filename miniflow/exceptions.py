@@ -44,6 +44,14 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowTaskTimeout",
     "AirflowNotFoundException",
+    "AirflowBadRequest",
+    "AirflowConfigException",
+    "DagNotFound",
+    "TaskNotFound",
+    "ParamValidationError",
+    "RemovedInAirflow3Warning",
+    "AirflowProviderDeprecationWarning",
+    "AirflowDagCycleException",
     "DagCycleException",
     "DuplicateTaskIdFound",
     "AirflowDagDuplicatedIdException",
@@ -137,6 +145,10 @@ class TemplateError(MiniflowError):
     """A templated field could not be rendered."""
 
 
+class ParamValidationError(MiniflowError, ValueError):
+    """A param's value does not match its declared type, enum or range."""
+
+
 class XComSerializationError(MiniflowError, TypeError):
     """A value pushed to XCom cannot be stored as JSON."""
 
@@ -151,6 +163,18 @@ class TaskTimeoutError(AirflowException):
 
 class AirflowNotFoundException(AirflowException, LookupError):
     """Something task code looked up does not exist."""
+
+
+class AirflowBadRequest(AirflowException):
+    """A request to an external system was refused as malformed."""
+
+
+class RemovedInAirflow3Warning(DeprecationWarning):
+    """An Airflow 2 idiom that Airflow 3 removed; miniflow accepts it and warns."""
+
+
+class AirflowProviderDeprecationWarning(DeprecationWarning):
+    """A provider's deprecated name (Airflow's warning class, for warning filters)."""
 
 
 # --- Control-flow signals: raised by task code to choose its outcome. ---------------
@@ -182,6 +206,9 @@ AirflowFailException = TaskFailNow
 AirflowSensorTimeout = SensorTimeoutError
 AirflowRescheduleException = TaskRescheduled
 AirflowTaskTimeout = TaskTimeoutError
-DagCycleException = DagCycleError
+AirflowConfigException = ConfigError
+DagNotFound = DagNotFoundError
+TaskNotFound = TaskNotFoundError
+AirflowDagCycleException = DagCycleException = DagCycleError
 DuplicateTaskIdFound = DuplicateTaskIdError
 AirflowDagDuplicatedIdException = DuplicateDagIdError

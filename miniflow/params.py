@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from miniflow.exceptions import MiniflowError
+from miniflow.exceptions import ParamValidationError
 
 __all__ = ["Param", "ParamsDict", "ParamValidationError", "param_from_json", "resolve_params"]
 
@@ -22,10 +22,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "null": (type(None),),
 }
-
-
-class ParamValidationError(MiniflowError, ValueError):
-    """A param's value does not match its declared type, enum or range."""
 
 
 class Param:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import call_callbacks
-from miniflow.context import bind_context, build_context
+from miniflow.context import bind_context, build_context, context_to_airflow_vars
 from miniflow.datasets import outlet_datasets
 from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
 from miniflow.mapping import MappedOperator, feeds_mapping, mapped_kwargs, validate_mappable
@@ -99,6 +99,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
             setattr(task, name, XComArg.resolve_all(getattr(task, name), context))
         task.render_template_fields(context)
         rendered = redact({name: to_plain(getattr(task, name)) for name in task.template_fields})
+        os.environ.update(context_to_airflow_vars(context, in_env_var_format=True))  # as Airflow does
         task.pre_execute(context)
         call_callbacks(task.on_execute_callback, context, "on_execute_callback")
         with bind_context(context):

@@ -253,12 +253,24 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
     write_dag("exc.py", """
         from datetime import datetime
         from airflow import DAG
+        import warnings
+        from airflow.configuration import conf
         from airflow.exceptions import AirflowException, AirflowSkipException, AirflowFailException
+        from airflow.exceptions import AirflowConfigException, AirflowBadRequest, ParamValidationError
+        from airflow.exceptions import TaskNotFound, DagNotFound, AirflowDagCycleException
+        from airflow.exceptions import RemovedInAirflow3Warning, AirflowProviderDeprecationWarning
         from miniflow.exceptions import MiniflowError, TaskSkipped, TaskFailNow
 
         assert issubclass(AirflowException, MiniflowError)
         assert AirflowSkipException is TaskSkipped
         assert AirflowFailException is TaskFailNow
+        assert issubclass(AirflowBadRequest, AirflowException)
+        assert issubclass(AirflowProviderDeprecationWarning, DeprecationWarning)
+        try:
+            conf.get("core", "no_such_option")
+        except AirflowConfigException:
+            pass
+        warnings.filterwarnings("ignore", category=RemovedInAirflow3Warning)
 
         dag = DAG("exceptions_ok", start_date=datetime(2024, 1, 1))
     """)
@@ -320,6 +332,14 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "assert get_parsing_context() == sdk_context() == (None, None)",
         "from airflow.notifications.basenotifier import BaseNotifier; from airflow.sdk import BaseNotifier as B; "
         "assert B is BaseNotifier",
+        "from airflow.version import version; from packaging.version import Version; "
+        "assert Version(version).release[:2] == (2, 10)",
+        "from airflow.utils.module_loading import import_string; "
+        "assert import_string('airflow.operators.bash.BashOperator').__name__ == 'BashOperator'",
+        "from airflow.utils.xcom import XCOM_RETURN_KEY; assert XCOM_RETURN_KEY == 'return_value'",
+        "from airflow.hooks.subprocess import SubprocessHook, SubprocessResult; "
+        "from airflow.providers.standard.hooks.subprocess import SubprocessHook as S; assert S is SubprocessHook",
+        "from airflow.utils.operator_helpers import context_to_airflow_vars",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:

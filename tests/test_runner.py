@@ -14,6 +14,8 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,9 +24,11 @@ from typing import Any
 import pytest
 
 from miniflow import DAG, task
+from miniflow.context import context_to_airflow_vars
 from miniflow.dag_test import run_dag_test, run_until_done
 from miniflow.dagbag import DagBag
 from miniflow.exceptions import AirflowFailException, AirflowSkipException
+from miniflow.hooks.subprocess import SubprocessHook
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.retries import retry_wait
@@ -678,6 +682,71 @@ def test_bash_env_append_env_and_cwd(store, tmp_path: Path, monkeypatch: pytest.
     assert xcom(store, "bash_env", "appended") == "2024-01-02/outer/appended/bash_env"
     assert xcom(store, "bash_env", "inherited") == "nofoo/outer/inherited/bash_env"
     assert xcom(store, "bash_env", "in_cwd") == str(workdir)
+
+
+def test_bash_without_cwd_runs_in_a_temporary_directory_it_removes(store) -> None:
+    with new_dag("bash_tmp") as dag:
+        BashOperator(task_id="where", bash_command="touch left-behind; pwd")
+    result, _ = run(dag, store)
+    assert result.state == "success"
+    where = Path(xcom(store, "bash_tmp", "where"))
+    assert where.name.startswith("airflowtmp")
+    assert where.parent == Path(tempfile.gettempdir())
+    assert not where.exists()
+
+
+def test_bash_exports_the_whole_try_identity(store) -> None:
+    names = ["DAG_ID", "TASK_ID", "DAG_RUN_ID", "TRY_NUMBER", "EXECUTION_DATE", "DAG_OWNER", "DAG_EMAIL"]
+    command = "echo " + "/".join(f"$AIRFLOW_CTX_{name}" for name in names)
+    with new_dag("bash_ids") as dag:
+        BashOperator(task_id="ids", bash_command=command, owner="ana", email=["a@x.org", "b@x.org"])
+    run(dag, store)
+    assert xcom(store, "bash_ids", "ids") == \
+        f"bash_ids/ids/{RUN_ID}/1/2024-01-02T00:00:00+00:00/ana/a@x.org,b@x.org"
+
+
+def test_every_try_exports_its_identity_to_the_environment(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DAG_ID", "TASK_ID", "TRY_NUMBER"):
+        monkeypatch.delenv(f"AIRFLOW_CTX_{name}", raising=False)
+    with new_dag("py_ids") as dag:
+        PythonOperator(task_id="ids", python_callable=lambda: "/".join(
+            os.environ[f"AIRFLOW_CTX_{name}"] for name in ("DAG_ID", "TASK_ID", "TRY_NUMBER")))
+    run(dag, store)
+    assert xcom(store, "py_ids", "ids") == "py_ids/ids/1"
+
+
+def test_task_code_runs_commands_with_the_subprocess_hook(store, tmp_path: Path) -> None:
+    def call(**context: Any) -> list[Any]:
+        hook = SubprocessHook()
+        done = hook.run_command(["bash", "-c", "echo one; echo \"two $X\"  ; exit 3"], env={"X": "x"})
+        here = hook.run_command(["pwd"], cwd=str(tmp_path))
+        return [*done, here.output, context_to_airflow_vars(context)]
+
+    with new_dag("hook_calls") as dag:
+        PythonOperator(task_id="call", python_callable=call)
+    run(dag, store)
+    code, last, where, ids = xcom(store, "hook_calls", "call")
+    assert (code, last, where) == (3, "two x", str(tmp_path))
+    assert ids == {"airflow.ctx.dag_id": "hook_calls", "airflow.ctx.task_id": "call", "airflow.ctx.dag_run_id": RUN_ID,
+                   "airflow.ctx.try_number": "1", "airflow.ctx.execution_date": "2024-01-02T00:00:00+00:00",
+                   "airflow.ctx.dag_owner": "airflow"}
+
+
+def test_a_bash_script_file_runs_from_a_file(store, write_dag, dags_folder: Path) -> None:
+    (dags_folder / "name.sh").write_text('echo "{{ ds }} $(basename $0)"\n')
+    write_dag("script_file.py", """
+        from datetime import datetime
+        from miniflow import DAG
+        from miniflow.operators.bash import BashOperator
+
+        with DAG("script_file", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+            BashOperator(task_id="script", bash_command="name.sh")
+    """)
+    bag = DagBag(dags_folder, include_examples=False)
+    run(bag.get_dag("script_file"), store)
+    day, script = xcom(store, "script_file", "script").split()
+    assert day == "2024-01-02"
+    assert script.endswith(".sh") and script != "name.sh"  # the rendered copy, not the template
 
 
 def test_bash_exit_codes(store, miniflow_home: Path) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import signal
-import subprocess
+import shutil
+import tempfile
 from collections.abc import Container, Sequence
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
+from miniflow.context import context_to_airflow_vars
 from miniflow.exceptions import AirflowException, TaskSkipped
+from miniflow.hooks.subprocess import SubprocessHook, working_directory
 
 __all__ = ["BashOperator"]
 
@@ -19,7 +22,8 @@ class BashOperator(BaseOperator):
 
     Exit code 99 (``skip_on_exit_code``) marks the task skipped; any other non-zero
     code fails the try. ``env`` replaces the environment unless ``append_env`` is set.
-    A command ending in ``.sh`` or ``.bash`` is a template file, read and rendered.
+    Without ``cwd`` the command runs in a temporary directory, as in Airflow. A command
+    ending in ``.sh`` or ``.bash`` is a template file, read, rendered and run from a file.
     """
 
     template_fields: Sequence[str] = ("bash_command", "env", "cwd")
@@ -54,51 +58,42 @@ class BashOperator(BaseOperator):
         self.skip_on_exit_code = skip_on_exit_code
         self.cwd = cwd
         self.output_processor = output_processor or (lambda output: output)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._script = isinstance(bash_command, str) and bash_command.endswith(tuple(self.template_ext))
 
-    def _environment(self, context: dict[str, Any]) -> dict[str, str]:
+    @functools.cached_property
+    def subprocess_hook(self) -> SubprocessHook:
+        return SubprocessHook()
+
+    def get_env(self, context: dict[str, Any]) -> dict[str, str]:
+        """The command's environment: ``env`` (over this process's with ``append_env``,
+        or this process's alone), plus the try's ``AIRFLOW_CTX_*`` variables."""
         env = dict(os.environ) if self.env is None or self.append_env else {}
         env.update({k: str(v) for k, v in (self.env or {}).items()})
-        ti = context.get("ti")
-        if ti is not None:  # as Airflow's AIRFLOW_CTX_* variables
-            env.update(
-                AIRFLOW_CTX_DAG_ID=ti.dag_id,
-                AIRFLOW_CTX_TASK_ID=ti.task_id,
-                AIRFLOW_CTX_DAG_RUN_ID=str(ti.run_id),
-                AIRFLOW_CTX_TRY_NUMBER=str(ti.try_number),
-                AIRFLOW_CTX_EXECUTION_DATE=context["logical_date"].isoformat(),
-            )
+        env.update(context_to_airflow_vars(context, in_env_var_format=True))
         return env
 
     def execute(self, context: dict[str, Any]) -> Any:
         if self.cwd is not None and not os.path.isdir(self.cwd):
             raise AirflowException(f"cwd {self.cwd!r} does not exist or is not a directory")
-        self.log.info("Running command: %s", self.bash_command)
-        self._process = subprocess.Popen(
-            ["bash", "-c", self.bash_command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.cwd,
-            env=self._environment(context),
-            start_new_session=True,
-        )
-        last_line = ""
-        assert self._process.stdout is not None
-        for raw in self._process.stdout:
-            line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip("\n")
-            last_line = line
-            self.log.info("%s", line)
-        code = self._process.wait()
-        self.log.info("Command exited with return code %s", code)
-        if code in self.skip_on_exit_code:
-            raise TaskSkipped(f"Bash command returned exit code {code}. Skipping.")
-        if code != 0:
+        bash = shutil.which("bash") or "bash"
+        env = self.get_env(context)
+        if self._script:  # the rendered script runs from a file, as in Airflow: no argv limit
+            with working_directory(self.cwd) as cwd, \
+                    tempfile.NamedTemporaryFile("w", dir=cwd, suffix=".sh") as script:
+                script.write(self.bash_command)
+                script.flush()
+                result = self.subprocess_hook.run_command([bash, os.path.basename(script.name)], env,
+                                                          self.output_encoding, cwd)
+        else:
+            result = self.subprocess_hook.run_command([bash, "-c", self.bash_command], env,
+                                                      self.output_encoding, self.cwd)
+        if result.exit_code in self.skip_on_exit_code:
+            raise TaskSkipped(f"Bash command returned exit code {result.exit_code}. Skipping.")
+        if result.exit_code != 0:
             raise AirflowException(
-                f"Bash command failed. The command returned a non-zero exit code {code}."
+                f"Bash command failed. The command returned a non-zero exit code {result.exit_code}."
             )
-        return self.output_processor(last_line)
+        return self.output_processor(result.output)
 
     def on_kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
+        self.subprocess_hook.send_sigterm()
