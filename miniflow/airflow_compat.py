@@ -188,6 +188,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.exceptions": ["miniflow.exceptions:*"],
     "airflow.utils.trigger_rule": ["miniflow.trigger_rules:TriggerRule"],
     "airflow.utils.dates": ["miniflow.compat_values:days_ago"],
+    "airflow.models.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],
     "airflow.utils.module_loading": ["miniflow.compat_values:import_string"],
     "airflow.utils.xcom": ["miniflow.xcom:XCOM_RETURN_KEY"],

@@ -450,8 +450,14 @@ class BaseOperator(DependencyMixin):
     def get_direct_relative_ids(self, upstream: bool = False) -> set[str]:
         return set(self.upstream_task_ids if upstream else self.downstream_task_ids)
 
+    def get_direct_relatives(self, upstream: bool = False) -> list[BaseOperator]:
+        return self.upstream_list if upstream else self.downstream_list
+
     def get_flat_relative_ids(self, upstream: bool = False) -> set[str]:
         return self.dag.get_flat_relative_ids(self.task_id, upstream=upstream)
+
+    def get_flat_relatives(self, upstream: bool = False) -> list[BaseOperator]:
+        return [self.dag.task_dict[t] for t in sorted(self.get_flat_relative_ids(upstream))]
 
     def _set_xcom_arg_dependencies(self) -> None:
         """A task that reads another's XComArg in a templated field runs after it."""

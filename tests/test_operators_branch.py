@@ -128,3 +128,41 @@ def test_a_branch_that_names_a_task_group_follows_the_groups_first_tasks(store) 
         branch >> [grp, EmptyOperator(task_id="other")]
     assert _states(dag, store) == {"branch": TIS.SUCCESS, "grp.first": TIS.SUCCESS, "grp.second": TIS.SUCCESS,
                                    "other": TIS.SKIPPED}
+
+
+def test_a_custom_operator_skips_with_the_skip_mixin(store) -> None:
+    from miniflow.baseoperator import BaseOperator
+    from miniflow.operators.skip import SkipMixin
+
+    class SkipEveryOther(BaseOperator, SkipMixin):
+        def execute(self, context: dict[str, Any]) -> None:
+            downstream = sorted(self.get_direct_relatives(upstream=False), key=lambda t: t.task_id)
+            self.skip(context["dag_run"], context["logical_date"], downstream[::2])
+
+    class KeepOne(BaseOperator, SkipMixin):
+        def execute(self, context: dict[str, Any]) -> None:
+            self.skip_all_except(context["ti"], "kept")
+
+    with DAG("skip_mixin", start_date=dt.datetime(2024, 1, 1, tzinfo=UTC), schedule=None) as dag:
+        SkipEveryOther(task_id="other") >> [EmptyOperator(task_id=f"t{i}") for i in range(4)]
+        KeepOne(task_id="one") >> [EmptyOperator(task_id="kept"), EmptyOperator(task_id="dropped")]
+    assert _states(dag, store) == {
+        "other": TIS.SUCCESS, "t0": TIS.SKIPPED, "t1": TIS.SUCCESS, "t2": TIS.SKIPPED, "t3": TIS.SUCCESS,
+        "one": TIS.SUCCESS, "kept": TIS.SUCCESS, "dropped": TIS.SKIPPED}
+
+
+def test_the_skip_mixin_skips_only_in_the_running_try_s_run(store) -> None:
+    from miniflow.baseoperator import BaseOperator
+    from miniflow.operators.skip import SkipMixin
+    from miniflow.taskinstance import DagRun
+
+    class SkipElsewhere(BaseOperator, SkipMixin):
+        def execute(self, context: dict[str, Any]) -> None:
+            other = DagRun(dag_id="skip_elsewhere", run_id="another_run", logical_date=DATE)
+            self.skip(other, DATE, ["after"])
+
+    with DAG("skip_elsewhere", start_date=dt.datetime(2024, 1, 1, tzinfo=UTC), schedule=None) as dag:
+        SkipElsewhere(task_id="skipper", retries=0) >> EmptyOperator(task_id="after")
+    result = run_dag_test(dag, DATE, store=store)
+    assert {ti.task_id: ti.state for ti in result.task_instances} == {
+        "skipper": TIS.FAILED, "after": TIS.UPSTREAM_FAILED}

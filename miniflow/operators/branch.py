@@ -17,14 +17,14 @@ from typing import Any
 
 from miniflow.baseoperator import BaseOperator
 from miniflow.exceptions import AirflowException
-from miniflow.operators.skip import skip_all_except
+from miniflow.operators.skip import SkipMixin
 from miniflow.utils.timezone import utcnow
 from miniflow.utils.weekday import WeekDay
 
 __all__ = ["BaseBranchOperator", "BranchDateTimeOperator", "BranchDayOfWeekOperator", "target_times_as_dates"]
 
 
-class BaseBranchOperator(BaseOperator):
+class BaseBranchOperator(BaseOperator, SkipMixin):
     """Subclasses implement `choose_branch(context)`; the rest of the direct paths are skipped."""
 
     @abstractmethod
@@ -33,7 +33,7 @@ class BaseBranchOperator(BaseOperator):
 
     def execute(self, context: dict[str, Any]) -> Any:
         branch = self.choose_branch(context)
-        skip_all_except(self, context, branch)
+        self.skip_all_except(context["ti"], branch)
         return branch
 
 

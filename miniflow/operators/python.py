@@ -8,7 +8,7 @@ from typing import Any
 
 from miniflow.baseoperator import BaseOperator
 from miniflow.exceptions import DagDefinitionError
-from miniflow.operators.skip import skip_all_except, skip_tasks
+from miniflow.operators.skip import SkipMixin
 
 __all__ = [
     "PythonOperator",
@@ -117,7 +117,7 @@ def _run_yielding_metadata(generator: Any, context: dict[str, Any], log: Any) ->
             events[alias].add(target, extra=item.extra)
 
 
-class BranchPythonOperator(PythonOperator):
+class BranchPythonOperator(PythonOperator, SkipMixin):
     """The callable returns the task id(s) to follow; the other direct paths are skipped."""
 
     def execute(self, context: dict[str, Any]) -> Any:
@@ -127,11 +127,11 @@ class BranchPythonOperator(PythonOperator):
                 f"branch task {self.task_id!r} must return a task id, a list of them or None, "
                 f"got {branch!r}"
             )
-        skip_all_except(self, context, branch)
+        self.skip_all_except(context["ti"], branch)
         return branch
 
 
-class ShortCircuitOperator(PythonOperator):
+class ShortCircuitOperator(PythonOperator, SkipMixin):
     """If the callable returns something falsy, skip what comes after.
 
     With ``ignore_downstream_trigger_rules=True`` (the default) every task downstream
@@ -153,5 +153,5 @@ class ShortCircuitOperator(PythonOperator):
         else:
             to_skip = set(self.downstream_task_ids)
         self.log.info("Condition is falsy: skipping %s", ", ".join(sorted(to_skip)) or "nothing")
-        skip_tasks(context, to_skip)
+        self.skip(context["dag_run"], context["logical_date"], to_skip)
         return condition

@@ -1,42 +1,61 @@
-"""Skipping downstream tasks: what branching and short-circuiting share."""
+"""Skipping tasks of the running try's DAG run: what branching and short-circuiting
+operators share, and what custom operators use through Airflow's ``SkipMixin``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from miniflow.baseoperator import BaseOperator
+from miniflow.context import current_context
 from miniflow.exceptions import AirflowException
 
-__all__ = ["skip_all_except", "skip_tasks"]
+if TYPE_CHECKING:
+    from miniflow.taskinstance import DagRun, TaskInstance
+
+__all__ = ["SkipMixin"]
 
 
-def skip_tasks(context: dict[str, Any], task_ids: Iterable[str]) -> None:
-    """Mark these tasks of the current run skipped, without running them."""
+class SkipMixin:
+    """Marks tasks skipped before they run; their own trigger rules are not consulted."""
+
+    def skip(self, dag_run: DagRun, execution_date: dt.datetime | None, tasks: Iterable[Any],
+             map_index: int = -1) -> None:
+        """Skip `tasks` (operators or task ids) in `dag_run`, which must be the running
+        try's run: miniflow changes task instances only through the try that asks.
+        Every instance of a mapped task is skipped, whatever `map_index`."""
+        ti = current_context()["ti"]
+        if dag_run.run_id != ti.run_id:
+            raise AirflowException(f"task {ti.task_id!r} can skip tasks of its own DAG run only, "
+                                   f"not of {dag_run.run_id!r}")
+        _skip(ti, (getattr(t, "task_id", t) for t in tasks))
+
+    def skip_all_except(self, ti: TaskInstance, branch_task_ids: str | Iterable[str] | None) -> None:
+        """Skip the direct downstream tasks of `ti`'s task except the chosen branches.
+
+        As in Airflow, a branch may name a task group, which stands for its first tasks,
+        and a direct downstream task that is also downstream of a chosen branch (the join
+        of an empty branch) is kept: it is left to its trigger rule.
+        """
+        task = ti.task
+        dag = task.dag
+        groups = dag.task_group_dict
+        chosen: set[str] = set()
+        for name in [branch_task_ids] if isinstance(branch_task_ids, str) else branch_task_ids or ():
+            chosen |= {root.task_id for root in groups[name].get_roots()} if name in groups else {name}
+        unknown = sorted(t for t in chosen if not dag.has_task(t))
+        if unknown:
+            raise AirflowException(
+                f"branch task {task.task_id!r} returned unknown task id(s): {', '.join(unknown)}; "
+                f"'branch_task_ids' must contain only valid task_ids"
+            )
+        keep = set(chosen)
+        for tid in chosen:
+            keep |= dag.get_flat_relative_ids(tid)
+        _skip(ti, (t for t in task.downstream_task_ids if t not in keep))
+
+
+def _skip(ti: TaskInstance, task_ids: Iterable[str]) -> None:
     ids = sorted(set(task_ids))
     if ids:
-        context["ti"].skip_tasks(ids)
-
-
-def skip_all_except(task: BaseOperator, context: dict[str, Any], branch: str | Iterable[str] | None) -> None:
-    """Skip the direct downstream tasks of `task` except the chosen branches.
-
-    As in Airflow, a branch may name a task group, which stands for its first tasks, and
-    a direct downstream task that is also downstream of a chosen branch (the join of an
-    empty branch) is kept: it is left to its trigger rule.
-    """
-    dag = task.dag
-    groups = dag.task_group_dict
-    chosen: set[str] = set()
-    for name in [branch] if isinstance(branch, str) else branch or ():
-        chosen |= {root.task_id for root in groups[name].get_roots()} if name in groups else {name}
-    unknown = sorted(t for t in chosen if not dag.has_task(t))
-    if unknown:
-        raise AirflowException(
-            f"branch task {task.task_id!r} returned unknown task id(s): {', '.join(unknown)}; "
-            f"'branch_task_ids' must contain only valid task_ids"
-        )
-    keep = set(chosen)
-    for tid in chosen:
-        keep |= dag.get_flat_relative_ids(tid)
-    skip_tasks(context, (t for t in task.downstream_task_ids if t not in keep))
+        ti.skip_tasks(ids)

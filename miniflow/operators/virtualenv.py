@@ -45,7 +45,7 @@ from lazy_object_proxy import Proxy
 
 from miniflow.exceptions import AirflowException, AirflowSkipException
 from miniflow.operators.python import PythonOperator, callable_kwargs
-from miniflow.operators.skip import skip_all_except
+from miniflow.operators.skip import SkipMixin
 
 __all__ = [
     "PythonVirtualenvOperator",
@@ -342,20 +342,20 @@ class ExternalPythonOperator(_PythonInAnotherInterpreter):
         return path
 
 
-class BranchPythonVirtualenvOperator(PythonVirtualenvOperator):
+class BranchPythonVirtualenvOperator(PythonVirtualenvOperator, SkipMixin):
     """`PythonVirtualenvOperator` whose callable returns the task id(s) to follow."""
 
     def execute(self, context: dict[str, Any]) -> Any:
         branch = super().execute(context)
-        skip_all_except(self, context, branch)
+        self.skip_all_except(context["ti"], branch)
         return branch
 
 
-class BranchExternalPythonOperator(ExternalPythonOperator):
+class BranchExternalPythonOperator(ExternalPythonOperator, SkipMixin):
     """`ExternalPythonOperator` whose callable returns the task id(s) to follow."""
 
     def execute(self, context: dict[str, Any]) -> Any:
         branch = super().execute(context)
-        skip_all_except(self, context, branch)
+        self.skip_all_except(context["ti"], branch)
         return branch
 
