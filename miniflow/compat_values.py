@@ -23,6 +23,18 @@ F = TypeVar("F", bound=Callable[..., object])
 __version__ = "2.10.5+miniflow"
 
 
+def __getattr__(name: str) -> str:
+    """``airflow.settings.AIRFLOW_HOME`` and ``DAGS_FOLDER``: miniflow's home and DAG
+    folder, read from the configuration when a DAG file imports them."""
+    from miniflow.config import get_config, miniflow_home
+
+    if name == "AIRFLOW_HOME":
+        return str(miniflow_home())
+    if name == "DAGS_FOLDER":
+        return str(get_config().dags_folder)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
     """Midnight UTC `n` days ago (Airflow 1.x's ``airflow.utils.dates.days_ago``)."""
     today = utcnow().replace(hour=hour, minute=minute, second=second, microsecond=0)

@@ -340,6 +340,9 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.hooks.subprocess import SubprocessHook, SubprocessResult; "
         "from airflow.providers.standard.hooks.subprocess import SubprocessHook as S; assert S is SubprocessHook",
         "from airflow.utils.operator_helpers import context_to_airflow_vars",
+        "from airflow.models.xcom_arg import PlainXComArg, MapXComArg, ZipXComArg, XComArg; "
+        "from airflow.operators.empty import EmptyOperator; "
+        "assert isinstance(EmptyOperator(task_id='o').output, PlainXComArg) and issubclass(MapXComArg, XComArg)",
     ],
 )
 def test_other_core_import_paths(statement: str, write_dag, dags_folder: Path) -> None:
@@ -621,3 +624,64 @@ def test_the_xcom_model_sets_gets_and_clears_values_from_task_code(store, write_
         XCom.get_one(dag_id="xcom_model", task_id="consume")
     with pytest.raises(ValueError, match="has no run 'nope'"):
         XCom.set("k", 1, task_id="consume", dag_id="xcom_model", run_id="nope")
+
+
+SESSION_DAG = """
+from datetime import datetime
+from sqlalchemy import text
+from airflow import DAG, settings
+from airflow.decorators import task
+from airflow.models import TaskInstance
+from airflow.settings import AIRFLOW_HOME, DAGS_FOLDER, Session
+from airflow.utils.session import NEW_SESSION, create_session, provide_session
+
+@provide_session
+def runs_of(dag_id, session=NEW_SESSION):
+    return session.execute(text("SELECT count(*) FROM dag_run WHERE dag_id = :d"), {"d": dag_id}).scalar()
+
+with DAG("orm_session", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    @task
+    def count():
+        return [runs_of("orm_session"), AIRFLOW_HOME, DAGS_FOLDER]
+
+    @task
+    def write():
+        with create_session() as session:
+            session.execute(text("INSERT INTO variable (key, val) VALUES ('from_orm', 'yes')"))
+        assert settings.Session() is Session()  # one session per thread
+
+    @task(retries=0)
+    def query_models():
+        return Session().query(TaskInstance).count()
+
+    count() >> write() >> query_models()
+"""
+
+
+def test_task_code_gets_orm_sessions_on_the_metadata_db(store, write_dag, dags_folder: Path, miniflow_home: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import sys
+
+    monkeypatch.delitem(sys.modules, "airflow.settings", raising=False)  # its paths are read at import
+
+    from miniflow.dag_test import run_dag_test
+    from miniflow.variables import Variable
+
+    write_dag("orm_session.py", SESSION_DAG)
+    dag = DagBag(dags_folder).get_dag("orm_session")
+    result = run_dag_test(dag, dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), store=store)
+    states = {ti.task_id: ti.state for ti in result.task_instances}
+    assert states == {"count": "success", "write": "success", "query_models": "failed"}
+    [value] = store.xcom_pull("orm_session", result.run_id, ["count"], "return_value")
+    assert json.loads(value.value) == [1, str(miniflow_home), str(dags_folder)]
+    assert Variable.get("from_orm") == "yes"
+    log = (miniflow_home / "logs" / "orm_session" / result.run_id / "query_models" / "attempt=1.log").read_text()
+    assert "session.query(TaskInstance): miniflow.taskinstance.TaskInstance is not an ORM model" in log
+
+
+def test_provide_session_needs_a_session_parameter() -> None:
+    from miniflow.db.session import provide_session
+
+    with pytest.raises(TypeError, match="no 'session' parameter"):
+        provide_session(lambda x: x)

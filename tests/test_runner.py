@@ -576,6 +576,14 @@ def test_template_file_next_to_the_dag_file(store, write_dag, dags_folder: Path)
     assert xcom(store, "templated_file", "report") == "report for 2024-01-02 by ana in report"
 
 
+def test_a_bad_op_kwargs_fails_the_try_not_the_file(store, miniflow_home: Path) -> None:
+    with new_dag("bad_kwargs") as dag:  # a set where a dict belongs: Airflow loads it too
+        PythonOperator(task_id="t", python_callable=ok, op_kwargs={11}, retries=0)
+    result, tis = run(dag, store)
+    assert tis["t"].state == TIS.FAILED
+    assert "'set' object is not a mapping" in log_text(miniflow_home, "bad_kwargs", "t", 1)
+
+
 def test_undefined_template_variable_fails_the_task_with_a_message(store, miniflow_home: Path) -> None:
     ran = []
     with new_dag("undefined") as dag:

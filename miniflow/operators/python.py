@@ -76,8 +76,9 @@ class PythonOperator(BaseOperator):
                 f"task {self.task_id!r}: python_callable must be callable, got {python_callable!r}"
             )
         self.python_callable = python_callable
-        self.op_args = list(op_args or [])
-        self.op_kwargs = dict(op_kwargs or {})
+        # Kept as given, as in Airflow: a bad value (a set for op_kwargs) fails the try, not the file.
+        self.op_args = op_args or ()
+        self.op_kwargs = op_kwargs or {}
         self.templates_dict = templates_dict
         if templates_exts:
             self.template_ext = templates_exts
