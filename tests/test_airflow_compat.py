@@ -239,6 +239,25 @@ def test_airflow_1_tutorial_default_args_reach_the_dummy_operator(write_dag, dag
     assert (done.retries, done.email_on_failure, done.retry_delay.total_seconds()) == (1, False, 300)
 
 
+def test_provide_context_as_airflow_2_takes_it(write_dag, dags_folder: Path) -> None:
+    template = """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.python import PythonOperator
+
+        with DAG("{dag_id}", start_date=datetime(2024, 1, 1), default_args={{"provide_context": False}}) as dag:
+            PythonOperator(task_id="t", python_callable=print{extra})
+    """
+    write_dag("defaults.py", template.format(dag_id="in_defaults", extra=""))
+    write_dag("true.py", template.format(dag_id="true", extra=", provide_context=True"))
+    write_dag("false.py", template.format(dag_id="false", extra=", provide_context=False"))
+    with pytest.warns(DeprecationWarning, match="provide_context is deprecated"):
+        bag = DagBag(dags_folder)
+    assert bag.dag_ids == ["in_defaults", "true"]
+    [error] = bag.import_errors.values()
+    assert "invalid argument(s) passed to PythonOperator: provide_context" in str(error)
+
+
 def test_airflow_2_details(write_dag, dags_folder: Path) -> None:
     write_dag("etl.py", AIRFLOW_2)
     dag = DagBag(dags_folder).get_dag("airflow2_etl")

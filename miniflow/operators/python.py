@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.exceptions import DagDefinitionError
+from miniflow.exceptions import DagDefinitionError, RemovedInAirflow3Warning
 from miniflow.operators.skip import SkipMixin
 
 __all__ = [
@@ -67,9 +68,12 @@ class PythonOperator(BaseOperator):
         templates_dict: dict[str, Any] | None = None,
         templates_exts: list[str] | None = None,
         show_return_value_in_logs: bool = True,
-        provide_context: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("provide_context"):  # Airflow 1's; a False one stays, an invalid argument as in Airflow 2
+            warnings.warn("provide_context is deprecated as of 2.0 and is no longer required",
+                          RemovedInAirflow3Warning, stacklevel=3)
+            kwargs.pop("provide_context")
         super().__init__(**kwargs)
         if not callable(python_callable):
             raise DagDefinitionError(
