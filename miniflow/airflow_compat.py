@@ -92,6 +92,8 @@ _SQLITE_HOOK = ["miniflow.hooks.sqlite:SqliteHook"]
 _SQLITE_OPERATOR = [f"{_SQL}SqliteOperator"]
 _HTTP_HOOK = ["miniflow.hooks.http:HttpHook"]
 _FS_HOOK = ["miniflow.hooks.filesystem:FSHook"]
+_SLACK_HOOK = ["miniflow.hooks.slack:SlackWebhookHook"]
+_SLACK_OPERATOR = ["miniflow.operators.slack:SlackWebhookOperator"]
 _SUBPROCESS_HOOK = ["miniflow.hooks.subprocess:SubprocessHook", "miniflow.hooks.subprocess:SubprocessResult",
                     "miniflow.hooks.subprocess:working_directory"]
 _HTTP_OPERATOR = ["miniflow.operators.http:HttpOperator", "miniflow.operators.http:SimpleHttpOperator"]
@@ -195,6 +197,12 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
                               "miniflow.db.session:NEW_SESSION"],
     "airflow.utils.db": ["miniflow.db.session:provide_session", "miniflow.db.session:create_session",
                          "miniflow.db.session:NEW_SESSION"],
+    "airflow.providers.slack.hooks.slack_webhook": _SLACK_HOOK,
+    "airflow.contrib.hooks.slack_webhook_hook": _SLACK_HOOK,
+    "airflow.providers.slack.operators.slack_webhook": _SLACK_OPERATOR,
+    "airflow.contrib.operators.slack_webhook_operator": _SLACK_OPERATOR,
+    "airflow.providers.slack.notifications.slack_webhook": ["miniflow.operators.slack:SlackWebhookNotifier",
+                                                            "miniflow.operators.slack:send_slack_webhook_notification"],
     "airflow.models.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],
     "airflow.utils.module_loading": ["miniflow.compat_values:import_string"],
@@ -291,7 +299,8 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             package = "apache-airflow-providers-" + fullname.split(".")[2].replace("_", "-")
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
-                "only the providers standard, common.sql, postgres, sqlite and http; see docs/airflow-comparison.md"
+                "only the providers standard, common.sql, postgres, sqlite, http and slack (webhooks); "
+                "see docs/airflow-comparison.md"
             )
         if fullname not in _PACKAGES:
             raise UnsupportedAirflowImportError(

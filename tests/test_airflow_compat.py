@@ -359,6 +359,11 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.hooks.subprocess import SubprocessHook, SubprocessResult; "
         "from airflow.providers.standard.hooks.subprocess import SubprocessHook as S; assert S is SubprocessHook",
         "from airflow.utils.operator_helpers import context_to_airflow_vars",
+        "from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator; "
+        "from airflow.contrib.operators.slack_webhook_operator import SlackWebhookOperator as C; "
+        "from airflow.providers.slack.notifications.slack_webhook import send_slack_webhook_notification; "
+        "from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook; "
+        "assert C is SlackWebhookOperator and SlackWebhookHook.conn_type == 'slackwebhook'",
         "from airflow.models.xcom_arg import PlainXComArg, MapXComArg, ZipXComArg, XComArg; "
         "from airflow.operators.empty import EmptyOperator; "
         "assert isinstance(EmptyOperator(task_id='o').output, PlainXComArg) and issubclass(MapXComArg, XComArg)",

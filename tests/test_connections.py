@@ -385,3 +385,76 @@ def test_db_migrate_adds_the_default_connections_once_and_keeps_changed_ones(
     monkeypatch.setenv("MINIFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS", "false")
     assert run_cli("db", "migrate").returncode == 0
     assert "sqlite_default" not in run_cli("connections", "list", "-o", "json").stdout
+
+
+# --- Slack Incoming Webhooks -----------------------------------------------------------
+
+
+@pytest.fixture
+def slack_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """A stand-in for hooks.slack.com: records each message POSTed to it; a token
+    starting with ``bad`` is refused as Slack refuses one (403, ``invalid_token``)."""
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            refused = self.path.startswith("/services/bad")
+            if not refused:
+                received.append((self.path, body))
+            self.send_response(403 if refused else 200)
+            self.end_headers()
+            self.wfile.write(b"invalid_token" if refused else b"ok")
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/services"
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK", json.dumps({"conn_type": "slackwebhook", "host": base,
+                                                         "password": "T000/B000/XXXX"}))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_URL", json.dumps({"conn_type": "slackwebhook",
+                                                             "password": f"{base}/T111/B111/YYYY"}))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_BAD", json.dumps({"conn_type": "slackwebhook", "host": base,
+                                                             "password": "bad/token"}))
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_slack_webhook_operator_and_notifier_post_their_messages(store: Any, slack_webhook: list[Any],
+                                                                  miniflow_home: Path) -> None:
+    from miniflow.operators.slack import SlackWebhookNotifier, SlackWebhookOperator
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    failed = SlackWebhookNotifier(slack_webhook_conn_id="slack_url", text="{{ ti.task_id }} failed on {{ ds }}")
+    with DAG("slack_ops", start_date=DAY, schedule=None) as dag:
+        SlackWebhookOperator(task_id="post", slack_webhook_conn_id="slack", message="loaded {{ ds }}",
+                             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*done*"}}])
+        SlackWebhookOperator(task_id="refused", slack_webhook_conn_id="slack_bad", message="x", retries=0)
+        PythonOperator(task_id="breaks", python_callable=boom, retries=0, on_failure_callback=failed)
+    result = run_dag_test(dag, DAY, store=store)
+    states = {ti.task_id: ti.state for ti in result.task_instances}
+    assert states == {"post": "success", "refused": "failed", "breaks": "failed"}
+    assert sorted(slack_webhook, key=lambda message: message[0]) == [
+        ("/services/T000/B000/XXXX", {"text": "loaded 2024-01-02", "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*done*"}}]}),
+        ("/services/T111/B111/YYYY", {"text": "breaks failed on 2024-01-02"}),
+    ]
+    log = (miniflow_home / "logs" / "slack_ops" / result.run_id / "refused" / "attempt=1.log").read_text()
+    assert "Slack webhook answered 403: 'invalid_token'" in log
+    assert "bad/token" not in log  # the token is a secret
+
+
+def test_a_slack_webhook_connection_needs_its_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from miniflow.hooks.slack import SlackWebhookHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_NO_TOKEN", json.dumps({"conn_type": "slackwebhook"}))
+    with pytest.raises(AirflowNotFoundException, match="'no_token' has no password"):
+        SlackWebhookHook(slack_webhook_conn_id="no_token").send_text("hello")

@@ -159,9 +159,11 @@ def hook_for(connection: Connection, params: dict[str, Any]) -> BaseHook:
     """The hook class of a connection's type (`BaseHook.get_hook`)."""
     from miniflow.hooks.http import HttpHook
     from miniflow.hooks.postgres import PostgresHook
+    from miniflow.hooks.slack import SlackWebhookHook
     from miniflow.hooks.sqlite import SqliteHook
 
-    kinds: dict[str, Any] = {"postgres": PostgresHook, "sqlite": SqliteHook, "http": HttpHook, "https": HttpHook}
+    kinds: dict[str, Any] = {"postgres": PostgresHook, "sqlite": SqliteHook, "http": HttpHook, "https": HttpHook,
+                             "slackwebhook": SlackWebhookHook}
     hook = kinds.get(connection.conn_type or "")
     if hook is None:
         raise AirflowException(f"connection {connection.conn_id!r} is of type {connection.conn_type!r}, which "
