@@ -359,6 +359,10 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.hooks.subprocess import SubprocessHook, SubprocessResult; "
         "from airflow.providers.standard.hooks.subprocess import SubprocessHook as S; assert S is SubprocessHook",
         "from airflow.utils.operator_helpers import context_to_airflow_vars",
+        "from airflow.sdk.bases.operator import BaseOperator; from airflow.sdk.bases.sensor import BaseSensorOperator; "
+        "from airflow.sdk.bases.hook import BaseHook; from airflow.sdk.definitions.dag import DAG as D, dag; "
+        "from airflow.sdk.definitions.context import Context, get_current_context; "
+        "from airflow.providers.standard.utils.skipmixin import SkipMixin; assert D is DAG",
         "from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator; "
         "from airflow.contrib.operators.slack_webhook_operator import SlackWebhookOperator as C; "
         "from airflow.providers.slack.notifications.slack_webhook import send_slack_webhook_notification; "
