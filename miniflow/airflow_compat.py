@@ -215,6 +215,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.contrib.operators.slack_webhook_operator": _SLACK_OPERATOR,
     "airflow.providers.slack.notifications.slack_webhook": ["miniflow.operators.slack:SlackWebhookNotifier",
                                                             "miniflow.operators.slack:send_slack_webhook_notification"],
+    "airflow.providers.smtp.notifications.smtp": ["miniflow.operators.email:SmtpNotifier",
+                                                  "miniflow.operators.email:send_smtp_notification"],
     "airflow.models.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.providers.standard.utils.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],
@@ -312,7 +314,7 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             package = "apache-airflow-providers-" + fullname.split(".")[2].replace("_", "-")
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
-                "only the providers standard, common.sql, postgres, sqlite, http and slack (webhooks); "
+                "only the providers standard, common.sql, postgres, sqlite, http, smtp and slack (webhooks); "
                 "see docs/airflow-comparison.md"
             )
         if fullname not in _PACKAGES:

@@ -363,6 +363,8 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         "from airflow.sdk.bases.hook import BaseHook; from airflow.sdk.definitions.dag import DAG as D, dag; "
         "from airflow.sdk.definitions.context import Context, get_current_context; "
         "from airflow.providers.standard.utils.skipmixin import SkipMixin; assert D is DAG",
+        "from airflow.providers.smtp.notifications.smtp import send_smtp_notification, SmtpNotifier; "
+        "assert send_smtp_notification is SmtpNotifier",
         "from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator; "
         "from airflow.contrib.operators.slack_webhook_operator import SlackWebhookOperator as C; "
         "from airflow.providers.slack.notifications.slack_webhook import send_slack_webhook_notification; "

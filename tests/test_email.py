@@ -98,3 +98,23 @@ def test_an_unreachable_smtp_server_does_not_change_the_state(store, monkeypatch
         PythonOperator(task_id="t", python_callable=_boom, email="oncall@example.com")
     result = run_dag_test(dag, DATE, store=store)
     assert [ti.state for ti in result.task_instances] == [TIS.FAILED]
+
+
+def test_the_smtp_notifier_mails_from_a_callback(smtp_server: Any, store) -> None:
+    from miniflow.operators.email import SmtpNotifier, send_smtp_notification
+
+    with DAG("notified", start_date=DATE, schedule=None) as dag:
+        PythonOperator(task_id="breaks", python_callable=_boom, retries=0,
+                       on_failure_callback=send_smtp_notification(from_email=None, to="oncall@example.com"))
+        PythonOperator(task_id="works", python_callable=lambda: 1, on_success_callback=SmtpNotifier(
+            from_email="flows@example.com", to="team@example.com", subject="{{ ti.task_id }} done on {{ ds }}",
+            html_content="<p>{{ params.get('note', 'all good') }}</p>"))
+    result = run_dag_test(dag, DATE, store=store)
+    mails = {message["To"]: message for _, message in smtp_server.messages}
+    assert sorted(mails) == ["oncall@example.com", "team@example.com"]
+    failed = mails["oncall@example.com"]
+    assert failed["Subject"] == f"[failed] notified.breaks, run {result.run_id}"
+    assert "warehouse &lt;down&gt;" in _body(failed) and "try 1" in _body(failed)
+    done = mails["team@example.com"]
+    assert (done["From"], done["Subject"]) == ("flows@example.com", "works done on 2024-01-02")
+    assert "<p>all good</p>" in _body(done)
