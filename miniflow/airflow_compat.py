@@ -22,7 +22,8 @@ __all__ = ["install", "AIRFLOW_MODULES", "REMOVED_MODULES"]
 
 _DAG = "miniflow.dag:DAG"
 _BASE = ["miniflow.baseoperator:BaseOperator", "miniflow.baseoperator:chain",
-         "miniflow.baseoperator:chain_linear", "miniflow.baseoperator:cross_downstream"]
+         "miniflow.baseoperator:chain_linear", "miniflow.baseoperator:cross_downstream",
+         "miniflow.operator_links:BaseOperatorLink"]
 _BASH = ["miniflow.operators.bash:BashOperator"]
 _PYTHON = ["miniflow.operators.python:PythonOperator", "miniflow.operators.python:BranchPythonOperator",
            "miniflow.operators.python:ShortCircuitOperator", "miniflow.operators.python:get_current_context",
@@ -217,6 +218,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
                                                             "miniflow.operators.slack:send_slack_webhook_notification"],
     "airflow.providers.smtp.notifications.smtp": ["miniflow.operators.email:SmtpNotifier",
                                                   "miniflow.operators.email:send_smtp_notification"],
+    "airflow.models.baseoperatorlink": ["miniflow.operator_links:BaseOperatorLink"],
     "airflow.models.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.providers.standard.utils.skipmixin": ["miniflow.operators.skip:SkipMixin"],
     "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],

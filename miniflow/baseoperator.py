@@ -15,7 +15,7 @@ import itertools
 import logging
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from miniflow.dag import DAG, DagContext, caller_location, validate_key
@@ -31,6 +31,7 @@ from miniflow.trigger_rules import TriggerRule
 
 if TYPE_CHECKING:
     from miniflow.mapping import OperatorPartial
+    from miniflow.operator_links import BaseOperatorLink
     from miniflow.xcom import XComArg
 
 __all__ = ["BaseOperator", "DependencyMixin", "chain", "chain_linear", "cross_downstream", "merged_default_args"]
@@ -179,6 +180,7 @@ class BaseOperator(DependencyMixin):
     template_fields_renderers: dict[str, str] = {}
     ui_color = "#fff"
     ui_fgcolor = "#000"
+    operator_extra_links: Collection[BaseOperatorLink] = ()
     # Nothing to run (Airflow's name): the scheduler marks such a task success itself.
     inherits_from_empty_operator = False
 
@@ -449,6 +451,17 @@ class BaseOperator(DependencyMixin):
 
     def get_direct_relative_ids(self, upstream: bool = False) -> set[str]:
         return set(self.upstream_task_ids if upstream else self.downstream_task_ids)
+
+    @property
+    def extra_links(self) -> list[str]:
+        return sorted(link.name for link in self.operator_extra_links)
+
+    def get_extra_links(self, ti: Any, link_name: str) -> str | None:
+        """The URL of the link `link_name` for the task instance `ti`; None if no such link."""
+        for link in self.operator_extra_links:
+            if link.name == link_name:
+                return link.get_link(self, ti_key=ti.key)
+        return None
 
     def get_direct_relatives(self, upstream: bool = False) -> list[BaseOperator]:
         return self.upstream_list if upstream else self.downstream_list

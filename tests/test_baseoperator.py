@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -446,3 +447,30 @@ def test_render_template_renders_strings_and_collections_with_the_dags_macros() 
     assert t.render_template(["{{ params.x }}", 4, {"k": "{{ ds }}"}], context) == ["3", 4, {"k": "2024-01-02"}]
     assert t.render_template("plain", context) == "plain"
     assert d.dag_id == "render_api"
+
+
+def test_an_operator_s_extra_links_give_urls_for_its_task_instances(store) -> None:
+    from miniflow.dag_test import run_dag_test
+    from miniflow.operator_links import BaseOperatorLink
+
+    class Console(BaseOperatorLink):
+        name = "Console"
+
+        def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
+            return f"https://console.example/{operator.task_id}?run={ti_key.run_id}"
+
+    class Submit(BaseOperator):
+        operator_extra_links = (Console(),)
+
+        def execute(self, context: dict[str, Any]) -> list[Any]:
+            return [self.extra_links, self.get_extra_links(context["ti"], "Console"),
+                    self.get_extra_links(context["ti"], "Nope")]
+
+    with DAG("links", start_date=dt.datetime(2024, 1, 1), schedule=None) as d:
+        Submit(task_id="submit")
+    result = run_dag_test(d, dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc), store=store)
+    [row] = store.xcom_pull("links", result.run_id, ["submit"], "return_value")
+    assert json.loads(row.value) == [
+        ["Console"], f"https://console.example/submit?run={result.run_id}", None]
+    with pytest.raises(TypeError):
+        BaseOperatorLink()  # type: ignore[abstract]
