@@ -106,6 +106,8 @@ def _child(filepaths: list[str], write_fd: int, memory_mb: int, import_file: Any
             except MemoryError:
                 report = {"dags": [], "lineno": None,
                           "error": f"exceeded {memory_mb} MB (core.dag_parse_memory_mb) while importing"}
+            except KeyboardInterrupt:  # SIGINT kills this process outright: only the file raises it
+                report = {"dags": [], "lineno": None, "error": "KeyboardInterrupt raised while importing"}
             if memory_mb > 0:
                 resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
             data = json.dumps(report, default=str).encode()

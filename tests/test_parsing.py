@@ -23,6 +23,7 @@ GOOD = """
 BAD = {
     "exit_hard.py": ("import os\nfrom miniflow import DAG\nos._exit(1)\n", "exited with status 1 while importing"),
     "exit_soft.py": ("import sys\nfrom miniflow import DAG\nsys.exit(2)\n", "SystemExit: 2"),
+    "interrupts.py": ("from miniflow import DAG\nraise KeyboardInterrupt\n", "KeyboardInterrupt raised while importing"),
     "stubborn.py": ("import time\nfrom miniflow import DAG\nwhile True:\n    try:\n        time.sleep(60)\n"
                     "    except BaseException:\n        pass\n", "killed after 2 s"),
     "hog.py": ("from miniflow import DAG\nblob = bytearray(6 * 1024 ** 3)\n", "exceeded 512 MB"),
