@@ -62,6 +62,9 @@ def dag_loads() -> int:
 def prepare_worker() -> None:
     """Import everything a try needs and set up the store (without connecting), once per
     worker, so a forked child starts work at once. Connections are opened by each child."""
+    import shutil  # noqa: F401 -- with the next, what a BashOperator imports to run
+
+    import miniflow.hooks.subprocess
     import miniflow.operators.bash
     import miniflow.operators.python
     import miniflow.runner

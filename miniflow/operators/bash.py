@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import tempfile
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.context import context_to_airflow_vars
 from miniflow.exceptions import AirflowException, TaskSkipped
-from miniflow.hooks.subprocess import SubprocessHook, working_directory
+
+if TYPE_CHECKING:
+    from miniflow.hooks.subprocess import SubprocessHook
 
 __all__ = ["BashOperator"]
 
@@ -62,11 +61,15 @@ class BashOperator(BaseOperator):
 
     @functools.cached_property
     def subprocess_hook(self) -> SubprocessHook:
+        from miniflow.hooks.subprocess import SubprocessHook  # imported to run, not to load DAG files
+
         return SubprocessHook()
 
     def get_env(self, context: dict[str, Any]) -> dict[str, str]:
         """The command's environment: ``env`` (over this process's with ``append_env``,
         or this process's alone), plus the try's ``AIRFLOW_CTX_*`` variables."""
+        from miniflow.context import context_to_airflow_vars  # with pendulum: not for loading DAG files
+
         env = dict(os.environ) if self.env is None or self.append_env else {}
         env.update({k: str(v) for k, v in (self.env or {}).items()})
         env.update(context_to_airflow_vars(context, in_env_var_format=True))
@@ -75,6 +78,11 @@ class BashOperator(BaseOperator):
     def execute(self, context: dict[str, Any]) -> Any:
         if self.cwd is not None and not os.path.isdir(self.cwd):
             raise AirflowException(f"cwd {self.cwd!r} does not exist or is not a directory")
+        import shutil
+        import tempfile
+
+        from miniflow.hooks.subprocess import working_directory
+
         bash = shutil.which("bash") or "bash"
         env = self.get_env(context)
         if self._script:  # the rendered script runs from a file, as in Airflow: no argv limit

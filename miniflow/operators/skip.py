@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from miniflow.context import current_context
 from miniflow.exceptions import AirflowException
 
 if TYPE_CHECKING:
@@ -24,6 +23,8 @@ class SkipMixin:
         """Skip `tasks` (operators or task ids) in `dag_run`, which must be the running
         try's run: miniflow changes task instances only through the try that asks.
         Every instance of a mapped task is skipped, whatever `map_index`."""
+        from miniflow.context import current_context  # with pendulum: not for loading DAG files
+
         ti = current_context()["ti"]
         if dag_run.run_id != ti.run_id:
             raise AirflowException(f"task {ti.task_id!r} can skip tasks of its own DAG run only, "
