@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -457,3 +459,26 @@ def test_dags_and_import_errors_of_files_deleted_while_no_scheduler_ran_are_drop
     assert store.import_errors() == []
     row = store.get_dag_row("deleted")
     assert row is not None and not row.is_active
+
+
+def test_loading_dag_files_leaves_what_only_tries_need_unimported(write_dag, dags_folder: Path) -> None:
+    """Every process that lists or schedules DAGs pays for what loading them imports: the
+    try's context (with pendulum) and the subprocess hook wait until a task runs."""
+    write_dag("uses_all.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+        from airflow.operators.python import PythonOperator, BranchPythonOperator, ShortCircuitOperator
+
+        with DAG("uses_all", start_date=datetime(2024, 1, 1), schedule=None):
+            BashOperator(task_id="b", bash_command="true")
+            BranchPythonOperator(task_id="br", python_callable=lambda: "b")
+            ShortCircuitOperator(task_id="s", python_callable=lambda: True)
+    """)
+    code = (f"import sys; from miniflow.dagbag import DagBag; "
+            f"bag = DagBag({str(dags_folder)!r}, include_examples=False, isolate=False); "
+            f"assert bag.dag_ids == ['uses_all'], bag.import_errors; "
+            f"print(sorted(m for m in ('pendulum', 'miniflow.context', 'miniflow.hooks.subprocess') "
+            f"if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"
