@@ -287,8 +287,9 @@ def test_airflow_exceptions_are_miniflows(write_dag, dags_folder: Path) -> None:
         assert issubclass(AirflowProviderDeprecationWarning, DeprecationWarning)
         try:
             conf.get("core", "no_such_option")
-        except AirflowConfigException:
-            pass
+            raise AssertionError("conf.get of an unknown option did not raise")
+        except AirflowConfigException as exc:
+            assert "no_such_option" in str(exc)
         warnings.filterwarnings("ignore", category=RemovedInAirflow3Warning)
 
         dag = DAG("exceptions_ok", start_date=datetime(2024, 1, 1))
