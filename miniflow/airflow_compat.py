@@ -58,6 +58,8 @@ _TRIGGER_TIMETABLES = [f"{_TT}CronTriggerTimetable", f"{_TT}DeltaTriggerTimetabl
 _INTERVAL_TIMETABLES = [f"{_TT}CronTimetable:CronDataIntervalTimetable",
                         f"{_TT}DeltaTimetable:DeltaDataIntervalTimetable"]
 _OBJECT_STORAGE = ["miniflow.object_storage:ObjectStoragePath"]
+_SKIP_MIXIN = ["miniflow.operators.skip:SkipMixin", "miniflow.operators.skip:XCOM_SKIPMIXIN_KEY",
+               "miniflow.operators.skip:XCOM_SKIPMIXIN_SKIPPED", "miniflow.operators.skip:XCOM_SKIPMIXIN_FOLLOWED"]
 _BRANCH = ["miniflow.operators.branch:BaseBranchOperator"]
 _BRANCH_DATETIME = ["miniflow.operators.branch:BranchDateTimeOperator", "miniflow.operators.branch:target_times_as_dates"]
 _BRANCH_WEEKDAY = ["miniflow.operators.branch:BranchDayOfWeekOperator"]
@@ -219,8 +221,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.providers.smtp.notifications.smtp": ["miniflow.operators.email:SmtpNotifier",
                                                   "miniflow.operators.email:send_smtp_notification"],
     "airflow.models.baseoperatorlink": ["miniflow.operator_links:BaseOperatorLink"],
-    "airflow.models.skipmixin": ["miniflow.operators.skip:SkipMixin"],
-    "airflow.providers.standard.utils.skipmixin": ["miniflow.operators.skip:SkipMixin"],
+    "airflow.models.skipmixin": _SKIP_MIXIN,
+    "airflow.providers.standard.utils.skipmixin": _SKIP_MIXIN,
     "airflow.utils.operator_helpers": ["miniflow.context:context_to_airflow_vars"],
     "airflow.utils.module_loading": ["miniflow.compat_values:import_string"],
     "airflow.utils.xcom": ["miniflow.xcom:XCOM_RETURN_KEY"],

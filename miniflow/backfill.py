@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from miniflow.db.records import RunProgress
     from miniflow.executors.base import BaseExecutor
 
-__all__ = ["backfill_infos", "Backfill", "BackfillProgress"]
+__all__ = ["backfill_infos", "Backfill", "BackfillProgress", "UnknownPoolError"]
 
 FINISHED_RUN = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -62,6 +62,10 @@ def backfill_infos(dag: DAG, start: dt.datetime, end: dt.datetime) -> list[DagRu
 
 class BackfillTooLarge(MiniflowError, ValueError):
     """A backfill range with too many runs."""
+
+
+class UnknownPoolError(MiniflowError, LookupError):
+    """A task of the backfilled DAG names a pool that does not exist."""
 
 
 @dataclass
@@ -123,7 +127,20 @@ class Backfill:
                           if r.state in (TIS.FAILED, TIS.UPSTREAM_FAILED) and r.task_id in dag.task_dict]
                 self.store.clear_tis(failed)
 
+    def check_pools(self) -> None:
+        """Refuse, before any run is made, a DAG whose tasks name pools that do not exist:
+        their tries would wait forever (Airflow's backfill stops on them too)."""
+        known = set(self.store.pools()) | {"default_pool"}
+        unknown = sorted({t.pool for t in self.dag.task_dict.values()} - known)
+        if unknown:
+            users = sorted(t.task_id for t in self.dag.task_dict.values() if t.pool in unknown)
+            raise UnknownPoolError(
+                f"DAG {self.dag.dag_id!r}: unknown pool(s) {', '.join(map(repr, unknown))}, used by "
+                f"{', '.join(users[:5])}{' ...' if len(users) > 5 else ''}; "
+                "create them with 'miniflow pools set NAME SLOTS'")
+
     def run(self, on_progress: Callable[[BackfillProgress], None] | None = None) -> BackfillProgress:
+        self.check_pools()
         self.store.sync_dags([parsed_dag(self.dag)])
         self.prepare_runs()
         self.executor.start()

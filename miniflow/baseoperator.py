@@ -313,8 +313,8 @@ class BaseOperator(DependencyMixin):
         self.executor_config = executor_config or {}
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
-        self.inlets = inlets
-        self.outlets = outlets
+        self.inlets: list[Any] = _as_list(inlets)
+        self.outlets: list[Any] = _as_list(outlets)
         self.doc_md = doc_md or doc or doc_json or doc_yaml or doc_rst
         self.task_display_name = task_display_name or task_id
         self.map_index_template = map_index_template  # names a mapped instance in the UI
@@ -540,6 +540,13 @@ def _as_timedelta(value: dt.timedelta | float | None) -> dt.timedelta | None:
     if value is None or isinstance(value, dt.timedelta):
         return value
     return dt.timedelta(seconds=float(value))
+
+
+def _as_list(value: Any) -> list[Any]:
+    """inlets/outlets as a list: Airflow takes one dataset (or any non-list) as a list of one."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def chain(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,11 @@ from miniflow.exceptions import (
     DagDefinitionError,
     DuplicateTaskIdError,
     InvalidIdError,
+    RemovedInAirflow3Warning,
     TaskAlreadyInDagError,
     TaskNotFoundError,
 )
-from miniflow.timetables import TimeRestriction, Timetable, timetable_for, to_utc
+from miniflow.timetables import TimeRestriction, Timetable, interval_tick, timetable_for, to_utc
 
 if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
@@ -285,6 +287,12 @@ class DAG:
                 f"{self.fileloc}: task {task.task_id!r} already belongs to DAG "
                 f"{task._dag.dag_id!r} and cannot be added to DAG {self.dag_id!r}"
             )
+        # As in Airflow, a task runs within its DAG's window as well as its own: a run
+        # outside it (a manual run before start_date, say) gets no instance of the task.
+        if self.start_date and (task.start_date is None or task.start_date < self.start_date):
+            task.start_date = self.start_date
+        if self.end_date and (task.end_date is None or task.end_date > self.end_date):
+            task.end_date = self.end_date
         self.task_dict[task.task_id] = task
         task._dag = self
         self.graph_changed()
@@ -410,6 +418,17 @@ class DAG:
     @property
     def schedule_interval(self) -> Any:
         return self.schedule
+
+    def following_schedule(self, dttm: dt.datetime) -> dt.datetime | None:
+        """Airflow 2's deprecated name for the schedule's first tick after `dttm`."""
+        warnings.warn("DAG.following_schedule() is deprecated; use DAG.timetable.next_dagrun_info()",
+                      RemovedInAirflow3Warning, stacklevel=2)
+        return interval_tick(self.timetable, dttm, forward=True)
+
+    def previous_schedule(self, dttm: dt.datetime) -> dt.datetime | None:
+        """Airflow 2's deprecated name for the schedule's last tick before `dttm`."""
+        warnings.warn("DAG.previous_schedule() is deprecated", RemovedInAirflow3Warning, stacklevel=2)
+        return interval_tick(self.timetable, dttm, forward=False)
 
     @property
     def time_restriction(self) -> TimeRestriction:

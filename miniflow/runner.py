@@ -115,7 +115,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
         xcoms = _return_xcoms(ti, result)
         rendered_map_index = _render_map_index(task, context)
         outcome = Outcome(TIS.SUCCESS, xcoms, rendered=rendered,
-                          dataset_updates=outlet_datasets(task.outlets or [], context["outlet_events"]))
+                          dataset_updates=outlet_datasets(task.outlets, context["outlet_events"]))
     except TaskSkipped as exc:
         logger.info("Task skipped: %s", exc)
         outcome = Outcome(TIS.SKIPPED, rendered=rendered)

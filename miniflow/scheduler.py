@@ -591,14 +591,16 @@ class Scheduler:
 
     # --- 5. queueing -------------------------------------------------------------------------
 
-    def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None) -> int:
-        """Hand what may run to the executor; a task with nothing to run (an
-        EmptyOperator with no callback or outlet to honour) just succeeds."""
+    def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None,
+                             honour_limits: bool = True) -> int:
+        """Hand what may run to the executor, within pools and limits unless told
+        otherwise; a task with nothing to run (an EmptyOperator with no callback or
+        outlet to honour) just succeeds."""
         rows = self.store.queue_within_limits(
             self.executor.open_slots, self._limits.tasks_per_dag, self._limits.per_task, self.job_id,
             run_task_limits=self._limits.per_task_in_run,
             include_backfill=include_backfill, run_filter=run_filter, surely_some=self._scheduled_some,
-            default_pool_slots=self.default_pool_slots)
+            default_pool_slots=self.default_pool_slots, honour_limits=honour_limits)
         self._scheduled_some = False
         for ti in rows:
             dag = self.dags[ti.dag_id]

@@ -242,7 +242,7 @@ def parsed_dag(dag: DAG) -> ParsedDag:
         is_paused_upon_creation=dag.is_paused_upon_creation,
         dataset_uris=tuple(condition.iter_uris()) if condition else (),
         dataset_aliases=tuple(condition.iter_aliases()) if condition else (),
-        outlet_uris=tuple(o.uri for t in dag.task_dict.values() for o in (t.outlets or []) if hasattr(o, "uri")),
+        outlet_uris=tuple(o.uri for t in dag.task_dict.values() for o in t.outlets if hasattr(o, "uri")),
         data=data, dag_hash=dag_hash(data), source_code=_read_source(dag.fileloc))
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "EventsTimetable",
     "PRESETS",
     "timetable_for",
+    "interval_tick",
     "due_runs",
     "upcoming_runs",
     "to_utc",
@@ -302,6 +303,15 @@ class _IntervalTimetable(Timetable):
         triggered at 01:00 on the 25th covers the 24th, midnight to midnight."""
         end = self._align_to_prev(to_utc(run_after))
         return DataInterval(self._prev(end), end)
+
+
+def interval_tick(timetable: Timetable, when: dt.datetime, forward: bool) -> dt.datetime | None:
+    """The tick of a cron or timedelta schedule one step after (`forward`) or before
+    `when`, as Airflow 2's deprecated ``DAG.following_schedule``/``previous_schedule``
+    give it; None for other schedules."""
+    if not isinstance(timetable, _IntervalTimetable):
+        return None
+    return timetable._next(to_utc(when)) if forward else timetable._prev(to_utc(when))
 
 
 _croniters = threading.local()

@@ -372,6 +372,25 @@ def test_cli_inputs_at_the_edges_get_a_one_line_error_not_a_hang(run_cli, sqlite
         assert says in result.stderr and len(result.stderr.strip().splitlines()) <= 3, (args, result.stderr)
 
 
+def test_a_pool_that_does_not_exist_holds_no_test_run_and_stops_a_backfill_before_it_starts(
+        run_cli, sqlite_url: str, miniflow_home: Path) -> None:
+    """Airflow's ``dags test`` ignores pools; its backfill stops on an unknown pool. Here
+    the backfill says so in one line before making a run, instead of waiting forever."""
+    from miniflow.db.store import Store
+
+    (miniflow_home / "dags" / "pooled.py").write_text(
+        "import datetime\nfrom miniflow import DAG\nfrom miniflow.operators.bash import BashOperator\n"
+        "with DAG('pooled', start_date=datetime.datetime(2024, 1, 1), schedule='@daily'):\n"
+        "    BashOperator(task_id='t', bash_command='true', pool='not_here')\n")
+    tested = run_cli("dags", "test", "pooled", "2024-01-01")
+    assert tested.returncode == 0 and "success" in tested.stdout, tested.stderr
+    refused = run_cli("backfill", "pooled", "-s", "2024-01-02", "-e", "2024-01-03", timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("Error: DAG 'pooled': unknown pool(s) 'not_here', used by t; "
+                                      "create them with 'miniflow pools set NAME SLOTS'")
+    assert [r.run_type for r in Store.from_url(sqlite_url).list_runs("pooled")] == ["manual"]
+
+
 @pytest.mark.parametrize("paused_at_creation", [True, False])
 def test_every_path_that_registers_a_dag_honours_dags_are_paused_at_creation(
         run_cli, sqlite_url: str, miniflow_home: Path, paused_at_creation: bool) -> None:

@@ -461,6 +461,40 @@ def test_bad_start_date_string_is_an_error() -> None:
         DAG("bad_date", start_date="yesterday")  # type: ignore[arg-type]
 
 
+def test_a_task_runs_within_its_dags_window_as_well_as_its_own() -> None:
+    """Airflow's DAG.add_task: a task keeps the later start_date and the earlier end_date."""
+    with DAG("window", start_date=dt.datetime(2024, 1, 1), end_date=dt.datetime(2024, 12, 31)) as dag:
+        plain = EmptyOperator(task_id="plain")
+        later = EmptyOperator(task_id="later", start_date=dt.datetime(2024, 6, 1), end_date=dt.datetime(2025, 6, 1))
+        earlier = EmptyOperator(task_id="earlier", start_date=dt.datetime(2023, 1, 1),
+                                end_date=dt.datetime(2024, 3, 1))
+    assert (plain.start_date, plain.end_date) == (dag.start_date, dag.end_date)
+    assert (later.start_date, later.end_date) == (dt.datetime(2024, 6, 1, tzinfo=UTC), dag.end_date)
+    assert (earlier.start_date, earlier.end_date) == (dag.start_date, dt.datetime(2024, 3, 1, tzinfo=UTC))
+    no_dates = EmptyOperator(task_id="no_dates", dag=DAG("open_ended"))
+    assert (no_dates.start_date, no_dates.end_date) == (None, None)
+
+
+@pytest.mark.parametrize(("schedule", "when", "following", "previous"), [
+    ("0 6 * * *", dt.datetime(2024, 3, 1, 6), dt.datetime(2024, 3, 2, 6), dt.datetime(2024, 2, 29, 6)),
+    ("0 6 * * *", dt.datetime(2024, 3, 1, 3), dt.datetime(2024, 3, 1, 6), dt.datetime(2024, 2, 29, 6)),
+    ("@monthly", dt.datetime(2024, 3, 1), dt.datetime(2024, 4, 1), dt.datetime(2024, 2, 1)),
+    (dt.timedelta(hours=5), dt.datetime(2024, 3, 1, 1), dt.datetime(2024, 3, 1, 6), dt.datetime(2024, 2, 29, 20)),
+    (None, dt.datetime(2024, 3, 1), None, None),
+    ("@once", dt.datetime(2024, 3, 1), None, None),
+])
+def test_following_and_previous_schedule_are_the_deprecated_neighbouring_ticks(
+        schedule: object, when: dt.datetime, following: dt.datetime | None, previous: dt.datetime | None) -> None:
+    from miniflow.exceptions import RemovedInAirflow3Warning
+
+    dag = DAG("ticks", start_date=START, schedule=schedule)
+    expect = [d.replace(tzinfo=UTC) if d else None for d in (following, previous)]
+    with pytest.warns(RemovedInAirflow3Warning, match="following_schedule"):
+        assert dag.following_schedule(when) == expect[0]
+    with pytest.warns(RemovedInAirflow3Warning, match="previous_schedule"):
+        assert dag.previous_schedule(when.replace(tzinfo=UTC)) == expect[1]
+
+
 def test_dag_params_and_tags() -> None:
     dag = DAG("meta", start_date=START, params={"n": 1}, tags=["b", "a", "b"],
               default_args={"params": {"n": 0, "m": 2}})

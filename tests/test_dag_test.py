@@ -279,6 +279,27 @@ def test_testing_again_replaces_the_run_of_the_same_date(store) -> None:
     assert [ti.try_number for ti in second.task_instances] == [1]
 
 
+def test_a_run_before_the_dags_start_date_has_no_task_to_run_and_succeeds(store) -> None:
+    """As in Airflow: tasks take the DAG's start_date, and a run outside a task's window
+    gets no instance of it."""
+    with DAG("not_yet", start_date=dt.datetime(2030, 1, 1, tzinfo=UTC), schedule="@daily") as dag:
+        PythonOperator(task_id="a", python_callable=ok) >> PythonOperator(task_id="b", python_callable=ok)
+    result, states = run(dag, store)
+    assert (result.state, states) == ("success", {})
+
+
+def test_pools_and_concurrency_limits_do_not_hold_a_test_run(store) -> None:
+    """Airflow's ``dags test`` runs each try directly: a pool this deployment lacks (or a
+    full one) stops nothing."""
+    store.set_pool("empty", 0)
+    with new_dag("pooled_test", max_active_tasks=1) as dag:
+        a = PythonOperator(task_id="a", python_callable=ok, pool="not_here")
+        b = PythonOperator(task_id="b", python_callable=ok, pool="empty", max_active_tis_per_dag=1)
+        a >> b
+    result, states = run(dag, store)
+    assert (result.state, states) == ("success", {"a": S, "b": S})
+
+
 def test_tasks_run_in_dependency_order(store) -> None:
     order: list[str] = []
     with new_dag("order") as dag:
@@ -315,6 +336,18 @@ def test_branch_follows_one_branch_and_skips_the_others(store) -> None:
     assert result.state == "success"
     xcom = store.xcom_pull("branch_one", result.run_id, ["branch"], "return_value")
     assert [r.value for r in xcom] == ['"a"']
+
+
+def skipmixin_xcom(store: Any, dag_id: str, run_id: str, task_id: str) -> Any:
+    rows = store.xcom_pull(dag_id, run_id, [task_id], "skipmixin_key")
+    return json.loads(rows[0].value) if rows else None
+
+
+def test_branching_tells_what_it_followed_through_the_skipmixin_xcom(store) -> None:
+    result, _ = run(_branch_dag("branch_xcom", "b"), store)
+    assert skipmixin_xcom(store, "branch_xcom", result.run_id, "branch") == {"followed": ["b"]}
+    result, _ = run(_branch_dag("branch_xcom_none", None), store)
+    assert skipmixin_xcom(store, "branch_xcom_none", result.run_id, "branch") == {"followed": []}
 
 
 def test_branch_follows_several_branches(store) -> None:
@@ -420,6 +453,19 @@ def test_short_circuit_respecting_trigger_rules_skips_only_direct_downstream(sto
     result, states = run(_short_circuit_dag("sc_direct", False, ignore=False), store)
     assert states == {"check": S, "a": K, "b": K, "c": S, "other": S}
     assert result.state == "success"
+
+
+def test_short_circuit_tells_what_it_skipped_and_spares_teardowns(store) -> None:
+    with new_dag("sc_teardown") as dag:
+        check = ShortCircuitOperator(task_id="check", python_callable=lambda: False)
+        work = PythonOperator(task_id="work", python_callable=ok)
+        cleanup = PythonOperator(task_id="cleanup", python_callable=ok).as_teardown()
+        check >> work >> cleanup
+    result, states = run(dag, store)
+    assert states == {"check": S, "work": K, "cleanup": S}
+    assert skipmixin_xcom(store, "sc_teardown", result.run_id, "check") == {"skipped": ["work"]}
+    result, _ = run(_short_circuit_dag("sc_truthy_xcom", True), store)
+    assert skipmixin_xcom(store, "sc_truthy_xcom", result.run_id, "check") is None
 
 
 def test_short_circuit_truthy_lets_everything_run(store) -> None:

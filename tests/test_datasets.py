@@ -85,6 +85,16 @@ def test_schedule_on_several_datasets_waits_for_all_and_takes_every_event(store:
     assert store.dataset_queue() == {}
 
 
+def test_one_dataset_given_as_outlets_is_a_list_of_one(store: Any) -> None:
+    """As in Airflow, inlets/outlets that are not a list become a list of one."""
+    with DAG("make_one", start_date=START, schedule=None) as dag:
+        update = PythonOperator(task_id="update", python_callable=lambda: None, outlets=A, inlets=B)
+    assert (update.outlets, update.inlets) == ([A], [B])
+    world = World(store, dag, consumer("needs_a", A))
+    world.produce("make_one")
+    assert [r.state for r in world.runs("needs_a")] == ["success"]
+
+
 def test_any_and_nested_conditions(store: Any) -> None:
     world = World(store, producer("make_a", [A]), producer("make_b", [B]), producer("make_c", [C]),
                   consumer("either", A | B), consumer("mixed", A & (B | C)))

@@ -325,12 +325,14 @@ class SchedulerQueries:
         default_pool_slots: int = 128,
         surely_some: bool = False,
         run_task_limits: dict[tuple[str, str], int] | None = None,
+        honour_limits: bool = True,
     ) -> list[QueuedTIRecord]:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits over all runs
-        (`task_limits`) and within each run (`run_task_limits`), and pool slots.
-        Returns the queued rows. Unless the caller knows some are `surely_some` (it just
+        (`task_limits`) and within each run (`run_task_limits`), and pool slots; only
+        within `slots` unless `honour_limits` (``dags test`` ignores pools and limits,
+        as Airflow's does). Returns the queued rows. Unless the caller knows some are `surely_some` (it just
         scheduled them), a read first asks whether any task instance is scheduled at
         all, so the usual idle pass opens no write transaction."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
@@ -354,6 +356,9 @@ class SchedulerQueries:
             chosen: list[QueuedTIRecord] = []
             for ti in to_records(QueuedTIRecord, conn.execute(query, params)):
                 if len(chosen) >= slots or ti.dag_id not in dag_limits:
+                    continue
+                if not honour_limits:
+                    chosen.append(ti)
                     continue
                 if per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
                     continue

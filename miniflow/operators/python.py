@@ -154,9 +154,10 @@ class ShortCircuitOperator(PythonOperator, SkipMixin):
             self.log.info("Condition is true: downstream tasks proceed")
             return condition
         if self.ignore_downstream_trigger_rules:
-            to_skip = self.get_flat_relative_ids()
+            below = self.get_flat_relative_ids()
         else:
-            to_skip = set(self.downstream_task_ids)
-        self.log.info("Condition is falsy: skipping %s", ", ".join(sorted(to_skip)) or "nothing")
+            below = set(self.downstream_task_ids)
+        to_skip = sorted(t for t in below if not self.dag.task_dict[t].is_teardown)  # teardowns still run
+        self.log.info("Condition is falsy: skipping %s", ", ".join(to_skip) or "nothing")
         self.skip(context["dag_run"], context["logical_date"], to_skip)
         return condition

@@ -12,7 +12,13 @@ from miniflow.exceptions import AirflowException
 if TYPE_CHECKING:
     from miniflow.taskinstance import DagRun, TaskInstance
 
-__all__ = ["SkipMixin"]
+__all__ = ["SkipMixin", "XCOM_SKIPMIXIN_KEY", "XCOM_SKIPMIXIN_SKIPPED", "XCOM_SKIPMIXIN_FOLLOWED"]
+
+# What a skipping try tells through XCom, as in Airflow: {"skipped": [...]} from `skip`,
+# {"followed": [...]} from `skip_all_except`, under one key.
+XCOM_SKIPMIXIN_KEY = "skipmixin_key"
+XCOM_SKIPMIXIN_SKIPPED = "skipped"
+XCOM_SKIPMIXIN_FOLLOWED = "followed"
 
 
 class SkipMixin:
@@ -29,7 +35,10 @@ class SkipMixin:
         if dag_run.run_id != ti.run_id:
             raise AirflowException(f"task {ti.task_id!r} can skip tasks of its own DAG run only, "
                                    f"not of {dag_run.run_id!r}")
-        _skip(ti, (getattr(t, "task_id", t) for t in tasks))
+        ids = list(dict.fromkeys(getattr(t, "task_id", t) for t in tasks))
+        if ids:
+            _skip(ti, ids)
+            ti.xcom_push(XCOM_SKIPMIXIN_KEY, {XCOM_SKIPMIXIN_SKIPPED: ids})
 
     def skip_all_except(self, ti: TaskInstance, branch_task_ids: str | Iterable[str] | None) -> None:
         """Skip the direct downstream tasks of `ti`'s task except the chosen branches.
@@ -53,10 +62,12 @@ class SkipMixin:
         keep = set(chosen)
         for tid in chosen:
             keep |= dag.get_flat_relative_ids(tid)
-        _skip(ti, (t for t in task.downstream_task_ids if t not in keep))
+        downstream = sorted(task.downstream_task_ids)
+        if downstream:
+            _skip(ti, [t for t in downstream if t not in keep])
+            ti.xcom_push(XCOM_SKIPMIXIN_KEY, {XCOM_SKIPMIXIN_FOLLOWED: [t for t in downstream if t in keep]})
 
 
-def _skip(ti: TaskInstance, task_ids: Iterable[str]) -> None:
-    ids = sorted(set(task_ids))
-    if ids:
-        ti.skip_tasks(ids)
+def _skip(ti: TaskInstance, task_ids: list[str]) -> None:
+    if task_ids:
+        ti.skip_tasks(task_ids)
