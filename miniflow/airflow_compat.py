@@ -91,6 +91,8 @@ _BASE_HOOK = ["miniflow.hooks.base:BaseHook"]
 _CONNECTION = ["miniflow.connections:Connection"]
 _PG_HOOK = ["miniflow.hooks.postgres:PostgresHook"]
 _PG_OPERATOR = [f"{_SQL}PostgresOperator"]
+_MYSQL_HOOK = ["miniflow.hooks.mysql:MySqlHook"]
+_MYSQL_OPERATOR = [f"{_SQL}MySqlOperator"]
 _SQLITE_HOOK = ["miniflow.hooks.sqlite:SqliteHook"]
 _SQLITE_OPERATOR = [f"{_SQL}SqliteOperator"]
 _HTTP_HOOK = ["miniflow.hooks.http:HttpHook"]
@@ -137,6 +139,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.providers.common.sql.sensors.sql": _SQL_SENSOR,
     "airflow.providers.postgres.hooks.postgres": _PG_HOOK,
     "airflow.providers.postgres.operators.postgres": _PG_OPERATOR,
+    "airflow.providers.mysql.hooks.mysql": _MYSQL_HOOK,
+    "airflow.providers.mysql.operators.mysql": _MYSQL_OPERATOR,
     "airflow.providers.sqlite.hooks.sqlite": _SQLITE_HOOK,
     "airflow.providers.sqlite.operators.sqlite": _SQLITE_OPERATOR,
     "airflow.providers.http.hooks.http": _HTTP_HOOK,
@@ -147,11 +151,13 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.hooks.dbapi": _DBAPI,
     "airflow.hooks.dbapi_hook": _DBAPI,
     "airflow.hooks.postgres_hook": _PG_HOOK,
+    "airflow.hooks.mysql_hook": _MYSQL_HOOK,
     "airflow.hooks.sqlite_hook": _SQLITE_HOOK,
     "airflow.hooks.http_hook": _HTTP_HOOK,
     "airflow.hooks.filesystem": _FS_HOOK,
     "airflow.providers.standard.hooks.filesystem": _FS_HOOK,
     "airflow.operators.postgres_operator": _PG_OPERATOR,
+    "airflow.operators.mysql_operator": _MYSQL_OPERATOR,
     "airflow.operators.sqlite_operator": _SQLITE_OPERATOR,
     "airflow.operators.http_operator": _HTTP_OPERATOR,
     "airflow.operators.sql": [*_SQL_OPERATORS[1:], *_CHECKS_1X],
@@ -318,7 +324,7 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             package = "apache-airflow-providers-" + fullname.split(".")[2].replace("_", "-")
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
-                "only the providers standard, common.sql, postgres, sqlite, http, smtp and slack (webhooks); "
+                "only the providers standard, common.sql, postgres, mysql, sqlite, http, smtp and slack (webhooks); "
                 "see docs/airflow-comparison.md"
             )
         if fullname not in _PACKAGES:

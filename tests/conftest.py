@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,37 @@ def postgres_url() -> str:
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+MYSQL_URL = os.environ.get("MINIFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A MySQL/MariaDB database made for this test session (dropped at its end), as an
+    Airflow connection URI."""
+    from urllib.parse import urlsplit
+
+    try:
+        import pymysql
+    except ImportError:
+        require_service("MySQL", False, "PyMySQL is not installed (pip install 'miniflow[mysql]')")
+    parts = urlsplit(MYSQL_URL)
+    server = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": parts.username or "root",
+              "password": parts.password or ""}
+    try:
+        admin = pymysql.connect(**server, connect_timeout=3, autocommit=True)
+    except Exception as exc:
+        require_service("MySQL", False, f"cannot connect to {MYSQL_URL} ({type(exc).__name__}); start MySQL or "
+                        "MariaDB there or point MINIFLOW_TEST_MYSQL_URL at one")
+    name = f"miniflow_test_{os.getpid()}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    yield parts._replace(path=f"/{name}").geturl()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
 
 
 def _empty_tables(url: str) -> None:

@@ -426,7 +426,7 @@ def test_an_airflow_1_custom_operator_with_apply_defaults_and_a_logging_mixin(wr
     "module",
     [
         "airflow.providers.amazon.aws.operators.s3",
-        "airflow.providers.mysql.operators.mysql",
+        "airflow.providers.mssql.operators.mssql",
         "airflow.operators.docker_operator",
         "airflow.contrib.hooks.gcs_hook",
     ],

@@ -21,6 +21,7 @@ from miniflow import DAG
 from miniflow.connections import Connection, get_connection
 from miniflow.dag_test import run_dag_test
 from miniflow.exceptions import AirflowException, AirflowNotFoundException
+from miniflow.hooks.mysql import MySqlHook
 from miniflow.hooks.postgres import PostgresHook
 from miniflow.hooks.sqlite import SqliteHook
 from miniflow.operators.empty import EmptyOperator
@@ -29,6 +30,7 @@ from miniflow.operators.python import PythonOperator
 from miniflow.operators.sql import (
     BranchSQLOperator,
     GenericTransfer,
+    MySqlOperator,
     PostgresOperator,
     SQLCheckOperator,
     SQLColumnCheckOperator,
@@ -288,6 +290,51 @@ def test_postgres_hook_and_operator_against_the_server(store: Any, postgres_url:
     hook.bulk_load("orders", str(data))
     assert hook.get_first("SELECT COUNT(*), SUM(amount) FROM orders") == (3, 12.5)
     assert hook.get_sqlalchemy_engine().dialect.name == "postgresql"
+
+
+@pytest.mark.mysql
+def test_mysql_hook_and_operator_against_the_server(store: Any, mysql_url: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's MySQL provider, as DAG files use it, against the local MySQL/MariaDB."""
+    monkeypatch.setenv("AIRFLOW_CONN_MY", f"{mysql_url}?charset=utf8mb4")
+    with DAG("my_ops", start_date=DAY, schedule=None) as dag:
+        MySqlOperator(task_id="create", mysql_conn_id="my", sql="""
+            DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item varchar(20))""",
+                      split_statements=True)
+        SQLExecuteQueryOperator(task_id="insert", conn_id="my", sql="INSERT INTO orders VALUES (%(id)s, %(item)s)",
+                                parameters={"id": 1, "item": "crème"})
+        SQLExecuteQueryOperator(task_id="read", conn_id="my", sql="SELECT item FROM orders")
+    assert states(dag, store) == {"create": "success", "insert": "success", "read": "success"}
+    [row] = store.xcom_pull("my_ops", store.find_run("my_ops", DAY).run_id, ["read"], "return_value", None)
+    assert json.loads(row.value) == [["crème"]]
+
+    hook = MySqlHook(mysql_conn_id="my", local_infile=True)
+    assert hook.insert_rows("orders", [(2, "tea"), (3, "cake")]) == 2
+    hook.insert_rows("orders", [(3, "pie")], replace=True)
+    data = tmp_path / "orders.tsv"
+    data.write_text("4\tjam\n5\tbun\n")
+    hook.bulk_load("orders", str(data))
+    assert hook.get_records("SELECT id, item FROM orders ORDER BY id") == [
+        (1, "crème"), (2, "tea"), (3, "pie"), (4, "jam"), (5, "bun")]
+    hook.run("DELETE FROM orders WHERE id > 3", autocommit=True)
+    assert MySqlHook(mysql_conn_id="my").get_first("SELECT COUNT(*) FROM orders") == (3,)
+    conn = hook.get_conn()
+    hook.set_autocommit(conn, True)  # a method of the driver's connection, not an attribute
+    assert conn.get_autocommit() is True
+    conn.close()
+    with pytest.raises(ValueError, match="invalid table name"):
+        hook.bulk_load("orders; DROP TABLE orders", str(data))
+    dicts = MySqlHook(mysql_conn_id="my")
+    monkeypatch.setenv("AIRFLOW_CONN_MY", json.dumps({"conn_type": "mysql", "host": dicts.connection.host,
+                                                      "port": dicts.connection.port, "login": dicts.connection.login,
+                                                      "schema": dicts.connection.schema,
+                                                      "extra": {"cursor": "DictCursor"}}))
+    assert MySqlHook(mysql_conn_id="my").get_first("SELECT id FROM orders ORDER BY id") == {"id": 1}
+    engine = hook.get_sqlalchemy_engine()
+    assert engine.dialect.name == "mysql" and engine.url.query == {"charset": "utf8mb4"}
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar() == 3
+    engine.dispose()
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

@@ -60,20 +60,26 @@ class DbApiHook(BaseHook):
         """A SQLAlchemy URL for the connection."""
         return self.connection.get_uri()
 
+    def set_autocommit(self, conn: Any, autocommit: bool) -> None:
+        """Turn the driver's autocommit on or off, where it has one (psycopg, sqlite3)."""
+        if hasattr(conn, "autocommit"):
+            conn.autocommit = autocommit
+
     def get_sqlalchemy_engine(self, engine_kwargs: dict[str, Any] | None = None) -> Any:
         from sqlalchemy import create_engine
 
         return create_engine(self.get_uri(), **(engine_kwargs or {}))
 
     @contextlib.contextmanager
-    def _cursor(self, autocommit: bool = False) -> Iterator[tuple[Any, Any]]:
+    def _cursor(self) -> Iterator[tuple[Any, Any]]:
+        """A connection and a cursor, committed at the end (a no-op under autocommit, and
+        what saves the work of a driver that has no autocommit, as in Airflow)."""
         conn = self.get_conn()
         try:
             cursor = conn.cursor()
             try:
                 yield conn, cursor
-                if not autocommit:
-                    conn.commit()
+                conn.commit()
             finally:
                 cursor.close()
         finally:
@@ -88,10 +94,9 @@ class DbApiHook(BaseHook):
         if not statements:
             raise AirflowException("no SQL to run")
         results = []
-        with self._cursor(autocommit) as (conn, cursor):
-            if autocommit and hasattr(conn, "autocommit"):
-                with contextlib.suppress(Exception):
-                    conn.autocommit = True
+        with self._cursor() as (conn, cursor):
+            if autocommit:
+                self.set_autocommit(conn, True)
             for statement in statements:
                 if self.log_sql:
                     self.log.info("Running statement: %s, parameters: %s", statement, parameters)
@@ -158,12 +163,13 @@ class DbApiHook(BaseHook):
 def hook_for(connection: Connection, params: dict[str, Any]) -> BaseHook:
     """The hook class of a connection's type (`BaseHook.get_hook`)."""
     from miniflow.hooks.http import HttpHook
+    from miniflow.hooks.mysql import MySqlHook
     from miniflow.hooks.postgres import PostgresHook
     from miniflow.hooks.slack import SlackWebhookHook
     from miniflow.hooks.sqlite import SqliteHook
 
-    kinds: dict[str, Any] = {"postgres": PostgresHook, "sqlite": SqliteHook, "http": HttpHook, "https": HttpHook,
-                             "slackwebhook": SlackWebhookHook}
+    kinds: dict[str, Any] = {"postgres": PostgresHook, "mysql": MySqlHook, "sqlite": SqliteHook, "http": HttpHook,
+                             "https": HttpHook, "slackwebhook": SlackWebhookHook}
     hook = kinds.get(connection.conn_type or "")
     if hook is None:
         raise AirflowException(f"connection {connection.conn_id!r} is of type {connection.conn_type!r}, which "

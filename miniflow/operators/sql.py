@@ -14,7 +14,7 @@ from miniflow.hooks.dbapi import DbApiHook, fetch_all_handler
 from miniflow.operators.branch import BaseBranchOperator
 
 __all__ = [
-    "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "SqliteOperator", "SQLCheckOperator",
+    "BaseSQLOperator", "SQLExecuteQueryOperator", "PostgresOperator", "MySqlOperator", "SqliteOperator", "SQLCheckOperator",
     "SQLValueCheckOperator", "SQLIntervalCheckOperator", "SQLThresholdCheckOperator", "SQLColumnCheckOperator",
     "SQLTableCheckOperator", "BranchSQLOperator", "GenericTransfer", "sql_hook",
 ]
@@ -93,6 +93,14 @@ class PostgresOperator(SQLExecuteQueryOperator):
     def __init__(self, *, postgres_conn_id: str = "postgres_default", database: str | None = None,
                  runtime_parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id=postgres_conn_id, database=database, **kwargs)
+
+
+class MySqlOperator(SQLExecuteQueryOperator):
+    """Airflow's deprecated name: SQLExecuteQueryOperator on ``mysql_conn_id``."""
+
+    def __init__(self, *, mysql_conn_id: str = "mysql_default", database: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(conn_id=mysql_conn_id, database=database, **kwargs)
 
 
 class SqliteOperator(SQLExecuteQueryOperator):
