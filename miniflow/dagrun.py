@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from miniflow.mapping import is_mapped
+from miniflow.operators.skip import XCOM_SKIPMIXIN_FOLLOWED, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
 from miniflow.setup_teardown import TaskGraph, indirect_setups, outcome_tasks
 from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.task_group import MappedTaskGroup
 
-__all__ = ["RunDecisions", "RunStates", "RunView", "TIKey", "affected_by", "evaluate_run", "run_outcome"]
+__all__ = ["RunDecisions", "RunStates", "RunView", "TIKey", "affected_by", "evaluate_run", "run_outcome",
+           "skipping_parents"]
 
 _WAITING = (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE)
 _MOVING = (TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING, *_WAITING)
@@ -186,6 +188,7 @@ def evaluate_run(
     next_try_at: Mapping[TIKey, dt.datetime | None] | None = None,
     past_allows: Callable[[str, int], bool] | None = None,
     candidates: Iterable[str] | None = None,
+    skip_orders: Callable[[str], Mapping[str, Any] | None] | None = None,
 ) -> RunDecisions:
     """Decide the task instances that are waiting on their upstream tasks.
 
@@ -200,6 +203,9 @@ def evaluate_run(
     its instances. A task that needs setups it is not directly downstream of waits for
     them to succeed (see `miniflow.setup_teardown`).
     `past_allows(task_id, map_index)` answers depends_on_past; None means no constraint.
+    `skip_orders(task_id)` gives what a finished branching or short-circuiting task said
+    (its ``skipmixin_key`` XCom): a task it said to skip is skipped when its rule is met,
+    as Airflow's NotPreviouslySkippedDep does -- after the task alone was cleared, say.
     """
     run = states if isinstance(states, RunStates) else RunStates.of(states, next_try_at)
     decisions = RunDecisions()
@@ -232,6 +238,8 @@ def evaluate_run(
                                _upstream_tally(run, dag, task, decided) if group is None else None)
             if verdict is None:
                 continue
+            if verdict is Decision.RUN and skip_orders is not None and _told_to_skip(dag, tid, current, skip_orders):
+                verdict = Decision.SKIP
             if verdict is Decision.RUN:
                 allowed = [i for i in unit if past_allows is None or past_allows(tid, i)]
                 if len(allowed) < len(unit):
@@ -321,6 +329,32 @@ def _upstream_setups(dag: DAG, task_id: str) -> list[str]:
                 for t, task in dag.task_dict.items()}
 
     return dag.derived("upstream_setups", compute)[task_id]
+
+
+def skipping_parents(dag: DAG) -> dict[str, list[str]]:
+    """The tasks directly downstream of tasks that skip others (`SkipMixin`: branching,
+    short-circuiting), with those upstream tasks."""
+    def compute() -> dict[str, list[str]]:
+        parents: dict[str, list[str]] = {}
+        for task in dag.task_dict.values():
+            if isinstance(task, SkipMixin):
+                for down in sorted(task.downstream_task_ids):
+                    parents.setdefault(down, []).append(task.task_id)
+        return parents
+
+    return dag.derived("skipping_parents", compute)
+
+
+def _told_to_skip(dag: DAG, task_id: str, current: Mapping[str, dict[int, TIS | None]],
+                  skip_orders: Callable[[str], Mapping[str, Any] | None]) -> bool:
+    for parent in skipping_parents(dag).get(task_id, ()):
+        if not all(s in FINISHED for s in current[parent].values()):
+            continue  # it has not said yet, or it runs again
+        said = skip_orders(parent) or {}
+        followed = said.get(XCOM_SKIPMIXIN_FOLLOWED)
+        if (followed is not None and task_id not in followed) or task_id in said.get(XCOM_SKIPMIXIN_SKIPPED, ()):
+            return True
+    return False
 
 
 def _verdict(task: BaseOperator, dag: DAG, current: Mapping[str, dict[int, TIS | None]], index: int | None,

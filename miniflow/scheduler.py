@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from miniflow.callbacks import run_dag_callback
 from miniflow.dag_processing import DagProcessor
-from miniflow.dagrun import RunView, evaluate_run
+from miniflow.dagrun import RunView, evaluate_run, skipping_parents
 from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
+from miniflow.operators.skip import XCOM_SKIPMIXIN_KEY
 from miniflow.runner import fail_lost_row, fail_lost_try
 from miniflow.serialization import task_rows
 from miniflow.serialized_dag import SerializedDAG, TimetableUnavailable, deserialize_dag, with_own_code
@@ -33,6 +34,7 @@ from miniflow.state import FINISHED, DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.timetables import DataInterval
+from miniflow.xcom import deserialize_value
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
@@ -452,12 +454,13 @@ class Scheduler:
             if whole:
                 self._load_view(dag, run, found.all_rows[key])
             view = self._views[key]
-            decisions = evaluate_run(dag, view.states, now, past_allows=self._past_check(dag, run),
-                                     candidates=view.take_candidates())
+            past_allows, skip_orders = self._past_check(dag, run), self._skip_orders(dag, run)
+            decisions = evaluate_run(dag, view.states, now, past_allows=past_allows,
+                                     candidates=view.take_candidates(), skip_orders=skip_orders)
             if decisions.outcome is not None and not whole:  # confirm on a whole read before ending the run
                 view = self._load_view(dag, run, self.store.ti_states(run.dag_id, run.run_id))
-                decisions = evaluate_run(dag, view.states, now, past_allows=self._past_check(dag, run),
-                                         candidates=view.take_candidates())
+                decisions = evaluate_run(dag, view.states, now, past_allows=past_allows,
+                                         candidates=view.take_candidates(), skip_orders=skip_orders)
             view.held = set(decisions.held_by_past)
             examined.append((dag, run, decisions))
         if self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED):
@@ -555,6 +558,21 @@ class Scheduler:
             return True
 
         return allows
+
+    def _skip_orders(self, dag: DAG, run: RunRecord) -> Callable[[str], Any] | None:
+        """What the run's branching and short-circuiting tasks said to skip (their
+        ``skipmixin_key`` XCom), read when a task below one of them would run."""
+        if not skipping_parents(dag):
+            return None
+        said: dict[str, Any] = {}
+
+        def orders(task_id: str) -> Any:
+            if task_id not in said:
+                rows = self.store.xcom_pull(dag.dag_id, run.run_id, [task_id], XCOM_SKIPMIXIN_KEY)
+                said[task_id] = deserialize_value(rows[0].value) if rows else None
+            return said[task_id]
+
+        return orders
 
     def _run_finished(self, dag: DAG, run: RunRecord, outcome: DagRunState) -> None:
         log.info("run %s of %s ended: %s", run.run_id, dag.dag_id, outcome)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.mapping import MappedOperator, expand_input_to_json, is_mapped
+from miniflow.operators.skip import SkipMixin
 from miniflow.task_group import MappedTaskGroup
 from miniflow.timetables import timetable_to_json, zone_to_json
 
@@ -196,6 +197,7 @@ def _scheduling(task: BaseOperator) -> dict[str, Any]:
         "weight_rule": str(task.weight_rule),
         "sla": _seconds(task.sla) if isinstance(task.sla, dt.timedelta) else None,  # else it is no SLA
         "nothing_to_run": task.nothing_to_run,
+        "skips_others": isinstance(task, SkipMixin),  # its skipmixin_key XCom counts (miniflow.dagrun)
         "expand_input": expand_input_to_json(task.expand_input) if isinstance(task, MappedOperator) else None,
     }
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from miniflow.baseoperator import BaseOperator
 from miniflow.dag import DAG
 from miniflow.mapping import MappedOperator, expand_input_from_json
+from miniflow.operators.skip import SkipMixin
 from miniflow.task_group import MappedTaskGroup, TaskGroup
 from miniflow.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_json
 
@@ -37,15 +38,16 @@ class SerializedOperator(BaseOperator):
         raise RuntimeError(f"task {self.task_id!r} was rebuilt from its serialized form; its file's copy runs")
 
 
-_classes: dict[tuple[str, bool], type[SerializedOperator]] = {}
+_classes: dict[tuple[str, bool, bool], type[SerializedOperator]] = {}
 
 
-def _operator_class(name: str, nothing_to_run: bool) -> type[SerializedOperator]:
-    """A subclass named as the task's operator, so rows and logs name it as its file does."""
-    key = (name, nothing_to_run)
+def _operator_class(name: str, nothing_to_run: bool, skips_others: bool) -> type[SerializedOperator]:
+    """A subclass named as the task's operator, so rows and logs name it as its file does;
+    a `SkipMixin` if the task's is (branching, short-circuiting)."""
+    key = (name, nothing_to_run, skips_others)
     if key not in _classes:
-        _classes[key] = type(name, (SerializedOperator,), {"inherits_from_empty_operator": nothing_to_run,
-                                                           "__module__": __name__})
+        bases = (SerializedOperator, SkipMixin) if skips_others else (SerializedOperator,)
+        _classes[key] = type(name, bases, {"inherits_from_empty_operator": nothing_to_run, "__module__": __name__})
     return _classes[key]
 
 
@@ -173,7 +175,7 @@ def _task(t: dict[str, Any], groups: dict[str, TaskGroup], dag: DAG) -> BaseOper
         pool_slots=t["pool_slots"], queue=t["queue"], sla=_delta(t["sla"]))
     if t["retry_delay"] is not None:
         kwargs["retry_delay"] = _delta(t["retry_delay"])
-    kind = _operator_class(t["operator"], t["nothing_to_run"])
+    kind = _operator_class(t["operator"], t["nothing_to_run"], t.get("skips_others", False))  # new on 2026-12-05
     if t["expand_input"] is not None:
         task: BaseOperator = MappedOperator(
             operator_class=kind, partial_kwargs={}, expand_input=expand_input_from_json(t["expand_input"], dag.task_dict),

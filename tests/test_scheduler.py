@@ -193,6 +193,36 @@ def test_a_dag_file_that_changes_mid_run_adds_and_retires_task_instances(store: 
         "first": "success", "dropped": "removed", "added": "success"}
 
 
+def test_a_task_its_branch_said_to_skip_is_skipped_again_when_cleared_alone(store: Any) -> None:
+    """Airflow's NotPreviouslySkippedDep, decided from the stored DAG as the scheduler
+    has it: a finished branch's skipmixin_key XCom keeps what it did not follow skipped."""
+    from miniflow.clearing import clear_in_run
+    from miniflow.operators.python import BranchPythonOperator, ShortCircuitOperator
+    from miniflow.serialization import serialize_dag
+    from miniflow.serialized_dag import deserialize_dag
+
+    with DAG("branchy", start_date=START, schedule=None) as dag:
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "chosen")
+        gate = ShortCircuitOperator(task_id="gate", python_callable=lambda: False)
+        branch >> [PythonOperator(task_id="chosen", python_callable=record),
+                   PythonOperator(task_id="other", python_callable=record)]
+        gate >> PythonOperator(task_id="gated", python_callable=record)
+    steps = Steps(store, dag)
+    steps.scheduler.dags = {"branchy": deserialize_dag(serialize_dag(dag), 30.0)}
+    manual(store, "branchy")
+    steps.until_quiet()
+    done = {"branch": "success", "chosen": "success", "other": "skipped", "gate": "success", "gated": "skipped"}
+    assert steps.states("branchy") == done
+    clear_in_run(store, "branchy", store.find_run("branchy", DAY).run_id, ["chosen", "other", "gated"])
+    RAN.clear()
+    steps.until_quiet()
+    assert steps.states("branchy") == done
+    assert RAN == ["chosen"]
+    clear_in_run(store, "branchy", store.find_run("branchy", DAY).run_id, ["branch", "other"])
+    steps.until_quiet()  # the branch runs again and says anew what to skip
+    assert steps.states("branchy") == done
+
+
 def test_a_change_made_by_another_process_between_passes_is_seen(store: Any, db_url: str) -> None:
     """The scheduler reads only the task instances changed since its last pass; what
     another process (the UI, here a second connection) marks is among them."""
