@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from miniflow.exceptions import MiniflowError
+from miniflow.exceptions import MiniflowError, UnknownPoolError
 from miniflow.serialization import parsed_dag, task_rows
 from miniflow.state import DagRunState, Override
 from miniflow.state import TaskInstanceState as TIS
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from miniflow.db.records import RunProgress
     from miniflow.executors.base import BaseExecutor
 
-__all__ = ["backfill_infos", "Backfill", "BackfillProgress", "UnknownPoolError"]
+__all__ = ["backfill_infos", "Backfill", "BackfillProgress"]
 
 FINISHED_RUN = (DagRunState.SUCCESS, DagRunState.FAILED)
 
@@ -62,10 +62,6 @@ def backfill_infos(dag: DAG, start: dt.datetime, end: dt.datetime) -> list[DagRu
 
 class BackfillTooLarge(MiniflowError, ValueError):
     """A backfill range with too many runs."""
-
-
-class UnknownPoolError(MiniflowError, LookupError):
-    """A task of the backfilled DAG names a pool that does not exist."""
 
 
 @dataclass

@@ -421,7 +421,7 @@ class DAG:
 
     def following_schedule(self, dttm: dt.datetime) -> dt.datetime | None:
         """Airflow 2's deprecated name for the schedule's first tick after `dttm`."""
-        warnings.warn("DAG.following_schedule() is deprecated; use DAG.timetable.next_dagrun_info()",
+        warnings.warn("DAG.following_schedule() is deprecated; read the schedule from DAG.timetable",
                       RemovedInAirflow3Warning, stacklevel=2)
         return interval_tick(self.timetable, dttm, forward=True)
 

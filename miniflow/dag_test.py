@@ -99,9 +99,10 @@ def run_until_done(store: SchedulerStore, dag: DAG, run_id: str, echo: bool = Fa
 
 def _wait_for_next_try(rows: list[Any]) -> None:
     """Sleep until the earliest retry or sensor reschedule is due, or a moment while a
-    try of the run is held by another process (a scheduler runs manual runs too)."""
+    task instance of the run is held by another process (a scheduler runs manual runs
+    too, and may hold scheduled rows locked while it queues them)."""
     due = [r.next_try_at for r in rows if r.state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and r.next_try_at]
     if due:
         time.sleep(max(0.0, (min(due) - _now()).total_seconds()))
-    elif any(r.state in (TIS.QUEUED, TIS.RUNNING) for r in rows):
+    elif any(r.state in (TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING) for r in rows):
         time.sleep(HELD_ELSEWHERE_POLL)

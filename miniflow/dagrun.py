@@ -204,8 +204,9 @@ def evaluate_run(
     them to succeed (see `miniflow.setup_teardown`).
     `past_allows(task_id, map_index)` answers depends_on_past; None means no constraint.
     `skip_orders(task_id)` gives what a finished branching or short-circuiting task said
-    (its ``skipmixin_key`` XCom): a task it said to skip is skipped when its rule is met,
-    as Airflow's NotPreviouslySkippedDep does -- after the task alone was cleared, say.
+    (its ``skipmixin_key`` XCom): an unmapped task it said to skip is skipped whatever its
+    trigger rule says, as Airflow's NotPreviouslySkippedDep does -- after the task alone
+    was cleared, say.
     """
     run = states if isinstance(states, RunStates) else RunStates.of(states, next_try_at)
     decisions = RunDecisions()
@@ -233,13 +234,12 @@ def evaluate_run(
         group = mapped_group_of(task)
         units = [[i] for i in waiting] if group is not None else [waiting]
         for unit in units:
-            verdict = _verdict(task, dag, current, unit[0] if group is not None else None, group,
-                               needs_setups.get(tid, ()),
-                               _upstream_tally(run, dag, task, decided) if group is None else None)
+            told = unit == [-1] and skip_orders is not None and _told_to_skip(dag, tid, current, skip_orders)
+            verdict = Decision.SKIP if told else _verdict(  # told to skip: whatever its rule says, as in Airflow
+                task, dag, current, unit[0] if group is not None else None, group, needs_setups.get(tid, ()),
+                _upstream_tally(run, dag, task, decided) if group is None else None)
             if verdict is None:
                 continue
-            if verdict is Decision.RUN and skip_orders is not None and _told_to_skip(dag, tid, current, skip_orders):
-                verdict = Decision.SKIP
             if verdict is Decision.RUN:
                 allowed = [i for i in unit if past_allows is None or past_allows(tid, i)]
                 if len(allowed) < len(unit):
@@ -350,7 +350,9 @@ def _told_to_skip(dag: DAG, task_id: str, current: Mapping[str, dict[int, TIS | 
     for parent in skipping_parents(dag).get(task_id, ()):
         if not all(s in FINISHED for s in current[parent].values()):
             continue  # it has not said yet, or it runs again
-        said = skip_orders(parent) or {}
+        said = skip_orders(parent)
+        if not isinstance(said, Mapping):
+            continue  # nothing said, or a value of someone else's under the key
         followed = said.get(XCOM_SKIPMIXIN_FOLLOWED)
         if (followed is not None and task_id not in followed) or task_id in said.get(XCOM_SKIPMIXIN_SKIPPED, ()):
             return True

@@ -28,6 +28,7 @@ __all__ = [
     "UnsupportedAirflowImportError",
     "DagNotFoundError",
     "TaskNotFoundError",
+    "UnknownPoolError",
     "ConfigError",
     "DatabaseNotReadyError",
     "TemplateError",
@@ -131,6 +132,10 @@ class DagNotFoundError(MiniflowError, LookupError):
 
 class TaskNotFoundError(MiniflowError, LookupError):
     """The DAG has no task with that id."""
+
+
+class UnknownPoolError(MiniflowError, LookupError):
+    """A task names a pool that does not exist (backfill refuses such a DAG)."""
 
 
 class ConfigError(MiniflowError, ValueError):

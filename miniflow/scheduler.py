@@ -568,7 +568,7 @@ class Scheduler:
 
         def orders(task_id: str) -> Any:
             if task_id not in said:
-                rows = self.store.xcom_pull(dag.dag_id, run.run_id, [task_id], XCOM_SKIPMIXIN_KEY)
+                rows = self.store.xcom_pull(dag.dag_id, run.run_id, [task_id], XCOM_SKIPMIXIN_KEY, [-1])
                 said[task_id] = deserialize_value(rows[0].value) if rows else None
             return said[task_id]
 

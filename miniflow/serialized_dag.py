@@ -175,7 +175,8 @@ def _task(t: dict[str, Any], groups: dict[str, TaskGroup], dag: DAG) -> BaseOper
         pool_slots=t["pool_slots"], queue=t["queue"], sla=_delta(t["sla"]))
     if t["retry_delay"] is not None:
         kwargs["retry_delay"] = _delta(t["retry_delay"])
-    kind = _operator_class(t["operator"], t["nothing_to_run"], t.get("skips_others", False))  # new on 2026-12-05
+    skips_others = t.get("skips_others", False)  # absent from forms stored before 2026-12-05
+    kind = _operator_class(t["operator"], t["nothing_to_run"], skips_others)
     if t["expand_input"] is not None:
         task: BaseOperator = MappedOperator(
             operator_class=kind, partial_kwargs={}, expand_input=expand_input_from_json(t["expand_input"], dag.task_dict),

@@ -296,7 +296,10 @@ def test_postgres_hook_and_operator_against_the_server(store: Any, postgres_url:
 def test_mysql_hook_and_operator_against_the_server(store: Any, mysql_url: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Airflow's MySQL provider, as DAG files use it, against the local MySQL/MariaDB."""
-    monkeypatch.setenv("AIRFLOW_CONN_MY", f"{mysql_url}?charset=utf8mb4")
+    server = Connection("my", uri=mysql_url)
+    as_json = {"conn_type": "mysql", "host": server.host, "port": server.port, "login": server.login,
+               "password": server.password, "schema": server.schema}
+    monkeypatch.setenv("AIRFLOW_CONN_MY", json.dumps({**as_json, "extra": {"charset": "utf8mb4"}}))
     with DAG("my_ops", start_date=DAY, schedule=None) as dag:
         MySqlOperator(task_id="create", mysql_conn_id="my", sql="""
             DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item varchar(20))""",
@@ -324,17 +327,37 @@ def test_mysql_hook_and_operator_against_the_server(store: Any, mysql_url: str, 
     conn.close()
     with pytest.raises(ValueError, match="invalid table name"):
         hook.bulk_load("orders; DROP TABLE orders", str(data))
-    dicts = MySqlHook(mysql_conn_id="my")
-    monkeypatch.setenv("AIRFLOW_CONN_MY", json.dumps({"conn_type": "mysql", "host": dicts.connection.host,
-                                                      "port": dicts.connection.port, "login": dicts.connection.login,
-                                                      "schema": dicts.connection.schema,
-                                                      "extra": {"cursor": "DictCursor"}}))
+    monkeypatch.setenv("AIRFLOW_CONN_MY", json.dumps({**as_json, "extra": {"cursor": "DictCursor"}}))
     assert MySqlHook(mysql_conn_id="my").get_first("SELECT id FROM orders ORDER BY id") == {"id": 1}
     engine = hook.get_sqlalchemy_engine()
     assert engine.dialect.name == "mysql" and engine.url.query == {"charset": "utf8mb4"}
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar() == 3
     engine.dispose()
+
+
+def test_mysql_hook_reads_the_connection_as_airflows_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The arguments MySqlHook connects with, from Airflow's connection extras; those
+    PyMySQL cannot honour are refused with a line naming the connection."""
+    pymysql = pytest.importorskip("pymysql")
+    extra = {"charset": "latin1", "cursor": "SSDictCursor", "ssl": json.dumps({"ca": "/ca.pem"}),
+             "unix_socket": "/run/mysqld.sock"}
+    monkeypatch.setenv("AIRFLOW_CONN_SHOP", json.dumps({"conn_type": "mysql", "host": "db", "login": "app",
+                                                        "password": "pw", "schema": "shop", "extra": extra}))
+    hook = MySqlHook(mysql_conn_id="shop", local_infile=True, init_command="SET time_zone = '+00:00'")
+    assert hook._params() == {
+        "user": "app", "password": "pw", "host": "db", "port": 3306, "database": "shop", "charset": "latin1",
+        "cursorclass": pymysql.cursors.SSDictCursor, "ssl": {"ca": "/ca.pem"}, "unix_socket": "/run/mysqld.sock",
+        "local_infile": True, "init_command": "SET time_zone = '+00:00'"}
+    assert hook.get_uri() == "mysql+pymysql://app:pw@db:3306/shop?charset=latin1"
+    assert MySqlHook(mysql_conn_id="shop", schema="other")._params()["database"] == "other"
+    for refused, says in (({"ssl_mode": "REQUIRED"}, "ssl_mode"), ({"iam": True}, "'iam'")):
+        monkeypatch.setenv("AIRFLOW_CONN_SHOP", json.dumps({"conn_type": "mysql", "host": "db", "extra": refused}))
+        with pytest.raises(AirflowException, match=f"connection 'shop': .*{says}"):
+            MySqlHook(mysql_conn_id="shop").get_conn()
+    monkeypatch.setenv("AIRFLOW_CONN_SHOP", json.dumps({"conn_type": "mysql", "host": "db",
+                                                        "extra": {"cursor": "NoSuchCursor"}}))
+    assert "cursorclass" not in MySqlHook(mysql_conn_id="shop")._params()  # the default, as in Airflow
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

@@ -165,3 +165,27 @@ def test_a_wide_fan_in_is_decided_from_counts() -> None:
         view.note(SimpleNamespace(task_id=task.task_id, map_index=-1, state=TIS.SUCCESS, next_try_at=None))
         decisions = evaluate_run(dag, view.states, now, candidates=view.take_candidates())
         assert decisions.runnable == ([("join", -1)] if i == len(ups) - 1 else [])
+
+
+def test_what_a_finished_branch_said_skips_a_task_whatever_its_rule_and_nothing_else_does() -> None:
+    """Airflow's NotPreviouslySkippedDep: only a finished SkipMixin's skipmixin_key
+    counts, only a dict of it, and it skips even a task whose rule would wait or fail."""
+    from miniflow.operators.python import BranchPythonOperator
+
+    dag = DAG("said", schedule=None, start_date=NOW)
+    branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "kept", dag=dag)
+    other = EmptyOperator(task_id="other", dag=dag)
+    for name in ("kept", "dropped", "waiting"):
+        branch >> EmptyOperator(task_id=name, dag=dag)
+    other >> dag.task_dict["waiting"]  # its all_success rule would wait for `other`, or fail with it
+    orders = {"branch": {"followed": ["kept"]}}
+    states = {("branch", -1): TIS.SUCCESS, ("other", -1): TIS.FAILED,
+              ("kept", -1): None, ("dropped", -1): None, ("waiting", -1): None}
+    decisions = evaluate_run(dag, states, NOW, skip_orders=orders.get)
+    assert sorted(decisions.skip) == [("dropped", -1), ("waiting", -1)]
+    assert decisions.runnable == [("kept", -1)] and decisions.upstream_failed == []
+    for said in (None, "not a dict", {"skipped": ["kept"]}):
+        decisions = evaluate_run(dag, states, NOW, skip_orders=lambda _, said=said: said)
+        assert ("dropped", -1) in decisions.runnable
+    running = {**states, ("branch", -1): TIS.RUNNING}  # it runs again: its old word does not count
+    assert evaluate_run(dag, running, NOW, skip_orders=orders.get).skip == []

@@ -202,7 +202,7 @@ def test_a_task_its_branch_said_to_skip_is_skipped_again_when_cleared_alone(stor
     from miniflow.serialized_dag import deserialize_dag
 
     with DAG("branchy", start_date=START, schedule=None) as dag:
-        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "chosen")
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda ti: record(ti) or "chosen")
         gate = ShortCircuitOperator(task_id="gate", python_callable=lambda: False)
         branch >> [PythonOperator(task_id="chosen", python_callable=record),
                    PythonOperator(task_id="other", python_callable=record)]
@@ -219,8 +219,10 @@ def test_a_task_its_branch_said_to_skip_is_skipped_again_when_cleared_alone(stor
     assert steps.states("branchy") == done
     assert RAN == ["chosen"]
     clear_in_run(store, "branchy", store.find_run("branchy", DAY).run_id, ["branch", "other"])
+    RAN.clear()
     steps.until_quiet()  # the branch runs again and says anew what to skip
     assert steps.states("branchy") == done
+    assert RAN == ["branch"]
 
 
 def test_a_change_made_by_another_process_between_passes_is_seen(store: Any, db_url: str) -> None:

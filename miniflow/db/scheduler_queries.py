@@ -330,9 +330,9 @@ class SchedulerQueries:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits over all runs
-        (`task_limits`) and within each run (`run_task_limits`), and pool slots; only
-        within `slots` unless `honour_limits` (``dags test`` ignores pools and limits,
-        as Airflow's does). Returns the queued rows. Unless the caller knows some are `surely_some` (it just
+        (`task_limits`) and within each run (`run_task_limits`), and pool slots. Without
+        `honour_limits`, within `slots` only: ``dags test`` ignores pools and limits, as
+        Airflow's does. Returns the queued rows. Unless the caller knows some are `surely_some` (it just
         scheduled them), a read first asks whether any task instance is scheduled at
         all, so the usual idle pass opens no write transaction."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):

@@ -54,16 +54,17 @@ class MySqlHook(DbApiHook):
             cursors = _pymysql().cursors
             kinds = {"sscursor": cursors.SSCursor, "dictcursor": cursors.DictCursor,
                      "ssdictcursor": cursors.SSDictCursor}
-            if str(extra["cursor"]).lower() not in kinds:
-                raise AirflowException(f"connection {self.conn_id!r}: unknown cursor {extra['cursor']!r} "
-                                       "(SSCursor, DictCursor or SSDictCursor)")
-            params["cursorclass"] = kinds[str(extra["cursor"]).lower()]
+            if str(extra["cursor"]).lower() in kinds:  # another name means the default, as in Airflow
+                params["cursorclass"] = kinds[str(extra["cursor"]).lower()]
         if extra.get("ssl"):
             ssl = extra["ssl"]
             params["ssl"] = json.loads(ssl) if isinstance(ssl, str) else ssl
         if extra.get("ssl_mode"):
             raise AirflowException(f"connection {self.conn_id!r}: ssl_mode is a mysqlclient option that "
                                    "miniflow's driver (PyMySQL) lacks; give the certificates as the 'ssl' extra")
+        if extra.get("iam"):
+            raise AirflowException(f"connection {self.conn_id!r}: AWS IAM authentication ('iam') needs the "
+                                   "amazon provider, which miniflow does not have; give a password")
         if extra.get("unix_socket"):
             params["unix_socket"] = extra["unix_socket"]
         if self.local_infile:
@@ -77,6 +78,9 @@ class MySqlHook(DbApiHook):
 
     def set_autocommit(self, conn: Any, autocommit: bool) -> None:
         conn.autocommit(autocommit)  # a method in the MySQL drivers, not an attribute
+
+    def get_autocommit(self, conn: Any) -> bool:
+        return bool(conn.get_autocommit())
 
     def get_uri(self) -> str:
         from sqlalchemy.engine import URL

@@ -37,7 +37,7 @@ class SkipMixin:
                                    f"not of {dag_run.run_id!r}")
         ids = list(dict.fromkeys(getattr(t, "task_id", t) for t in tasks))
         if ids:
-            _skip(ti, ids)
+            ti.skip_tasks(ids)
             ti.xcom_push(XCOM_SKIPMIXIN_KEY, {XCOM_SKIPMIXIN_SKIPPED: ids})
 
     def skip_all_except(self, ti: TaskInstance, branch_task_ids: str | Iterable[str] | None) -> None:
@@ -64,10 +64,7 @@ class SkipMixin:
             keep |= dag.get_flat_relative_ids(tid)
         downstream = sorted(task.downstream_task_ids)
         if downstream:
-            _skip(ti, [t for t in downstream if t not in keep])
+            skipped = [t for t in downstream if t not in keep]
+            if skipped:
+                ti.skip_tasks(skipped)
             ti.xcom_push(XCOM_SKIPMIXIN_KEY, {XCOM_SKIPMIXIN_FOLLOWED: [t for t in downstream if t in keep]})
-
-
-def _skip(ti: TaskInstance, task_ids: list[str]) -> None:
-    if task_ids:
-        ti.skip_tasks(task_ids)
