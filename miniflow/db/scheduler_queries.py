@@ -121,6 +121,54 @@ def _running_runs(include_backfill: bool, by_dag: bool, by_run_ids: bool) -> Sel
     return runs.order_by(RUN_T.c.dag_id, RUN_T.c.run_id)
 
 
+@dataclass
+class _Occupancy:
+    """What the queued and running task instances take: instances by DAG, by task, by
+    task within a run, and slots by pool; with each pool's size."""
+
+    per_dag: Counter[str]
+    per_task: Counter[tuple[str, str]]
+    per_task_in_run: Counter[tuple[str, str, str]]
+    per_pool: Counter[str]
+    pools: dict[str, int]
+
+    @classmethod
+    def read(cls, conn: Connection, default_pool_slots: int) -> _Occupancy:
+        rows = conn.execute(_OCCUPANCY).all()
+        per_pool: Counter[str] = Counter()
+        for r in rows:
+            per_pool[r.pool] += r.pool_slots
+        pools = {r.name: r.slots for r in conn.execute(_POOL_SLOTS)}
+        pools.setdefault("default_pool", default_pool_slots)
+        return cls(Counter(r.dag_id for r in rows), Counter((r.dag_id, r.task_id) for r in rows),
+                   Counter((r.dag_id, r.run_id, r.task_id) for r in rows), per_pool, pools)
+
+    def admit(self, candidates: list[QueuedTIRecord], slots: int, dag_limits: dict[str, int],
+              task_limits: dict[tuple[str, str], int],
+              run_task_limits: dict[tuple[str, str], int]) -> list[QueuedTIRecord]:
+        """The candidates that fit, in their order, each counted before the next is weighed."""
+        chosen: list[QueuedTIRecord] = []
+        for ti in candidates:
+            if len(chosen) >= slots:
+                break
+            if self.per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
+                continue
+            limit = task_limits.get((ti.dag_id, ti.task_id))
+            if limit is not None and self.per_task[ti.dag_id, ti.task_id] >= limit:
+                continue
+            limit = run_task_limits.get((ti.dag_id, ti.task_id))
+            if limit is not None and self.per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] >= limit:
+                continue
+            if self.per_pool[ti.pool] + ti.pool_slots > self.pools.get(ti.pool, 0):
+                continue  # full, or an unknown pool: the task waits, as in Airflow
+            self.per_dag[ti.dag_id] += 1
+            self.per_task[ti.dag_id, ti.task_id] += 1
+            self.per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] += 1
+            self.per_pool[ti.pool] += ti.pool_slots
+            chosen.append(ti)
+        return chosen
+
+
 @dataclass(frozen=True)
 class RunsToExamine:
     runs: list[RunRecord]
@@ -331,50 +379,25 @@ class SchedulerQueries:
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits over all runs
         (`task_limits`) and within each run (`run_task_limits`), and pool slots. Without
-        `honour_limits`, within `slots` only: ``dags test`` ignores pools and limits, as
-        Airflow's does. Returns the queued rows. Unless the caller knows some are `surely_some` (it just
-        scheduled them), a read first asks whether any task instance is scheduled at
-        all, so the usual idle pass opens no write transaction."""
+        `honour_limits`, within `slots` only, and nothing else is read: ``dags test``
+        ignores pools and limits, as Airflow's does. Returns the queued rows. Unless the
+        caller knows some are `surely_some` (it just scheduled them), a read first asks
+        whether any task instance is scheduled at all, so the usual idle pass opens no
+        write transaction."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
             return []
         with self.write() as conn:
-            self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
-            occupancy = conn.execute(_OCCUPANCY).all()
-            per_dag: Counter[str] = Counter(r.dag_id for r in occupancy)
-            per_task: Counter[tuple[str, str]] = Counter((r.dag_id, r.task_id) for r in occupancy)
-            per_task_in_run: Counter[tuple[str, str, str]] = Counter((r.dag_id, r.run_id, r.task_id) for r in occupancy)
-            run_task_limits = run_task_limits or {}
-            per_pool: Counter[str] = Counter()
-            for r in occupancy:
-                per_pool[r.pool] += r.pool_slots
-            pools = {r.name: r.slots for r in conn.execute(_POOL_SLOTS)}
-            pools.setdefault("default_pool", default_pool_slots)
+            occupancy = None
+            if honour_limits:
+                self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
+                occupancy = _Occupancy.read(conn, default_pool_slots)
             scope = "runs" if run_filter is not None else "all" if include_backfill else "scheduler"
-            query = _scheduled_tis(scope, self.skip_locked)
             params = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
                       "k_runs": run_filter and run_filter[1]}
-            chosen: list[QueuedTIRecord] = []
-            for ti in to_records(QueuedTIRecord, conn.execute(query, params)):
-                if len(chosen) >= slots or ti.dag_id not in dag_limits:
-                    continue
-                if not honour_limits:
-                    chosen.append(ti)
-                    continue
-                if per_dag[ti.dag_id] >= dag_limits[ti.dag_id]:
-                    continue
-                limit = task_limits.get((ti.dag_id, ti.task_id))
-                if limit is not None and per_task[ti.dag_id, ti.task_id] >= limit:
-                    continue
-                limit = run_task_limits.get((ti.dag_id, ti.task_id))
-                if limit is not None and per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] >= limit:
-                    continue
-                if per_pool[ti.pool] + ti.pool_slots > pools.get(ti.pool, 0):
-                    continue  # full, or an unknown pool: the task waits, as in Airflow
-                per_dag[ti.dag_id] += 1
-                per_task[ti.dag_id, ti.task_id] += 1
-                per_task_in_run[ti.dag_id, ti.run_id, ti.task_id] += 1
-                per_pool[ti.pool] += ti.pool_slots
-                chosen.append(ti)
+            found = [ti for ti in to_records(QueuedTIRecord, conn.execute(_scheduled_tis(scope, self.skip_locked), params))
+                     if ti.dag_id in dag_limits]
+            chosen = found[:slots] if occupancy is None else occupancy.admit(
+                found, slots, dag_limits, task_limits, run_task_limits or {})
             if not chosen:
                 return []
             moved = {tuple(r) for r in conn.execute(_QUEUE_CHOSEN, {
