@@ -304,14 +304,19 @@ def test_mysql_hook_and_operator_against_the_server(store: Any, mysql_url: str, 
         MySqlOperator(task_id="create", mysql_conn_id="my", sql="""
             DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item varchar(20))""",
                       split_statements=True)
+        MySqlOperator(task_id="several", mysql_conn_id="my", sql="""
+            DROP TABLE IF EXISTS notes; CREATE TABLE notes (id int); INSERT INTO notes VALUES (1)""")
+        MySqlOperator(task_id="bad_second", mysql_conn_id="my", sql="SELECT 1; SELECT nope FROM nowhere")
         SQLExecuteQueryOperator(task_id="insert", conn_id="my", sql="INSERT INTO orders VALUES (%(id)s, %(item)s)",
                                 parameters={"id": 1, "item": "crème"})
         SQLExecuteQueryOperator(task_id="read", conn_id="my", sql="SELECT item FROM orders")
-    assert states(dag, store) == {"create": "success", "insert": "success", "read": "success"}
+    assert states(dag, store) == {"create": "success", "several": "success", "bad_second": "failed",
+                                  "insert": "success", "read": "success"}
     [row] = store.xcom_pull("my_ops", store.find_run("my_ops", DAY).run_id, ["read"], "return_value", None)
     assert json.loads(row.value) == [["crème"]]
 
     hook = MySqlHook(mysql_conn_id="my", local_infile=True)
+    assert hook.get_first("SELECT COUNT(*) FROM notes") == (1,)  # three statements in one execute
     assert hook.insert_rows("orders", [(2, "tea"), (3, "cake")]) == 2
     hook.insert_rows("orders", [(3, "pie")], replace=True)
     data = tmp_path / "orders.tsv"
@@ -346,7 +351,9 @@ def test_mysql_hook_reads_the_connection_as_airflows_does(monkeypatch: pytest.Mo
                                                         "password": "pw", "schema": "shop", "extra": extra}))
     hook = MySqlHook(mysql_conn_id="shop", local_infile=True, init_command="SET time_zone = '+00:00'")
     assert hook._params() == {
-        "user": "app", "password": "pw", "host": "db", "port": 3306, "database": "shop", "charset": "latin1",
+        "user": "app", "password": "pw", "host": "db", "port": 3306, "database": "shop",
+        "client_flag": pymysql.constants.CLIENT.MULTI_STATEMENTS | pymysql.constants.CLIENT.MULTI_RESULTS,
+        "charset": "latin1",
         "cursorclass": pymysql.cursors.SSDictCursor, "ssl": {"ca": "/ca.pem"}, "unix_socket": "/run/mysqld.sock",
         "local_infile": True, "init_command": "SET time_zone = '+00:00'"}
     assert hook.get_uri() == "mysql+pymysql://app:pw@db:3306/shop?charset=latin1"

@@ -45,9 +45,12 @@ class MySqlHook(DbApiHook):
         """The connection's arguments for ``connect()``, read as Airflow's hook reads them."""
         conn = self.connection
         extra = conn.extra_dejson
+        flags = _pymysql().constants.CLIENT
         params: dict[str, Any] = {"user": conn.login, "password": conn.password or "",
                                   "host": conn.host or "localhost", "port": int(conn.port or 3306),
-                                  "database": self.schema or conn.schema or None}
+                                  "database": self.schema or conn.schema or None,
+                                  # mysqlclient's default: one execute may hold several statements
+                                  "client_flag": flags.MULTI_STATEMENTS | flags.MULTI_RESULTS}
         if extra.get("charset"):
             params["charset"] = extra["charset"]
         if extra.get("cursor"):
