@@ -168,6 +168,7 @@ class DAG:
         self.description = description
         self.doc_md = doc_md
 
+        own_dates = (start_date is not None, end_date is not None)
         start_date = _parse_datetime(
             start_date if start_date is not None else self.default_args.get("start_date"),
             "start_date", where,
@@ -184,6 +185,9 @@ class DAG:
                 f"{where}start_date {self.start_date.isoformat()} is after "
                 f"end_date {self.end_date.isoformat()}"
             )
+        # The window add_task holds each task to: the dates given to the DAG itself, as in
+        # Airflow, whose DAG ignores those of default_args (they reach the tasks directly).
+        self._task_window = (self.start_date if own_dates[0] else None, self.end_date if own_dates[1] else None)
 
         if schedule is not _UNSET and schedule_interval is not _UNSET:
             raise DagDefinitionError(f"{where}give schedule or schedule_interval, not both")
@@ -289,10 +293,11 @@ class DAG:
             )
         # As in Airflow, a task runs within its DAG's window as well as its own: a run
         # outside it (a manual run before start_date, say) gets no instance of the task.
-        if self.start_date and (task.start_date is None or task.start_date < self.start_date):
-            task.start_date = self.start_date
-        if self.end_date and (task.end_date is None or task.end_date > self.end_date):
-            task.end_date = self.end_date
+        start, end = self._task_window
+        if start and (task.start_date is None or task.start_date < start):
+            task.start_date = start
+        if end and (task.end_date is None or task.end_date > end):
+            task.end_date = end
         self.task_dict[task.task_id] = task
         task._dag = self
         self.graph_changed()

@@ -473,6 +473,13 @@ def test_a_task_runs_within_its_dags_window_as_well_as_its_own() -> None:
     assert (earlier.start_date, earlier.end_date) == (dag.start_date, dt.datetime(2024, 3, 1, tzinfo=UTC))
     no_dates = EmptyOperator(task_id="no_dates", dag=DAG("open_ended"))
     assert (no_dates.start_date, no_dates.end_date) == (None, None)
+    # Dates from default_args reach the tasks through default_args, not through the DAG:
+    # a task's own earlier start_date stands, as in Airflow (whose DAG has no start_date then).
+    with DAG("by_default_args", default_args={"start_date": dt.datetime(2024, 1, 1)}):
+        own = EmptyOperator(task_id="own", start_date=dt.datetime(2023, 1, 1))
+        inherited = EmptyOperator(task_id="inherited")
+    assert own.start_date == dt.datetime(2023, 1, 1, tzinfo=UTC)
+    assert inherited.start_date == dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("schedule", "when", "following", "previous"), [
