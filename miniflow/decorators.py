@@ -178,8 +178,9 @@ class _TaskDecorator:
         `miniflow.mapping`."""
         where = f"@task {self.function.__name__!r}: "
         names = inspect.signature(self.function).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in names.values())
         for name, value in mapped.items():
-            if name not in names:
+            if name not in names and not takes_any:
                 raise DagDefinitionError(f"{where}expand() got an unexpected argument {name!r}")
             if name in self.fixed:
                 raise DagDefinitionError(f"{where}{name!r} is given to both partial() and expand()")

@@ -82,6 +82,18 @@ def test_several_arguments_map_as_a_cross_product_last_fastest(store: Any) -> No
     assert [xcom(store, dag, "pair", i) for i in range(6)] == ["1a", "1b", "2a", "2b", "3a", "3b"]
 
 
+def test_a_function_taking_kwargs_maps_over_any_argument_name(store: Any) -> None:
+    with new_dag("varkw") as dag:
+        @task
+        def show(**kwargs: Any) -> str:
+            return f"{kwargs['batch']}@{kwargs['ds']}"  # the mapped value beside the context
+
+        show.expand(batch=[1, 2])
+    state, _ = run(dag, store)
+    assert state == "success"
+    assert [xcom(store, dag, "show", i) for i in range(2)] == ["1@2024-01-02", "2@2024-01-02"]
+
+
 def test_classic_operators_partial_and_expand_kwargs(store: Any) -> None:
     with new_dag("classic", default_args={"retries": 0}) as dag:
         echo = BashOperator.partial(task_id="echo").expand(bash_command=["echo one", "echo two"])
