@@ -189,6 +189,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.sdk.bases.sensor": _SENSOR_BASE,
     "airflow.sdk.bases.hook": _BASE_HOOK,
     "airflow.sdk.definitions.dag": [_DAG, "miniflow.decorators:dag"],
+    "airflow.sdk.definitions.decorators": _DECORATORS,
     "airflow.sdk.definitions.taskgroup": _TASK_GROUP,
     "airflow.sdk.definitions.param": _PARAMS,
     "airflow.sdk.definitions.edges": _LABEL,
@@ -211,7 +212,7 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.utils.edgemodifier": _LABEL,
     "airflow.exceptions": ["miniflow.exceptions:*"],
     "airflow.utils.trigger_rule": ["miniflow.trigger_rules:TriggerRule"],
-    "airflow.utils.dates": ["miniflow.compat_values:days_ago"],
+    "airflow.utils.dates": ["miniflow.compat_values:days_ago", "miniflow.macros:datetime", "miniflow.macros:timedelta"],
     "airflow.settings": ["miniflow.compat_values:AIRFLOW_HOME", "miniflow.compat_values:DAGS_FOLDER",
                          "miniflow.db.session:Session"],
     "airflow.utils.session": ["miniflow.db.session:provide_session", "miniflow.db.session:create_session",
@@ -304,6 +305,8 @@ REMOVED_MODULES: dict[str, str] = {
     for name in ("airflow.operators.subdag", "airflow.operators.subdag_operator")
 }
 _PACKAGES = {name.rsplit(".", i)[0] for name in AIRFLOW_MODULES for i in range(name.count(".") + 1)}
+# Providers named by two parts (apache-airflow-providers-cncf-kubernetes, -microsoft-azure...).
+_PROVIDER_NAMESPACES = frozenset({"apache", "atlassian", "cncf", "common", "dbt", "microsoft"})
 
 
 def _exposed(module: str) -> list[str]:
@@ -321,7 +324,12 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname in REMOVED_MODULES:
             raise UnsupportedAirflowImportError(f"'{fullname}': {REMOVED_MODULES[fullname]}")
         if fullname not in _PACKAGES and fullname.startswith("airflow.providers."):
-            package = "apache-airflow-providers-" + fullname.split(".")[2].replace("_", "-")
+            parts = fullname.split(".")
+            if parts[2] in _PROVIDER_NAMESPACES:
+                if len(parts) == 3:  # the next part names the provider: let it be imported
+                    return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+                parts = [*parts[:2], f"{parts[2]}.{parts[3]}"]
+            package = "apache-airflow-providers-" + parts[2].replace(".", "-").replace("_", "-")
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
                 "only the providers standard, common.sql, postgres, mysql, sqlite, http, smtp and slack (webhooks); "

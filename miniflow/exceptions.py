@@ -29,6 +29,7 @@ __all__ = [
     "DagNotFoundError",
     "TaskNotFoundError",
     "UnknownPoolError",
+    "VariableNotFoundError",
     "ConfigError",
     "DatabaseNotReadyError",
     "TemplateError",
@@ -168,6 +169,14 @@ class TaskTimeoutError(AirflowException):
 
 class AirflowNotFoundException(AirflowException, LookupError):
     """Something task code looked up does not exist."""
+
+
+class VariableNotFoundError(AirflowNotFoundException, KeyError):
+    """`Variable.get` of a key that is not set, without a default: a KeyError, as
+    Airflow 2 raises, so DAG files' ``except KeyError:`` fallbacks work."""
+
+    def __str__(self) -> str:  # the message as given, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""
 
 
 class AirflowBadRequest(AirflowException):

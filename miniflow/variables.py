@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from miniflow.exceptions import AirflowNotFoundException
+from miniflow.exceptions import VariableNotFoundError
 
 __all__ = ["Variable"]
 
@@ -28,7 +28,7 @@ class Variable:
         if raw is None:
             if default_var is not _MISSING:
                 return default_var
-            raise AirflowNotFoundException(
+            raise VariableNotFoundError(
                 f"Variable {key!r} does not exist; set it with 'miniflow variables set {key} VALUE'"
             )
         from miniflow.secrets import is_sensitive, mask_secret

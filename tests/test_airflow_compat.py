@@ -460,6 +460,21 @@ def test_unsupported_airflow_import_is_an_error_naming_the_module(
     assert "not supported" in error.message
 
 
+@pytest.mark.parametrize(("module", "package"), [
+    ("airflow.providers.amazon.aws.hooks.s3", "apache-airflow-providers-amazon"),
+    ("airflow.providers.cncf.kubernetes.operators.pod", "apache-airflow-providers-cncf-kubernetes"),
+    ("airflow.providers.microsoft.azure.hooks.wasb", "apache-airflow-providers-microsoft-azure"),
+    ("airflow.providers.apache.spark.operators.spark_submit", "apache-airflow-providers-apache-spark"),
+    ("airflow.providers.common.io.operators.file_transfer", "apache-airflow-providers-common-io"),
+])
+def test_an_unsupported_provider_is_named_by_its_package(module: str, package: str, write_dag,
+                                                         dags_folder: Path) -> None:
+    """Providers under a namespace (apache, cncf, microsoft...) are named by two parts."""
+    path = write_dag("provider.py", f"from airflow import DAG\nimport {module}\n")
+    message = DagBag(dags_folder).import_errors[str(path.resolve())].message
+    assert f"comes from {package}, and" in message, message
+
+
 def test_a_name_miniflow_lacks_in_a_supported_module_is_named_in_full(write_dag, dags_folder: Path) -> None:
     path = write_dag("missing_name.py", """
         from datetime import datetime
@@ -716,3 +731,38 @@ def test_provide_session_needs_a_session_parameter() -> None:
 
     with pytest.raises(TypeError, match="no 'session' parameter"):
         provide_session(lambda x: x)
+
+
+def test_names_real_dag_files_import_from_airflow_utils_dates_and_the_sdk_decorators(
+        write_dag, dags_folder: Path) -> None:
+    write_dag("dates.py", """
+        from airflow import DAG
+        from airflow.sdk.definitions.decorators import task
+        from airflow.utils.dates import datetime, days_ago, timedelta
+
+        with DAG("dates", start_date=datetime(2024, 1, 1), dagrun_timeout=timedelta(hours=1)):
+            task(lambda: None, task_id="t")()
+    """)
+    bag = DagBag(dags_folder)
+    assert not bag.import_errors and bag.dag_ids == ["dates"]
+
+
+def test_a_variable_that_is_not_set_is_a_key_error_as_in_airflow_2(sqlite_url: str, write_dag,
+                                                                   dags_folder: Path) -> None:
+    """DAG files fall back with ``except KeyError:`` (Airflow 2's Variable.get raises it)."""
+    write_dag("fallback.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.models import Variable
+
+        try:
+            Variable.get("no_such_variable")
+        except KeyError as exc:
+            assert isinstance(exc, AirflowNotFoundException)
+            assert str(exc).startswith("Variable 'no_such_variable' does not exist")
+            dag_id = "fell_back"
+        dag = DAG(dag_id, start_date=datetime(2024, 1, 1))
+    """)
+    bag = DagBag(dags_folder)
+    assert not bag.import_errors and bag.dag_ids == ["fell_back"]
