@@ -13,7 +13,6 @@ logical date is replaced, as in Airflow.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from miniflow.db.interfaces import SchedulerStore
 
 __all__ = ["DagTestResult", "run_dag_test", "run_until_done"]
-
-log = logging.getLogger(__name__)
 
 HELD_ELSEWHERE_POLL = 0.1  # seconds between looks at a try another process runs
 
