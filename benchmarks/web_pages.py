@@ -71,7 +71,7 @@ def build(home: Path, dags: int, runs: int, tasks: int, mapped: int, calendar: i
                 store.create_run(dag.dag_id, rows, ids[dag.dag_id], when, None, "scheduled",
                                  state=DagRunState.SUCCESS, conn=conn)
     row = {k: v for k, v in task_rows(wide)[0].items() if k != "task_id"}
-    store.expand_ti("mapped", ids["mapped"], "double", mapped, row, schedule=False)
+    store.expand_ti("mapped", ids["mapped"], "double", mapped, row, ready_state=None)
     with store.write() as conn:
         began, took = START + dt.timedelta(days=1), dt.timedelta(seconds=1.5)
         conn.execute(update(RUN_T).values(start_date=began, end_date=began + took * tasks))

@@ -25,9 +25,9 @@ from benchmarks.harness import Figure, Measurement, Params, System, read_json, r
 from benchmarks.homes import Home, new_home
 from benchmarks.shapes import DagShape, chain_shape, fan_shape, write_dag_files
 
-CHAIN_TARGET_SECONDS = 1.0
+CHAIN_TARGET_SECONDS = 0.6  # the speed issue's (the first round's was 1 s)
 FAN_TARGET_SECONDS = 2.0
-PER_TASK_TARGET_MS = 3.0
+PER_TASK_TARGET_MS = 2.0  # the speed issue's (the first round's was 3 ms)
 LOGICAL_DATE = "2024-01-01"
 
 # Run as `python dag_test.py DAGS_FOLDER DAG_ID`; prints {"seconds": ..., "state": ...}.
@@ -60,9 +60,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "state": str(run.sta
 }
 
 
-@register("dagtest", "W1: `dags test` of a 200-task chain (target < 1 s) and of a 1 -> 500 -> 1 "
+@register("dagtest", "W1: `dags test` of a 200-task chain (target < 0.6 s) and of a 1 -> 500 -> 1 "
           "fan-out (target < 2 s) of no-op PythonOperators, each a fresh process on a fresh "
-          "migrated DB; and the chain run in-process: per-task overhead (target < 3 ms).",
+          "migrated DB; and the chain run in-process: per-task overhead (target < 2 ms).",
           sizes={"chain": 200, "fan": 500}, quick_sizes={"chain": 10, "fan": 10})
 def dagtest(params: Params, reps: int, systems: Sequence[System]) -> list[Measurement]:
     chain = chain_shape("bench_chain", params["chain"], "noop")
