@@ -1,32 +1,37 @@
 """``miniflow dags test``: one whole DAG run in this process, no scheduler needed.
 
-It is the scheduler's own loop, scoped to one run and driving the sequential executor:
-decide the run (`Scheduler.schedule_runs`), queue what may run
-(`Scheduler.queue_task_instances`), run each try here with the task runner, and repeat
-until the run is over. As in Airflow's ``dags test``, pools and concurrency limits do
-not apply: tries run one at a time, and a pool that does not exist here (a DAG written
-for another deployment) stops nothing. Retries wait for their delay. Everything is
-recorded in the metadata DB like any run; an earlier run of the DAG for the same
-logical date is replaced, as in Airflow.
+It is the scheduler's own decisions, scoped to one run, with the tries run here: decide
+the run (`Scheduler.schedule_runs`), run each try it made ready with the task runner,
+highest priority first, and repeat until the run is over. As in Airflow's ``dags
+test``, there is no executor and no queueing step: what may run is decided straight to
+queued, so pools and concurrency limits do not apply, and a pool that does not exist
+here (a DAG written for another deployment) stops nothing. Retries wait for their
+delay. Everything is recorded in the metadata DB like any run; an earlier run of the DAG
+for the same logical date is replaced, as in Airflow.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.executors.sequential import SequentialExecutor
+from miniflow.runner import run_task_instance, succeed_without_running
 from miniflow.scheduler import Scheduler
-from miniflow.serialization import parsed_dag, task_rows
+from miniflow.serialization import parsed_dag, priority_weights, task_rows
 from miniflow.state import DagRunState
 from miniflow.state import TaskInstanceState as TIS
 from miniflow.task_log import capture_levels
+from miniflow.taskinstance import DagRun
 
 if TYPE_CHECKING:
     from miniflow.dag import DAG
     from miniflow.db.interfaces import SchedulerStore
+    from miniflow.taskinstancekey import TaskInstanceKey
 
 __all__ = ["DagTestResult", "run_dag_test", "run_until_done"]
 
@@ -73,25 +78,39 @@ def run_dag_test(
 
 
 def run_until_done(store: SchedulerStore, dag: DAG, run_id: str, echo: bool = False) -> DagRunState:
-    """Drive one run to its end in this process, with the scheduler's own steps and the
-    sequential executor; returns the run's final state."""
-    executor = SequentialExecutor({dag.dag_id: dag}, store, echo)
-    steps = Scheduler(store, executor)
+    """Drive one run to its end in this process, with the scheduler's own decisions and
+    the task runner; returns the run's final state."""
+    steps = Scheduler(store, SequentialExecutor())  # its decisions only: the tries run below
     steps.dags = {dag.dag_id: dag}
     store.set_run_state(dag.dag_id, run_id, DagRunState.RUNNING, expected=[DagRunState.QUEUED])
+    row = store.get_run(dag.dag_id, run_id)
+    assert row is not None, f"run {run_id!r} was deleted while it was tested"
+    dag_run = DagRun.from_row(row)  # read once, not once per try
+    weights = priority_weights(dag)
     with capture_levels():  # once for the run, not once per try
         while True:
-            ended = steps.schedule_runs(include_backfill=True, dag_id=dag.dag_id, run_ids=[run_id])
+            ended = steps.schedule_runs(include_backfill=True, ready_state=TIS.QUEUED,
+                                        dag_id=dag.dag_id, run_ids=[run_id])
             if run_id in ended:
                 return ended[run_id]
-            queued = steps.queue_task_instances(run_filter=(dag.dag_id, [run_id]), honour_limits=False)
-            steps.handle_events(executor.events(timeout=0.0))
-            if not queued:
-                run = store.get_run(dag.dag_id, run_id)
-                assert run is not None, f"run {run_id!r} was deleted while it was tested"
-                if run.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
-                    return DagRunState(run.state)
+            for key in sorted(steps.ready, key=lambda k: (-weights.get(k.task_id, 1), k.task_id, k.map_index)):
+                _run_here(store, dag, key, dag_run, echo)
+            if not steps.ready:
+                row = store.get_run(dag.dag_id, run_id)
+                assert row is not None, f"run {run_id!r} was deleted while it was tested"
+                if row.state != DagRunState.RUNNING:  # ended (or was reset) by someone else
+                    return DagRunState(row.state)
                 _wait_for_next_try(store.tis_of_run(dag.dag_id, run_id))
+
+
+def _run_here(store: SchedulerStore, dag: DAG, key: TaskInstanceKey, dag_run: DagRun, echo: bool) -> None:
+    """Run one queued try in this process, as the scheduler's executor would."""
+    task = dag.task_dict.get(key.task_id)
+    if task is not None and task.nothing_to_run:
+        succeed_without_running(store, key)
+        return
+    run = dataclasses.replace(dag_run, conf=copy.deepcopy(dag_run.conf))  # each try its own, as in its own process
+    run_task_instance(store, dag, key, dag_run=run, echo=echo)
 
 
 def _wait_for_next_try(rows: list[Any]) -> None:

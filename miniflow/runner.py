@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from miniflow.db.records import TIRecord
 
 __all__ = ["Outcome", "Record", "execute_try", "record_outcome", "run_callbacks", "run_claimed", "run_task_instance",
-           "fail_lost_try", "fail_lost_row"]
+           "succeed_without_running", "fail_lost_try", "fail_lost_row"]
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,15 @@ def run_task_instance(store: RunnerStore, dag: DAG, key: TaskInstanceKey, dag_ru
     if row is None:
         return None
     return run_claimed(store, dag, row, dag_run, echo, on_lost)
+
+
+def succeed_without_running(store: RunnerStore, key: TaskInstanceKey) -> None:
+    """A queued task instance with nothing to run (`BaseOperator.nothing_to_run`)
+    succeeds at once, with no try process or log, as Airflow's scheduler marks such an
+    EmptyOperator successful."""
+    claimed = store.claim_ti(key)
+    if claimed is not None:
+        store.finish_ti(claimed, TIS.SUCCESS)
 
 
 def run_claimed(store: RunnerStore, dag: DAG, row: TIRecord, dag_run: DagRun | None = None, echo: bool = False,

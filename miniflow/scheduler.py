@@ -26,7 +26,7 @@ from miniflow.datasets import DatasetTriggeredTimetable
 from miniflow.executors.base import TaskKey
 from miniflow.mapping import MappedOperator, expand_input_of, expansion_length, is_mapped
 from miniflow.operators.skip import XCOM_SKIPMIXIN_KEY
-from miniflow.runner import fail_lost_row, fail_lost_try
+from miniflow.runner import fail_lost_row, fail_lost_try, succeed_without_running
 from miniflow.serialization import task_rows
 from miniflow.serialized_dag import SerializedDAG, TimetableUnavailable, deserialize_dag, with_own_code
 from miniflow.sla import check_slas, has_slas
@@ -137,7 +137,7 @@ class Scheduler:
         self._hashes: dict[str, str] = {}  # the serialized form each DAG was rebuilt from
         self._views: dict[tuple[str, str], RunView] = {}  # the running runs' states, kept current
         self._changed_until: dt.datetime | None = None  # the latest task-instance change read
-        self._scheduled_some = False  # this pass moved task instances to scheduled
+        self.ready: list[TaskInstanceKey] = []  # what the last `schedule_runs` made ready to run
 
     @property
     def dags(self) -> dict[str, DAG]:
@@ -420,9 +420,11 @@ class Scheduler:
 
     # --- 4. deciding task instances ---------------------------------------------------------
 
-    def schedule_runs(self, include_backfill: bool = False, **scope: Any) -> dict[str, DagRunState]:
+    def schedule_runs(self, include_backfill: bool = False, ready_state: TIS = TIS.SCHEDULED,
+                      **scope: Any) -> dict[str, DagRunState]:
         """Apply the trigger rules to the running runs; finish runs that are over.
-        Returns the runs that ended in this pass.
+        Returns the runs that ended in this pass; `ready` holds the task instances it
+        moved to `ready_state` (``dags test``, which queues nothing, has them queued).
 
         Only what changed is looked at: the scheduler keeps each running run's states
         (`RunView`), reads the task instances changed since its last read, and decides
@@ -463,21 +465,25 @@ class Scheduler:
                                          candidates=view.take_candidates(), skip_orders=skip_orders)
             view.held = set(decisions.held_by_past)
             examined.append((dag, run, decisions))
-        if self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], TIS.SCHEDULED):
-            self._scheduled_some = True
+        ready = self.store.record_all_decisions([(r.dag_id, r.run_id, d) for _, r, d in examined], ready_state)
         undecided = set()  # runs whose new instances each await their own decision
         for dag, run, decisions in examined:
             for task_id in decisions.expand:
                 self._views.pop((run.dag_id, run.run_id), None)  # its instances change keys
-                if self.expand_mapped_task(dag, run.run_id, task_id):
+                expanded = self.expand_mapped_task(dag, run.run_id, task_id, ready_state)
+                if expanded is None:
                     undecided.add(run.run_id)
+                else:
+                    ready += expanded
         for dag, run, decisions in examined:
             if decisions.outcome is not None and self.store.set_run_state(
                     run.dag_id, run.run_id, decisions.outcome, expected=[DagRunState.RUNNING]):
                 ended[run.run_id] = decisions.outcome
                 self._run_finished(dag, run, decisions.outcome)
         if undecided:
-            ended.update(self.schedule_runs(include_backfill, **{**scope, "run_ids": sorted(undecided)}))
+            ended.update(self.schedule_runs(include_backfill, ready_state, **{**scope, "run_ids": sorted(undecided)}))
+            ready += self.ready
+        self.ready = ready
         return ended
 
     def _load_view(self, dag: DAG, run: RunRecord, rows: list[TIStateRecord]) -> RunView:
@@ -517,23 +523,26 @@ class Scheduler:
         self._after_failure(dag)
         return True
 
-    def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str) -> bool:
+    def expand_mapped_task(self, dag: DAG, run_id: str, task_id: str,
+                           ready_state: TIS = TIS.SCHEDULED) -> list[TaskInstanceKey] | None:
         """Count a mapped task's items and give it one instance per item (see
         `miniflow.mapping`); no items skip it, a missing upstream value fails it upstream.
-        The instances of a plain mapped task are scheduled at once; those of a task in a
-        mapped task group each wait for their own trigger rule (True is returned)."""
+        The instances of a plain mapped task move to `ready_state` at once, and are
+        returned; those of a task in a mapped task group each wait for their own trigger
+        rule (None is returned)."""
         task = dag.task_dict[task_id]
         length = expansion_length(expand_input_of(task), lambda arg: self.store.xcom_length(
             dag.dag_id, run_id, arg.operator.task_id, arg.key, is_mapped(arg.operator)))
         if length is None:
             log.error("cannot expand %s in %s: an upstream value it maps over is missing", task_id, run_id)
             self.store.set_ti_states(dag.dag_id, run_id, [task_id], TIS.UPSTREAM_FAILED, [None])
-            return False
+            return []
         row = next(r for r in task_rows(dag) if r["task_id"] == task_id)
         in_group = not isinstance(task, MappedOperator)
-        self.store.expand_ti(dag.dag_id, run_id, task_id, length, {k: v for k, v in row.items() if k != "task_id"},
-                             schedule=not in_group)
-        return in_group and length > 0
+        ready = self.store.expand_ti(dag.dag_id, run_id, task_id, length,
+                                     {k: v for k, v in row.items() if k != "task_id"},
+                                     ready_state=None if in_group else ready_state)
+        return None if in_group and length > 0 else ready
 
     def _past_check(self, dag: DAG, run: RunRecord) -> Any:
         """depends_on_past / wait_for_downstream, asked only for tasks that use them."""
@@ -609,25 +618,22 @@ class Scheduler:
 
     # --- 5. queueing -------------------------------------------------------------------------
 
-    def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None,
-                             honour_limits: bool = True) -> int:
-        """Hand what may run to the executor, within pools and limits unless told
-        otherwise; a task with nothing to run (an EmptyOperator with no callback or
-        outlet to honour) just succeeds."""
+    def queue_task_instances(self, include_backfill: bool = False, run_filter: Any = None) -> int:
+        """Hand what may run to the executor, within pools and limits; a task with
+        nothing to run (an EmptyOperator with no callback or outlet to honour) just
+        succeeds."""
         rows = self.store.queue_within_limits(
             self.executor.open_slots, self._limits.tasks_per_dag, self._limits.per_task, self.job_id,
             run_task_limits=self._limits.per_task_in_run,
-            include_backfill=include_backfill, run_filter=run_filter, surely_some=self._scheduled_some,
-            default_pool_slots=self.default_pool_slots, honour_limits=honour_limits)
-        self._scheduled_some = False
+            include_backfill=include_backfill, run_filter=run_filter, surely_some=bool(self.ready),
+            default_pool_slots=self.default_pool_slots)
+        self.ready = []
         for ti in rows:
             dag = self.dags[ti.dag_id]
             task = dag.task_dict.get(ti.task_id)
             key = TaskInstanceKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
             if task is not None and task.nothing_to_run:
-                claimed = self.store.claim_ti(key)
-                if claimed is not None:
-                    self.store.finish_ti(claimed, TIS.SUCCESS)
+                succeed_without_running(self.store, key)
                 continue
             next_try = ti.try_number + (0 if ti.poke_count else 1)  # a reschedule continues its try
             self.executor.queue(TaskKey(ti.dag_id, ti.run_id, ti.task_id, next_try, dag.fileloc, ti.queue, ti.map_index))

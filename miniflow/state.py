@@ -70,6 +70,7 @@ UNFINISHED: frozenset[TaskInstanceState | None] = frozenset(
 
 # Clearing (`tasks clear`, the UI) may move any state back to None; it is not listed.
 TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = {
+    # -> queued directly: `dags test`, which has no queueing step, and `tasks run`
     None: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
     TIS.SCHEDULED: frozenset({TIS.QUEUED, TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.REMOVED}),
     # -> skipped: its run timed out, or a task of a fail_stop DAG failed
@@ -77,7 +78,7 @@ TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = {
     TIS.RUNNING: frozenset(
         {TIS.SUCCESS, TIS.FAILED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE, TIS.SKIPPED}
     ),
-    # -> queued directly when `dags test` runs a retry in process
+    # -> queued directly when `dags test` runs a due retry or reschedule
     TIS.UP_FOR_RETRY: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED, TIS.SKIPPED}),
     TIS.UP_FOR_RESCHEDULE: frozenset({TIS.SCHEDULED, TIS.QUEUED, TIS.REMOVED, TIS.SKIPPED}),
     TIS.SUCCESS: frozenset(),

@@ -13,10 +13,12 @@ from sqlalchemy import update
 
 from miniflow import DAG
 from miniflow.db.tables import TI_T
+from miniflow.operators.bash import BashOperator
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.serialization import task_rows
 from miniflow.state import DagRunState
+from miniflow.state import TaskInstanceState as TIS
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.triggering import trigger_dag_run
 
@@ -325,3 +327,25 @@ def test_without_isolation_dag_files_load_in_the_loops_own_thread(
     scheduler.refresh_dags()  # the loop's step 1
     assert set(scheduler.dags) == {"kept", "later"}
     reset_config()
+
+
+@pytest.mark.parametrize("ready_state", [TIS.SCHEDULED, TIS.QUEUED])
+def test_a_pass_names_the_task_instances_it_made_ready_mapped_instances_too(store: Any, ready_state: TIS) -> None:
+    """What `schedule_runs` moved to its ready state -- scheduled for the scheduler,
+    queued for ``dags test``, which runs exactly these -- is in `Scheduler.ready`."""
+    with DAG("ready", start_date=START, schedule=None) as dag:
+        first = EmptyOperator(task_id="first")
+        BashOperator.partial(task_id="mapped").expand(bash_command=["true", "true"])
+        first >> EmptyOperator(task_id="later")
+    steps = Steps(store, dag)
+    manual(store, "ready")
+    steps.scheduler.start_queued_runs()
+    steps.scheduler.schedule_runs(ready_state=ready_state)
+    run_id = store.find_run("ready", DAY).run_id
+    assert sorted(steps.scheduler.ready) == [TaskInstanceKey("ready", run_id, "first", -1),
+                                             TaskInstanceKey("ready", run_id, "mapped", 0),
+                                             TaskInstanceKey("ready", run_id, "mapped", 1)]
+    assert {(t.task_id, t.map_index): t.state for t in store.tis_of_run("ready", run_id)} == {
+        ("first", -1): ready_state, ("mapped", 0): ready_state, ("mapped", 1): ready_state, ("later", -1): None}
+    steps.scheduler.schedule_runs(ready_state=ready_state)
+    assert steps.scheduler.ready == []  # nothing new was decided

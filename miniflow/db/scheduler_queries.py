@@ -373,31 +373,25 @@ class SchedulerQueries:
         default_pool_slots: int = 128,
         surely_some: bool = False,
         run_task_limits: dict[tuple[str, str], int] | None = None,
-        honour_limits: bool = True,
     ) -> list[QueuedTIRecord]:
         """Move scheduled task instances to queued, highest priority_weight first, within
         `slots` (the executor's), each DAG's max_active_tasks (`dag_limits`, which also
         names the DAGs this scheduler has loaded), per-task limits over all runs
-        (`task_limits`) and within each run (`run_task_limits`), and pool slots. Without
-        `honour_limits`, within `slots` only, and nothing else is read: ``dags test``
-        ignores pools and limits, as Airflow's does. Returns the queued rows. Unless the
-        caller knows some are `surely_some` (it just scheduled them), a read first asks
-        whether any task instance is scheduled at all, so the usual idle pass opens no
-        write transaction."""
+        (`task_limits`) and within each run (`run_task_limits`), and pool slots. Returns
+        the queued rows. Unless the caller knows some are `surely_some` (it just scheduled
+        them), a read first asks whether any task instance is scheduled at all, so the
+        usual idle pass opens no write transaction."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
             return []
         with self.write() as conn:
-            occupancy = None
-            if honour_limits:
-                self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
-                occupancy = _Occupancy.read(conn, default_pool_slots)
+            self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
+            occupancy = _Occupancy.read(conn, default_pool_slots)
             scope = "runs" if run_filter is not None else "all" if include_backfill else "scheduler"
             params = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
                       "k_runs": run_filter and run_filter[1]}
             found = [ti for ti in to_records(QueuedTIRecord, conn.execute(_scheduled_tis(scope, self.skip_locked), params))
                      if ti.dag_id in dag_limits]
-            chosen = found[:slots] if occupancy is None else occupancy.admit(
-                found, slots, dag_limits, task_limits, run_task_limits or {})
+            chosen = occupancy.admit(found, slots, dag_limits, task_limits, run_task_limits or {})
             if not chosen:
                 return []
             moved = {tuple(r) for r in conn.execute(_QUEUE_CHOSEN, {

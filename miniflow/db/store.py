@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Update,
     and_,
     bindparam,
     case,
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
@@ -152,15 +152,18 @@ _TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
 
 @functools.cache
 def _move_statement(expected: tuple[TaskInstanceState | None, ...], new: TaskInstanceState | None,
-                    override: Override | None, whole: bool, single: bool, columns: tuple[str, ...]) -> Update:
+                    override: Override | None, whole: bool, single: bool,
+                    columns: tuple[str, ...]) -> ReturningUpdate[Any]:
     """`set_ti_states`'s statement for one shape of call, built once: the scheduler
-    moves task instances many times a second, and building costs more than running."""
+    moves task instances many times a second, and building costs more than running.
+    It returns the keys of the instances it moved."""
     which = [TI_T.c.task_id.in_(bindparam("k_whole", expanding=True))] if whole else []
     if single:
         which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(bindparam("k_single", expanding=True)))
     return (move_tis(expected, new, override)
             .where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"), or_(*which))
-            .values(**{name: bindparam(f"v_{name}", type_=TI_T.c[name].type) for name in columns}))
+            .values(**{name: bindparam(f"v_{name}", type_=TI_T.c[name].type) for name in columns})
+            .returning(TI_T.c.task_id, TI_T.c.map_index))
 
 
 class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
@@ -512,14 +515,28 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
         A task id names every instance of the task; a ``(task_id, map_index)`` pair one.
         """
+        return len(self._move_tis(dag_id, run_id, task_ids, new, expected, conn, override, **values))
+
+    def _move_tis(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Iterable[str | tuple[str, int]],
+        new: TaskInstanceState | None,
+        expected: Iterable[TaskInstanceState | None],
+        conn: Connection | None = None,
+        override: Override | None = None,
+        **values: Any,
+    ) -> list[TaskInstanceKey]:
+        """`set_ti_states`, returning the keys of the task instances that moved."""
         task_ids = list(task_ids)
         expected = list(expected)
         check_ti_move(expected, new, override)  # also when there is nothing to move
         if not task_ids:
-            return 0
+            return []
         if conn is None:
             with self.write() as own:
-                return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, override, **values)
+                return self._move_tis(dag_id, run_id, task_ids, new, expected, own, override, **values)
         now = utcnow()
         if new == TaskInstanceState.QUEUED:
             values.setdefault("queued_at", now)
@@ -534,12 +551,14 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             if single:
                 which.append(tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(single))
             query = (move_tis(expected, new, override)
-                     .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values))
-            return conn.execute(query).rowcount
-        query = _move_statement(tuple(expected), new, override, bool(whole), bool(single), tuple(sorted(values)))
-        params = {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
-                  **{f"v_{name}": value for name, value in values.items()}}
-        return conn.execute(query, params).rowcount
+                     .where(TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, or_(*which)).values(**values)
+                     .returning(TI_T.c.task_id, TI_T.c.map_index))
+            moved = conn.execute(query)
+        else:
+            query = _move_statement(tuple(expected), new, override, bool(whole), bool(single), tuple(sorted(values)))
+            moved = conn.execute(query, {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
+                                         **{f"v_{name}": value for name, value in values.items()}})
+        return [TaskInstanceKey(dag_id, run_id, task_id, map_index) for task_id, map_index in moved]
 
     def stop_run(self, dag_id: str, run_id: str, running_to: TaskInstanceState,
                  spare: Sequence[str] = ()) -> int:
@@ -574,28 +593,29 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                                [None, TIS.SCHEDULED, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
 
     def record_decisions(self, dag_id: str, run_id: str, decisions: RunDecisions,
-                         ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> None:
+                         ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> list[TaskInstanceKey]:
         """Apply `evaluate_run`'s verdicts for one run (see `record_all_decisions`)."""
-        self.record_all_decisions([(dag_id, run_id, decisions)], ready_state)
+        return self.record_all_decisions([(dag_id, run_id, decisions)], ready_state)
 
     def record_all_decisions(self, items: Sequence[tuple[str, str, RunDecisions]],
-                             ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> int:
+                             ready_state: TaskInstanceState = TaskInstanceState.SCHEDULED) -> list[TaskInstanceKey]:
         """Apply `evaluate_run`'s verdicts of several runs in one transaction: skips,
-        upstream failures, and tasks that may run (and due retries) moved to `ready_state`.
-        Returns how many moved to `ready_state`."""
+        upstream failures, and tasks that may run (and due retries) moved to `ready_state`
+        (queued for ``dags test``, which has no queueing step). Returns the task instances
+        that moved to `ready_state`."""
         items = sorted((i for i in items if i[2].skip or i[2].upstream_failed or i[2].retry_due or i[2].runnable),
                        key=lambda i: (i[0], i[1]))  # one lock order for every scheduler
         if not items:
-            return 0
+            return []
         TIS = TaskInstanceState
-        ready = 0
+        ready: list[TaskInstanceKey] = []
         with self.write() as conn:
             for dag_id, run_id, decisions in items:
                 self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
                 self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
-                ready += self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
-                                            [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
-                ready += self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+                ready += self._move_tis(dag_id, run_id, decisions.retry_due, ready_state,
+                                        [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
+                ready += self._move_tis(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
         return ready
 
     def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> TIRecord | None:
@@ -763,21 +783,21 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         return len(value) if isinstance(value, (list, dict)) else None
 
     def expand_ti(self, dag_id: str, run_id: str, task_id: str, length: int, row: dict[str, Any],
-                  schedule: bool = True) -> int:
-        """Give a mapped task `length` instances 0..length-1 and schedule them (unless not
-        `schedule`: then they wait, with no state, for their own decision).
+                  ready_state: TaskInstanceState | None = TaskInstanceState.SCHEDULED) -> list[TaskInstanceKey]:
+        """Give a mapped task `length` instances 0..length-1 and move them to
+        `ready_state` (if None, they wait with no state for their own decision).
 
         The placeholder (map_index -1) becomes instance 0; instances a cleared, re-expanded
         task no longer has are marked removed; with no items the task is skipped. Only
-        instances with no state move, so repeating this is harmless. Returns how many
-        instances were scheduled.
+        instances with no state move, so repeating this is harmless. Returns the
+        instances that moved to `ready_state`.
         """
         TIS = TaskInstanceState
         with self.write() as conn:
             mine = (TI_T.c.dag_id == dag_id, TI_T.c.run_id == run_id, TI_T.c.task_id == task_id)
             if length == 0:
                 self.set_ti_states(dag_id, run_id, [task_id], TIS.SKIPPED, [None], conn)
-                return 0
+                return []
             conn.execute(update(TI_T).where(*mine, TI_T.c.map_index == -1, TI_T.c.state.is_(None))
                          .values(map_index=0))
             have = set(conn.execute(select(TI_T.c.map_index).where(*mine)).scalars())
@@ -787,10 +807,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                                                  try_number=0, poke_count=0, **row) for i in missing])
             extra = [(task_id, i) for i in have if i >= length]
             self.set_ti_states(dag_id, run_id, extra, TIS.REMOVED, [None], conn)
-            if not schedule:
-                return 0
-            return self.set_ti_states(dag_id, run_id, [(task_id, i) for i in range(length)], TIS.SCHEDULED,
-                                      [None], conn)
+            if ready_state is None:
+                return []
+            return self._move_tis(dag_id, run_id, [(task_id, i) for i in range(length)], ready_state, [None], conn)
 
     # --- pools, variables ------------------------------------------------------------------
 

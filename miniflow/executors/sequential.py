@@ -1,8 +1,7 @@
 """SequentialExecutor: each try runs here, in the calling process, one at a time.
 
-Given DAG objects (``dags test`` passes the DAG it tests), it runs their tries with
-those objects and the given store instead of loading the DAG file again, and with
-`echo` prints each try's log lines as they come.
+Given DAG objects and a store (as tests do), it runs their tries with those objects
+and that store instead of loading the DAG file again.
 
 A try runs to its end inside `queue`, so the executor takes as many tries per
 scheduling pass as ``core.parallelism`` allows and runs them in turn: a pass per try
@@ -29,14 +28,12 @@ __all__ = ["SequentialExecutor"]
 
 
 class SequentialExecutor(BaseExecutor):
-    def __init__(self, dags: Mapping[str, DAG] | None = None, store: RunnerStore | None = None,
-                 echo: bool = False) -> None:
+    def __init__(self, dags: Mapping[str, DAG] | None = None, store: RunnerStore | None = None) -> None:
         from miniflow.config import get_config
 
         super().__init__(parallelism=int(get_config().get("core", "parallelism")))
         self.dags = dict(dags or {})
         self.store = store
-        self.echo = echo
         self._done: list[TaskEvent] = []
         self._runs: dict[tuple[str, str], DagRun | None] = {}  # a run's row read once, not once per try
 
@@ -53,7 +50,7 @@ class SequentialExecutor(BaseExecutor):
                 run = self._runs[key.dag_id, key.run_id] = DagRun.from_row(row) if row is not None else None
             if run is not None:  # each try its own copy, as in its own process
                 run = dataclasses.replace(run, conf=copy.deepcopy(run.conf))
-            run_task_instance(self.store, dag, key.ti, dag_run=run, echo=self.echo)
+            run_task_instance(self.store, dag, key.ti, dag_run=run)
             ok, detail = True, ""
         else:
             ok, detail = run_key(key)
