@@ -225,3 +225,29 @@ def test_stored_dags_are_the_serialized_forms_of_the_active_dags(store: Store) -
     store.sync_dags([], processed_files={"/dags/gone.py"})  # its file no longer defines it
     [stored] = store.stored_dags()
     assert (stored.dag_id, stored.data, stored.dag_hash) == ("kept", dags[0].data, dags[0].dag_hash)
+
+
+def test_queueing_takes_the_oldest_run_first_and_passes_over_full_dags_and_pools(store: Store) -> None:
+    """Highest priority first, then the oldest run; a DAG at its max_active_tasks, or a
+    full pool, with more waiting instances than one read takes hides nobody's."""
+    with DAG("busy", start_date=DAY, schedule=None) as busy:
+        for i in range(70):
+            EmptyOperator(task_id=f"t{i:02}", priority_weight=10)
+    with DAG("pooled", start_date=DAY, schedule=None) as pooled:
+        for i in range(70):
+            EmptyOperator(task_id=f"p{i:02}", priority_weight=5, pool="narrow")
+    with DAG("other", start_date=DAY, schedule=None) as other:
+        EmptyOperator(task_id="low", priority_weight=1)
+    store.sync_dags([parsed_dag(d) for d in (busy, pooled, other)], paused_by_default=False)
+    store.set_pool("narrow", 1)
+    for dag in (busy, pooled, other):
+        for run_id, when in (("newer", DAY + dt.timedelta(days=1)), ("older", DAY)):
+            store.create_run(dag.dag_id, task_rows(dag), run_id, when, None, "manual", state=DagRunState.RUNNING)
+            store.set_ti_states(dag.dag_id, run_id, [t.task_id for t in dag.tasks], TaskInstanceState.SCHEDULED, [None])
+    limits = {"busy": 1, "pooled": 16, "other": 16}
+    first = store.queue_within_limits(3, limits, {}, job_id=None)
+    assert [(t.dag_id, t.run_id, t.task_id) for t in first] == [
+        ("busy", "older", "t00"), ("pooled", "older", "p00"), ("other", "older", "low")]
+    # busy is at its limit and narrow is full: one read of 64 would find only their instances
+    second = store.queue_within_limits(1, limits, {}, job_id=None)
+    assert [(t.dag_id, t.run_id, t.task_id) for t in second] == [("other", "newer", "low")]

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from miniflow.db.dataset_queries import DatasetUpdate
     from miniflow.db.records import (
         BlockingTIRecord,
-        BrowsedTIRecord,
-        DagRecord,
+            DagRecord,
         DatasetEventRecord,
         EventRecord,
         ImportErrorRecord,
@@ -225,7 +224,7 @@ class WebStore(ClearingStore, TriggeringStore, Protocol):
             offset: int = ...) -> tuple[list[RunRecord], int]: ...
     def ti_browse(self, dag_id_search: str | None = ..., task_id_search: str | None = ..., states: Sequence[str] = ...,
             start: dt.datetime | None = ..., end: dt.datetime | None = ..., limit: int = ...,
-            offset: int = ...) -> tuple[list[BrowsedTIRecord], int]: ...
+            offset: int = ...) -> tuple[list[TIRecord], int]: ...
     def import_error_page(self, limit: int = ..., offset: int = ...) -> tuple[list[ImportErrorRecord], int]: ...
     def event_page(self, dag_id: str | None = ..., limit: int = ...,
             offset: int = ...) -> tuple[list[EventRecord], int]: ...

@@ -170,12 +170,19 @@ task_instance_table = Table(
     Column("rendered_map_index", String(250)),  # map_index_template, rendered
     # Set on every insert and update, so the scheduler reads only what changed (see RunView).
     Column("updated_at", UtcDateTime, default=_utcnow, onupdate=_utcnow),
+    # Its run's, copied: the queueing order (priority, then the oldest run) is then one
+    # index of this table (idx_ti_queue_order), which the queue step reads in order and
+    # stops after what it can take, instead of sorting every scheduled instance each pass.
+    Column("logical_date", UtcDateTime),
     ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
-    Index("idx_ti_state", "state"),
     Index("idx_ti_dag_state", "dag_id", "state"),
     Index("idx_ti_pool", "pool", "state", "priority_weight"),
     Index("idx_ti_updated_at", "updated_at"),
 )
+
+
+Index("idx_ti_queue_order", task_instance_table.c.state, task_instance_table.c.priority_weight.desc(),
+      task_instance_table.c.logical_date, task_instance_table.c.task_id, task_instance_table.c.map_index)
 
 
 # One row per finished try.

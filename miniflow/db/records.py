@@ -23,7 +23,7 @@ __all__ = [
     "DagRecord", "SerializedDagRecord", "StoredDagRecord", "RunRecord", "TIRecord", "TryRecord", "XComRecord",
     "ImportErrorRecord",
     "PoolRecord", "VariableRecord", "EventRecord", "UserRecord", "JobRecord", "DatasetEventRecord",
-    "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "RunProgress", "TISpan", "BrowsedTIRecord",
+    "SlaMissRecord", "TIStateRecord", "QueuedTIRecord", "RunSummary", "RunProgress", "TISpan",
     "LastDoneRecord", "BlockingTIRecord",
 ]
 
@@ -133,6 +133,7 @@ class TIRecord(_Keyed):
     rendered_fields: dict[str, Any] | None
     rendered_map_index: str | None
     updated_at: dt.datetime | None
+    logical_date: dt.datetime | None  # its run's
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,13 +303,6 @@ class TISpan:
     start_date: dt.datetime | None
     end_date: dt.datetime | None
     duration: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class BrowsedTIRecord(TIRecord):
-    """A task instance with its run's logical date (Browse lists every DAG's)."""
-
-    logical_date: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,28 +75,38 @@ _RUNS_PROGRESS = select(
 
 _ANY_QUEUED_RUN = select(RUN_T.c.run_id).where(RUN_T.c.state == str(DagRunState.QUEUED)).limit(1)
 _ANY_SCHEDULED_TI = select(TI_T.c.task_id).where(TI_T.c.state == str(TIS.SCHEDULED)).limit(1)
+_DAGS_RUNNING = select(RUN_T.c.dag_id).where(RUN_T.c.state == str(DagRunState.RUNNING)).distinct()
 _OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
     state_filter(TI_T.c.state, ACTIVE_TI_STATES))
 _POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
 _TI_KEY_COLUMNS = (TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.map_index)
-# The chosen task instances in one statement, which says which of them it moved.
+# The chosen task instances of one run, in one statement that says which of them it
+# moved. By run, and with their task ids on their own as well, so that the database
+# finds them by key: otherwise SQLite, planning without statistics, walks every
+# scheduled instance of the DAG (by its index of states) to match the pairs.
 _QUEUE_CHOSEN = (move_tis([TIS.SCHEDULED], TIS.QUEUED)
-                 .where(tuple_(*_TI_KEY_COLUMNS).in_(bindparam("k_keys", expanding=True)))
+                 .where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"),
+                        TI_T.c.task_id.in_(bindparam("k_tasks", expanding=True)),
+                        tuple_(TI_T.c.task_id, TI_T.c.map_index).in_(bindparam("k_pairs", expanding=True)))
                  .values(queued_at=bindparam("now", type_=TI_T.c.queued_at.type), queued_by=bindparam("by"))
                  .returning(*_TI_KEY_COLUMNS))
 
 
 @functools.cache
 def _scheduled_tis(scope: str, skip_locked: bool) -> Select[Any]:
-    """Scheduled task instances of running runs, highest priority first: of the runs
-    named by the parameters (scope "runs"), of every run ("all"), or of the runs a
-    scheduler runs -- no backfills, no paused DAGs ("scheduler"). Built once per shape."""
+    """Scheduled task instances of running runs, highest priority first, then the
+    oldest run (the order of idx_ti_queue_order, so the database reads no further than
+    the limit): of the runs named by the parameters (scope "runs"), of every run
+    ("all"), or of the runs a scheduler runs -- no backfills, no paused DAGs
+    ("scheduler"); of the DAGs and pools named (those with room). Built once per shape."""
     query = (
         select(*columns(QueuedTIRecord, TI_T))
         .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
         .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
-        .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING))
-        .order_by(TI_T.c.priority_weight.desc(), RUN_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
+        .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING),
+               TI_T.c.dag_id.in_(bindparam("k_dags", expanding=True)),
+               TI_T.c.pool.in_(bindparam("k_pools", expanding=True)))
+        .order_by(TI_T.c.priority_weight.desc(), TI_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
         .limit(bindparam("limit"))
     )
     if scope == "runs":
@@ -142,6 +152,15 @@ class _Occupancy:
         pools.setdefault("default_pool", default_pool_slots)
         return cls(Counter(r.dag_id for r in rows), Counter((r.dag_id, r.task_id) for r in rows),
                    Counter((r.dag_id, r.run_id, r.task_id) for r in rows), per_pool, pools)
+
+    def dags_with_room(self, dag_ids: Iterable[str], dag_limits: dict[str, int]) -> list[str]:
+        """Those of `dag_ids` below their max_active_tasks (a DAG with no limit given
+        is not this scheduler's)."""
+        return sorted(d for d in set(dag_ids) if self.per_dag[d] < dag_limits.get(d, 0))
+
+    def open_pools(self) -> list[str]:
+        """The pools with a free slot (a pool that does not exist has none)."""
+        return [name for name, size in self.pools.items() if self.per_pool[name] < size]
 
     def admit(self, candidates: list[QueuedTIRecord], slots: int, dag_limits: dict[str, int],
               task_limits: dict[tuple[str, str], int],
@@ -380,22 +399,42 @@ class SchedulerQueries:
         (`task_limits`) and within each run (`run_task_limits`), and pool slots. Returns
         the queued rows. Unless the caller knows some are `surely_some` (it just scheduled
         them), a read first asks whether any task instance is scheduled at all, so the
-        usual idle pass opens no write transaction."""
+        usual idle pass opens no write transaction.
+
+        The candidates are read in the queueing order (an index of it), up to a few
+        times what may be taken, and only of DAGs with a running run and room below their
+        max_active_tasks, in pools with a free slot: as Airflow leaves out its "starved"
+        DAGs and pools, a full DAG's many waiting instances then hide no other DAG's, and
+        a pass while the only busy DAG is full reads nothing."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
             return []
         with self.write() as conn:
             self.serialize_schedulers(conn, "queue")  # limits hold across schedulers
             occupancy = _Occupancy.read(conn, default_pool_slots)
-            scope = "runs" if run_filter is not None else "all" if include_backfill else "scheduler"
-            params = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
-                      "k_runs": run_filter and run_filter[1]}
-            found = [ti for ti in to_records(QueuedTIRecord, conn.execute(_scheduled_tis(scope, self.skip_locked), params))
-                     if ti.dag_id in dag_limits]
-            chosen = occupancy.admit(found, slots, dag_limits, task_limits, run_task_limits or {})
-            if not chosen:
-                return []
-            moved = {tuple(r) for r in conn.execute(_QUEUE_CHOSEN, {
-                "k_keys": [ti.key for ti in chosen], "now": utcnow(), "by": str(job_id) if job_id else None})}
+            query = _scheduled_tis("runs" if run_filter is not None else "all" if include_backfill else "scheduler",
+                                   self.skip_locked)
+            params: dict[str, Any] = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
+                                      "k_runs": run_filter and run_filter[1]}
+            running = [run_filter[0]] if run_filter is not None else conn.execute(_DAGS_RUNNING).scalars().all()
+            chosen: list[QueuedTIRecord] = []
+            last_read: tuple[list[str], list[str]] | None = None
+            while len(chosen) < slots:
+                dags, pools = occupancy.dags_with_room(running, dag_limits), occupancy.open_pools()
+                if not dags or not pools or (dags, pools) == last_read:
+                    break  # nothing could be taken, or a read like the last one would find nothing more
+                last_read = (dags, pools)
+                found = to_records(QueuedTIRecord, conn.execute(query, {**params, "k_dags": dags, "k_pools": pools}))
+                taken = {ti.key for ti in chosen}
+                chosen += occupancy.admit([ti for ti in found if ti.key not in taken], slots - len(chosen),
+                                          dag_limits, task_limits, run_task_limits or {})
+                if len(found) < params["limit"]:
+                    break  # that was every candidate
+            by_run: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+            for ti in chosen:
+                by_run[ti.dag_id, ti.run_id].append((ti.task_id, ti.map_index))
+            moved = {tuple(row) for (dag_id, run_id), pairs in by_run.items() for row in conn.execute(_QUEUE_CHOSEN, {
+                "k_dag": dag_id, "k_run": run_id, "k_tasks": sorted({t for t, _ in pairs}), "k_pairs": pairs,
+                "now": utcnow(), "by": str(job_id) if job_id else None})}
             return [ti for ti in chosen if ti.key in moved]
 
     # --- tries that ended without recording themselves -----------------------------------

@@ -146,6 +146,8 @@ _RECORD_TRY = insert(HIST_T).from_select(
     list(HIST_T.c.keys()), select(*(TI_T.c[name] for name in HIST_T.c.keys())).where(*_OWNED_TRY))
 _INSERT_XCOM = insert(XCOM_T)
 _GET_RUN = select(*RUN_C).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
+_RUN_LOGICAL_DATE = select(RUN_T.c.logical_date).where(RUN_T.c.dag_id == bindparam("k_dag"),
+                                                       RUN_T.c.run_id == bindparam("k_run"))
 _TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
@@ -390,7 +392,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             return None
         if task_rows:
             conn.execute(insert(TI_T), [
-                dict(dag_id=dag_id, run_id=run_id, state=None, try_number=0, poke_count=0, **row)
+                dict(dag_id=dag_id, run_id=run_id, logical_date=logical_date, state=None, try_number=0, poke_count=0,
+                     **row)
                 for row in task_rows
             ])
         return to_record(RunRecord, conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
@@ -582,11 +585,12 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         new tasks, and `removed` for unfinished ones whose task is gone (as Airflow does)."""
         TIS = TaskInstanceState
         with self.write() as conn:
+            logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar()
             for row in new_rows:
                 try:
                     with conn.begin_nested():  # another scheduler may have added it a moment ago
-                        conn.execute(insert(TI_T).values(dag_id=dag_id, run_id=run_id, state=None, try_number=0,
-                                                         poke_count=0, **row))
+                        conn.execute(insert(TI_T).values(dag_id=dag_id, run_id=run_id, logical_date=logical_date,
+                                                         state=None, try_number=0, poke_count=0, **row))
                 except IntegrityError:
                     pass
             self.set_ti_states(dag_id, run_id, removed, TIS.REMOVED,
@@ -803,8 +807,10 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             have = set(conn.execute(select(TI_T.c.map_index).where(*mine)).scalars())
             missing = [i for i in range(length) if i not in have]
             if missing:
-                conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=i, state=None,
-                                                 try_number=0, poke_count=0, **row) for i in missing])
+                logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar()
+                conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=i,
+                                                 logical_date=logical_date, state=None, try_number=0, poke_count=0,
+                                                 **row) for i in missing])
             extra = [(task_id, i) for i in have if i >= length]
             self.set_ti_states(dag_id, run_id, extra, TIS.REMOVED, [None], conn)
             if ready_state is None:

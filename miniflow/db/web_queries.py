@@ -14,7 +14,6 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.records import (
-    BrowsedTIRecord,
     DagRecord,
     EventRecord,
     ImportErrorRecord,
@@ -232,7 +231,7 @@ class WebQueries:
 
     def ti_browse(self, dag_id_search: str | None = None, task_id_search: str | None = None,
                   states: Sequence[str] = (), start: dt.datetime | None = None, end: dt.datetime | None = None,
-                  limit: int = 25, offset: int = 0) -> tuple[list[BrowsedTIRecord], int]:
+                  limit: int = 25, offset: int = 0) -> tuple[list[TIRecord], int]:
         """Task instances of every DAG with their run's logical date, newest first, and
         how many match; filters as `run_browse`, the state "none" meaning no state yet.
 
@@ -246,7 +245,7 @@ class WebQueries:
             where = _browse_filter(TI_T.c.dag_id, None, state, states, None, None)
             return where + ([_contains(TI_T.c.task_id, task_id_search)] if task_id_search else [])
 
-        browsed = select(*columns(BrowsedTIRecord, TI_T, RUN_T)).select_from(joined)
+        browsed = select(*columns(TIRecord, TI_T)).select_from(joined)
         order = (RUN_T.c.logical_date.desc(), RUN_T.c.dag_id.desc(), TI_T.c.task_id, TI_T.c.map_index)
         with self.read() as conn:
             # Every task instance has its run: only filters on runs need the join to count.
@@ -254,12 +253,12 @@ class WebQueries:
             total = conn.execute(counted).scalar_one()
             if total <= _SORTED_IN_ONE_QUERY:
                 query = browsed.where(*of_runs, *of_tis(TI_T.c.state)).order_by(*order)
-                return to_records(BrowsedTIRecord, conn.execute(query.limit(limit).offset(offset))), total
+                return to_records(TIRecord, conn.execute(query.limit(limit).offset(offset))), total
             runs = select(RUN_T.c.logical_date, RUN_T.c.dag_id, RUN_T.c.run_id).where(*of_runs).order_by(*order[:2])
             # Within a batch the runs' keys must pick the index, not the state: as an
             # expression (state || '') the state has none.
             in_batch = of_tis(TI_T.c.state.concat(""))
-            page: list[BrowsedTIRecord] = []
+            page: list[TIRecord] = []
             passed = 0  # matches in the batches before this one
             below: list[Any] = []  # runs after the last batch's last one, in the walk's order
             while len(page) < limit:
@@ -272,7 +271,7 @@ class WebQueries:
                 batch = or_(*(and_(TI_T.c.dag_id == k.dag_id, TI_T.c.run_id == k.run_id) for k in keys))
                 here = conn.execute(select(func.count()).select_from(TI_T).where(batch, *in_batch)).scalar_one()
                 if passed + here > offset + len(page):
-                    page += to_records(BrowsedTIRecord, conn.execute(
+                    page += to_records(TIRecord, conn.execute(
                         browsed.where(batch, *in_batch).order_by(*order).limit(limit - len(page))
                         .offset(max(0, offset - passed))))
                 passed += here
