@@ -86,8 +86,8 @@ def start_run(dag: DAG, store: Any, conf: dict[str, Any] | None = None) -> None:
 
 def run_one_try(dag: DAG, store: Any, task_id: str) -> TIS | None:
     """Queue one task instance and run one try of it, as a worker would."""
-    assert store.set_ti_states(dag.dag_id, RUN_ID, [task_id], TIS.QUEUED,
-                               [None, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE]) == 1
+    assert len(store.set_ti_states(dag.dag_id, RUN_ID, [task_id], TIS.QUEUED,
+                                   [None, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE])) == 1
     return run_task_instance(store, dag, TaskInstanceKey(dag.dag_id, RUN_ID, task_id))
 
 

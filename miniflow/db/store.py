@@ -512,26 +512,12 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         conn: Connection | None = None,
         override: Override | None = None,
         **values: Any,
-    ) -> int:
+    ) -> list[TaskInstanceKey]:
         """Move these task instances to `new` if they are in an `expected` state; returns
-        how many moved (see `miniflow.db.gate`).
+        those that moved (see `miniflow.db.gate`).
 
         A task id names every instance of the task; a ``(task_id, map_index)`` pair one.
         """
-        return len(self._move_tis(dag_id, run_id, task_ids, new, expected, conn, override, **values))
-
-    def _move_tis(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_ids: Iterable[str | tuple[str, int]],
-        new: TaskInstanceState | None,
-        expected: Iterable[TaskInstanceState | None],
-        conn: Connection | None = None,
-        override: Override | None = None,
-        **values: Any,
-    ) -> list[TaskInstanceKey]:
-        """`set_ti_states`, returning the keys of the task instances that moved."""
         task_ids = list(task_ids)
         expected = list(expected)
         check_ti_move(expected, new, override)  # also when there is nothing to move
@@ -539,7 +525,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             return []
         if conn is None:
             with self.write() as own:
-                return self._move_tis(dag_id, run_id, task_ids, new, expected, own, override, **values)
+                return self.set_ti_states(dag_id, run_id, task_ids, new, expected, own, override, **values)
         now = utcnow()
         if new == TaskInstanceState.QUEUED:
             values.setdefault("queued_at", now)
@@ -617,9 +603,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             for dag_id, run_id, decisions in items:
                 self.set_ti_states(dag_id, run_id, decisions.skip, TIS.SKIPPED, [None], conn)
                 self.set_ti_states(dag_id, run_id, decisions.upstream_failed, TIS.UPSTREAM_FAILED, [None], conn)
-                ready += self._move_tis(dag_id, run_id, decisions.retry_due, ready_state,
-                                        [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
-                ready += self._move_tis(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
+                ready += self.set_ti_states(dag_id, run_id, decisions.retry_due, ready_state,
+                                            [TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE], conn)
+                ready += self.set_ti_states(dag_id, run_id, decisions.runnable, ready_state, [None], conn)
         return ready
 
     def claim_ti(self, key: TaskInstanceKey, pid: int | None = None) -> TIRecord | None:
@@ -815,7 +801,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             self.set_ti_states(dag_id, run_id, extra, TIS.REMOVED, [None], conn)
             if ready_state is None:
                 return []
-            return self._move_tis(dag_id, run_id, [(task_id, i) for i in range(length)], ready_state, [None], conn)
+            return self.set_ti_states(dag_id, run_id, [(task_id, i) for i in range(length)], ready_state, [None],
+                                      conn)
 
     # --- pools, variables ------------------------------------------------------------------
 
