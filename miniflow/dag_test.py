@@ -12,8 +12,6 @@ for the same logical date is replaced, as in Airflow.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -109,8 +107,7 @@ def _run_here(store: SchedulerStore, dag: DAG, key: TaskInstanceKey, dag_run: Da
     if task is not None and task.nothing_to_run:
         succeed_without_running(store, key)
         return
-    run = dataclasses.replace(dag_run, conf=copy.deepcopy(dag_run.conf))  # each try its own, as in its own process
-    run_task_instance(store, dag, key, dag_run=run, echo=echo)
+    run_task_instance(store, dag, key, dag_run=dag_run.for_a_try(), echo=echo)
 
 
 def _wait_for_next_try(rows: list[Any]) -> None:

@@ -7,6 +7,8 @@ the task stay in memory, and pulls read existing runs if a database is there.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -50,6 +52,11 @@ class DagRun:
             run_type=row.run_type, conf=dict(row.conf or {}), external_trigger=row.external_trigger,
             start_date=row.start_date, state=row.state,
         )
+
+    def for_a_try(self) -> DagRun:
+        """A copy whose conf the try may change without the next try seeing it, as when
+        each try runs in its own process."""
+        return dataclasses.replace(self, conf=copy.deepcopy(self.conf))
 
 
 class TaskInstance:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from miniflow.db.dataset_queries import DatasetUpdate
     from miniflow.db.records import (
         BlockingTIRecord,
-            DagRecord,
+        DagRecord,
         DatasetEventRecord,
         EventRecord,
         ImportErrorRecord,

@@ -571,7 +571,8 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         new tasks, and `removed` for unfinished ones whose task is gone (as Airflow does)."""
         TIS = TaskInstanceState
         with self.write() as conn:
-            logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar()
+            logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar() \
+                if new_rows else None
             for row in new_rows:
                 try:
                     with conn.begin_nested():  # another scheduler may have added it a moment ago

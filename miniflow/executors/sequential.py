@@ -10,8 +10,6 @@ would make a run of n tasks cost n passes over the whole run.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -48,9 +46,7 @@ class SequentialExecutor(BaseExecutor):
             if run is None:
                 row = self.store.get_run(key.dag_id, key.run_id)
                 run = self._runs[key.dag_id, key.run_id] = DagRun.from_row(row) if row is not None else None
-            if run is not None:  # each try its own copy, as in its own process
-                run = dataclasses.replace(run, conf=copy.deepcopy(run.conf))
-            run_task_instance(self.store, dag, key.ti, dag_run=run)
+            run_task_instance(self.store, dag, key.ti, dag_run=run.for_a_try() if run is not None else None)
             ok, detail = True, ""
         else:
             ok, detail = run_key(key)
