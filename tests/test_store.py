@@ -8,12 +8,14 @@ import dataclasses
 import datetime as dt
 import inspect
 import os
+import sqlite3
 import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.exc import OperationalError
 
 from miniflow import DAG
 from miniflow.dagbag import ImportErrorInfo
@@ -164,6 +166,25 @@ def test_a_failed_transaction_leaves_the_kept_connection_usable(store: Store) ->
     assert store.get_variable("lost") is None
     store.set_variable("kept", "2")
     assert store.get_variable("kept") == "2"
+
+
+def test_a_write_that_cannot_get_the_sqlite_lock_fails_as_a_database_error(db_url: str, store: Store) -> None:
+    """BEGIN goes to the driver directly; its failure is still SQLAlchemy's
+    OperationalError, which the scheduler takes for a passing database error."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    impatient = Store(make_engine(db_url, sqlite_busy_timeout=0.05))
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="database is locked"), impatient.write():
+            pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    impatient.set_variable("after", "1")
+    assert store.get_variable("after") == "1"
+    impatient.close()
 
 
 def test_a_forked_child_opens_its_own_connection(store: Store) -> None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 __all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "keeps_connections",
@@ -119,6 +121,12 @@ def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
+        # On the driver's connection: SQLAlchemy's statement machinery (events, a result
+        # object) costs more than the statement itself, and every transaction pays it.
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:  # raised as SQLAlchemy raises the driver's errors
+            raise DBAPIError.instance(statement, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
 
     return engine
