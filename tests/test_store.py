@@ -168,11 +168,10 @@ def test_a_failed_transaction_leaves_the_kept_connection_usable(store: Store) ->
     assert store.get_variable("kept") == "2"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_write_that_cannot_get_the_sqlite_lock_fails_as_a_database_error(db_url: str, store: Store) -> None:
     """BEGIN goes to the driver directly; its failure is still SQLAlchemy's
     OperationalError, which the scheduler takes for a passing database error."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     impatient = Store(make_engine(db_url, sqlite_busy_timeout=0.05))
     holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
