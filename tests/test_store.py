@@ -271,3 +271,28 @@ def test_queueing_takes_the_oldest_run_first_and_passes_over_full_dags_and_pools
     # busy is at its limit and narrow is full: one read of 64 would find only their instances
     second = store.queue_within_limits(1, limits, {}, job_id=None)
     assert [(t.dag_id, t.run_id, t.task_id) for t in second] == [("other", "newer", "low")]
+
+
+def test_queueing_passes_over_tasks_at_their_own_limits(store: Store) -> None:
+    """A task at its max_active_tis_per_dag, or at its max_active_tis_per_dagrun within
+    a run, with more waiting instances than one read takes, hides no other task's (nor,
+    for the per-run limit, its own instances in other runs)."""
+    with DAG("hog", start_date=DAY, schedule=None) as hog:
+        EmptyOperator(task_id="h", priority_weight=10)
+        EmptyOperator(task_id="w", priority_weight=5)
+        EmptyOperator(task_id="low", priority_weight=1)
+    store.sync_dags([parsed_dag(hog)], paused_by_default=False)
+    rows = {row["task_id"]: row for row in task_rows(hog)}
+    w_row = {k: v for k, v in rows["w"].items() if k not in ("dag_id", "run_id", "task_id", "map_index", "state")}
+    for n in range(70):  # 70 runs, each with h scheduled; only the first has w and low
+        run_id = f"r{n:02}"
+        store.create_run("hog", task_rows(hog), run_id, DAY + dt.timedelta(days=n), None, "manual",
+                         state=DagRunState.RUNNING)
+        store.set_ti_states("hog", run_id, ["h"], TaskInstanceState.SCHEDULED, [None])
+    store.expand_ti("hog", "r00", "w", 70, w_row)  # w: 70 mapped instances in the first run
+    store.set_ti_states("hog", "r01", ["w"], TaskInstanceState.SCHEDULED, [None])
+    store.set_ti_states("hog", "r00", ["low"], TaskInstanceState.SCHEDULED, [None])
+    queued = store.queue_within_limits(8, {"hog": 100}, {("hog", "h"): 1}, job_id=None,
+                                       run_task_limits={("hog", "w"): 2})
+    assert sorted((t.run_id, t.task_id, t.map_index) for t in queued) == [
+        ("r00", "h", -1), ("r00", "low", -1), ("r00", "w", 0), ("r00", "w", 1), ("r01", "w", -1)]

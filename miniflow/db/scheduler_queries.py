@@ -98,14 +98,18 @@ def _scheduled_tis(scope: str, skip_locked: bool) -> Select[Any]:
     oldest run (the order of idx_ti_queue_order, so the database reads no further than
     the limit): of the runs named by the parameters (scope "runs"), of every run
     ("all"), or of the runs a scheduler runs -- no backfills, no paused DAGs
-    ("scheduler"); of the DAGs and pools named (those with room). Built once per shape."""
+    ("scheduler"); of the DAGs and pools named (those with room), but not of the tasks
+    named (at their limit over all runs, or within a run). Built once per shape."""
     query = (
         select(*columns(QueuedTIRecord, TI_T))
         .join(RUN_T, and_(RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id))
         .join(DAG_T, DAG_T.c.dag_id == TI_T.c.dag_id)
         .where(TI_T.c.state == str(TIS.SCHEDULED), RUN_T.c.state == str(DagRunState.RUNNING),
                TI_T.c.dag_id.in_(bindparam("k_dags", expanding=True)),
-               TI_T.c.pool.in_(bindparam("k_pools", expanding=True)))
+               TI_T.c.pool.in_(bindparam("k_pools", expanding=True)),
+               tuple_(TI_T.c.dag_id, TI_T.c.task_id).not_in(bindparam("k_full_tasks", expanding=True)),
+               tuple_(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id).not_in(
+                   bindparam("k_full_in_runs", expanding=True)))
         .order_by(TI_T.c.priority_weight.desc(), TI_T.c.logical_date, TI_T.c.task_id, TI_T.c.map_index)
         .limit(bindparam("limit"))
     )
@@ -161,6 +165,15 @@ class _Occupancy:
     def open_pools(self) -> list[str]:
         """The pools with a free slot (a pool that does not exist has none)."""
         return [name for name, size in self.pools.items() if self.per_pool[name] < size]
+
+    def full_tasks(self, task_limits: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+        """The tasks ``(dag_id, task_id)`` at their max_active_tis_per_dag."""
+        return sorted(task for task, n in self.per_task.items() if n >= task_limits.get(task, n + 1))
+
+    def full_in_runs(self, run_task_limits: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:
+        """The tasks ``(dag_id, run_id, task_id)`` at their max_active_tis_per_dagrun."""
+        return sorted((d, r, t) for (d, r, t), n in self.per_task_in_run.items()
+                      if n >= run_task_limits.get((d, t), n + 1))
 
     def admit(self, candidates: list[QueuedTIRecord], slots: int, dag_limits: dict[str, int],
               task_limits: dict[tuple[str, str], int],
@@ -403,9 +416,10 @@ class SchedulerQueries:
 
         The candidates are read in the queueing order (an index of it), up to a few
         times what may be taken, and only of DAGs with a running run and room below their
-        max_active_tasks, in pools with a free slot: as Airflow leaves out its "starved"
-        DAGs and pools, a full DAG's many waiting instances then hide no other DAG's, and
-        a pass while the only busy DAG is full reads nothing."""
+        max_active_tasks, in pools with a free slot, of tasks below their own limits: as
+        Airflow leaves out its "starved" DAGs, pools and tasks, a full DAG's or task's many
+        waiting instances then hide nobody else's, and a pass while the only busy DAG is
+        full reads nothing."""
         if slots <= 0 or not (surely_some or self._any(_ANY_SCHEDULED_TI)):
             return []
         with self.write() as conn:
@@ -416,17 +430,20 @@ class SchedulerQueries:
             params: dict[str, Any] = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
                                       "k_runs": run_filter and run_filter[1]}
             running = [run_filter[0]] if run_filter is not None else conn.execute(_DAGS_RUNNING).scalars().all()
+            run_task_limits = run_task_limits or {}
             chosen: list[QueuedTIRecord] = []
-            last_read: tuple[list[str], list[str]] | None = None
+            last_read: dict[str, list[Any]] | None = None
             while len(chosen) < slots:
-                dags, pools = occupancy.dags_with_room(running, dag_limits), occupancy.open_pools()
-                if not dags or not pools or (dags, pools) == last_read:
+                read = {"k_dags": occupancy.dags_with_room(running, dag_limits), "k_pools": occupancy.open_pools(),
+                        "k_full_tasks": occupancy.full_tasks(task_limits),
+                        "k_full_in_runs": occupancy.full_in_runs(run_task_limits)}
+                if not read["k_dags"] or not read["k_pools"] or read == last_read:
                     break  # nothing could be taken, or a read like the last one would find nothing more
-                last_read = (dags, pools)
-                found = to_records(QueuedTIRecord, conn.execute(query, {**params, "k_dags": dags, "k_pools": pools}))
+                last_read = read
+                found = to_records(QueuedTIRecord, conn.execute(query, {**params, **read}))
                 taken = {ti.key for ti in chosen}
                 chosen += occupancy.admit([ti for ti in found if ti.key not in taken], slots - len(chosen),
-                                          dag_limits, task_limits, run_task_limits or {})
+                                          dag_limits, task_limits, run_task_limits)
                 if len(found) < params["limit"]:
                     break  # that was every candidate
             by_run: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
