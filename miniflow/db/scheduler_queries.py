@@ -434,9 +434,11 @@ class SchedulerQueries:
             chosen: list[QueuedTIRecord] = []
             last_read: dict[str, list[Any]] | None = None
             while len(chosen) < slots:
-                read = {"k_dags": occupancy.dags_with_room(running, dag_limits), "k_pools": occupancy.open_pools(),
-                        "k_full_tasks": occupancy.full_tasks(task_limits),
-                        "k_full_in_runs": occupancy.full_in_runs(run_task_limits)}
+                read: dict[str, list[Any]] = {
+                    "k_dags": occupancy.dags_with_room(running, dag_limits), "k_pools": occupancy.open_pools(),
+                    "k_full_tasks": occupancy.full_tasks(task_limits),
+                    "k_full_in_runs": occupancy.full_in_runs(run_task_limits),
+                }
                 if not read["k_dags"] or not read["k_pools"] or read == last_read:
                     break  # nothing could be taken, or a read like the last one would find nothing more
                 last_read = read
