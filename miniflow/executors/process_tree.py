@@ -75,6 +75,8 @@ def children(pid: int) -> list[int]:
 def stop_descendants(grace: float, skip: frozenset[int] = frozenset()) -> list[int]:
     """SIGTERM this process's descendants (but `skip`'s), SIGKILL those left after
     `grace` seconds, reaping what becomes a zombie here; returns the pids found."""
+    if not skip and not _has_children():  # most tries start no process: /proc need not be read
+        return []
     found = descendants(skip=skip)
     if not found:
         return []
@@ -96,6 +98,17 @@ def kill_descendants(skip: frozenset[int]) -> list[int]:
     found = descendants(skip=skip)
     _send(found, signal.SIGKILL)
     return found
+
+
+def _has_children() -> bool:
+    """Whether this process has a child, running or not yet reaped (none is reaped here).
+    Without one it has no descendants: what a descendant orphans is re-parented to a
+    subreaper, and otherwise is not ours to find."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def _send(pids: list[int], sig: signal.Signals) -> None:
