@@ -178,6 +178,30 @@ def test_cycle_in_dag_file_is_an_import_error_naming_cycle_file_and_dag(write_da
     assert str(path.resolve()) in str(error)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), st.booleans()), min_size=1, max_size=40))
+def test_the_line_of_a_call_is_the_line_python_gives(statements: list[tuple[int, int, bool]]) -> None:
+    """`caller_location`'s line, found by bisection, is ``f_lineno`` wherever the call is:
+    in the module, or in one of several helpers it calls in turn (more than are kept)."""
+    import sys
+
+    from miniflow.dag import _line_of
+
+    seen: list[tuple[int | None, int]] = []
+
+    def where() -> None:
+        frame = sys._getframe(1)
+        seen.append((_line_of(frame), frame.f_lineno))
+
+    helpers = [f"def helper{h}():\n    x = 1\n    where()\n" for h in range(7)]
+    body = []
+    for blank, helper, split in statements:
+        body += ["# a comment"] * blank
+        body += [f"helper{helper}()"] if helper < 7 and not split else ["where(", "    )"] if split else ["where()"]
+    exec(compile("\n".join([*helpers, *body]), "generated_dag.py", "exec"), {"where": where})
+    assert seen and all(found == python for found, python in seen), seen
+
+
 def test_ten_thousand_task_chain_validates_without_recursion_error() -> None:
     with DAG("long_chain", start_date=START) as dag:
         tasks = [EmptyOperator(task_id=f"t{i}") for i in range(10_000)]
