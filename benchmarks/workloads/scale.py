@@ -6,6 +6,10 @@
   A scheduling pass that looked at the whole run would make the chain's cost per task
   grow with its length; the "largest / smallest" figures are those ratios (1.0 is
   perfectly linear; target < 1.5).
+* load sweep: the same shapes written out as DAG files, one statement per task (as
+  generated DAG files are), and loaded with `DagBag` (a probe in a child, then the
+  import, compiling the file): the load's time divided by its tasks, and the same
+  ratio. A cost per task that grows with the file's length shows up here.
 * idle pass: 1,000 DAGs of 20 tasks loaded (all paused, as a large, quiet
   installation is), no runs; one whole scheduler pass (`Scheduler` steps 1-6 with
   the sequential executor), median of 50, in-process: what the loop costs doing
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from benchmarks.harness import Figure, Measurement, Params, System, read_json, register, sample_figures
 from benchmarks.homes import new_home
+from benchmarks.shapes import chain_shape, fan_shape, write_dag_files
 
 RATIO_TARGET = 1.5
 CHAIN_PER_TASK_TARGET_MS = 2.0  # the speed issue's, at every size
@@ -54,6 +59,18 @@ result = run_dag_test(dag, datetime.datetime(2024, 1, 1, tzinfo=datetime.timezon
 seconds = time.perf_counter() - started
 assert str(result.state) == "success", result.state
 print(json.dumps({"ms_per_task": seconds / len(dag.tasks) * 1000}))
+'''
+
+# Run as `python load.py FILE`: loads the DAG file once (compiling it) and times it.
+LOAD_SCRIPT = '''\
+import json, sys, time
+from miniflow.dagbag import DagBag
+
+started = time.perf_counter()
+bag = DagBag(sys.argv[1], include_examples=False)
+seconds = time.perf_counter() - started
+assert not bag.import_errors and len(bag.dags) == 1, bag.import_errors
+print(json.dumps({"us_per_task": seconds / len(next(iter(bag.dags.values())).tasks) * 1e6}))
 '''
 
 IDLE_SCRIPT = '''\
@@ -96,7 +113,8 @@ print(json.dumps({{"ms": statistics.median(times) * 1000}}))
 
 
 @register("scale", "W12: cost per task of chains and fan-outs at three sizes, run in-process "
-          "(chain: target < 2 ms a task; largest / smallest, target < 1.5: no superlinear term), and one "
+          "(chain: target < 2 ms a task; largest / smallest, target < 1.5: no superlinear term), "
+          "and loaded from a generated DAG file (the same ratio), and one "
           "idle scheduler pass with 1,000 DAGs loaded (target < 2 ms).",
           sizes={"small": 100, "medium": 1000, "large": 10000, "dags": 1000},
           quick_sizes={"small": 10, "medium": 30, "large": 100, "dags": 20})
@@ -106,6 +124,8 @@ def scale(params: Params, reps: int, systems: Sequence[System]) -> list[Measurem
     figures = [Figure(f"{shape} {n}: per task", CHAIN_PER_TASK_TARGET_MS if shape == "chain" else None, "ms")
                for shape in ("chain", "fan") for n in sizes]
     figures += [Figure(f"{shape}: per task, {sizes[-1]} / {sizes[0]}", RATIO_TARGET, "x") for shape in ("chain", "fan")]
+    loads = [Figure(f"load {shape} {n}: per task", None, "us") for shape in ("chain", "fan") for n in sizes]
+    loads += [Figure(f"load {shape}: per task, {sizes[-1]} / {sizes[0]}", RATIO_TARGET, "x") for shape in ("chain", "fan")]
     idle = Figure(f"idle pass, {params['dags']} DAGs loaded", IDLE_TARGET_MS, "ms")
     with tempfile.TemporaryDirectory(prefix="miniflow-bench-") as tmp:
         root = Path(tmp)
@@ -123,6 +143,22 @@ def scale(params: Params, reps: int, systems: Sequence[System]) -> list[Measurem
                 found[f"{shape}: per task, {sizes[-1]} / {sizes[0]}"] = ratio
             return found
 
+        def load(system: System) -> dict[str, float]:
+            home = new_home(root, system, "bench_load")
+            script = home.path / "load.py"
+            script.write_text(LOAD_SCRIPT)
+            found: dict[str, float] = {}
+            for shape, make in (("chain", chain_shape), ("fan", fan_shape)):
+                for n in sizes:
+                    # A new name each time: the file is compiled, as a new or changed one is.
+                    dag_file = write_dag_files(home.path / "load", [(make(f"load_{shape}_{n}_{len(found)}", n, "noop"),
+                                                                     system.import_style)])[0]
+                    _, out = home.python(script, str(dag_file))
+                    found[f"load {shape} {n}: per task"] = float(read_json(out, f"load.py {dag_file}")["us_per_task"])
+                ratio = found[f"load {shape} {sizes[-1]}: per task"] / found[f"load {shape} {sizes[0]}: per task"]
+                found[f"load {shape}: per task, {sizes[-1]} / {sizes[0]}"] = ratio
+            return found
+
         def idle_pass(system: System) -> dict[str, float]:
             home = new_home(root, system, "bench_idle_pass")
             script = home.path / "idle.py"
@@ -131,5 +167,6 @@ def scale(params: Params, reps: int, systems: Sequence[System]) -> list[Measurem
             return {idle.name: float(json.loads(out.strip().splitlines()[-1])["ms"])}
 
         measurements = sample_figures("scale", figures, ours, reps, sweep)
+        measurements += sample_figures("scale", loads, ours, reps, load)
         measurements += sample_figures("scale", [idle], ours, reps, idle_pass)
     return measurements
