@@ -34,6 +34,7 @@ DatasetUpdate = tuple[str, dict[str, Any], str | None]
 """(uri, extra, alias it was added through) -- what a successful try updated."""
 
 
+_QUEUED_UPDATES = select(DS_QUEUE_T.c.target_dag_id, DS_QUEUE_T.c.uri, DS_QUEUE_T.c.created_at)
 _EVENTS = select(*columns(DatasetEventRecord, DS_EVENT_T))
 
 
@@ -110,7 +111,7 @@ class DatasetQueries:
         """Queued updates by consumer DAG: {dag_id: {uri: queued at}}."""
         found: dict[str, dict[str, dt.datetime]] = defaultdict(dict)
         with self.read() as conn:
-            for row in conn.execute(select(DS_QUEUE_T)):
+            for row in conn.execute(_QUEUED_UPDATES):
                 found[row.target_dag_id][row.uri] = row.created_at
         return dict(found)
 

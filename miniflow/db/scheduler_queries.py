@@ -76,6 +76,10 @@ _RUNS_PROGRESS = select(
 _ANY_QUEUED_RUN = select(RUN_T.c.run_id).where(RUN_T.c.state == str(DagRunState.QUEUED)).limit(1)
 _ANY_SCHEDULED_TI = select(TI_T.c.task_id).where(TI_T.c.state == str(TIS.SCHEDULED)).limit(1)
 _DAGS_RUNNING = select(RUN_T.c.dag_id).where(RUN_T.c.state == str(DagRunState.RUNNING)).distinct()
+_DAGS_DUE = select(*DAG_C).where(
+    DAG_T.c.is_paused.is_(False), DAG_T.c.is_active.is_(True),
+    DAG_T.c.next_dagrun_create_after <= bindparam("now", type_=DAG_T.c.next_dagrun_create_after.type),
+).order_by(DAG_T.c.next_dagrun_create_after)
 _OCCUPANCY = select(TI_T.c.dag_id, TI_T.c.run_id, TI_T.c.task_id, TI_T.c.pool, TI_T.c.pool_slots).where(
     state_filter(TI_T.c.state, ACTIVE_TI_STATES))
 _POOL_SLOTS = select(POOL_T.c.name, POOL_T.c.slots)
@@ -278,10 +282,7 @@ class SchedulerQueries:
     def dags_due(self, now: dt.datetime) -> list[DagRecord]:
         """Unpaused, active DAGs whose next run may be created now."""
         with self.read() as conn:
-            return to_records(DagRecord, conn.execute(select(*DAG_C).where(
-                DAG_T.c.is_paused.is_(False), DAG_T.c.is_active.is_(True),
-                DAG_T.c.next_dagrun_create_after <= now,
-            ).order_by(DAG_T.c.next_dagrun_create_after)))
+            return to_records(DagRecord, conn.execute(_DAGS_DUE, {"now": now}))
 
     @contextmanager
     def lock_dag(self, dag_id: str) -> Iterator[Connection | None]:
