@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     and_,
     bindparam,
     case,
@@ -166,6 +167,22 @@ def _move_statement(expected: tuple[TaskInstanceState | None, ...], new: TaskIns
             .where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"), or_(*which))
             .values(**{name: bindparam(f"v_{name}", type_=TI_T.c[name].type) for name in columns})
             .returning(TI_T.c.task_id, TI_T.c.map_index))
+
+
+@functools.cache
+def _xcom_pull_statement(of_tasks: bool, of_key: bool, of_map_indexes: bool) -> Select[Any]:
+    """`xcom_pull`'s statement for one shape of call, built once: a try that takes its
+    upstream's output (every TaskFlow task) reads it, and building costs more than
+    running."""
+    query = select(*columns(XComRecord, XCOM_T)).where(XCOM_T.c.dag_id == bindparam("k_dag"),
+                                                       XCOM_T.c.run_id == bindparam("k_run"))
+    if of_tasks:
+        query = query.where(XCOM_T.c.task_id.in_(bindparam("k_tasks", expanding=True)))
+    if of_key:
+        query = query.where(XCOM_T.c.key == bindparam("k_key"))
+    if of_map_indexes:
+        query = query.where(XCOM_T.c.map_index.in_(bindparam("k_maps", expanding=True)))
+    return query.order_by(XCOM_T.c.timestamp.desc())
 
 
 class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
@@ -702,6 +719,9 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             conn.execute(_CLEAR_XCOM, key)
             conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
             conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""})
+            for of_map_indexes in (False, True):  # a task's output, and a mapped task's
+                conn.execute(_xcom_pull_statement(True, True, of_map_indexes),
+                             {"k_dag": "", "k_run": "", "k_tasks": [""], "k_key": "", "k_maps": [0]})
             for stmt in _FINISH.values():
                 conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
                                     "next_try_at": None, "rendered": None, "map_name": None})
@@ -738,15 +758,11 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     def xcom_pull(self, dag_id: str, run_id: str, task_ids: Sequence[str] | None, key: str | None,
                   map_indexes: Sequence[int] | None = None) -> list[XComRecord]:
         """XComs of one run, newest first; `task_ids`/`key`/`map_indexes` None mean any."""
-        query = select(*columns(XComRecord, XCOM_T)).where(XCOM_T.c.dag_id == dag_id, XCOM_T.c.run_id == run_id)
-        if task_ids is not None:
-            query = query.where(XCOM_T.c.task_id.in_(list(task_ids)))
-        if key is not None:
-            query = query.where(XCOM_T.c.key == key)
-        if map_indexes is not None:
-            query = query.where(XCOM_T.c.map_index.in_(list(map_indexes)))
+        query = _xcom_pull_statement(task_ids is not None, key is not None, map_indexes is not None)
+        params = {"k_dag": dag_id, "k_run": run_id, "k_tasks": list(task_ids or ()), "k_key": key,
+                  "k_maps": list(map_indexes or ())}
         with self.read() as conn:
-            return to_records(XComRecord, conn.execute(query.order_by(XCOM_T.c.timestamp.desc())))
+            return to_records(XComRecord, conn.execute(query, params))
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> int:
         """Remove a task's XComs in a run (of one instance, given `map_index`); returns how many."""
