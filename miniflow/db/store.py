@@ -149,6 +149,8 @@ _INSERT_XCOM = insert(XCOM_T)
 _GET_RUN = select(*RUN_C).where(RUN_T.c.dag_id == bindparam("k_dag"), RUN_T.c.run_id == bindparam("k_run"))
 _RUN_LOGICAL_DATE = select(RUN_T.c.logical_date).where(RUN_T.c.dag_id == bindparam("k_dag"),
                                                        RUN_T.c.run_id == bindparam("k_run"))
+_GET_VARIABLE = select(VAR_T.c.val).where(VAR_T.c.key == bindparam("k_key"))
+_GET_CONNECTION = select(CONN_T).where(CONN_T.c.conn_id == bindparam("k_conn"))
 _TI_STATES = select(*columns(TIStateRecord, TI_T)).where(
     TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.run_id == bindparam("k_run"))
 
@@ -841,7 +843,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def get_connection(self, conn_id: str) -> ConnectionInfo | None:
         with self.read() as conn:
-            row = conn.execute(select(CONN_T).where(CONN_T.c.conn_id == conn_id)).first()
+            row = conn.execute(_GET_CONNECTION, {"k_conn": conn_id}).first()
         return _connection(row) if row is not None else None
 
     def connections(self) -> list[ConnectionInfo]:
@@ -882,7 +884,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def get_variable(self, key: str) -> str | None:
         with self.read() as conn:
-            return conn.execute(select(VAR_T.c.val).where(VAR_T.c.key == key)).scalar()
+            return conn.execute(_GET_VARIABLE, {"k_key": key}).scalar()
 
     def set_variable(self, key: str, value: str, description: str | None = None) -> None:
         with self.write() as conn:
