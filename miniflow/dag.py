@@ -12,6 +12,7 @@ import bisect
 import datetime as dt
 import re
 import sys
+import threading
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -45,6 +46,7 @@ _PACKAGE_DIR = __file__.rsplit("/", 1)[0]
 # each entry holds its code object, so no other takes that id while it is kept.
 _LINE_TABLES: OrderedDict[int, tuple[CodeType, list[int], list[int | None]]] = OrderedDict()
 _LINE_TABLES_KEPT = 4
+_LINE_TABLES_LOCK = threading.Lock()
 
 
 def validate_key(kind: str, key: object, where: str = "") -> str:
@@ -78,18 +80,21 @@ def _line_of(frame: FrameType) -> int | None:
     file: 1.6 s instead of 0.16 s). A table is built once per code object; a few are
     kept, for DAG files that build tasks in a helper function called from the module."""
     code = frame.f_code
-    table = _LINE_TABLES.get(id(code))
+    with _LINE_TABLES_LOCK:  # DAG files may be loaded in several threads (the web server's)
+        table = _LINE_TABLES.get(id(code))
+        if table is not None:
+            _LINE_TABLES.move_to_end(id(code))
     if table is None:
         starts: list[int] = []
         lines: list[int | None] = []
         for start, _end, line in code.co_lines():
             starts.append(start)
             lines.append(line)
-        table = _LINE_TABLES[id(code)] = (code, starts, lines)
-        if len(_LINE_TABLES) > _LINE_TABLES_KEPT:
-            _LINE_TABLES.popitem(last=False)
-    else:
-        _LINE_TABLES.move_to_end(id(code))
+        table = (code, starts, lines)
+        with _LINE_TABLES_LOCK:
+            _LINE_TABLES[id(code)] = table
+            while len(_LINE_TABLES) > _LINE_TABLES_KEPT:
+                _LINE_TABLES.popitem(last=False)
     i = bisect.bisect_right(table[1], frame.f_lasti) - 1
     return table[2][i] if i >= 0 else None
 

@@ -202,6 +202,43 @@ def test_the_line_of_a_call_is_the_line_python_gives(statements: list[tuple[int,
     assert seen and all(found == python for found, python in seen), seen
 
 
+def test_lines_are_found_in_several_threads_at_once() -> None:
+    """DAG files loaded in several threads (the web server's) share the kept line
+    tables: no thread finds another's half-made change, and every line is right."""
+    import sys
+    import threading
+
+    from miniflow.dag import _line_of
+
+    problems: list[str] = []
+
+    def where(seen: list[tuple[int | None, int]]) -> None:
+        frame = sys._getframe(1)
+        seen.append((_line_of(frame), frame.f_lineno))
+
+    def load(n: int) -> None:  # more threads than tables kept, so they evict each other's
+        code = compile("for i in range(300):\n    where(seen)\n    x = 1\n    where(seen)", f"dag{n}.py", "exec")
+        seen: list[tuple[int | None, int]] = []
+        try:
+            for _ in range(10):
+                exec(code, {"where": where, "seen": seen})
+        except Exception as exc:  # what the test reports
+            problems.append(repr(exc))
+        problems.extend(f"{found} for line {line}" for found, line in seen if found != line)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+    try:
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not problems, problems[:5]
+
+
 def test_ten_thousand_task_chain_validates_without_recursion_error() -> None:
     with DAG("long_chain", start_date=START) as dag:
         tasks = [EmptyOperator(task_id=f"t{i}") for i in range(10_000)]
