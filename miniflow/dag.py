@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["DAG", "DagContext", "validate_key", "topological_order", "find_cycle"]
 
 KEY_PATTERN = re.compile(r"^[\w.-]+$")
+_NUMBERED_ID = re.compile(r"(.*)__(\d+)")  # a repeated @task's id, ``<core>__<n>``
 MAX_KEY_LENGTH = 250
 DEFAULT_SCHEDULE = dt.timedelta(days=1)  # Airflow 2.x's default when schedule is omitted
 _UNSET: Any = object()
@@ -271,6 +272,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
 
         self.task_dict: dict[str, BaseOperator] = {}
+        self._id_suffixes: dict[str, int] = {}  # see `last_id_suffix`
         self.task_group_dict: dict[str, TaskGroup] = {}
         self.edge_info: dict[tuple[str, str], dict[str, Any]] = {}
         self.auto_register = auto_register
@@ -334,8 +336,17 @@ class DAG:
         if end and (task.end_date is None or task.end_date > end):
             task.end_date = end
         self.task_dict[task.task_id] = task
+        if numbered := _NUMBERED_ID.fullmatch(task.task_id):
+            core, n = numbered.group(1), int(numbered.group(2))
+            self._id_suffixes[core] = max(self._id_suffixes.get(core, 0), n)
         task._dag = self
         self.graph_changed()
+
+    def last_id_suffix(self, core: str) -> int:
+        """The highest n of this DAG's task ids ``<core>__<n>`` (0 for none): a ``@task``
+        called again gets the next. Kept as tasks are added, since a DAG file that calls
+        one ``@task`` in a loop would otherwise search every id at every call."""
+        return self._id_suffixes.get(core, 0)
 
     def graph_changed(self) -> None:
         """Forget what was computed from the tasks and edges (a task or edge was added)."""

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from miniflow import DAG, TaskGroup
 from miniflow.dagbag import DagBag
@@ -127,6 +129,43 @@ def test_repeated_calls_inside_a_task_group_get_unique_ids() -> None:
             f()
             f()
     assert sorted(d.task_ids) == ["g.f", "g.f__1"]
+
+
+_ID_CHOICES = [None, "f", "f__1", "f__2", "f__10", "f__2__1", "f__x", "ff__3", "other"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ID_CHOICES), st.booleans()), min_size=1, max_size=25))
+def test_the_next_free_id_is_airflows_whatever_ids_came_before(calls: list[tuple[str | None, bool]]) -> None:
+    """Each call of a ``@task`` (with its own id or the function's, in a group or not)
+    gets the id Airflow's scan of every existing id would give: ``<core>__<n>`` with n
+    one above the highest ``<core>__<n>`` in the DAG, or the id itself if it is free."""
+    import re
+
+    @task
+    def f() -> None:
+        pass
+
+    def airflow_would_give(ids: set[str], task_id: str, group: str | None) -> str:
+        full = f"{group}.{task_id}" if group else task_id
+        if full not in ids:
+            return full
+        core, full_core = re.split(r"__\d+$", task_id)[0], re.split(r"__\d+$", full)[0]
+        found = [int(m.group(1)) for t in ids if (m := re.fullmatch(rf"{re.escape(full_core)}__(\d+)", t))]
+        return f"{group + '.' if group else ''}{core}__{max(found, default=0) + 1}"
+
+    with DAG("ids", start_date=START) as d:
+        with TaskGroup("g") as group:
+            pass
+        for task_id, in_group in calls:
+            expected = airflow_would_give(set(d.task_ids), task_id or "f", "g" if in_group else None)
+            made = f.override(task_id=task_id) if task_id else f
+            if in_group:
+                with group:
+                    ref = made()
+            else:
+                ref = made()
+            assert ref.operator.task_id == expected, (calls, sorted(d.task_ids))
 
 
 def test_same_function_in_two_dags_keeps_its_plain_id() -> None:
