@@ -272,7 +272,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
 
         self.task_dict: dict[str, BaseOperator] = {}
-        self._id_suffixes: dict[str, int] = {}  # see `last_id_suffix`
+        self._id_suffixes: dict[tuple[str, str], int] = {}  # see `last_id_suffix`
         self.task_group_dict: dict[str, TaskGroup] = {}
         self.edge_info: dict[tuple[str, str], dict[str, Any]] = {}
         self.auto_register = auto_register
@@ -336,17 +336,25 @@ class DAG:
         if end and (task.end_date is None or task.end_date > end):
             task.end_date = end
         self.task_dict[task.task_id] = task
-        if numbered := _NUMBERED_ID.fullmatch(task.task_id):
-            core, n = numbered.group(1), int(numbered.group(2))
-            self._id_suffixes[core] = max(self._id_suffixes.get(core, 0), n)
+        self._note_id_suffix("task", task.task_id)
         task._dag = self
         self.graph_changed()
 
-    def last_id_suffix(self, core: str) -> int:
-        """The highest n of this DAG's task ids ``<core>__<n>`` (0 for none): a ``@task``
-        called again gets the next. Kept as tasks are added, since a DAG file that calls
-        one ``@task`` in a loop would otherwise search every id at every call."""
-        return self._id_suffixes.get(core, 0)
+    def add_task_group(self, group: TaskGroup) -> None:
+        self.task_group_dict[group.group_id] = group
+        self._note_id_suffix("group", group.group_id)
+
+    def last_id_suffix(self, kind: str, core: str) -> int:
+        """The highest n of this DAG's ids ``<core>__<n>`` of tasks (`kind` "task") or
+        task groups ("group"), 0 for none: a ``@task`` or ``@task_group`` called again
+        gets the next, as in Airflow. Kept as they are added, since a DAG file that calls
+        one in a loop would otherwise search every id at every call."""
+        return self._id_suffixes.get((kind, core), 0)
+
+    def _note_id_suffix(self, kind: str, node_id: str) -> None:
+        if numbered := _NUMBERED_ID.fullmatch(node_id):
+            key, n = (kind, numbered.group(1)), int(numbered.group(2))
+            self._id_suffixes[key] = max(self._id_suffixes.get(key, 0), n)
 
     def graph_changed(self) -> None:
         """Forget what was computed from the tasks and edges (a task or edge was added)."""

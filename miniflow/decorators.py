@@ -91,7 +91,7 @@ def _unique_task_id(dag: DAG | None, task_id: str) -> str:
     if dag is None or full_id not in dag.task_dict:
         return task_id
     core, full_core = re.split(r"__\d+$", task_id)[0], re.split(r"__\d+$", full_id)[0]
-    return f"{core}__{dag.last_id_suffix(full_core) + 1}"
+    return f"{core}__{dag.last_id_suffix('task', full_core) + 1}"
 
 
 def _returns_mapping(func: Callable[..., Any]) -> bool:

@@ -11,6 +11,7 @@ group (their XComs and their states), as in Airflow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -61,15 +62,13 @@ class TaskGroup(DependencyMixin):
         where = f"{self.dag.fileloc}: DAG {self.dag.dag_id!r}: " if self.dag else ""
         validate_key("group_id", group_id, where)
         full_id = f"{self.parent.prefix}{group_id}" if self.parent else group_id
-        taken = self.dag.task_group_dict if self.dag else {}
-        if full_id in taken or (self.dag and full_id in self.dag.task_dict):
+        if self.dag is not None and (full_id in self.dag.task_group_dict or full_id in self.dag.task_dict):
             if not add_suffix_on_collision:
                 raise DuplicateTaskIdError(
                     f"{where}group_id {full_id!r} is already used in this DAG; give each group its own id")
-            n = 1
-            while f"{full_id}__{n}" in taken:
-                n += 1
-            full_id = f"{full_id}__{n}"
+            # As Airflow: one above the highest <id>__<n> of a group, <id> without its own __<n>.
+            base = re.split(r"__\d+$", full_id)[0]
+            full_id = f"{base}__{self.dag.last_id_suffix('group', base) + 1}"
         self.group_id = full_id
         self.prefix_group_id = prefix_group_id
         self.tooltip = tooltip
@@ -79,7 +78,7 @@ class TaskGroup(DependencyMixin):
                                              **(default_args or {})}
         self.task_ids: list[str] = []
         if self.dag is not None:
-            self.dag.task_group_dict[self.group_id] = self
+            self.dag.add_task_group(self)
 
     @property
     def label(self) -> str:

@@ -9,6 +9,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from miniflow import DAG, task
 from miniflow.baseoperator import chain, chain_linear
@@ -77,6 +79,28 @@ def test_task_group_decorator_prefixes_ids_and_wires_its_return_value() -> None:
     assert ("extract", "transform.double") in edges(dag)
     assert ("transform.double__1", "load") in edges(dag)
     assert dag.task_group_dict["transform"].tooltip == "Doubles twice."
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["g", "g__1", "g__2", "g__7", "g__2__1", "g__x", "gg__3"]), min_size=1, max_size=25))
+def test_a_colliding_group_gets_the_id_airflow_gives(group_ids: list[str]) -> None:
+    """``add_suffix_on_collision`` (what a repeated ``@task_group`` call uses) names the
+    group as Airflow 2.10 does: one above the highest ``<id>__<n>`` of a group, where
+    ``<id>`` is the group id without its own ``__<n>``."""
+    import re
+
+    def airflow_would_give(used: set[str], group_id: str) -> str:
+        if group_id not in used:
+            return group_id
+        base = re.split(r"__\d+$", group_id)[0]
+        found = sorted(int(re.split(r"^.+__", u)[1]) for u in used if re.match(rf"^{base}__\d+$", u))
+        return f"{base}__{found[-1] + 1}" if found else f"{group_id}__1"
+
+    with DAG("groups", start_date=START) as dag:
+        for group_id in group_ids:
+            expected = airflow_would_give(set(dag.task_group_dict), group_id)
+            assert TaskGroup(group_id, add_suffix_on_collision=True).group_id == expected, (
+                group_ids, sorted(dag.task_group_dict))
 
 
 def test_a_group_returning_nothing_is_the_group_itself_for_dependencies() -> None:
