@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from miniflow.exceptions import (
     DagCycleError,
@@ -341,17 +341,18 @@ class DAG:
         self.graph_changed()
 
     def add_task_group(self, group: TaskGroup) -> None:
+        """Register `group` (a `TaskGroup` registers itself when made in this DAG)."""
         self.task_group_dict[group.group_id] = group
         self._note_id_suffix("group", group.group_id)
 
-    def last_id_suffix(self, kind: str, core: str) -> int:
+    def last_id_suffix(self, kind: Literal["task", "group"], core: str) -> int:
         """The highest n of this DAG's ids ``<core>__<n>`` of tasks (`kind` "task") or
         task groups ("group"), 0 for none: a ``@task`` or ``@task_group`` called again
         gets the next, as in Airflow. Kept as they are added, since a DAG file that calls
         one in a loop would otherwise search every id at every call."""
         return self._id_suffixes.get((kind, core), 0)
 
-    def _note_id_suffix(self, kind: str, node_id: str) -> None:
+    def _note_id_suffix(self, kind: Literal["task", "group"], node_id: str) -> None:
         if numbered := _NUMBERED_ID.fullmatch(node_id):
             key, n = (kind, numbered.group(1)), int(numbered.group(2))
             self._id_suffixes[key] = max(self._id_suffixes.get(key, 0), n)
