@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from miniflow.baseoperator import BaseOperator
     from miniflow.task_group import TaskGroup
 
-__all__ = ["DAG", "DagContext", "validate_key", "topological_order", "find_cycle"]
+__all__ = ["DAG", "DagContext", "validate_key", "id_core", "topological_order", "find_cycle"]
 
 KEY_PATTERN = re.compile(r"^[\w.-]+$")
 _NUMBERED_ID = re.compile(r"(.*)__(\d+)")  # a repeated @task's id, ``<core>__<n>``
@@ -98,6 +98,13 @@ def _line_of(frame: FrameType) -> int | None:
                 _LINE_TABLES.popitem(last=False)
     i = bisect.bisect_right(table[1], frame.f_lasti) - 1
     return table[2][i] if i >= 0 else None
+
+
+def id_core(node_id: str) -> str:
+    """A task or group id without its trailing ``__<n>``, if it has one: what a repeated
+    ``@task`` or ``@task_group`` is numbered after (see `DAG.last_id_suffix`)."""
+    numbered = _NUMBERED_ID.fullmatch(node_id)
+    return numbered.group(1) if numbered else node_id
 
 
 def _owner_links(links: dict[str, str], where: str) -> dict[str, str]:

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import typing
 from collections.abc import Callable
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.dag import DAG, DagContext, caller_location
+from miniflow.dag import DAG, DagContext, caller_location, id_core
 from miniflow.exceptions import AirflowSkipException, DagDefinitionError
 from miniflow.mapping import validate_expand_value
 from miniflow.operators.bash import BashOperator
@@ -90,8 +89,7 @@ def _unique_task_id(dag: DAG | None, task_id: str) -> str:
     full_id = group.child_id(task_id) if group is not None else task_id
     if dag is None or full_id not in dag.task_dict:
         return task_id
-    core, full_core = re.split(r"__\d+$", task_id)[0], re.split(r"__\d+$", full_id)[0]
-    return f"{core}__{dag.last_id_suffix('task', full_core) + 1}"
+    return f"{id_core(task_id)}__{dag.last_id_suffix('task', id_core(full_id)) + 1}"
 
 
 def _returns_mapping(func: Callable[..., Any]) -> bool:

@@ -11,12 +11,11 @@ group (their XComs and their states), as in Airflow.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from miniflow.baseoperator import DependencyMixin
-from miniflow.dag import DAG, DagContext, validate_key
+from miniflow.dag import DAG, DagContext, id_core, validate_key
 from miniflow.exceptions import DagDefinitionError, DuplicateTaskIdError
 
 if TYPE_CHECKING:
@@ -67,8 +66,7 @@ class TaskGroup(DependencyMixin):
                 raise DuplicateTaskIdError(
                     f"{where}group_id {full_id!r} is already used in this DAG; give each group its own id")
             # As Airflow: one above the highest <id>__<n> of a group, <id> without its own __<n>.
-            base = re.split(r"__\d+$", full_id)[0]
-            full_id = f"{base}__{self.dag.last_id_suffix('group', base) + 1}"
+            full_id = f"{id_core(full_id)}__{self.dag.last_id_suffix('group', id_core(full_id)) + 1}"
         self.group_id = full_id
         self.prefix_group_id = prefix_group_id
         self.tooltip = tooltip

@@ -155,8 +155,7 @@ def test_the_next_free_id_is_airflows_whatever_ids_came_before(calls: list[tuple
         return f"{group + '.' if group else ''}{core}__{max(found, default=0) + 1}"
 
     with DAG("ids", start_date=START) as d:
-        with TaskGroup("g") as group:
-            pass
+        group = TaskGroup("g")
         for task_id, in_group in calls:
             expected = airflow_would_give(set(d.task_ids), task_id or "f", "g" if in_group else None)
             made = f.override(task_id=task_id) if task_id else f
