@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from miniflow.db.engine import run_built
 from miniflow.db.records import DatasetEventRecord
 from miniflow.db.tables import (
     DAG_T,
@@ -111,8 +112,8 @@ class DatasetQueries:
         """Queued updates by consumer DAG: {dag_id: {uri: queued at}}."""
         found: dict[str, dict[str, dt.datetime]] = defaultdict(dict)
         with self.read() as conn:
-            for row in conn.execute(_QUEUED_UPDATES):
-                found[row.target_dag_id][row.uri] = row.created_at
+            for target_dag_id, uri, created_at in run_built(conn, _QUEUED_UPDATES):
+                found[target_dag_id][uri] = created_at
         return dict(found)
 
     def alias_uris(self) -> dict[str, list[str]]:

@@ -9,6 +9,11 @@ and then writes can fail at once with "database is locked" when another writer g
 between, and no busy timeout helps with that. PostgreSQL gets a connection pool with
 pre-ping, and row locks with ``FOR UPDATE SKIP LOCKED`` where several schedulers race.
 
+The statements a task's try and a scheduler pass run many times a second go through
+`run_built`: on SQLite, SQLAlchemy's work around each execution (an execution context,
+events, a result object) costs several times what SQLite takes for a keyed read or
+write, so a statement built once is compiled once and run on the driver's cursor.
+
 The scheduler reads only the task instances changed since its last read (their
 ``updated_at``, stamped as each write runs). SQLite serializes writers and a write
 transaction stamps its rows after taking the lock, so stamps follow commit order and
@@ -22,17 +27,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import ColumnDefault
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "keeps_connections",
            "supports_skip_locked",
-           "skip_locked", "serialize_transactions", "change_margin", "WRITE"]
+           "skip_locked", "serialize_transactions", "change_margin", "run_built", "Rows", "WRITE"]
 
 WRITE = "miniflow_write"  # execution option: this transaction will write
 
@@ -130,3 +139,101 @@ def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
             raise DBAPIError.instance(statement, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
 
     return engine
+
+
+class Rows(Protocol):
+    """What `run_built` returns: the part of SQLAlchemy's result its callers use."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def first(self) -> Any: ...
+    def all(self) -> Sequence[Any]: ...
+    def scalar(self) -> Any: ...
+
+
+class _Fetched:
+    """The rows of a statement run on SQLite's cursor, all fetched, each a tuple."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+class _Compiled:
+    """A statement compiled for SQLite once: the Python-side column defaults its
+    execution fills in (``updated_at``), and how to turn each result column back."""
+
+    __slots__ = ("compiled", "defaults", "processors", "results")
+
+    def __init__(self, statement: Executable, dialect: Any) -> None:
+        assert isinstance(statement, ClauseElement)
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler) and compiled.positional
+        self.compiled = compiled
+        self.processors = {name: process for name, bind in compiled.binds.items()
+                           if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        self.defaults = [(column.key, default) for column in compiled.update_prefetch
+                         if isinstance(default := column.onupdate, ColumnDefault)] + \
+            [(column.key, default) for column in compiled.insert_prefetch
+             if isinstance(default := column.default, ColumnDefault)]
+        columns = getattr(statement, "exported_columns", ())  # what a SELECT or a RETURNING gives
+        self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+
+    def run(self, driver: sqlite3.Connection, dialect: Any, params: Mapping[str, Any]) -> _Fetched:
+        if self.defaults:
+            params = {**{key: default.arg(None) if default.is_callable else default.arg
+                         for key, default in self.defaults}, **params}
+        try:
+            state = self.compiled.construct_expanded_state(params)
+            processors = {**self.processors, **state.processors} if state.processors else self.processors
+            args = [value if (process := processors.get(name)) is None else process(value)
+                    for name, value in zip(state.positiontup or (), state.positional_parameters)]
+        except Exception as exc:  # a bad value: raised as SQLAlchemy raises it
+            raise StatementError(str(exc), self.compiled.string, params, exc) from exc
+        try:
+            cursor = driver.execute(state.statement, args)
+            rows = cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(state.statement, args, exc, sqlite3.Error, dialect=dialect) from exc
+        results = self.results
+        if rows and any(results):
+            rows = [tuple(value if process is None else process(value) for process, value in zip(results, row))
+                    for row in rows]
+        return _Fetched(rows, cursor.rowcount)
+
+
+_COMPILED: dict[int, tuple[Executable, _Compiled]] = {}
+_KEPT_AT_MOST = 1000  # statements: past this, a caller builds them anew each time, and they are not kept
+
+
+def run_built(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Rows:
+    """`conn.execute(statement, params)`, for a `statement` built once (a module's
+    constant, or one ``functools.cache`` keeps): on SQLite, it is compiled the first time
+    (for every SQLite engine alike: `make_engine` sets them up the same) and kept, with
+    the statement, for the life of the process, and run on the driver's cursor within
+    `conn`'s transaction, all its rows fetched as tuples."""
+    if not is_sqlite(conn.engine):
+        return conn.execute(statement, params)
+    kept = _COMPILED.get(id(statement))  # an id is never reused while its statement is kept here
+    if kept is None:
+        if len(_COMPILED) >= _KEPT_AT_MOST:
+            return conn.execute(statement, params)
+        kept = _COMPILED[id(statement)] = (statement, _Compiled(statement, conn.dialect))
+    driver = conn.connection.driver_connection
+    assert driver is not None, "a connection in a transaction has its driver's"
+    return kept[1].run(driver, conn.dialect, params or {})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, case, func, insert, select, tuple_, update
 
-from miniflow.db.engine import serialize_transactions
+from miniflow.db.engine import run_built, serialize_transactions
 from miniflow.db.engine import skip_locked as skip_locked_rows
 from miniflow.db.gate import move_runs, move_tis
 from miniflow.db.records import (
@@ -152,14 +152,15 @@ class _Occupancy:
 
     @classmethod
     def read(cls, conn: Connection, default_pool_slots: int) -> _Occupancy:
-        rows = conn.execute(_OCCUPANCY).all()
+        rows = run_built(conn, _OCCUPANCY).all()
         per_pool: Counter[str] = Counter()
-        for r in rows:
-            per_pool[r.pool] += r.pool_slots
-        pools = {r.name: r.slots for r in conn.execute(_POOL_SLOTS)}
+        for *_, pool, pool_slots in rows:
+            per_pool[pool] += pool_slots
+        pools = dict(run_built(conn, _POOL_SLOTS).all())
         pools.setdefault("default_pool", default_pool_slots)
-        return cls(Counter(r.dag_id for r in rows), Counter((r.dag_id, r.task_id) for r in rows),
-                   Counter((r.dag_id, r.run_id, r.task_id) for r in rows), per_pool, pools)
+        tis = [(dag_id, run_id, task_id) for dag_id, run_id, task_id, *_ in rows]
+        return cls(Counter(dag_id for dag_id, _, _ in tis), Counter((dag_id, task_id) for dag_id, _, task_id in tis),
+                   Counter(tis), per_pool, pools)
 
     def dags_with_room(self, dag_ids: Iterable[str], dag_limits: dict[str, int]) -> list[str]:
         """Those of `dag_ids` below their max_active_tasks (a DAG with no limit given
@@ -228,7 +229,7 @@ class SchedulerQueries:
 
     def _any(self, query: Select[Any]) -> bool:
         with self.read() as conn:
-            return conn.execute(query).first() is not None
+            return run_built(conn, query).first() is not None
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -282,7 +283,7 @@ class SchedulerQueries:
     def dags_due(self, now: dt.datetime) -> list[DagRecord]:
         """Unpaused, active DAGs whose next run may be created now."""
         with self.read() as conn:
-            return to_records(DagRecord, conn.execute(_DAGS_DUE, {"now": now}))
+            return to_records(DagRecord, run_built(conn, _DAGS_DUE, {"now": now}))
 
     @contextmanager
     def lock_dag(self, dag_id: str) -> Iterator[Connection | None]:
@@ -359,16 +360,16 @@ class SchedulerQueries:
         changed: list[TIStateRecord] = []
         with self.read() as conn:
             if since is None:
-                changed_until = conn.execute(_LAST_CHANGE).scalar()
+                changed_until = run_built(conn, _LAST_CHANGE).scalar()
             else:  # the latest stamp is among the rows changed since the previous latest one
-                changed = to_records(TIStateRecord, conn.execute(
-                    _STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
+                changed = to_records(TIStateRecord, run_built(
+                    conn, _STATE_ROWS_CHANGED, {"since": since - self.change_margin}))
                 changed_until = max((ti.updated_at for ti in changed if ti.updated_at is not None), default=since)
-            runs = to_records(RunRecord, conn.execute(query, {"k_dag": dag_id, "k_runs": run_ids}))
+            runs = to_records(RunRecord, run_built(conn, query, {"k_dag": dag_id, "k_runs": run_ids}))
             keys = [(r.dag_id, r.run_id) for r in runs]
             whole: dict[tuple[str, str], list[TIStateRecord]] = {key: [] for key in keys if needs_all(key)}
             if whole:  # by key, not by run state: a run another scheduler just ended keeps its rows
-                for ti in to_records(TIStateRecord, conn.execute(_STATE_ROWS_OF_RUNS, {"k_runs": list(whole)})):
+                for ti in to_records(TIStateRecord, run_built(conn, _STATE_ROWS_OF_RUNS, {"k_runs": list(whole)})):
                     whole[ti.dag_id, ti.run_id].append(ti)
         return RunsToExamine(runs, whole, changed, changed_until)
 
@@ -391,7 +392,7 @@ class SchedulerQueries:
         if not run_ids:
             return []
         with self.read() as conn:
-            return to_records(RunProgress, conn.execute(_RUNS_PROGRESS, {"dag_id": dag_id, "k_runs": run_ids}))
+            return to_records(RunProgress, run_built(conn, _RUNS_PROGRESS, {"dag_id": dag_id, "k_runs": run_ids}))
 
     # --- queueing within the limits ------------------------------------------------------
 
@@ -430,7 +431,7 @@ class SchedulerQueries:
                                    self.skip_locked)
             params: dict[str, Any] = {"limit": max(slots * 4, 64), "k_dag": run_filter and run_filter[0],
                                       "k_runs": run_filter and run_filter[1]}
-            running = [run_filter[0]] if run_filter is not None else conn.execute(_DAGS_RUNNING).scalars().all()
+            running = [run_filter[0]] if run_filter is not None else [dag_id for dag_id, in run_built(conn, _DAGS_RUNNING)]
             run_task_limits = run_task_limits or {}
             chosen: list[QueuedTIRecord] = []
             last_read: dict[str, list[Any]] | None = None
@@ -443,7 +444,7 @@ class SchedulerQueries:
                 if not read["k_dags"] or not read["k_pools"] or read == last_read:
                     break  # nothing could be taken, or a read like the last one would find nothing more
                 last_read = read
-                found = to_records(QueuedTIRecord, conn.execute(query, {**params, **read}))
+                found = to_records(QueuedTIRecord, run_built(conn, query, {**params, **read}))
                 taken = {ti.key for ti in chosen}
                 chosen += occupancy.admit([ti for ti in found if ti.key not in taken], slots - len(chosen),
                                           dag_limits, task_limits, run_task_limits)
@@ -452,7 +453,7 @@ class SchedulerQueries:
             by_run: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
             for ti in chosen:
                 by_run[ti.dag_id, ti.run_id].append((ti.task_id, ti.map_index))
-            moved = {tuple(row) for (dag_id, run_id), pairs in by_run.items() for row in conn.execute(_QUEUE_CHOSEN, {
+            moved = {tuple(row) for (dag_id, run_id), pairs in by_run.items() for row in run_built(conn, _QUEUE_CHOSEN, {
                 "k_dag": dag_id, "k_run": run_id, "k_tasks": sorted({t for t, _ in pairs}), "k_pairs": pairs,
                 "now": utcnow(), "by": str(job_id) if job_id else None})}
             return [ti for ti in chosen if ti.key in moved]

@@ -43,10 +43,12 @@ from miniflow.db import models as m
 from miniflow.db.dataset_queries import DatasetQueries, DatasetUpdate
 from miniflow.db.engine import (
     WRITE,
+    Rows,
     change_margin,
     keeps_connections,
     make_engine,
     one_scheduler_only,
+    run_built,
     supports_skip_locked,
 )
 from miniflow.db.gate import move_runs, move_tis
@@ -415,7 +417,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
                      **row)
                 for row in task_rows
             ])
-        return to_record(RunRecord, conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
+        return to_record(RunRecord, run_built(conn, _GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
 
     def states_at(self, dag_id: str, logical_dates: Sequence[dt.datetime],
                   task_ids: Sequence[str] | None = None) -> list[str | None]:
@@ -432,7 +434,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def get_run(self, dag_id: str, run_id: str) -> RunRecord | None:
         with self.read() as conn:
-            return to_record(RunRecord, conn.execute(_GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
+            return to_record(RunRecord, run_built(conn, _GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
 
     def find_run(self, dag_id: str, logical_date: dt.datetime) -> RunRecord | None:
         with self.read() as conn:
@@ -508,7 +510,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
     def ti_states(self, dag_id: str, run_id: str) -> list[TIStateRecord]:
         """Where a run's task instances stand: the light read a scheduling pass needs."""
         with self.read() as conn:
-            return to_records(TIStateRecord, conn.execute(_TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
+            return to_records(TIStateRecord, run_built(conn, _TI_STATES, {"k_dag": dag_id, "k_run": run_id}))
 
     def get_ti(self, key: TaskInstanceKey) -> TIRecord | None:
         with self.read() as conn:
@@ -554,6 +556,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             values.setdefault("duration", 0.0)
         whole = [t for t in task_ids if isinstance(t, str)]
         single = [t for t in task_ids if not isinstance(t, str)]
+        moved: Rows
         if any(isinstance(v, ClauseElement) for v in values.values()):  # an SQL expression: build this one
             which = [TI_T.c.task_id.in_(whole)] if whole else []
             if single:
@@ -564,7 +567,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             moved = conn.execute(query)
         else:
             query = _move_statement(tuple(expected), new, override, bool(whole), bool(single), tuple(sorted(values)))
-            moved = conn.execute(query, {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
+            moved = run_built(conn, query, {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
                                          **{f"v_{name}": value for name, value in values.items()}})
         return [TaskInstanceKey(dag_id, run_id, task_id, map_index) for task_id, map_index in moved]
 
@@ -590,7 +593,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         new tasks, and `removed` for unfinished ones whose task is gone (as Airflow does)."""
         TIS = TaskInstanceState
         with self.write() as conn:
-            logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar() \
+            logical_date = run_built(conn, _RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar() \
                 if new_rows else None
             for row in new_rows:
                 try:
@@ -633,10 +636,10 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         else claimed it (or it was cleared) first. Starts the try with no XComs."""
         params = _key_params(key)
         with self.write() as conn:
-            row = conn.execute(_CLAIM, {**params, "now": utcnow(), "hostname": HOSTNAME,
+            row = run_built(conn, _CLAIM, {**params, "now": utcnow(), "hostname": HOSTNAME,
                                         "pid": pid or os.getpid()}).first()
             if row is not None:
-                conn.execute(_CLEAR_XCOM, params)
+                run_built(conn, _CLEAR_XCOM, params)
             return to_record(TIRecord, row)
 
     def finish_ti(
@@ -660,7 +663,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         if state not in _FINISH:
             raise IllegalTransition(f"illegal task instance transition running -> {state}")
         with self.write() as conn:
-            owned = conn.execute(_FINISH[state], {
+            owned = run_built(conn, _FINISH[state], {
                 **key, "k_try": claimed.try_number, "now": now,
                 "duration": duration, "next_try_at": next_try_at, "rendered": rendered_fields,
                 "map_name": rendered_map_index,
@@ -668,7 +671,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             if not owned:
                 return False
             if not rescheduled:
-                conn.execute(_RECORD_TRY, {**key, "k_try": claimed.try_number})
+                run_built(conn, _RECORD_TRY, {**key, "k_try": claimed.try_number})
             if dataset_updates and state == TaskInstanceState.SUCCESS:
                 self.record_dataset_events(conn, claimed.key, dataset_updates)
             if xcoms:
@@ -717,17 +720,17 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         key = {"k_dag": "", "k_run": "", "k_task": "", "k_map": -1}
         with self.engine.connect().execution_options(**{WRITE: True}) as conn:
             trans = conn.begin()
-            conn.execute(_CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
-            conn.execute(_CLEAR_XCOM, key)
-            conn.execute(_TI_STATES, {"k_dag": "", "k_run": ""})
-            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""})
+            run_built(conn, _CLAIM, {**key, "now": utcnow(), "hostname": HOSTNAME, "pid": 0})
+            run_built(conn, _CLEAR_XCOM, key)
+            run_built(conn, _TI_STATES, {"k_dag": "", "k_run": ""})
+            run_built(conn, _GET_RUN, {"k_dag": "", "k_run": ""})
             for of_map_indexes in (False, True):  # a task's output, and a mapped task's
-                conn.execute(_xcom_pull_statement(True, True, of_map_indexes),
-                             {"k_dag": "", "k_run": "", "k_tasks": [""], "k_key": "", "k_maps": [0]})
+                run_built(conn, _xcom_pull_statement(True, True, of_map_indexes),
+                          {"k_dag": "", "k_run": "", "k_tasks": [""], "k_key": "", "k_maps": [0]})
             for stmt in _FINISH.values():
-                conn.execute(stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
-                                    "next_try_at": None, "rendered": None, "map_name": None})
-            conn.execute(_RECORD_TRY, {**key, "k_try": 0})
+                run_built(conn, stmt, {**key, "k_try": 0, "now": utcnow(), "duration": 0.0,
+                                       "next_try_at": None, "rendered": None, "map_name": None})
+            run_built(conn, _RECORD_TRY, {**key, "k_try": 0})
             # XComs need a run to belong to: a scratch one, rolled back with the rest. One
             # XCom and several are two statements (execute and executemany).
             conn.execute(insert(RUN_T).values(dag_id="", run_id="", logical_date=utcnow(), run_type="manual",
@@ -747,7 +750,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         transaction pays milliseconds for loading the schema, and a process forked ahead
         of work (`miniflow.executors.local`) pays them while it waits."""
         with self.read() as conn:
-            conn.execute(_GET_RUN, {"k_dag": "", "k_run": ""}).first()
+            run_built(conn, _GET_RUN, {"k_dag": "", "k_run": ""}).first()
         self._used_by = None
 
     # --- XCom ------------------------------------------------------------------------------
@@ -764,7 +767,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         params = {"k_dag": dag_id, "k_run": run_id, "k_tasks": list(task_ids or ()), "k_key": key,
                   "k_maps": list(map_indexes or ())}
         with self.read() as conn:
-            return to_records(XComRecord, conn.execute(query, params))
+            return to_records(XComRecord, run_built(conn, query, params))
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> int:
         """Remove a task's XComs in a run (of one instance, given `map_index`); returns how many."""
@@ -812,7 +815,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
             have = set(conn.execute(select(TI_T.c.map_index).where(*mine)).scalars())
             missing = [i for i in range(length) if i not in have]
             if missing:
-                logical_date = conn.execute(_RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar()
+                logical_date = run_built(conn, _RUN_LOGICAL_DATE, {"k_dag": dag_id, "k_run": run_id}).scalar()
                 conn.execute(insert(TI_T), [dict(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=i,
                                                  logical_date=logical_date, state=None, try_number=0, poke_count=0,
                                                  **row) for i in missing])
@@ -884,7 +887,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
 
     def get_variable(self, key: str) -> str | None:
         with self.read() as conn:
-            return conn.execute(_GET_VARIABLE, {"k_key": key}).scalar()
+            return run_built(conn, _GET_VARIABLE, {"k_key": key}).scalar()
 
     def set_variable(self, key: str, value: str, description: str | None = None) -> None:
         with self.write() as conn:
