@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, tuple_, update
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
@@ -214,6 +214,8 @@ def test_a_forked_child_opens_its_own_connection(store: Store) -> None:
 # stamps updated_at (a Python-side onupdate) and returns what it wrote, an insert.
 _TIS_OF = select(*TI_C).where(TI_T.c.dag_id == bindparam("k_dag"),
                               TI_T.c.task_id.in_(bindparam("k_tasks", expanding=True))).order_by(TI_T.c.task_id)
+_TIS_OF_PAIRS = select(*TI_C).where(TI_T.c.dag_id == bindparam("k_dag"), tuple_(TI_T.c.task_id, TI_T.c.map_index)
+                                    .in_(bindparam("k_pairs", expanding=True))).order_by(TI_T.c.task_id)
 _SET_HOST = (update(TI_T).where(TI_T.c.dag_id == bindparam("k_dag"), TI_T.c.task_id == bindparam("k_task"))
              .values(hostname=bindparam("host"), heartbeat=bindparam("at", type_=TI_T.c.heartbeat.type))
              .returning(TI_T.c.task_id, TI_T.c.hostname, TI_T.c.heartbeat, TI_T.c.updated_at))
@@ -242,16 +244,18 @@ def _with_run(conn: Any) -> None:
 @given(rows=st.lists(_TI_ROW, min_size=1, max_size=5), picked=st.sets(st.integers(0, 6), max_size=7))
 def test_a_built_statement_reads_on_sqlites_cursor_what_sqlalchemy_reads(db_url: str, rows: list[dict[str, Any]],
                                                                           picked: set[int]) -> None:
-    """Dates back aware in UTC, JSON decoded, an expanding list of any length: row for
-    row what `conn.execute` gives for the same statement."""
+    """Dates back aware in UTC, JSON decoded, a list of values or of pairs of any length
+    (an empty one too): row for row what `conn.execute` gives for the same statement."""
     with get_store().engine.connect() as conn, conn.begin() as trans:
         _with_run(conn)
         conn.execute(insert(TI_T), [{"dag_id": "d", "run_id": "r", "task_id": f"t{i}", **row}
                                     for i, row in enumerate(rows)])
-        params = {"k_dag": "d", "k_tasks": [f"t{i}" for i in sorted(picked)]}
-        direct = run_built(conn, _TIS_OF, params).all()
-        assert direct == [tuple(row) for row in conn.execute(_TIS_OF, params)]
-        assert len(direct) == len([i for i in picked if i < len(rows)])
+        params = {"k_dag": "d", "k_tasks": [f"t{i}" for i in sorted(picked)],
+                  "k_pairs": [(f"t{i}", -1) for i in sorted(picked)]}
+        for statement in (_TIS_OF, _TIS_OF_PAIRS):
+            direct = run_built(conn, statement, params).all()
+            assert direct == [tuple(row) for row in conn.execute(statement, params)]
+            assert len(direct) == len([i for i in picked if i < len(rows)])
         trans.rollback()
 
 
@@ -298,6 +302,18 @@ def test_statements_built_anew_each_time_are_not_kept(db_url: str, monkeypatch: 
             read = select(VAR_T.c.val).where(VAR_T.c.key == f"v{n}")
             assert run_built(conn, read).scalar() == str(n)
         assert len(engine_module._COMPILED) == 2
+        trans.rollback()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("key", [bindparam("k", literal_execute=True), bindparam("k", callable_=lambda: "x")],
+                         ids=["rendered into the SQL", "computed at execution"])
+def test_a_statement_whose_value_sqlalchemy_makes_is_left_to_it(db_url: str, key: Any) -> None:
+    read = select(VAR_T.c.val).where(VAR_T.c.key == key)
+    with get_store().engine.connect() as conn, conn.begin() as trans:
+        run_built(conn, _ADD_VARIABLE, {"k": "x", "v": "1"})
+        assert run_built(conn, read, {"k": "x"}).scalar() == "1"
+        assert engine_module._COMPILED[id(read)] == (read, None)
         trans.rollback()
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.sqltypes import TupleType
 
 __all__ = ["make_engine", "database_file_missing", "is_sqlite", "one_scheduler_only", "keeps_connections",
            "supports_skip_locked",
@@ -174,23 +175,46 @@ class _Fetched:
         return self.rows[0][0] if self.rows else None
 
 
-class _Compiled:
-    """A statement compiled for SQLite once: the Python-side column defaults its
-    execution fills in (``updated_at``), and how to turn each result column back."""
+class _Unsupported(Exception):
+    """A statement `run_built` leaves to SQLAlchemy (a value computed at execution)."""
 
-    __slots__ = ("compiled", "defaults", "processors", "results")
+
+_REQUIRED = object()  # a parameter the caller must give
+_EXPANDED_KEPT = 64  # SQL texts kept per statement, one per set of list lengths
+
+
+class _Compiled:
+    """A statement compiled for SQLite once: where each parameter comes from (the
+    caller, the statement, or a column default run at execution, ``updated_at``) and how
+    its value is converted; an expanding list (``IN``) as one value per element, the SQL
+    text for each set of list lengths from SQLAlchemy; how each result column is read."""
+
+    __slots__ = ("sql", "compiled", "defaults", "binds", "expanded", "results")
 
     def __init__(self, statement: Executable, dialect: Any) -> None:
         assert isinstance(statement, ClauseElement)
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler) and compiled.positional
+        if compiled.literal_execute_params:
+            raise _Unsupported("a value rendered into the SQL")
+        self.sql = compiled.string
         self.compiled = compiled
-        self.processors = {name: process for name, bind in compiled.binds.items()
-                           if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
         self.defaults = [(column.key, default) for column in compiled.update_prefetch
                          if isinstance(default := column.onupdate, ColumnDefault)] + \
             [(column.key, default) for column in compiled.insert_prefetch
              if isinstance(default := column.default, ColumnDefault)]
+        self.binds: list[tuple[str, Any, Any, bool]] = []  # name, default, converter(s), whether a list
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            if bind.callable is not None:
+                raise _Unsupported("a value computed at execution")
+            expanding = bind in compiled.post_compile_params
+            if expanding and isinstance(bind.type, TupleType):  # IN of tuples: a converter per position
+                convert: Any = [t.dialect_impl(dialect).bind_processor(dialect) for t in bind.type.types]
+            else:
+                convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self.binds.append((name, _REQUIRED if bind.required else bind.value, convert, expanding))
+        self.expanded: dict[tuple[int, ...], str] | None = {} if compiled.post_compile_params else None
         columns = getattr(statement, "exported_columns", ())  # what a SELECT or a RETURNING gives
         self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
 
@@ -199,25 +223,54 @@ class _Compiled:
             params = {**{key: default.arg(None) if default.is_callable else default.arg
                          for key, default in self.defaults}, **params}
         try:
-            state = self.compiled.construct_expanded_state(params)
-            processors = {**self.processors, **state.processors} if state.processors else self.processors
-            args = [value if (process := processors.get(name)) is None else process(value)
-                    for name, value in zip(state.positiontup or (), state.positional_parameters)]
+            args, lengths = self._args(params)
+            sql = self.sql if self.expanded is None else self._expanded_sql(params, lengths, len(args))
         except Exception as exc:  # a bad value: raised as SQLAlchemy raises it
-            raise StatementError(str(exc), self.compiled.string, params, exc) from exc
+            raise StatementError(str(exc), self.sql, params, exc) from exc
         try:
-            cursor = driver.execute(state.statement, args)
+            cursor = driver.execute(sql, args)
             rows = cursor.fetchall()
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(state.statement, args, exc, sqlite3.Error, dialect=dialect) from exc
+            raise DBAPIError.instance(sql, args, exc, sqlite3.Error, dialect=dialect) from exc
         results = self.results
         if rows and any(results):
             rows = [tuple(value if process is None else process(value) for process, value in zip(results, row))
                     for row in rows]
         return _Fetched(rows, cursor.rowcount)
 
+    def _args(self, params: Mapping[str, Any]) -> tuple[list[Any], list[int]]:
+        """The values in the order of the SQL's placeholders, converted; and the length
+        of each list, in the same order."""
+        args: list[Any] = []
+        lengths: list[int] = []
+        for name, default, convert, expanding in self.binds:
+            value = params[name] if name in params else default
+            if value is _REQUIRED:
+                raise KeyError(f"a value is required for the parameter {name!r}")
+            if not expanding:
+                args.append(value if convert is None else convert(value))
+                continue
+            lengths.append(len(value))
+            if isinstance(convert, list):
+                args += [v if c is None else c(v) for row in value for c, v in zip(convert, row, strict=True)]
+            else:
+                args += value if convert is None else map(convert, value)
+        return args, lengths
 
-_COMPILED: dict[int, tuple[Executable, _Compiled]] = {}
+    def _expanded_sql(self, params: Mapping[str, Any], lengths: list[int], count: int) -> str:
+        assert self.expanded is not None
+        key = tuple(lengths)
+        sql = self.expanded.get(key)
+        if sql is None:  # SQLAlchemy renders the lists' placeholders (an empty one as an empty set)
+            state = self.compiled.construct_expanded_state(dict(params))
+            assert len(state.positiontup or ()) == count, "the values are in the order of the placeholders"
+            sql = state.statement
+            if len(self.expanded) < _EXPANDED_KEPT:
+                self.expanded[key] = sql
+        return sql
+
+
+_COMPILED: dict[int, tuple[Executable, _Compiled | None]] = {}  # None: left to SQLAlchemy
 _KEPT_AT_MOST = 1000  # statements: past this, a caller builds them anew each time, and they are not kept
 
 
@@ -233,7 +286,13 @@ def run_built(conn: Connection, statement: Executable, params: Mapping[str, Any]
     if kept is None:
         if len(_COMPILED) >= _KEPT_AT_MOST:
             return conn.execute(statement, params)
-        kept = _COMPILED[id(statement)] = (statement, _Compiled(statement, conn.dialect))
+        try:
+            compiled: _Compiled | None = _Compiled(statement, conn.dialect)
+        except _Unsupported:
+            compiled = None
+        kept = _COMPILED[id(statement)] = (statement, compiled)
+    if kept[1] is None:
+        return conn.execute(statement, params)
     driver = conn.connection.driver_connection
     assert driver is not None, "a connection in a transaction has its driver's"
     return kept[1].run(driver, conn.dialect, params or {})
