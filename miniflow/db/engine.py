@@ -276,10 +276,12 @@ _KEPT_AT_MOST = 1000  # statements: past this, a caller builds them anew each ti
 
 def run_built(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Rows:
     """`conn.execute(statement, params)`, for a `statement` built once (a module's
-    constant, or one ``functools.cache`` keeps): on SQLite, it is compiled the first time
-    (for every SQLite engine alike: `make_engine` sets them up the same) and kept, with
-    the statement, for the life of the process, and run on the driver's cursor within
-    `conn`'s transaction, all its rows fetched as tuples."""
+    constant, or one ``functools.cache`` keeps). On SQLite it is compiled the first
+    time, for every SQLite engine alike (`make_engine` sets them up the same), kept with
+    the statement for the life of the process, and run on the driver's cursor within
+    `conn`'s transaction, all its rows fetched as tuples. Compiled once, an INSERT or
+    UPDATE must name its values: it does not take its columns from each call's
+    parameters, as `conn.execute` does."""
     if not is_sqlite(conn.engine):
         return conn.execute(statement, params)
     kept = _COMPILED.get(id(statement))  # an id is never reused while its statement is kept here
