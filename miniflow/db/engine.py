@@ -176,7 +176,8 @@ class _Fetched:
 
 
 class _Unsupported(Exception):
-    """A statement `run_built` leaves to SQLAlchemy (a value computed at execution)."""
+    """A statement `run_built` leaves to SQLAlchemy: one with a value SQLAlchemy itself
+    makes at each execution (rendered into the SQL, or computed)."""
 
 
 _REQUIRED = object()  # a parameter the caller must give

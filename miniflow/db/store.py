@@ -568,7 +568,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         else:
             query = _move_statement(tuple(expected), new, override, bool(whole), bool(single), tuple(sorted(values)))
             moved = run_built(conn, query, {"k_dag": dag_id, "k_run": run_id, "k_whole": whole, "k_single": single,
-                                         **{f"v_{name}": value for name, value in values.items()}})
+                                            **{f"v_{name}": value for name, value in values.items()}})
         return [TaskInstanceKey(dag_id, run_id, task_id, map_index) for task_id, map_index in moved]
 
     def stop_run(self, dag_id: str, run_id: str, running_to: TaskInstanceState,
@@ -637,7 +637,7 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         params = _key_params(key)
         with self.write() as conn:
             row = run_built(conn, _CLAIM, {**params, "now": utcnow(), "hostname": HOSTNAME,
-                                        "pid": pid or os.getpid()}).first()
+                                           "pid": pid or os.getpid()}).first()
             if row is not None:
                 run_built(conn, _CLEAR_XCOM, params)
             return to_record(TIRecord, row)
