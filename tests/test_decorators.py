@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -140,7 +141,6 @@ def test_the_next_free_id_is_airflows_whatever_ids_came_before(calls: list[tuple
     """Each call of a ``@task`` (with its own id or the function's, in a group or not)
     gets the id Airflow's scan of every existing id would give: ``<core>__<n>`` with n
     one above the highest ``<core>__<n>`` in the DAG, or the id itself if it is free."""
-    import re
 
     @task
     def f() -> None:
