@@ -84,6 +84,15 @@ def test_only_plain_functions_are_accepted() -> None:
             PythonVirtualenvOperator(task_id="s", python_callable=tabulate_rows, serializer="yaml")
 
 
+def test_a_serializer_not_installed_fails_the_try_not_the_dag_file(store, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "dill", None)  # import dill raises ImportError
+    with DAG("venv_dill", start_date=DATE, schedule=None) as dag:
+        ExternalPythonOperator(task_id="t", python=sys.executable, python_callable=tabulate_rows, serializer="dill")
+    tis = _run(dag, store)
+    assert tis["t"].state == TIS.FAILED
+    assert "serializer 'dill' needs the dill package installed" in Path(store_log(tis["t"])).read_text()
+
+
 def test_virtualenv_runs_a_callable_needing_a_package_miniflow_lacks(store, venv_cache: Path, caplog) -> None:
     def build() -> DAG:
         with DAG("venv_dag", start_date=DATE, schedule=None, params={"who": "ops"}) as dag:

@@ -116,10 +116,20 @@ def callable_source(func: Callable[..., Any]) -> str:
     return "\n".join(source.splitlines()[node.lineno - 1:]) + "\n"
 
 
-def _serializer(name: str) -> types.ModuleType:
+def _check_serializer(name: str) -> str:
     if name not in SERIALIZERS:
         raise AirflowException(f"Unsupported serializer {name!r}. Expected one of {', '.join(map(repr, SERIALIZERS))}")
-    return importlib.import_module(name)
+    return name
+
+
+def _serializer(name: str) -> types.ModuleType:
+    """The serializer's library, imported when a try needs it (as Airflow does): a DAG
+    file naming ``dill`` loads where dill is not installed, and only its tries fail."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise AirflowException(f"serializer {name!r} needs the {name} package installed where miniflow runs "
+                               f"({exc})") from None
 
 
 class _PythonInAnotherInterpreter(PythonOperator):
@@ -146,8 +156,7 @@ class _PythonInAnotherInterpreter(PythonOperator):
         if use_dill and serializer:
             raise AirflowException("Both 'use_dill' and 'serializer' are set; set only serializer")
         super().__init__(python_callable=python_callable, **kwargs)
-        self.serializer = serializer or ("dill" if use_dill else "pickle")
-        _serializer(self.serializer)  # an unknown name fails when the DAG file loads
+        self.serializer = _check_serializer(serializer or ("dill" if use_dill else "pickle"))
         self.string_args = list(string_args or [])
         self.expect_airflow = expect_airflow
         if skip_on_exit_code is None:
