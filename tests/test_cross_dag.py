@@ -13,11 +13,14 @@ from conftest import InProcessScheduler
 from miniflow import DAG
 from miniflow.clearing import external_clears
 from miniflow.dag_test import run_dag_test
+from miniflow.decorators import task
+from miniflow.exceptions import AirflowException
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.latest_only import LatestOnlyOperator
 from miniflow.operators.python import PythonOperator
 from miniflow.operators.trigger_dagrun import TriggerDagRunOperator
 from miniflow.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
+from miniflow.task_group import TaskGroup
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.triggering import trigger_dag_run
 
@@ -175,6 +178,55 @@ def test_external_task_sensor(store: Any, upstream_fn: Any, kwargs: dict[str, An
     trigger_dag_run(store, "downstream", logical_date=DAY)
     world.passes()
     assert world.states("downstream") == {"wait": expected}
+
+
+def grouped_upstream_dag(fail_item: int | None) -> DAG:
+    """A task group ``load`` holding a task mapped over three items (`fail_item` raises)
+    and a nested group's task."""
+    def load_item(item: int) -> None:
+        if item == fail_item:
+            raise RuntimeError(f"item {item}")
+
+    with DAG("upstream", start_date=START, schedule=None) as dag, TaskGroup("load"):
+        task(load_item).expand(item=[1, 2, 3])
+        with TaskGroup("inner"):
+            EmptyOperator(task_id="check")
+    return dag
+
+
+@pytest.mark.parametrize(("fail_item", "kwargs", "expected"), [
+    (None, {}, "success"),
+    (2, {}, "failed"),  # one map index failed, none in failed_states: never done, so its timeout
+    (2, {"failed_states": ["failed"]}, "failed"),
+    (2, {"skipped_states": ["failed"]}, "skipped"),
+])
+def test_external_task_sensor_waits_for_every_map_index_of_a_task_group(
+        store: Any, fail_item: int | None, kwargs: dict[str, Any], expected: str) -> None:
+    world = World(store, grouped_upstream_dag(fail_item), sensor_dag(external_task_group_id="load", **kwargs))
+    trigger_dag_run(store, "upstream", logical_date=DAY)
+    world.passes()
+    trigger_dag_run(store, "downstream", logical_date=DAY)
+    world.passes()
+    assert world.states("downstream") == {"wait": expected}
+
+
+def test_external_task_sensor_on_a_task_group_the_dag_lacks(store: Any) -> None:
+    """As in Airflow: it waits (for the group to appear, or its timeout); with
+    check_existence it fails at once, naming the group."""
+    World(store, upstream_dag())
+    trigger_dag_run(store, "upstream", logical_date=DAY)
+
+    class Try:
+        def __init__(self) -> None:
+            self.store = store
+
+    context = {"ti": Try(), "logical_date": DAY}
+    waiting = ExternalTaskSensor(task_id="w", external_dag_id="upstream", external_task_group_id="nope")
+    assert waiting.poke(context) is False
+    checking = ExternalTaskSensor(task_id="c", external_dag_id="upstream", external_task_group_id="nope",
+                                  check_existence=True)
+    with pytest.raises(AirflowException, match="task group 'nope' does not exist in DAG 'upstream'"):
+        checking.poke(context)
 
 
 # --- ExternalTaskMarker ------------------------------------------------------------------------

@@ -420,17 +420,20 @@ class Store(SchedulerQueries, WebQueries, DatasetQueries, SlaQueries):
         return to_record(RunRecord, run_built(conn, _GET_RUN, {"k_dag": dag_id, "k_run": run_id}).first())
 
     def states_at(self, dag_id: str, logical_dates: Sequence[dt.datetime],
-                  task_ids: Sequence[str] | None = None) -> list[str | None]:
-        """The states of a DAG's runs at `logical_dates` -- or, given `task_ids`, of
-        those tasks' instances in them (what ExternalTaskSensor waits on)."""
+                  task_ids: Sequence[str] | None = None) -> list[tuple[str | None, dt.datetime, str | None]]:
+        """``(None, logical date, state)`` of a DAG's runs at `logical_dates` -- or, given
+        `task_ids`, ``(task id, logical date, state)`` of those tasks' instances in them,
+        one for each map index (what ExternalTaskSensor waits on)."""
         with self.read() as conn:
             if task_ids is None:
-                return list(conn.execute(select(RUN_T.c.state).where(
-                    RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date.in_(logical_dates))).scalars())
-            return list(conn.execute(select(TI_T.c.state).join(RUN_T, and_(
-                RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id)).where(
-                TI_T.c.dag_id == dag_id, TI_T.c.task_id.in_(task_ids),
-                RUN_T.c.logical_date.in_(logical_dates))).scalars())
+                rows = conn.execute(select(RUN_T.c.logical_date, RUN_T.c.state).where(
+                    RUN_T.c.dag_id == dag_id, RUN_T.c.logical_date.in_(logical_dates)))
+                return [(None, logical_date, state) for logical_date, state in rows]
+            return [(task_id, logical_date, state) for task_id, logical_date, state in conn.execute(
+                select(TI_T.c.task_id, RUN_T.c.logical_date, TI_T.c.state).join(RUN_T, and_(
+                    RUN_T.c.dag_id == TI_T.c.dag_id, RUN_T.c.run_id == TI_T.c.run_id)).where(
+                    TI_T.c.dag_id == dag_id, TI_T.c.task_id.in_(task_ids),
+                    RUN_T.c.logical_date.in_(logical_dates)))]
 
     def get_run(self, dag_id: str, run_id: str) -> RunRecord | None:
         with self.read() as conn:

@@ -80,19 +80,14 @@ class ExternalTaskSensor(BaseSensorOperator):
         return [logical]
 
     def _task_ids(self, store: Any) -> list[str] | None:
+        """The tasks waited on: those given, or those of the task group in the external
+        DAG as last parsed (none if it has no such group: then, as in Airflow, the sensor
+        waits -- for its timeout, unless the group appears); None for the whole run."""
         if self.external_task_ids is not None:
             return self.external_task_ids
         if self.external_task_group_id is None:
             return None
-        serialized = store.serialized_dag(self.external_dag_id)
-        tasks = serialized.data["tasks"] if serialized is not None else []
-        prefix = f"{self.external_task_group_id}."
-        found = [t["task_id"] for t in tasks if (t.get("task_group") or "") == self.external_task_group_id
-                 or (t.get("task_group") or "").startswith(prefix)]
-        if not found:
-            raise AirflowException(f"the external task group {self.external_task_group_id!r} does not exist "
-                                   f"in DAG {self.external_dag_id!r}")
-        return found
+        return _group_tasks(store, self.external_dag_id, self.external_task_group_id)
 
     def poke(self, context: dict[str, Any]) -> bool:
         store = context["ti"].store
@@ -102,15 +97,23 @@ class ExternalTaskSensor(BaseSensorOperator):
         if self.check_existence:
             self._check_existence(store)
         task_ids = self._task_ids(store)
+        if task_ids == []:
+            self.log.warning("DAG %r has no task group %r: waiting for it", self.external_dag_id,
+                             self.external_task_group_id)
+            return False
         what = (f"tasks {task_ids}" if task_ids is not None else "the run") + f" of DAG {self.external_dag_id!r}"
         self.log.info("Poking for %s on %s ...", what, ", ".join(d.isoformat() for d in dates))
-        states = store.states_at(self.external_dag_id, dates, task_ids)
-        expected = len(dates) * (len(task_ids) if task_ids is not None else 1)
-        if self.failed_states and any(s in self.failed_states for s in states):
-            raise AirflowException(f"{what} failed (states {sorted({s for s in states if s in self.failed_states})})")
-        if self.skipped_states and any(s in self.skipped_states for s in states):
-            raise TaskSkipped(f"{what} skipped (states {sorted({s for s in states if s in self.skipped_states})})")
-        return sum(1 for s in states if s in self.allowed_states) >= expected
+        found = store.states_at(self.external_dag_id, dates, task_ids)
+        states = {state for _, _, state in found}
+        if self.failed_states and states & set(self.failed_states):
+            raise AirflowException(f"{what} failed (states {sorted(states & set(self.failed_states))})")
+        if self.skipped_states and states & set(self.skipped_states):
+            raise TaskSkipped(f"{what} skipped (states {sorted(states & set(self.skipped_states))})")
+        # Done once each task (or the run) has an instance at every date, and every
+        # instance found -- each map index of a mapped task -- is in an allowed state.
+        awaited: list[str | None] = [*task_ids] if task_ids is not None else [None]  # None: the run
+        wanted = {(task_id, date) for task_id in awaited for date in dates}
+        return wanted <= {(task_id, date) for task_id, date, _ in found} and states <= set(self.allowed_states)
 
     def _check_existence(self, store: Any) -> None:
         serialized = store.serialized_dag(self.external_dag_id)
@@ -120,6 +123,19 @@ class ExternalTaskSensor(BaseSensorOperator):
         missing = [t for t in self.external_task_ids or [] if t not in known]
         if missing:
             raise AirflowException(f"the external task(s) {missing} do not exist in DAG {self.external_dag_id!r}")
+        if self.external_task_group_id is not None and not _group_tasks(store, self.external_dag_id,
+                                                                         self.external_task_group_id):
+            raise AirflowException(f"the external task group {self.external_task_group_id!r} does not exist "
+                                   f"in DAG {self.external_dag_id!r}")
+
+
+def _group_tasks(store: Any, dag_id: str, group_id: str) -> list[str]:
+    """The ids of the tasks in task group `group_id` (nested groups included) of `dag_id`
+    as last parsed; empty if it has no such group."""
+    serialized = store.serialized_dag(dag_id)
+    prefix = f"{group_id}."
+    return [t["task_id"] for t in (serialized.data["tasks"] if serialized is not None else [])
+            if (t.get("task_group") or "") == group_id or (t.get("task_group") or "").startswith(prefix)]
 
 
 class ExternalTaskMarker(BaseOperator):
