@@ -1,6 +1,6 @@
 """LocalExecutor: warm worker processes on this machine, a forked child per try.
 
-    scheduler --(task queue)--> worker 1..N: claims the try --fork--> child: runs it
+    scheduler --(task pipe)---> worker 1..N: claims the try --fork--> child: runs it
               <--(result pipe)--- worker: records the outcome the child sends;
                                   reports the try done once the child says so, or
                                   lost when it exited without (its exit status)
@@ -14,7 +14,7 @@ happens ahead of the work: a worker keeps spare children, forked while it waits
 (`_Child`), and hands the next try to one of them. The worker claims and records the
 tries on its own, long-lived database connection, so a try that does not use the
 database itself never opens one. A worker is single-threaded too, which keeps
-forking it safe: it waits on its task queue and on a SIGCHLD wake-up pipe at once.
+forking it safe: it waits on its task pipe and on a SIGCHLD wake-up pipe at once.
 Workers outlive a killed scheduler only until their running tries finish: each holds
 the read end of a pipe whose write end only the scheduler has, and its end of file
 says the scheduler is gone.
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["LocalExecutor"]
 
 log = logging.getLogger(__name__)
-_STOP = None  # sentinel on the task queue
+_STOP = None  # sentinel on the task pipe
 _SPARES = 4  # children a worker forks ahead at once
 _CONNECT = "connect"  # a worker to its spare: connect to the database while you wait
 # What the fork server imports before it forks a worker. A worker runs the scheduler's
@@ -105,7 +105,7 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             spares = [_Child(cleanup_time, warm) for _ in range(_SPARES)]
         watched = [wake_r, *(fd for running in tries.values() for fd in running.watched())]
         if accepting:
-            watched += [tasks._reader, scheduler_alive]
+            watched += [tasks, scheduler_alive]
         ready = mp.connection.wait(watched, timeout=1.0)
         if wake_r in ready:
             os.read(wake_r, 4096)
@@ -135,8 +135,11 @@ def _worker_main(tasks: Any, results: Any, scheduler_alive: Any, environ: dict[s
             kill_descendants(skip=frozenset([*tries, *(spare.pid for spare in spares)]))
         if scheduler_alive in ready:
             accepting = False  # the scheduler is gone: finish what runs, take nothing new
-        if accepting and tasks._reader in ready:
-            key = tasks.get()
+        if accepting and tasks in ready:
+            try:
+                key = tasks.recv()
+            except EOFError:  # the scheduler is gone (`scheduler_alive` says so too)
+                key = _STOP
             if key is _STOP:
                 accepting = False
             else:
@@ -372,7 +375,7 @@ class LocalExecutor(BaseExecutor):
         # to a queue shared by all would keep its lock, and every other worker would wait
         # on it for good.
         self._results: list[Any] = []  # per worker, the read end of its events, None once at end of file
-        self._queues: list[Any] = []
+        self._tasks: list[Any] = []  # per worker, the write end of its task keys
         self._workers: list[Any] = []
         self._alive: list[Any] = []  # per worker, the pipe end whose closing tells it this process is gone
         self._load: list[set[TaskKey]] = []  # the keys each worker is running
@@ -381,7 +384,7 @@ class LocalExecutor(BaseExecutor):
 
     def start(self) -> None:
         for _ in range(self.worker_count):
-            self._queues.append(None)
+            self._tasks.append(None)
             self._results.append(None)
             self._workers.append(None)
             self._alive.append(None)
@@ -389,23 +392,25 @@ class LocalExecutor(BaseExecutor):
             self._spawn(len(self._workers) - 1)
 
     def _spawn(self, n: int) -> None:
-        queue = self._ctx.SimpleQueue()
+        # Plain pipes, each with one writer and one reader: a multiprocessing queue locks
+        # with named semaphores, which outlive a process group killed with SIGKILL.
+        tasks_r, tasks_w = self._ctx.Pipe(duplex=False)
         results_r, results_w = self._ctx.Pipe(duplex=False)
         alive_r, alive_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_worker_main, name=f"miniflow-worker-{n}",
-                                 args=(queue, results_w, alive_r, dict(os.environ)))
+                                 args=(tasks_r, results_w, alive_r, dict(os.environ)))
         proc.start()
-        results_w.close()  # only the worker's copies stay open: its death ends the pipe
-        alive_r.close()
-        for old in (self._results[n], self._alive[n]):
+        for end in (tasks_r, results_w, alive_r):  # only the worker's copies stay open: its death ends the pipes
+            end.close()
+        for old in (self._tasks[n], self._results[n], self._alive[n]):
             if old is not None:
                 old.close()
-        self._queues[n], self._results[n], self._workers[n], self._alive[n] = queue, results_r, proc, alive_w
+        self._tasks[n], self._results[n], self._workers[n], self._alive[n] = tasks_w, results_r, proc, alive_w
 
     def _replace_dead_workers(self) -> None:
         """A worker killed from outside: start another in its place, and hand the keys
         the dead one had to the workers again. A try it had not started yet (its key still
-        in the dead worker's queue) then runs; one it had started goes on in its orphaned
+        in the dead worker's pipe) then runs; one it had started goes on in its orphaned
         process, which records its own end (or, dead too, is failed or retried by the
         zombie check), and its key handed again finds it claimed and is let be."""
         if self._ending:
@@ -425,7 +430,8 @@ class LocalExecutor(BaseExecutor):
         n = min(range(len(self._workers)), key=lambda i: len(self._load[i]))
         self._load[n].add(key)
         self.running.add(key)
-        self._queues[n].put(key)
+        with contextlib.suppress(OSError):  # it died: replaced in `events`, which hands its keys again
+            self._tasks[n].send(key)
 
     def events(self, timeout: float) -> list[TaskEvent]:
         mp.connection.wait([r for r in self._results if r is not None], timeout=timeout)
@@ -453,8 +459,9 @@ class LocalExecutor(BaseExecutor):
 
     def end(self, grace: float) -> list[TaskKey]:
         self._ending = True
-        for queue in self._queues:
-            queue.put(_STOP)
+        for tasks in self._tasks:
+            with contextlib.suppress(OSError):  # that worker is dead already
+                tasks.send(_STOP)
         deadline = time.monotonic() + grace
         while self.running and time.monotonic() < deadline:
             self.events(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
@@ -467,8 +474,8 @@ class LocalExecutor(BaseExecutor):
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
-        for alive in self._alive:
-            alive.close()
+        for end in (*self._tasks, *self._alive):
+            end.close()
         self.events(timeout=0)
         return killed
 

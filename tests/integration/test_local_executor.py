@@ -238,6 +238,34 @@ def _kill_all(process: subprocess.Popen[str], pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="named semaphores live in /dev/shm on Linux only")
+def test_kill_9_of_the_whole_process_group_leaves_no_named_semaphore(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL to the scheduler's whole process group (as a container's stop does) kills
+    multiprocessing's resource tracker too, which would unlink named semaphores: the
+    executor must not have made any (a ``sem.*`` file in /dev/shm each, for good)."""
+    dag = _queued_try(tmp_path / "home", monkeypatch, command="sleep 30")
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(KILLED_PARENT))
+    before = set(Path("/dev/shm").glob("sem.*"))
+    parent = subprocess.Popen([sys.executable, str(script), dag.fileloc], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    pids: list[int] = []
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        key = TaskKey(dag.dag_id, "r", "hello", 1, dag.fileloc).ti
+        _wait_for(lambda: (ti := get_store().get_ti(key)) is not None and ti.state == TaskInstanceState.RUNNING,
+                  "the try never started")
+        pids += [child for worker in pids[:2] for child in children(worker)]
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        _assert_all_leave(pids, "a process of the killed group outlived it")
+        assert set(Path("/dev/shm").glob("sem.*")) - before == set()
+    finally:
+        _kill_all(parent, pids)
+
+
 NEVER_STARTED = """
 import os, sys
 from miniflow.executors.local import LocalExecutor
