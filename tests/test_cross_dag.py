@@ -168,6 +168,7 @@ def sensor_dag(**kwargs: Any) -> DAG:
     (None, {}, "success"),  # the whole run
     (boom, {"external_task_id": "produce", "failed_states": ["failed"]}, "failed"),
     (boom, {"external_task_id": "produce", "skipped_states": ["failed"]}, "skipped"),
+    (boom, {"external_task_id": "produce", "failed_states": ["failed"], "soft_fail": True}, "skipped"),
     (boom, {"external_task_id": "produce"}, "failed"),  # no failed_states: waits until its timeout
     (None, {"external_task_id": "produce", "execution_delta": dt.timedelta(days=1)}, "failed"),  # no run then
 ])

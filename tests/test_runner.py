@@ -27,7 +27,7 @@ from miniflow import DAG, task
 from miniflow.context import context_to_airflow_vars
 from miniflow.dag_test import run_dag_test, run_until_done
 from miniflow.dagbag import DagBag
-from miniflow.exceptions import AirflowFailException, AirflowSkipException
+from miniflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, DagDefinitionError
 from miniflow.hooks.subprocess import SubprocessHook
 from miniflow.operators.bash import BashOperator
 from miniflow.operators.python import PythonOperator
@@ -937,6 +937,49 @@ def test_sensor_soft_fail_skips(store) -> None:
     assert tis["never"].state == TIS.SKIPPED
     assert tis["after"].state == TIS.SKIPPED
     assert result.state == "success"
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+@pytest.mark.parametrize(("raised", "flags", "expected"), [
+    (RuntimeError("down"), {}, TIS.FAILED),
+    (RuntimeError("down"), {"never_fail": True}, TIS.SKIPPED),
+    (RuntimeError("down"), {"soft_fail": True}, TIS.FAILED),  # soft_fail covers timeouts, not any error
+    (AirflowFailException("no"), {"soft_fail": True}, TIS.SKIPPED),
+    (AirflowFailException("no"), {"never_fail": True}, TIS.SKIPPED),
+    (AirflowSensorTimeout("late"), {"soft_fail": True}, TIS.SKIPPED),
+], ids=["error", "error never_fail", "error soft_fail", "fail-now soft_fail", "fail-now never_fail",
+        "sensor timeout soft_fail"])
+def test_a_poke_that_raises_fails_or_skips_as_in_airflow(store, raised: BaseException, flags: dict[str, bool],
+                                                         expected: TIS) -> None:
+    with new_dag("sensor_raises") as dag:
+        PythonSensor(task_id="poke", python_callable=lambda: _raise(raised), poke_interval=0, timeout=30, **flags)
+    _, tis = run(dag, store)
+    assert tis["poke"].state == expected
+
+
+def test_silent_fail_pokes_again_after_an_error_and_never_fail_does_not_cover_the_timeout(store) -> None:
+    calls: list[int] = []
+
+    def flaky() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first poke fails")
+        return True
+
+    with new_dag("sensor_silent") as dag:
+        PythonSensor(task_id="silent", python_callable=flaky, poke_interval=0, timeout=30, silent_fail=True)
+        PythonSensor(task_id="late", python_callable=lambda: False, poke_interval=0.05, timeout=0.1, never_fail=True)
+    _, tis = run(dag, store)
+    assert tis["silent"].state == TIS.SUCCESS and len(calls) == 2
+    assert tis["late"].state == TIS.FAILED  # as in Airflow 2.10: never_fail is about exceptions a poke raises
+
+
+def test_soft_fail_and_never_fail_together_are_refused() -> None:
+    with new_dag("sensor_both"), pytest.raises(DagDefinitionError, match="mutually exclusive"):
+        PythonSensor(task_id="both", python_callable=lambda: True, soft_fail=True, never_fail=True)
 
 
 def test_reschedule_mode_frees_the_slot_and_keeps_the_try_number(store, tmp_path: Path, miniflow_home: Path) -> None:

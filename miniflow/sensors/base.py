@@ -3,7 +3,10 @@
 ``mode="poke"`` keeps the worker slot and sleeps between pokes; ``mode="reschedule"``
 gives the slot back between pokes (the task waits as ``up_for_reschedule``). Either
 way ``timeout`` counts from the first poke of the try; past it the task fails without
-retry, or is skipped with ``soft_fail=True``.
+retry, or is skipped with ``soft_fail=True``. A poke that raises fails the try, as in
+Airflow 2.10: ``silent_fail`` logs it and pokes again, ``never_fail`` skips instead,
+and ``soft_fail`` skips too when what it raised fails a try at once (a timeout, the
+fail-now exception).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from miniflow.baseoperator import BaseOperator
-from miniflow.exceptions import DagDefinitionError, SensorTimeoutError, TaskRescheduled, TaskSkipped
+from miniflow.exceptions import (
+    DagDefinitionError,
+    SensorTimeoutError,
+    TaskFailNow,
+    TaskRescheduled,
+    TaskSkipped,
+    TaskTimeoutError,
+)
 
 __all__ = ["BaseSensorOperator", "PokeReturnValue"]
 
@@ -59,6 +69,8 @@ class BaseSensorOperator(BaseOperator):
         self.timeout = _seconds(timeout)
         if self.poke_interval < 0 or self.timeout < 0:
             raise DagDefinitionError(f"task {self.task_id!r}: poke_interval and timeout must be >= 0")
+        if soft_fail and never_fail:
+            raise DagDefinitionError(f"task {self.task_id!r}: soft_fail and never_fail are mutually exclusive")
         self.soft_fail = soft_fail
         # Airflow hands a deferrable sensor's wait to its triggerer; miniflow has none, and
         # waits in reschedule mode instead, which also frees the worker slot between pokes.
@@ -89,11 +101,21 @@ class BaseSensorOperator(BaseOperator):
         while True:
             try:
                 result = self.poke(context)
-            except Exception:
-                if not self.silent_fail:
+            except (TaskFailNow, TaskTimeoutError) as exc:  # a sensor timeout raised by poke is a TaskFailNow
+                if self.soft_fail or self.never_fail:
+                    raise TaskSkipped(f"Skipping due to {'soft_fail' if self.soft_fail else 'never_fail'}: "
+                                      f"{exc}") from exc
+                raise
+            except (TaskSkipped, TaskRescheduled):
+                raise
+            except Exception as exc:
+                if self.silent_fail:
+                    self.log.exception("Poke failed; silent_fail is set, trying again later")
+                    result = False
+                elif self.never_fail:
+                    raise TaskSkipped(f"Skipping due to never_fail: {type(exc).__name__}: {exc}") from exc
+                else:
                     raise
-                self.log.exception("Poke failed; silent_fail is set, trying again later")
-                result = False
             pokes += 1
             if result:
                 self.log.info("Success criteria met. Exiting.")
@@ -101,7 +123,7 @@ class BaseSensorOperator(BaseOperator):
             waited = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
             if waited > self.timeout:
                 message = f"Sensor has timed out; run duration of {waited:.1f}s is more than timeout {self.timeout}s"
-                if self.soft_fail or self.never_fail:
+                if self.soft_fail:
                     raise TaskSkipped(message)
                 raise SensorTimeoutError(message)
             interval = self._next_interval(pokes, context)

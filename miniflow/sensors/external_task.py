@@ -106,7 +106,10 @@ class ExternalTaskSensor(BaseSensorOperator):
         found = store.states_at(self.external_dag_id, dates, task_ids)
         states = {state for _, _, state in found}
         if self.failed_states and states & set(self.failed_states):
-            raise AirflowException(f"{what} failed (states {sorted(states & set(self.failed_states))})")
+            failed = f"{what} failed (states {sorted(states & set(self.failed_states))})"
+            if self.soft_fail:  # as Airflow's sensor: soft_fail covers the failed states too
+                raise TaskSkipped(f"{failed}; skipping, as soft_fail is set")
+            raise AirflowException(failed)
         if self.skipped_states and states & set(self.skipped_states):
             raise TaskSkipped(f"{what} skipped (states {sorted(states & set(self.skipped_states))})")
         # Done once each task (or the run) has an instance at every date, and every
