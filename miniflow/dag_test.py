@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniflow.executors.sequential import SequentialExecutor
+from miniflow.params import resolve_params
 from miniflow.runner import run_task_instance, succeed_without_running
 from miniflow.scheduler import Scheduler
 from miniflow.serialization import parsed_dag, priority_weights, task_rows
@@ -60,6 +61,7 @@ def run_dag_test(
     from miniflow.db.store import get_store
 
     store = store or get_store()
+    resolve_params(dag.params, conf)  # a bad or missing param refuses the run before it exists, as in Airflow
     store.sync_dags([parsed_dag(dag)])
     logical_date = logical_date or _now()
     interval = dag.timetable.infer_manual_data_interval(logical_date)

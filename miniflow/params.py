@@ -44,6 +44,8 @@ class Param:
                 isinstance(value, _TYPES.get(t, object)) and not (t in ("integer", "number") and isinstance(value, bool))
                 for t in allowed
             )
+            if not ok and value is None:
+                raise ParamValidationError(f"param {name!r} has no value (and no default): give it in the run's conf")
             if not ok:
                 raise ParamValidationError(f"param {name!r}: {value!r} is not of type {types}")
         if "enum" in self.schema and value not in self.schema["enum"]:

@@ -89,8 +89,11 @@ def execute_try(ti: TaskInstance) -> Outcome:
     logger = ti.log
     rendered: dict[str, Any] | None = None
     rendered_map_index = None
-    context = build_context(ti)
+    # What the callbacks get if the context itself cannot be built (a param the run's
+    # conf gives a value of the wrong type): the try fails like any other error.
+    context: dict[str, Any] = {"dag": task.dag, "task": task, "ti": ti, "task_instance": ti}
     try:
+        context = build_context(ti)
         if isinstance(task, MappedOperator):
             task = ti.task = context["task"] = task.unmap(
                 mapped_kwargs(task.expand_input, ti.map_index, lambda arg: arg.resolve(context),

@@ -20,13 +20,14 @@ import pytest
 
 from miniflow import DAG, task
 from miniflow.dag_test import run_dag_test
-from miniflow.exceptions import AirflowSkipException, DagDefinitionError
+from miniflow.exceptions import AirflowSkipException, DagDefinitionError, ParamValidationError
 from miniflow.operators.empty import EmptyOperator
 from miniflow.operators.python import (
     BranchPythonOperator,
     PythonOperator,
     ShortCircuitOperator,
 )
+from miniflow.params import Param
 from miniflow.taskinstance import DagRun, TaskInstance
 from miniflow.trigger_rules import TriggerRule
 
@@ -231,6 +232,27 @@ def test_dag_test_method_runs_the_dag_with_its_conf(store) -> None:
     assert states_of(result) == {"grab": S}
     assert seen == {"conf": {"who": "conf"}, "params": {"who": "conf", "n": 1}}
     assert store.get_run("method", result.run_id).conf == {"who": "conf"}
+
+
+def test_a_param_without_a_value_refuses_the_run_before_it_exists(store) -> None:
+    """As Airflow's ``dags test`` (its run creation checks the params)."""
+    with new_dag("needs_conf", params={"who": Param(type="string")}) as dag:
+        EmptyOperator(task_id="t")
+    with pytest.raises(ParamValidationError, match="param 'who' has no value"):
+        run(dag, store)
+    assert store.find_run("needs_conf", DATE) is None
+    assert run(dag, store, conf={"who": "ops"})[1] == {"t": "success"}
+
+
+def test_a_try_whose_context_cannot_be_built_fails_like_any_error(store) -> None:
+    """A task's own param that the run's conf sets to a value of the wrong type."""
+    failures: list[str] = []
+    with new_dag("bad_task_param") as dag:
+        PythonOperator(task_id="t", python_callable=lambda: None, params={"n": Param(1, type="integer")},
+                       on_failure_callback=lambda context: failures.append(str(context["exception"])))
+    result, states = run(dag, store, conf={"n": "x"})
+    assert states == {"t": "failed"} and result.state == "failed"
+    assert failures == ["param 'n': 'x' is not of type integer"]
 
 
 def test_dag_callbacks_receive_the_run_context_and_the_reason(store) -> None:
