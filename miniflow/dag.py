@@ -23,10 +23,12 @@ from miniflow.exceptions import (
     DagDefinitionError,
     DuplicateTaskIdError,
     InvalidIdError,
+    ParamValidationError,
     RemovedInAirflow3Warning,
     TaskAlreadyInDagError,
     TaskNotFoundError,
 )
+from miniflow.params import resolve_params
 from miniflow.timetables import TimeRestriction, Timetable, interval_tick, timetable_for, to_utc
 
 if TYPE_CHECKING:
@@ -450,6 +452,13 @@ class DAG:
                 raise DagDefinitionError(
                     f"{self.fileloc}: DAG {self.dag_id!r}: fail_stop=True needs the default trigger rule "
                     f"all_success on every task; {', '.join(sorted(bad))} use another")
+        if self.timetable.can_be_scheduled:  # runs made without a conf must have valid params, as in Airflow
+            try:
+                resolve_params(self.params)
+            except ParamValidationError as exc:
+                raise DagDefinitionError(
+                    f"{self.fileloc}: DAG {self.dag_id!r}: a DAG with a schedule needs a valid default for every "
+                    f"param ({exc})") from None
         for task in self.task_dict.values():
             for other in task.upstream_task_ids | task.downstream_task_ids:
                 if other not in self.task_dict:

@@ -101,6 +101,25 @@ def test_good_dag_loads_beside_broken_files(write_dag, dags_folder: Path) -> Non
             assert f"{_key(path)}:{error.lineno}" in str(error)
 
 
+def test_a_scheduled_dag_whose_params_do_not_validate_is_an_import_error(write_dag, dags_folder: Path) -> None:
+    """As in Airflow 2.10: its scheduled runs have no conf to give the missing value."""
+    path = write_dag("needs_conf.py", """
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.models.param import Param
+        from airflow.operators.empty import EmptyOperator
+
+        for dag_id, schedule in (("scheduled", "@daily"), ("by_hand", None)):
+            with DAG(dag_id, start_date=datetime(2024, 1, 1), schedule=schedule,
+                     params={"who": Param(type="string")}):
+                EmptyOperator(task_id="t")
+    """)
+    bag = DagBag(dags_folder)
+    error = bag.import_errors[_key(path)]
+    assert "DAG 'scheduled': a DAG with a schedule needs a valid default for every param" in error.message
+    assert "param 'who' has no value" in error.message
+
+
 def test_dag_file_calling_sys_exit_is_an_import_error(write_dag, dags_folder: Path) -> None:
     write_dag("good.py", _good("good"))
     path = write_dag("exits.py", """
