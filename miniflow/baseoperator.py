@@ -281,8 +281,11 @@ class BaseOperator(DependencyMixin):
         self.retry_delay = _as_timedelta(retry_delay)
         self.retry_exponential_backoff = retry_exponential_backoff
         self.max_retry_delay = _as_timedelta(max_retry_delay)
-        self.start_date = to_utc(start_date) if start_date else None
-        self.end_date = to_utc(end_date) if end_date else None
+        for name, value in (("start_date", start_date), ("end_date", end_date)):
+            if value is not None and not isinstance(value, dt.datetime):  # as Airflow: said, and left out
+                warnings.warn(f"{where}{name} {value!r} is not a datetime; it is ignored", stacklevel=2)
+        self.start_date = to_utc(start_date) if isinstance(start_date, dt.datetime) else None
+        self.end_date = to_utc(end_date) if isinstance(end_date, dt.datetime) else None
         self.depends_on_past = depends_on_past or wait_for_downstream
         self.ignore_first_depends_on_past = ignore_first_depends_on_past
         self.wait_for_past_depends_before_skipping = wait_for_past_depends_before_skipping

@@ -225,6 +225,9 @@ class DAG:
         self.timezone: dt.tzinfo = (start_date.tzinfo if start_date else None) or dt.timezone.utc
         self.start_date = self._localized(start_date)
         self.end_date = self._localized(end_date)
+        for name in ("start_date", "end_date"):  # the tasks get dates, as Airflow's DAG parses them for them
+            if self.default_args.get(name) is not None and not isinstance(self.default_args[name], dt.datetime):
+                self.default_args[name] = self._localized(_parse_datetime(self.default_args[name], name, where))
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise DagDefinitionError(
                 f"{where}start_date {self.start_date.isoformat()} is after "

@@ -511,6 +511,21 @@ def test_default_args_start_date_as_string() -> None:
     assert dag.start_date == dt.datetime(2024, 5, 1, 4, 0, tzinfo=UTC)
 
 
+def test_a_string_date_in_default_args_reaches_the_tasks_as_a_date() -> None:
+    """Airflow's DAG parses it in its default_args, so its tasks inherit a datetime."""
+    with DAG("str_dates", default_args={"start_date": "2024-08-01", "end_date": "2024-09-01T12:00:00"}):
+        task = EmptyOperator(task_id="t")
+    assert (task.start_date, task.end_date) == (dt.datetime(2024, 8, 1, tzinfo=UTC),
+                                                dt.datetime(2024, 9, 1, 12, tzinfo=UTC))
+
+
+def test_a_tasks_own_date_that_is_not_a_datetime_is_ignored_with_a_warning() -> None:
+    with DAG("own_str", start_date=dt.datetime(2024, 1, 1)), \
+            pytest.warns(UserWarning, match="task 't': start_date '2024-02-01' is not a datetime; it is ignored"):
+        task = EmptyOperator(task_id="t", start_date="2024-02-01")  # type: ignore[arg-type]
+    assert task.start_date == dt.datetime(2024, 1, 1, tzinfo=UTC)  # the DAG's, as in Airflow
+
+
 def test_explicit_start_date_wins_over_default_args() -> None:
     dag = DAG("both_dates", start_date=dt.datetime(2024, 1, 1),
               default_args={"start_date": dt.datetime(2020, 1, 1)})
