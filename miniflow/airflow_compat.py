@@ -122,6 +122,8 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.models.xcom": _XCOM,
     "airflow.models.taskinstance": _TI,
     "airflow.models.dagrun": _DAG_RUN,
+    "airflow.api.common.trigger_dag": ["miniflow.triggering:trigger_dag"],
+    "airflow.api.common.experimental.trigger_dag": ["miniflow.triggering:trigger_dag"],
     "airflow.utils.context": _CONTEXT,
     "airflow.utils.state": _STATE,
     "airflow.configuration": ["miniflow.config:conf"],

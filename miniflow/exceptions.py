@@ -47,6 +47,7 @@ __all__ = [
     "AirflowTaskTimeout",
     "AirflowNotFoundException",
     "AirflowBadRequest",
+    "DagRunAlreadyExists",
     "AirflowConfigException",
     "DagNotFound",
     "TaskNotFound",
@@ -181,6 +182,10 @@ class VariableNotFoundError(AirflowNotFoundException, KeyError):
 
 class AirflowBadRequest(AirflowException):
     """A request to an external system was refused as malformed."""
+
+
+class DagRunAlreadyExists(AirflowBadRequest):
+    """A trigger named a run id, or a logical date, that the DAG already has a run for."""
 
 
 class RemovedInAirflow3Warning(DeprecationWarning):

@@ -12,12 +12,13 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from miniflow.exceptions import MiniflowError
+from miniflow.exceptions import DagNotFoundError, DagRunAlreadyExists, MiniflowError
 
 if TYPE_CHECKING:
     from miniflow.db.interfaces import TriggeringStore
+    from miniflow.taskinstance import DagRun
 
-__all__ = ["TriggerError", "trigger_dag_run", "RUN_ID_PATTERN"]
+__all__ = ["TriggerError", "trigger_dag_run", "trigger_dag", "RUN_ID_PATTERN"]
 
 RUN_ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.~:+-]{1,250}$")
 MAX_CONF_DEPTH = 64
@@ -101,3 +102,35 @@ def trigger_dag_run(
                            status=409)
     store.log_event("trigger", owner=user, dag_id=dag_id, run_id=run_id)
     return run
+
+
+def trigger_dag(dag_id: str, run_id: str | None = None, conf: dict[str, Any] | str | None = None,
+                execution_date: dt.datetime | None = None, replace_microseconds: bool = True,
+                triggered_by: Any = None) -> DagRun | None:
+    """Airflow's ``airflow.api.common.trigger_dag.trigger_dag``, for task code: a queued
+    manual run of `dag_id` at `execution_date` (now by default, to the second unless
+    `replace_microseconds` is false), with `conf` (a dict, or a JSON object as a string).
+    Raises `DagNotFound` for a DAG the metadata DB does not know, `DagRunAlreadyExists`
+    when it has that run id or a run at that date, `TriggerError` for any other refusal."""
+    import json
+
+    from miniflow.db.store import get_store
+    from miniflow.taskinstance import DagRun
+
+    if execution_date is not None and execution_date.tzinfo is None:
+        raise ValueError("The execution_date should be localized")
+    when = execution_date or dt.datetime.now(dt.timezone.utc)
+    if replace_microseconds:
+        when = when.replace(microsecond=0)
+    if isinstance(conf, str):
+        conf = json.loads(conf)
+    try:
+        row = trigger_dag_run(get_store(), dag_id, conf=conf or {}, run_id=run_id, logical_date=when,
+                              user=str(triggered_by) if triggered_by is not None else None)
+    except TriggerError as exc:
+        if exc.status == 404:
+            raise DagNotFoundError(f"Dag id {dag_id} not found in DagModel") from None
+        if exc.status == 409:
+            raise DagRunAlreadyExists(str(exc)) from None
+        raise
+    return DagRun.from_row(row)

@@ -146,6 +146,40 @@ def test_wait_for_completion_fails_when_the_target_fails(store: Any) -> None:
     assert world.states("waiter") == {"trigger": "failed"}
 
 
+def test_trigger_dag_from_task_code_as_airflow_api_common_trigger_dag(store: Any) -> None:
+    """``airflow.api.common.trigger_dag.trigger_dag`` in a task: a queued manual run of
+    the other DAG with its conf; the same run id again, or an unknown DAG, raise."""
+    from miniflow.airflow_compat import install
+    from miniflow.exceptions import DagNotFound, DagRunAlreadyExists
+
+    install()
+    from airflow.api.common.trigger_dag import trigger_dag  # type: ignore[import-not-found]
+
+    raised: list[str] = []
+
+    def fire(run_id: str) -> None:
+        run = trigger_dag("target", run_id=f"child_{run_id}", conf='{"x": 1}',
+                          execution_date=DAY + dt.timedelta(hours=1, microseconds=5))
+        assert run is not None and run.run_id == f"child_{run_id}"
+        for call in (lambda: trigger_dag("target", run_id=f"child_{run_id}"), lambda: trigger_dag("nope")):
+            try:
+                call()
+            except (DagRunAlreadyExists, DagNotFound) as exc:
+                raised.append(type(exc).__name__)
+
+    with DAG("target", start_date=START, schedule=None) as target:
+        EmptyOperator(task_id="t")
+    with DAG("firing", start_date=START, schedule=None) as firing:
+        PythonOperator(task_id="fire", python_callable=fire, op_kwargs={"run_id": "{{ run_id }}"})
+    World(store, target, firing)
+    result = run_dag_test(firing, DAY, store=store)
+    assert [t.state for t in result.task_instances] == ["success"]
+    assert raised == ["DagRunAlreadyExists", "DagNotFoundError"]
+    run = store.get_run("target", f"child_{result.run_id}")
+    assert (run.state, run.conf, run.logical_date, run.external_trigger) == (
+        "queued", {"x": 1}, DAY + dt.timedelta(hours=1), True)
+
+
 # --- ExternalTaskSensor ------------------------------------------------------------------------
 
 
