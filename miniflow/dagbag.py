@@ -1,11 +1,12 @@
 """Loading DAG files: every file on its own, and a broken one never stops the rest.
 
-A file is imported as a module with a name unique to its path. As in Airflow, the DAGs
-folder's root (the configured one, and the folder given to `DagBag`, e.g. with ``-S``)
-is on ``sys.path``, so a file in ``dags/team/`` can ``from helpers.x import y`` or
-``from include.x import y``; the file's own folder is too, for helper modules beside it. Only files that mention both
-"dag" and "miniflow" or "airflow" are imported (Airflow's "safe mode"), so helper
-modules are not run as DAG files. Whatever goes wrong -- a syntax error, an exception,
+A file is imported as a module with a name unique to its path. As in Airflow, the
+plugins folder (``core.plugins_folder``) and the DAGs folder's root (the configured one,
+and the folder given to `DagBag`, e.g. with ``-S``) are on ``sys.path``, so a file in
+``dags/team/`` can ``from helpers.x import y``, ``from include.x import y`` or import a
+timetable kept in ``plugins/``; the file's own folder is too, for helper modules beside
+it. Only files that mention both "dag" and "miniflow" or "airflow" are imported
+(Airflow's "safe mode"), so helper modules are not run as DAG files. Whatever goes wrong -- a syntax error, an exception,
 an invalid DAG, an import that takes longer than ``core.dagbag_import_timeout`` -- is
 recorded as an import error with the file, the line and the message.
 
@@ -221,6 +222,7 @@ class DagBag:
         self.file_mtimes: dict[str, float] = {}
         self.load_seconds: dict[str, float] = {}
         airflow_compat.install()
+        _put_on_sys_path(Path(config.get("core", "plugins_folder")).expanduser())
         for root in (config.dags_folder, self.dag_folder):
             _put_on_sys_path(root if root.is_dir() else root.parent)
         folders = [self.dag_folder] + ([EXAMPLES_FOLDER] if include_examples else [])

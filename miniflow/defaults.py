@@ -20,6 +20,9 @@ class Setting(NamedTuple):
 DEFAULTS: dict[str, dict[str, Setting]] = {
     "core": {
         "dags_folder": Setting("{home}/dags", "Folder scanned for DAG files."),
+        "plugins_folder": Setting(
+            "{home}/plugins", "Put on sys.path where DAG files load, for the modules they import (custom timetables)."
+        ),
         "executor": Setting("local", "How tasks run: sequential, local or celery."),
         "parallelism": Setting(32, "Most task instances running at once, over all DAGs."),
         "max_active_tasks_per_dag": Setting(16, "Default of a DAG's max_active_tasks."),

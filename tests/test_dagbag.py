@@ -120,6 +120,33 @@ def test_a_scheduled_dag_whose_params_do_not_validate_is_an_import_error(write_d
     assert "param 'who' has no value" in error.message
 
 
+@pytest.mark.parametrize("isolate", [True, False], ids=["parsed in a child", "parsed here"])
+def test_a_dag_file_imports_a_timetable_kept_in_the_plugins_folder(write_dag, dags_folder: Path,
+                                                                    miniflow_home: Path, isolate: bool) -> None:
+    """As in Airflow, whose plugins folder is on sys.path: a custom timetable kept there."""
+    module = f"weekdays_at_nine_{isolate}"
+    (miniflow_home / "plugins").mkdir()
+    (miniflow_home / "plugins" / f"{module}.py").write_text(textwrap.dedent("""
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        class WeekdaysAtNine(CronTriggerTimetable):
+            def __init__(self):
+                super().__init__("0 9 * * 1-5", timezone="UTC")
+    """))
+    write_dag("custom_timetable.py", f"""
+        from datetime import datetime
+        from airflow import DAG
+        from airflow.operators.empty import EmptyOperator
+        from {module} import WeekdaysAtNine
+
+        with DAG("custom_timetable", start_date=datetime(2024, 1, 1), schedule=WeekdaysAtNine()):
+            EmptyOperator(task_id="t")
+    """)
+    bag = DagBag(dags_folder, isolate=isolate)
+    assert bag.import_errors == {}
+    assert type(bag.get_dag("custom_timetable").timetable).__name__ == "WeekdaysAtNine"
+
+
 def test_dag_file_calling_sys_exit_is_an_import_error(write_dag, dags_folder: Path) -> None:
     write_dag("good.py", _good("good"))
     path = write_dag("exits.py", """
