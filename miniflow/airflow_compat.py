@@ -122,6 +122,9 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.models.xcom": _XCOM,
     "airflow.models.taskinstance": _TI,
     "airflow.models.dagrun": _DAG_RUN,
+    "airflow.triggers.base": [f"miniflow.triggers:{name}" for name in (
+        "BaseTrigger", "TriggerEvent", "BaseTaskEndEvent", "TaskSuccessEvent", "TaskFailedEvent", "TaskSkippedEvent")],
+    "airflow.triggers.temporal": ["miniflow.triggers:DateTimeTrigger", "miniflow.triggers:TimeDeltaTrigger"],
     "airflow.api.common.trigger_dag": ["miniflow.triggering:trigger_dag"],
     "airflow.api.common.experimental.trigger_dag": ["miniflow.triggering:trigger_dag"],
     "airflow.utils.context": _CONTEXT,

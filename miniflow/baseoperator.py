@@ -16,7 +16,7 @@ import logging
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from miniflow.dag import DAG, DagContext, caller_location, validate_key
 from miniflow.exceptions import (
@@ -24,6 +24,8 @@ from miniflow.exceptions import (
     InvalidTriggerRuleError,
     RemovedInAirflow3Warning,
     TaskAlreadyInDagError,
+    TaskDeferralError,
+    TaskDeferred,
     UnknownArgumentError,
 )
 from miniflow.timetables import to_utc
@@ -32,6 +34,7 @@ from miniflow.trigger_rules import TriggerRule
 if TYPE_CHECKING:
     from miniflow.mapping import OperatorPartial
     from miniflow.operator_links import BaseOperatorLink
+    from miniflow.triggers import BaseTrigger
     from miniflow.xcom import XComArg
 
 __all__ = ["BaseOperator", "DependencyMixin", "chain", "chain_linear", "cross_downstream", "merged_default_args"]
@@ -514,6 +517,19 @@ class BaseOperator(DependencyMixin):
 
     def on_kill(self) -> None:
         """Called when the try is stopped from outside; override to release resources."""
+
+    def defer(self, *, trigger: BaseTrigger, method_name: str, kwargs: dict[str, Any] | None = None,
+              timeout: dt.timedelta | None = None) -> NoReturn:
+        """Wait for `trigger`, then go on in ``method_name(context, event=..., **kwargs)``
+        (Airflow's deferral; the wait happens in this try's process, see `miniflow.triggers`)."""
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: dict[str, Any]) -> Any:
+        """Go on after a deferral: `next_method` with the event's kwargs, or, for
+        ``__fail__``, fail with the deferral's ``error``."""
+        if next_method == "__fail__":
+            raise TaskDeferralError((next_kwargs or {}).get("error", "Unknown"))
+        return getattr(self, next_method)(context, **(next_kwargs or {}))
 
     def render_template_fields(self, context: dict[str, Any], jinja_env: Any = None) -> None:
         """Render every templated field in place, for this try only."""

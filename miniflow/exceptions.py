@@ -12,6 +12,7 @@ DAG files written for Airflow catch and raise the same classes.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "MiniflowError",
@@ -39,6 +40,8 @@ __all__ = [
     "TaskSkipped",
     "TaskFailNow",
     "TaskRescheduled",
+    "TaskDeferred",
+    "TaskDeferralError",
     "AirflowRescheduleException",
     "AirflowException",
     "AirflowSkipException",
@@ -205,6 +208,24 @@ class TaskSkipped(AirflowException):
 
 class TaskFailNow(AirflowException):
     """Raised inside a task: fail now, without using the remaining retries."""
+
+
+class TaskDeferred(BaseException):
+    """Raised by `BaseOperator.defer`: wait for `trigger`, then go on in `method_name`
+    (see `miniflow.triggers`). A BaseException, as in Airflow, so that task code's
+    ``except Exception`` does not stop it."""
+
+    def __init__(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+                 timeout: Any = None) -> None:
+        super().__init__(f"deferring to {trigger!r}, then {method_name}")
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs
+        self.timeout = timeout
+
+
+class TaskDeferralError(AirflowException):
+    """A deferred try's trigger failed, ended without an event or timed out."""
 
 
 class TaskRescheduled(AirflowException):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from miniflow.callbacks import call_callbacks
 from miniflow.context import bind_context, build_context, context_to_airflow_vars
 from miniflow.datasets import outlet_datasets
-from miniflow.exceptions import TaskFailNow, TaskRescheduled, TaskSkipped
+from miniflow.exceptions import TaskDeferralError, TaskDeferred, TaskFailNow, TaskRescheduled, TaskSkipped
 from miniflow.mapping import MappedOperator, feeds_mapping, mapped_kwargs, validate_mappable
 from miniflow.retries import task_retry_wait
 from miniflow.secrets import redact
@@ -36,6 +36,7 @@ from miniflow.task_log import capture_task_log, log_path, open_task_log
 from miniflow.taskinstance import DagRun, TaskInstance
 from miniflow.taskinstancekey import TaskInstanceKey
 from miniflow.timeouts import time_limit
+from miniflow.triggers import BaseTaskEndEvent, first_event
 from miniflow.xcom import XCOM_RETURN_KEY, XComArg, serialize_value
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def execute_try(ti: TaskInstance) -> Outcome:
             timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
             try:
                 with time_limit(timeout, f"task {task.task_id!r}"):
-                    result = task.execute(context)
+                    result = _execute(task, context)
             except BaseException:
                 if timeout:
                     task.on_kill()
@@ -138,6 +139,37 @@ def execute_try(ti: TaskInstance) -> Outcome:
     logger.info("Marking task as %s. dag_id=%s, task_id=%s, run_id=%s, try_number=%s",
                 outcome.state.value.upper(), ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
     return outcome
+
+
+def _execute(task: BaseOperator, context: dict[str, Any]) -> Any:
+    """`task.execute`, and after each deferral the trigger's first event, waited for
+    here, and the resumed method (see `miniflow.triggers`)."""
+    step = functools.partial(task.execute, context)
+    while True:
+        try:
+            return step()
+        except TaskDeferred as deferred:
+            task.log.info("Deferring: waiting for %r in this process (miniflow has no triggerer)", deferred.trigger)
+            timeout = deferred.timeout.total_seconds() if deferred.timeout is not None else None
+            try:
+                event = first_event(deferred.trigger, timeout)
+            except TaskDeferralError as exc:
+                step = functools.partial(task.resume_execution, "__fail__", {"error": str(exc)}, context)
+                continue
+            if isinstance(event, BaseTaskEndEvent):
+                return _end_from_trigger(event, context)
+            step = functools.partial(task.resume_execution, deferred.method_name,
+                                     {**(deferred.kwargs or {}), "event": event.payload}, context)
+
+
+def _end_from_trigger(event: BaseTaskEndEvent, context: dict[str, Any]) -> None:
+    """A trigger that ends the try itself: its XComs pushed, then its state."""
+    for key, value in (event.xcoms or {}).items():
+        context["ti"].xcom_push(key=key, value=value)
+    if event.task_instance_state == TIS.FAILED:
+        raise TaskFailNow("the trigger ended the task as failed")
+    if event.task_instance_state == TIS.SKIPPED:
+        raise TaskSkipped("the trigger ended the task as skipped")
 
 
 def _stop_the_rest(store: RunnerStore, dag: DAG, key: TaskInstanceKey) -> None:

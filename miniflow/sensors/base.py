@@ -20,6 +20,7 @@ from typing import Any
 
 from miniflow.baseoperator import BaseOperator
 from miniflow.exceptions import (
+    AirflowException,
     DagDefinitionError,
     SensorTimeoutError,
     TaskFailNow,
@@ -80,6 +81,15 @@ class BaseSensorOperator(BaseOperator):
         self.max_wait = _seconds(max_wait) if max_wait is not None else None
         self.silent_fail = silent_fail
         self.never_fail = never_fail
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: dict[str, Any]) -> Any:
+        """After a deferral, as Airflow's sensors: with ``soft_fail`` an error skips."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowException as exc:
+            if self.soft_fail:
+                raise TaskSkipped(f"Skipping due to soft_fail: {exc}") from exc
+            raise
 
     @abstractmethod
     def poke(self, context: dict[str, Any]) -> bool | PokeReturnValue:
