@@ -106,7 +106,7 @@ def trigger_dag_run(
 
 def trigger_dag(dag_id: str, run_id: str | None = None, conf: dict[str, Any] | str | None = None,
                 execution_date: dt.datetime | None = None, replace_microseconds: bool = True,
-                triggered_by: Any = None) -> DagRun | None:
+                triggered_by: Any = None) -> DagRun:
     """Airflow's ``airflow.api.common.trigger_dag.trigger_dag``, for task code: a queued
     manual run of `dag_id` at `execution_date` (now by default, to the second unless
     `replace_microseconds` is false), with `conf` (a dict, or a JSON object as a string).
