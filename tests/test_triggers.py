@@ -127,12 +127,9 @@ def test_time_triggers_and_ending_the_try_from_the_trigger(store: Any, miniflow_
 
 
 def test_a_sensor_with_soft_fail_skips_when_its_deferral_fails(store: Any, miniflow_home: Any) -> None:
-    class DeferringSensor(BaseSensorOperator):
+    class DeferringSensor(BaseSensorOperator):  # no poke: as in Airflow, a deferring sensor needs none
         def execute(self, context: dict[str, Any]) -> Any:
             self.defer(trigger=Payload(error="gone"), method_name="done")
-
-        def poke(self, context: dict[str, Any]) -> bool:
-            return True
 
     with DAG("sensor_deferral", start_date=DATE, schedule=None) as dag:
         DeferringSensor(task_id="soft", soft_fail=True)
