@@ -228,6 +228,16 @@ AIRFLOW_MODULES: dict[str, list[str]] = {
     "airflow.contrib.hooks.slack_webhook_hook": _SLACK_HOOK,
     "airflow.providers.slack.operators.slack_webhook": _SLACK_OPERATOR,
     "airflow.contrib.operators.slack_webhook_operator": _SLACK_OPERATOR,
+    "airflow.providers.slack.hooks.slack": ["miniflow.hooks.slack:SlackHook"],
+    "airflow.contrib.hooks.slack_hook": ["miniflow.hooks.slack:SlackHook"],
+    "airflow.providers.slack.operators.slack": ["miniflow.operators.slack:SlackAPIOperator",
+                                                "miniflow.operators.slack:SlackAPIPostOperator"],
+    "airflow.contrib.operators.slack_operator": ["miniflow.operators.slack:SlackAPIOperator",
+                                                 "miniflow.operators.slack:SlackAPIPostOperator"],
+    "airflow.operators.slack_operator": ["miniflow.operators.slack:SlackAPIOperator",
+                                         "miniflow.operators.slack:SlackAPIPostOperator"],
+    "airflow.providers.slack.notifications.slack": ["miniflow.operators.slack:SlackNotifier",
+                                                    "miniflow.operators.slack:send_slack_notification"],
     "airflow.providers.slack.notifications.slack_webhook": ["miniflow.operators.slack:SlackWebhookNotifier",
                                                             "miniflow.operators.slack:send_slack_webhook_notification"],
     "airflow.providers.smtp.notifications.smtp": ["miniflow.operators.email:SmtpNotifier",
@@ -337,7 +347,7 @@ class _AirflowFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             package = "apache-airflow-providers-" + parts[2].replace(".", "-").replace("_", "-")
             raise UnsupportedAirflowImportError(
                 f"'{fullname}' is not supported by miniflow: it comes from {package}, and miniflow provides "
-                "only the providers standard, common.sql, postgres, mysql, sqlite, http, smtp and slack (webhooks); "
+                "only the providers standard, common.sql, postgres, mysql, sqlite, http, smtp and slack (messages); "
                 "see docs/airflow-comparison.md"
             )
         if fullname not in _PACKAGES:

@@ -529,6 +529,73 @@ def test_slack_webhook_operator_and_notifier_post_their_messages(store: Any, sla
     assert "bad/token" not in log  # the token is a secret
 
 
+@pytest.fixture
+def slack_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """A stand-in for slack.com/api: records (method, token, JSON body) of each call; it
+    answers ``ok``, or, for the token ``xoxb-revoked``, ``{"ok": false, "error":
+    "token_revoked"}`` with status 200, as Slack does."""
+    received: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            token = self.headers["Authorization"].removeprefix("Bearer ")
+            received.append((self.path, token, body))
+            answer = {"ok": False, "error": "token_revoked"} if token == "xoxb-revoked" else {"ok": True, "ts": "1"}
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(answer).encode())
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/api/"
+    for conn_id, token in (("slack_api_default", "xoxb-good"), ("slack_revoked", "xoxb-revoked")):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
+            {"conn_type": "slack", "password": token, "extra": {"base_url": base}}))
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_slack_api_operator_and_notifier_post_with_chat_post_message(store: Any, slack_api: list[Any],
+                                                                     miniflow_home: Path) -> None:
+    """Airflow's SlackAPIPostOperator and send_slack_notification, from an Airflow DAG's
+    import paths: ``chat.postMessage`` with the token as a Bearer; an answer that is
+    not ``ok`` fails the task, naming Slack's error and not the token."""
+    from miniflow.airflow_compat import install
+
+    install()
+    from airflow.providers.slack.notifications.slack import send_slack_notification  # type: ignore[import-not-found]
+    from airflow.providers.slack.operators.slack import SlackAPIPostOperator  # type: ignore[import-not-found]
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    with DAG("slack_api", start_date=DAY, schedule=None) as dag:
+        SlackAPIPostOperator(task_id="post", channel="#data", text="loaded {{ ds }}")
+        SlackAPIPostOperator(task_id="revoked", slack_conn_id="slack_revoked", text="x", retries=0)
+        PythonOperator(task_id="breaks", python_callable=boom, retries=0, on_failure_callback=send_slack_notification(
+            text="{{ ti.task_id }} failed on {{ ds }}", channel="#alerts"))
+    result = run_dag_test(dag, DAY, store=store)
+    assert {ti.task_id: ti.state for ti in result.task_instances} == {
+        "post": "success", "revoked": "failed", "breaks": "failed"}
+    by_channel = {body["channel"]: (path, token, body) for path, token, body in slack_api}
+    assert by_channel["#data"] == ("/api/chat.postMessage", "xoxb-good",
+                                   {"channel": "#data", "username": "Airflow", "text": "loaded 2024-01-02"})
+    assert by_channel["#alerts"][2] == {"channel": "#alerts", "username": "Airflow",
+                                        "text": "breaks failed on 2024-01-02", "unfurl_links": True,
+                                        "unfurl_media": True}
+    log = (miniflow_home / "logs" / "slack_api" / result.run_id / "revoked" / "attempt=1.log").read_text()
+    assert "Slack's chat.postMessage answered 200: 'token_revoked'" in log
+    assert "xoxb-revoked" not in log
+
+
 def test_a_slack_webhook_connection_needs_its_token(monkeypatch: pytest.MonkeyPatch) -> None:
     from miniflow.hooks.slack import SlackWebhookHook
 

@@ -165,11 +165,11 @@ def hook_for(connection: Connection, params: dict[str, Any]) -> BaseHook:
     from miniflow.hooks.http import HttpHook
     from miniflow.hooks.mysql import MySqlHook
     from miniflow.hooks.postgres import PostgresHook
-    from miniflow.hooks.slack import SlackWebhookHook
+    from miniflow.hooks.slack import SlackHook, SlackWebhookHook
     from miniflow.hooks.sqlite import SqliteHook
 
     kinds: dict[str, Any] = {"postgres": PostgresHook, "mysql": MySqlHook, "sqlite": SqliteHook, "http": HttpHook,
-                             "https": HttpHook, "slackwebhook": SlackWebhookHook}
+                             "https": HttpHook, "slackwebhook": SlackWebhookHook, "slack": SlackHook}
     hook = kinds.get(connection.conn_type or "")
     if hook is None:
         raise AirflowException(f"connection {connection.conn_id!r} is of type {connection.conn_type!r}, which "
