@@ -6,9 +6,10 @@ and the folder given to `DagBag`, e.g. with ``-S``) are on ``sys.path``, so a fi
 ``dags/team/`` can ``from helpers.x import y``, ``from include.x import y`` or import a
 timetable kept in ``plugins/``; the file's own folder is too, for helper modules beside
 it. Only files that mention both "dag" and "miniflow" or "airflow" are imported
-(Airflow's "safe mode"), so helper modules are not run as DAG files. Whatever goes wrong -- a syntax error, an exception,
-an invalid DAG, an import that takes longer than ``core.dagbag_import_timeout`` -- is
-recorded as an import error with the file, the line and the message.
+(Airflow's "safe mode"), so helper modules are not run as DAG files. Whatever goes
+wrong -- a syntax error, an exception, an invalid DAG, an import that takes longer
+than ``core.dagbag_import_timeout`` -- is recorded as an import error with the file,
+the line and the message.
 
 Files and folders matching a regular expression in a ``.miniflowignore`` (or
 ``.airflowignore``) file are skipped; the patterns apply below the folder holding it.
