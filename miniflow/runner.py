@@ -132,6 +132,10 @@ def execute_try(ti: TaskInstance) -> Outcome:
     except Exception as exc:
         logger.exception("Task failed with exception")
         outcome = _failed_try(ti, exc, rendered)
+    except TaskDeferred as exc:  # from pre_execute or a callback: only execute and what it resumes may defer
+        error = TaskDeferralError(f"defer() was called outside execute() and the methods it resumes ({exc})")
+        logger.error("Task failed: %s", error)
+        outcome = _failed_try(ti, error, rendered)
     outcome.context = context
     outcome.rendered_map_index = rendered_map_index or _render_map_index(task, context)
     ti.state = outcome.state

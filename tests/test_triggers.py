@@ -177,3 +177,15 @@ def test_an_airflow_dag_file_with_its_own_trigger_loads_and_runs(write_dag, run_
     done = run_cli("dags", "test", "deferrable", "2024-01-05")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "got ready" in done.stdout
+
+
+def test_a_deferral_outside_execute_fails_the_try(store: Any, miniflow_home: Any) -> None:
+    class DefersTooEarly(Deferring):
+        def pre_execute(self, context: dict[str, Any]) -> None:
+            self.defer(trigger=Payload(1), method_name="done")
+
+    with DAG("defers_early", start_date=DATE, schedule=None) as dag:
+        task = DefersTooEarly(task_id="early", trigger=Payload(1))
+    state, value, log = _run(store, task, dag)
+    assert (state, value) == ("failed", None)
+    assert "defer() was called outside execute() and the methods it resumes" in log
