@@ -248,8 +248,9 @@ def test_kill_9_of_the_whole_process_group_leaves_no_named_semaphore(tmp_path: P
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(KILLED_PARENT))
     before = set(Path("/dev/shm").glob("sem.*"))
+    # The killed try cannot remove its BashOperator's temporary folder: keep it in tmp_path.
     parent = subprocess.Popen([sys.executable, str(script), dag.fileloc], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     pids: list[int] = []
     try:
         assert parent.stdout is not None
