@@ -5,6 +5,7 @@ file, the real PostgreSQL server and a local HTTP server."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -370,6 +371,19 @@ def test_mysql_hook_reads_the_connection_as_airflows_does(monkeypatch: pytest.Mo
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A local HTTP server answering with `handler` while the block runs; yields its port."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
 @pytest.fixture
 def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     hits: dict[str, int] = {}
@@ -393,15 +407,9 @@ def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
         do_GET = do_POST = _answer
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AIRFLOW_CONN_API", f"http://user:{SECRET}@127.0.0.1:{server.server_port}")
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serving(Handler) as port:
+        monkeypatch.setenv("AIRFLOW_CONN_API", f"http://user:{SECRET}@127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_http_operator_and_sensor(store: Any, http_server: str) -> None:
@@ -486,21 +494,15 @@ def slack_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, d
             self.end_headers()
             self.wfile.write(b"invalid_token" if refused else b"ok")
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/services"
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK", json.dumps({"conn_type": "slackwebhook", "host": base,
-                                                         "password": "T000/B000/XXXX"}))
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_URL", json.dumps({"conn_type": "slackwebhook",
-                                                             "password": f"{base}/T111/B111/YYYY"}))
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_BAD", json.dumps({"conn_type": "slackwebhook", "host": base,
-                                                             "password": "bad/token"}))
-    try:
+    with serving(Handler) as port:
+        base = f"http://127.0.0.1:{port}/services"
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK", json.dumps({"conn_type": "slackwebhook", "host": base,
+                                                             "password": "T000/B000/XXXX"}))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_URL", json.dumps({"conn_type": "slackwebhook",
+                                                                 "password": f"{base}/T111/B111/YYYY"}))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_BAD", json.dumps({"conn_type": "slackwebhook", "host": base,
+                                                                 "password": "bad/token"}))
         yield received
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def test_slack_webhook_operator_and_notifier_post_their_messages(store: Any, slack_webhook: list[Any],
@@ -549,18 +551,11 @@ def slack_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, 
             self.end_headers()
             self.wfile.write(json.dumps(answer).encode())
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/api/"
-    for conn_id, token in (("slack_api_default", "xoxb-good"), ("slack_revoked", "xoxb-revoked")):
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
-            {"conn_type": "slack", "password": token, "extra": {"base_url": base}}))
-    try:
+    with serving(Handler) as port:
+        for conn_id, token in (("slack_api_default", "xoxb-good"), ("slack_revoked", "xoxb-revoked")):
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
+                {"conn_type": "slack", "password": token, "extra": {"base_url": f"http://127.0.0.1:{port}/api/"}}))
         yield received
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def test_slack_api_operator_and_notifier_post_with_chat_post_message(store: Any, slack_api: list[Any],
